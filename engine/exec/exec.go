@@ -1,0 +1,49 @@
+// Package exec runs one cell of each kind that starts a process or talks to
+// the outside world: shell, python, http and sql. Each executor honours its
+// context: a timeout or cancel stops the work and everything it started.
+package exec
+
+import (
+	"context"
+
+	"github.com/opsbook/opsbook/engine"
+)
+
+// MaxLine is the longest line kept in a log; longer lines are cut to this
+// many bytes and marked with CutMark.
+const MaxLine = 64 << 10
+
+// CutMark ends a line that was cut at MaxLine.
+const CutMark = " …[line cut at 64 KiB]"
+
+// Output receives a cell's log lines as they are produced. Calls may come
+// from several goroutines (stdout and stderr); implementations must be safe
+// for concurrent use and must not keep the slice after returning.
+type Output interface {
+	Lines(stream string, lines []string)
+}
+
+// Request is one attempt of one cell.
+type Request struct {
+	Cell    *engine.Cell
+	Run     engine.RunInfo
+	Attempt int
+	// Source is the cell's source with its templates filled in. For sql,
+	// each value is a engine.ParamMarker(i) and Params holds them.
+	Source string
+	Params []any
+	// Env holds KEY=VALUE pairs from the cell's env, rendered.
+	Env []string
+	// Dir is the run's working directory, shared by its cells.
+	Dir string
+	// TempDir is private to the run: scripts and output files go there.
+	TempDir string
+	Output  Output
+}
+
+// Executor runs one attempt of a cell. It returns the cell's result (one of
+// the engine's *Result types) and an error when the cell failed; a failed
+// shell cell returns both its result and an error.
+type Executor interface {
+	Execute(ctx context.Context, req *Request) (any, error)
+}

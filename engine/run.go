@@ -1,0 +1,105 @@
+package engine
+
+import "errors"
+
+// RunStatus is the state of a run.
+type RunStatus string
+
+// Run statuses.
+const (
+	RunQueued    RunStatus = "queued"
+	RunRunning   RunStatus = "running"
+	RunSucceeded RunStatus = "succeeded"
+	RunFailed    RunStatus = "failed"
+	RunCanceled  RunStatus = "canceled"
+)
+
+// Done reports whether the status is final.
+func (s RunStatus) Done() bool {
+	return s == RunSucceeded || s == RunFailed || s == RunCanceled
+}
+
+// CellStatus is the state of a cell inside a run.
+type CellStatus string
+
+// Cell statuses.
+const (
+	CellPending   CellStatus = "pending"
+	CellRunning   CellStatus = "running"
+	CellSucceeded CellStatus = "succeeded"
+	CellFailed    CellStatus = "failed"
+	CellSkipped   CellStatus = "skipped"
+	CellCanceled  CellStatus = "canceled"
+)
+
+// Done reports whether the status is final.
+func (s CellStatus) Done() bool {
+	return s == CellSucceeded || s == CellFailed || s == CellSkipped || s == CellCanceled
+}
+
+// Sentinel errors shared by the engine's packages.
+var (
+	// ErrCanceled is the cause given when a person cancels a run.
+	ErrCanceled = errors.New("run canceled")
+	// ErrInvalid marks an invalid flow or input (exit code 2).
+	ErrInvalid = errors.New("invalid flow")
+)
+
+// RunInfo is what expressions see as `run`.
+type RunInfo struct {
+	ID        string `json:"id" expr:"id"`
+	Flow      string `json:"flow" expr:"flow"`
+	Version   int    `json:"version" expr:"version"`
+	StartedAt string `json:"started_at" expr:"started_at"`
+}
+
+// ShellResult is what a shell or python cell gives later cells.
+type ShellResult struct {
+	ExitCode int            `json:"exit_code" expr:"exit_code"`
+	Stdout   string         `json:"stdout" expr:"stdout"`
+	Outputs  map[string]any `json:"outputs" expr:"outputs"`
+}
+
+// HTTPResult is what an http cell gives later cells.
+type HTTPResult struct {
+	Status  int               `json:"status" expr:"status"`
+	Headers map[string]string `json:"headers" expr:"headers"`
+	Body    any               `json:"body" expr:"body"` // parsed when JSON, else a string
+}
+
+// SQLResult is what a sql cell gives later cells: the rows of the last
+// statement that returned rows, and the rows affected by all statements.
+type SQLResult struct {
+	Columns  []string         `json:"columns" expr:"columns"`
+	Rows     []map[string]any `json:"rows" expr:"rows"`
+	Affected int64            `json:"affected" expr:"affected"`
+}
+
+// ExprResult is what an expr cell gives later cells.
+type ExprResult struct {
+	Value any `json:"value" expr:"value"`
+}
+
+// MarkdownResult is a markdown cell's text with its templates filled in.
+type MarkdownResult struct {
+	Text string `json:"text" expr:"text"`
+}
+
+// ParamMarker stands in a rendered SQL source for the i-th bound value
+// (from 0). The sql executor replaces each marker with its driver's
+// placeholder after splitting the statements, so a value never becomes SQL.
+func ParamMarker(i int) string { return "\x00p" + itoa(i) + "\x00" }
+
+func itoa(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b [20]byte
+	n := len(b)
+	for i > 0 {
+		n--
+		b[n] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b[n:])
+}
