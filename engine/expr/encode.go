@@ -1,0 +1,469 @@
+package expr
+
+import (
+	"bytes"
+	"encoding"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// encode writes v into b as the context wants it.
+func encode(b *strings.Builder, ctx context, v any) error {
+	n, err := normalize(v)
+	if err != nil {
+		return err
+	}
+	switch ctx {
+	case ctxShell, ctxShellComment:
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		if strings.IndexByte(s, 0) >= 0 {
+			return errors.New("the value holds a NUL byte, which a shell script cannot hold")
+		}
+		if ctx == ctxShellComment {
+			s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
+		}
+		b.WriteString(ShellQuote(s))
+	case ctxPython:
+		return appendPython(b, n, 0)
+	case ctxURL:
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(pathEscape(s))
+	case ctxHeader:
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(s))
+	case ctxJSON:
+		j, err := jsonText(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(j)
+	case ctxJSONString:
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		j, err := jsonText(s)
+		if err != nil {
+			return err
+		}
+		b.WriteString(j[1 : len(j)-1])
+	case ctxForm:
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(url.QueryEscape(s))
+	default:
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(s)
+	}
+	return nil
+}
+
+// ShellQuote makes s one single-quoted bash word: it's → 'it'\”s'.
+func ShellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// PythonLiteral writes v as a Python literal: None, True, False, numbers,
+// strings, lists and dicts (keys sorted). Structs go through their JSON form.
+func PythonLiteral(v any) (string, error) {
+	n, err := normalize(v)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := appendPython(&b, n, 0); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// pathEscape percent-encodes every byte but the unreserved characters of
+// RFC 3986 (A-Z a-z 0-9 - . _ ~).
+func pathEscape(s string) string {
+	const hexDigits = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&0xF])
+	}
+	return b.String()
+}
+
+// sqlParam is the bind value of v: scalars as they are, anything composite
+// as its JSON text.
+func sqlParam(v any) (any, error) {
+	switch v.(type) {
+	case nil, string, bool, int, int8, int16, int32, int64, uint, uint8, uint16, uint32, uint64,
+		float32, float64, []byte, time.Time:
+		return v, nil
+	}
+	n, err := normalize(v)
+	if err != nil {
+		return nil, err
+	}
+	switch n.(type) {
+	case []any, map[string]any:
+		return jsonText(n)
+	}
+	return n, nil
+}
+
+// text is the plain-text form of a normalized value: nil is empty, strings
+// are themselves, numbers are formatted plainly, lists and maps are JSON.
+func text(n any) (string, error) {
+	switch n := n.(type) {
+	case nil:
+		return "", nil
+	case string:
+		return n, nil
+	case bool:
+		return strconv.FormatBool(n), nil
+	case int64:
+		return strconv.FormatInt(n, 10), nil
+	case uint64:
+		return strconv.FormatUint(n, 10), nil
+	case float64:
+		return formatFloat(n), nil
+	}
+	return jsonText(n)
+}
+
+// formatFloat writes an integral float without exponent (3, not 3e+00).
+func formatFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return "NaN"
+	case math.IsInf(f, 1):
+		return "+Inf"
+	case math.IsInf(f, -1):
+		return "-Inf"
+	case f == math.Trunc(f) && math.Abs(f) < 1e21:
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+func jsonText(n any) (string, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(n); err != nil {
+		return "", fmt.Errorf("cannot write the value as JSON: %v", err)
+	}
+	return strings.TrimSuffix(buf.String(), "\n"), nil
+}
+
+const maxDepth = 200
+
+// normalize turns any Go value into nil, bool, string, int64, uint64,
+// float64, []any or map[string]any, the values every encoder knows. Structs
+// and other JSON marshalers go through their JSON form, so their json tags
+// name their fields.
+func normalize(v any) (any, error) { return norm(v, 0) }
+
+var (
+	jsonMarshaler = reflect.TypeFor[json.Marshaler]()
+	textMarshaler = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func norm(v any, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("the value is nested too deeply")
+	}
+	switch v := v.(type) {
+	case nil, string, bool, int64, uint64, float64:
+		return v, nil
+	case int:
+		return int64(v), nil
+	case []byte:
+		return string(v), nil
+	case time.Time:
+		return v.Format(time.RFC3339Nano), nil
+	case time.Duration:
+		return v.String(), nil
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i, nil
+		}
+		f, err := v.Float64()
+		if err != nil {
+			return string(v), nil
+		}
+		return f, nil
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			n, err := norm(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			n, err := norm(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, nil
+	}
+	rv := reflect.ValueOf(v)
+	t := rv.Type()
+	if t.Implements(jsonMarshaler) || t.Implements(textMarshaler) || t.Kind() == reflect.Struct {
+		return viaJSON(v, depth)
+	}
+	switch rv.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if rv.IsNil() {
+			return nil, nil
+		}
+		return norm(rv.Elem().Interface(), depth+1)
+	case reflect.Bool:
+		return rv.Bool(), nil
+	case reflect.String:
+		return rv.String(), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return rv.Uint(), nil
+	case reflect.Float32, reflect.Float64:
+		return rv.Float(), nil
+	case reflect.Slice, reflect.Array:
+		if rv.Kind() == reflect.Slice && rv.IsNil() {
+			return nil, nil
+		}
+		if t.Elem().Kind() == reflect.Uint8 && rv.Kind() == reflect.Slice {
+			return string(rv.Bytes()), nil
+		}
+		out := make([]any, rv.Len())
+		for i := range out {
+			n, err := norm(rv.Index(i).Interface(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case reflect.Map:
+		if rv.IsNil() {
+			return nil, nil
+		}
+		out := make(map[string]any, rv.Len())
+		it := rv.MapRange()
+		for it.Next() {
+			k, err := norm(it.Key().Interface(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			ks, err := text(k)
+			if err != nil {
+				return nil, err
+			}
+			n, err := norm(it.Value().Interface(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[ks] = n
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("cannot put a %s into a template", t)
+}
+
+func viaJSON(v any, depth int) (any, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write the value as JSON: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("cannot read the value's JSON: %v", err)
+	}
+	return normJSON(out, depth)
+}
+
+// normJSON turns json.Number into int64 or float64 throughout.
+func normJSON(v any, depth int) (any, error) {
+	if depth > maxDepth {
+		return nil, errors.New("the value is nested too deeply")
+	}
+	switch v := v.(type) {
+	case json.Number:
+		return norm(v, depth)
+	case []any:
+		for i, e := range v {
+			n, err := normJSON(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = n
+		}
+	case map[string]any:
+		for k, e := range v {
+			n, err := normJSON(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			v[k] = n
+		}
+	}
+	return v, nil
+}
+
+func appendPython(b *strings.Builder, n any, depth int) error {
+	if depth > maxDepth {
+		return errors.New("the value is nested too deeply")
+	}
+	switch n := n.(type) {
+	case nil:
+		b.WriteString("None")
+	case bool:
+		if n {
+			b.WriteString("True")
+		} else {
+			b.WriteString("False")
+		}
+	case int64:
+		writeSigned(b, strconv.FormatInt(n, 10))
+	case uint64:
+		b.WriteString(strconv.FormatUint(n, 10))
+	case float64:
+		switch {
+		case math.IsNaN(n):
+			b.WriteString("float('nan')")
+		case math.IsInf(n, 1):
+			b.WriteString("float('inf')")
+		case math.IsInf(n, -1):
+			b.WriteString("float('-inf')")
+		default:
+			// An integral float is a Python int, as json.loads reads it.
+			writeSigned(b, formatFloat(n))
+		}
+	case string:
+		appendPythonString(b, n)
+	case []any:
+		b.WriteByte('[')
+		for i, e := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if err := appendPython(b, e, depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+	case map[string]any:
+		keys := make([]string, 0, len(n))
+		for k := range n {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			appendPythonString(b, k)
+			b.WriteString(": ")
+			if err := appendPython(b, n[k], depth+1); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+	default:
+		return fmt.Errorf("cannot write a %T as Python", n)
+	}
+	return nil
+}
+
+// writeSigned parenthesizes negative numbers, so -3 ** 2 cannot come out
+// of {{ x }} ** 2.
+func writeSigned(b *strings.Builder, s string) {
+	if strings.HasPrefix(s, "-") {
+		b.WriteByte('(')
+		b.WriteString(s)
+		b.WriteByte(')')
+		return
+	}
+	b.WriteString(s)
+}
+
+// appendPythonString writes s as a single-quoted Python str literal with
+// only printable characters in it; invalid UTF-8 becomes U+FFFD.
+func appendPythonString(b *strings.Builder, s string) {
+	const hexDigits = "0123456789abcdef"
+	b.WriteByte('\'')
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\ufffd`)
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == '\'':
+			b.WriteString(`\'`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < utf8.RuneSelf && r >= 0x20 && r < 0x7f:
+			b.WriteByte(byte(r))
+		case r >= utf8.RuneSelf && unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r < 0x100:
+			b.WriteString(`\x`)
+			b.WriteByte(hexDigits[r>>4])
+			b.WriteByte(hexDigits[r&0xF])
+		case r < 0x10000:
+			b.WriteString(`\u`)
+			for sh := 12; sh >= 0; sh -= 4 {
+				b.WriteByte(hexDigits[(r>>sh)&0xF])
+			}
+		default:
+			b.WriteString(`\U`)
+			for sh := 28; sh >= 0; sh -= 4 {
+				b.WriteByte(hexDigits[(r>>sh)&0xF])
+			}
+		}
+	}
+	b.WriteByte('\'')
+}
