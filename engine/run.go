@@ -1,6 +1,11 @@
 package engine
 
-import "errors"
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"strings"
+)
 
 // RunStatus is the state of a run.
 type RunStatus string
@@ -102,4 +107,14 @@ func itoa(i int) string {
 		i /= 10
 	}
 	return string(b[n:])
+}
+
+// NewID returns a new random identifier with the given prefix, e.g. "r_".
+// It carries 80 random bits, enough that ids are never guessed or reused.
+func NewID(prefix string) string {
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return prefix + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }

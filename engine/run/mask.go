@@ -1,0 +1,84 @@
+package run
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Masker replaces every occurrence of a secret's value, and of its base64,
+// URL-encoded and JSON-escaped forms, with ***.
+type Masker struct {
+	r *strings.Replacer
+}
+
+// NewMasker builds a Masker for these secret values. Empty values are ignored.
+func NewMasker(values []string) *Masker {
+	seen := map[string]bool{}
+	var forms []string
+	add := func(s string) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			forms = append(forms, s)
+		}
+	}
+	for _, v := range values {
+		if v == "" {
+			continue
+		}
+		add(v)
+		b := []byte(v)
+		add(base64.StdEncoding.EncodeToString(b))
+		add(base64.RawStdEncoding.EncodeToString(b))
+		add(base64.URLEncoding.EncodeToString(b))
+		add(base64.RawURLEncoding.EncodeToString(b))
+		add(url.QueryEscape(v))
+		add(url.PathEscape(v))
+		if j, err := json.Marshal(v); err == nil {
+			add(string(j[1 : len(j)-1]))
+		}
+		// encoding/json escapes <, > and & in HTML-safe mode; cover that too.
+		add(strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`).Replace(string(mustJSON(v))))
+	}
+	if len(forms) == 0 {
+		return &Masker{}
+	}
+	// Longest first, so a value is replaced whole before any part of it.
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	pairs := make([]string, 0, 2*len(forms))
+	for _, f := range forms {
+		pairs = append(pairs, f, "***")
+	}
+	return &Masker{r: strings.NewReplacer(pairs...)}
+}
+
+func mustJSON(v string) []byte {
+	j, _ := json.Marshal(v)
+	return j[1 : len(j)-1]
+}
+
+// Active reports whether there is anything to mask.
+func (m *Masker) Active() bool { return m != nil && m.r != nil }
+
+// String masks s.
+func (m *Masker) String(s string) string {
+	if !m.Active() {
+		return s
+	}
+	return m.r.Replace(s)
+}
+
+// Lines masks each line in place of a copy.
+func (m *Masker) Lines(lines []string) []string {
+	out := make([]string, len(lines))
+	if !m.Active() {
+		copy(out, lines)
+		return out
+	}
+	for i, l := range lines {
+		out[i] = m.r.Replace(l)
+	}
+	return out
+}

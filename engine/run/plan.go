@@ -1,0 +1,290 @@
+// Package run plans and executes a flow: the order of its cells (notebook or
+// graph), retries, timeouts, conditions, cancel, secret masking and the run
+// event stream with its gap-free seq.
+package run
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/expr"
+)
+
+// Plan is a flow checked and compiled: every template and expression parsed
+// once, every reference resolved, the dependency graph built.
+type Plan struct {
+	Flow  *engine.Flow
+	cells []*step
+	index map[string]int
+}
+
+type envTmpl struct {
+	name string
+	tmpl *expr.Template
+}
+
+type step struct {
+	cell    *engine.Cell
+	index   int
+	source  *expr.Template // every kind but expr
+	value   *expr.Expr     // expr cells
+	cond    *expr.Expr     // `if`
+	env     []envTmpl
+	deps    []int // cells this one waits for in graph order (refs and needs)
+	refs    []int // cells whose results it reads
+	secrets []string
+}
+
+var runFields = map[string]bool{"id": true, "flow": true, "version": true, "started_at": true}
+
+// Compile checks a flow's expressions, templates and references and builds
+// its plan. Errors are engine.Errors naming file:line:col.
+func Compile(f *engine.Flow) (*Plan, error) {
+	p := &Plan{Flow: f, index: make(map[string]int, len(f.Cells))}
+	for i := range f.Cells {
+		p.index[f.Cells[i].Name] = i
+	}
+	inputs := map[string]bool{}
+	for _, in := range f.Inputs {
+		inputs[in.Name] = true
+	}
+	var errs engine.Errors
+	add := func(err error) {
+		if err == nil {
+			return
+		}
+		var list engine.Errors
+		var one *engine.Error
+		switch {
+		case asErrors(err, &list):
+			errs = append(errs, list...)
+		case asError(err, &one):
+			errs = append(errs, one)
+		default:
+			errs = append(errs, &engine.Error{Msg: err.Error()})
+		}
+	}
+	for i := range f.Cells {
+		c := &f.Cells[i]
+		s := &step{cell: c, index: i}
+		var refs []expr.Ref
+		switch c.Kind {
+		case engine.KindExpr:
+			src := strings.TrimSpace(c.Source)
+			if src == "" {
+				add(engine.Errorf(engine.Pos{File: c.File, Line: 1, Col: 1}, "the expression is empty; write one expr-lang expression, e.g. cells.fetch.status == 200"))
+				break
+			}
+			e, err := expr.Compile(c.Source, engine.Pos{File: c.File, Line: 1, Col: 1})
+			add(err)
+			if e != nil {
+				s.value = e
+				refs = append(refs, e.Refs()...)
+			}
+		default:
+			t, err := expr.ParseTemplate(c.Source, c.File, expr.LangOf(c.Kind))
+			add(err)
+			if t != nil {
+				s.source = t
+				refs = append(refs, t.Refs()...)
+			}
+		}
+		if strings.TrimSpace(c.If) != "" {
+			pos := c.IfPos
+			if pos.File == "" {
+				pos = engine.Pos{File: "flow.yaml", Line: c.Pos.Line, Col: c.Pos.Col}
+			}
+			e, err := expr.Compile(c.If, pos)
+			add(err)
+			if e != nil {
+				s.cond = e
+				refs = append(refs, e.Refs()...)
+			}
+		}
+		for _, ev := range c.Env {
+			t, err := expr.ParseTemplate(ev.Value, "flow.yaml", expr.LangText)
+			if err != nil {
+				// Templates in flow.yaml values report positions relative to
+				// the value; shift them onto the manifest.
+				add(shiftErr(err, ev.Pos))
+				continue
+			}
+			s.env = append(s.env, envTmpl{name: ev.Name, tmpl: t})
+			refs = append(refs, shiftRefs(t.Refs(), ev.Pos)...)
+		}
+		for _, r := range refs {
+			switch r.Root {
+			case "cells":
+				if r.Name == "" {
+					add(engine.Errorf(r.Pos, "cell %s reads cells[…] with a computed name; name the cell directly, e.g. cells.fetch", c.Name))
+					continue
+				}
+				j, ok := p.index[r.Name]
+				switch {
+				case !ok:
+					add(engine.Errorf(r.Pos, "unknown cell %q; the cells of this flow are %s", r.Name, cellNames(f)))
+					continue
+				case j == i:
+					add(engine.Errorf(r.Pos, "cell %s refers to itself; a cell can only read cells that ran before it", c.Name))
+					continue
+				case j > i && f.EffectiveOrder() == engine.OrderNotebook:
+					add(engine.Errorf(r.Pos, "cell %s reads cell %s, which comes later in notebook order; move %s above %s, or set `order: graph`", c.Name, r.Name, r.Name, c.Name))
+					continue
+				}
+				if !slices.Contains(s.refs, j) {
+					s.refs = append(s.refs, j)
+					s.deps = append(s.deps, j)
+				}
+			case "inputs":
+				if r.Name == "" {
+					add(engine.Errorf(r.Pos, "inputs[…] with a computed name; name the input directly"))
+				} else if !inputs[r.Name] {
+					add(engine.Errorf(r.Pos, "unknown input %q; declare it under `inputs:` in flow.yaml", r.Name))
+				}
+			case "secrets":
+				if r.Name == "" {
+					add(engine.Errorf(r.Pos, "secrets[…] with a computed name; name the secret directly, e.g. secrets.API_TOKEN"))
+				} else if !slices.Contains(s.secrets, r.Name) {
+					s.secrets = append(s.secrets, r.Name)
+				}
+			case "run":
+				if r.Name != "" && !runFields[r.Name] {
+					add(engine.Errorf(r.Pos, "unknown field run.%s; use run.id, run.flow, run.version or run.started_at", r.Name))
+				}
+			}
+		}
+		for _, n := range c.Needs {
+			j, ok := p.index[n]
+			pos := c.NeedsPos
+			switch {
+			case !ok:
+				add(engine.Errorf(pos, "cell %s needs unknown cell %q; the cells of this flow are %s", c.Name, n, cellNames(f)))
+				continue
+			case j == i:
+				add(engine.Errorf(pos, "cell %s needs itself; remove it from `needs`", c.Name))
+				continue
+			case j > i && f.EffectiveOrder() == engine.OrderNotebook:
+				add(engine.Errorf(pos, "cell %s needs %s, which comes later in notebook order; move %s above %s, or set `order: graph`", c.Name, n, n, c.Name))
+				continue
+			}
+			if !slices.Contains(s.deps, j) {
+				s.deps = append(s.deps, j)
+			}
+		}
+		p.cells = append(p.cells, s)
+	}
+	if len(errs) == 0 && f.EffectiveOrder() == engine.OrderGraph {
+		if cyc := p.cycle(); cyc != nil {
+			names := make([]string, len(cyc))
+			for k, j := range cyc {
+				names[k] = f.Cells[j].Name
+			}
+			c := &f.Cells[cyc[0]]
+			errs = append(errs, engine.Errorf(c.Pos, "cells depend on each other in a cycle: %s; break the cycle by removing one reference or `needs`", strings.Join(names, " → ")))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return p, nil
+}
+
+// cycle returns the cells of one dependency cycle, first cell repeated at
+// the end, or nil.
+func (p *Plan) cycle() []int {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]int, len(p.cells))
+	var stack []int
+	var found []int
+	var visit func(i int) bool
+	visit = func(i int) bool {
+		color[i] = grey
+		stack = append(stack, i)
+		for _, d := range p.cells[i].deps {
+			if color[d] == grey {
+				k := slices.Index(stack, d)
+				found = append(slices.Clone(stack[k:]), d)
+				return true
+			}
+			if color[d] == white && visit(d) {
+				return true
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[i] = black
+		return false
+	}
+	for i := range p.cells {
+		if color[i] == white && visit(i) {
+			return found
+		}
+	}
+	return nil
+}
+
+// Secrets lists the secret names the flow references, in first-use order.
+func (p *Plan) Secrets() []string {
+	var out []string
+	for _, s := range p.cells {
+		for _, n := range s.secrets {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func cellNames(f *engine.Flow) string {
+	if len(f.Cells) == 0 {
+		return "(none)"
+	}
+	names := make([]string, len(f.Cells))
+	for i := range f.Cells {
+		names[i] = f.Cells[i].Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// shiftErr moves template errors found inside a flow.yaml value onto the
+// manifest: line 1 of the value is the value's own line.
+func shiftErr(err error, at engine.Pos) error {
+	var list engine.Errors
+	var one *engine.Error
+	switch {
+	case asErrors(err, &list):
+		out := make(engine.Errors, len(list))
+		for i, e := range list {
+			out[i] = &engine.Error{Pos: shiftPos(e.Pos, at), Msg: e.Msg}
+		}
+		return out
+	case asError(err, &one):
+		return &engine.Error{Pos: shiftPos(one.Pos, at), Msg: one.Msg}
+	}
+	return fmt.Errorf("%s: %w", at, err)
+}
+
+func shiftRefs(refs []expr.Ref, at engine.Pos) []expr.Ref {
+	out := make([]expr.Ref, len(refs))
+	for i, r := range refs {
+		r.Pos = shiftPos(r.Pos, at)
+		out[i] = r
+	}
+	return out
+}
+
+func shiftPos(p, at engine.Pos) engine.Pos {
+	if at.Line == 0 {
+		return engine.Pos{File: "flow.yaml"}
+	}
+	if p.Line <= 1 {
+		return engine.Pos{File: at.File, Line: at.Line, Col: at.Col + p.Col - 1}
+	}
+	return engine.Pos{File: at.File, Line: at.Line + p.Line - 1, Col: p.Col}
+}

@@ -1,0 +1,487 @@
+package run
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/expr"
+)
+
+// Sink receives a run's events in seq order, one call at a time. It must
+// not keep e after returning unless it copies it, and must not block for
+// long: the run waits for it.
+type Sink interface {
+	Emit(e *engine.Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(e *engine.Event)
+
+// Emit calls f(e).
+func (f SinkFunc) Emit(e *engine.Event) { f(e) }
+
+// Options are the particulars of one run of a plan.
+type Options struct {
+	ID      string // run id, e.g. r_…
+	Flow    string // the flow's slug or folder name
+	Version int    // 0 for a draft or a folder
+	Hash    string // content hash the run is pinned to
+	Inputs  map[string]any
+	Secrets map[string]string
+	// Dir is the working directory the cells share; TempDir is private to
+	// the run. Both must exist.
+	Dir     string
+	TempDir string
+	// Executors run the kinds that start processes or do I/O.
+	Executors map[engine.Kind]exec.Executor
+	Sink      Sink
+	// Parallel bounds the cells running at once in graph order
+	// (default 2×GOMAXPROCS, at least 4).
+	Parallel int
+	// Cells, when set, runs only these cells; the others' results come
+	// from Prior (a notebook's state from earlier runs).
+	Cells []string
+	Prior map[string]any
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// CellSummary is a cell's final state.
+type CellSummary struct {
+	Name     string
+	Status   engine.CellStatus
+	Attempts int
+	Duration time.Duration
+	Error    string
+}
+
+// Summary is a run's final state.
+type Summary struct {
+	Status   engine.RunStatus
+	Error    string
+	Duration time.Duration
+	Cells    []CellSummary
+}
+
+// Run executes the plan. It returns an error, before emitting anything,
+// when the run cannot start (a missing secret, an unknown cell in
+// Options.Cells); otherwise every scheduled cell ends with a final status
+// and the last event is run.finished. Cancel ctx with cause
+// engine.ErrCanceled to cancel the run.
+func (p *Plan) Run(ctx context.Context, o Options) (Summary, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Sink == nil {
+		o.Sink = SinkFunc(func(*engine.Event) {})
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	var missing []string
+	for _, name := range p.Secrets() {
+		if _, ok := o.Secrets[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return Summary{}, fmt.Errorf("%w: secret %s is not set; give it with --secret %s=… or the variable OPSBOOK_SECRET_%s", engine.ErrInvalid, strings.Join(missing, ", "), missing[0], missing[0])
+	}
+	scheduled := make([]bool, len(p.cells))
+	if o.Cells == nil {
+		for i := range scheduled {
+			scheduled[i] = true
+		}
+	} else {
+		for _, name := range o.Cells {
+			i, ok := p.index[name]
+			if !ok {
+				return Summary{}, fmt.Errorf("%w: unknown cell %q", engine.ErrInvalid, name)
+			}
+			scheduled[i] = true
+		}
+	}
+	secretValues := make([]string, 0, len(o.Secrets))
+	for _, v := range o.Secrets {
+		secretValues = append(secretValues, v)
+	}
+	r := &runner{
+		p:         p,
+		o:         o,
+		masker:    NewMasker(secretValues),
+		scheduled: scheduled,
+		results:   make([]any, len(p.cells)),
+		status:    make([]CellSummary, len(p.cells)),
+		done:      make([]chan struct{}, len(p.cells)),
+	}
+	for i, s := range p.cells {
+		r.status[i] = CellSummary{Name: s.cell.Name, Status: engine.CellPending}
+		r.done[i] = make(chan struct{})
+		if !scheduled[i] {
+			if v, ok := o.Prior[s.cell.Name]; ok {
+				r.results[i] = v
+			}
+			close(r.done[i])
+		}
+	}
+	return r.run(ctx), nil
+}
+
+type runner struct {
+	p         *Plan
+	o         Options
+	masker    *Masker
+	scheduled []bool
+	start     time.Time
+	info      engine.RunInfo
+
+	emitMu sync.Mutex
+	seq    int64
+
+	mu      sync.Mutex // guards results and status
+	results []any
+	status  []CellSummary
+	done    []chan struct{}
+}
+
+func (r *runner) emit(e *engine.Event) {
+	r.emitMu.Lock()
+	r.seq++
+	e.Seq = r.seq
+	e.Run = r.o.ID
+	e.At = r.o.Now()
+	r.o.Sink.Emit(e)
+	r.emitMu.Unlock()
+}
+
+func (r *runner) run(ctx context.Context) Summary {
+	r.start = r.o.Now()
+	r.info = engine.RunInfo{ID: r.o.ID, Flow: r.o.Flow, Version: r.o.Version, StartedAt: r.start.UTC().Format(time.RFC3339)}
+	var names []string
+	for i, s := range r.p.cells {
+		if r.scheduled[i] {
+			names = append(names, s.cell.Name)
+		}
+	}
+	if names == nil {
+		names = []string{}
+	}
+	r.emit(&engine.Event{Type: engine.EventRunStarted, Flow: r.o.Flow, Version: r.o.Version, Hash: r.o.Hash, Inputs: r.o.Inputs, Cells: names})
+
+	if r.p.Flow.EffectiveOrder() == engine.OrderGraph {
+		r.runGraph(ctx)
+	} else {
+		r.runNotebook(ctx)
+	}
+
+	sum := Summary{Duration: r.o.Now().Sub(r.start), Status: engine.RunSucceeded}
+	r.mu.Lock()
+	for i, c := range r.status {
+		if !r.scheduled[i] {
+			continue
+		}
+		sum.Cells = append(sum.Cells, c)
+		cell := r.p.cells[i].cell
+		switch {
+		case c.Status == engine.CellCanceled && sum.Status != engine.RunFailed:
+			sum.Status = engine.RunCanceled
+			if sum.Error == "" {
+				sum.Error = "canceled"
+			}
+		case c.Status == engine.CellFailed && !cell.ContinueOnError:
+			sum.Status = engine.RunFailed
+			if !strings.HasPrefix(sum.Error, "cell ") {
+				sum.Error = "cell " + c.Name + ": " + c.Error
+			}
+		}
+	}
+	r.mu.Unlock()
+	if sum.Status == engine.RunCanceled && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), engine.ErrCanceled) {
+		sum.Error = "canceled: " + context.Cause(ctx).Error()
+	}
+	r.emit(&engine.Event{Type: engine.EventRunFinished, Status: string(sum.Status), DurationMS: sum.Duration.Milliseconds(), Error: r.masker.String(sum.Error)})
+	return sum
+}
+
+func (r *runner) runNotebook(ctx context.Context) {
+	stopped := false // a cell failed without continue_on_error
+	for i, s := range r.p.cells {
+		if !r.scheduled[i] {
+			continue
+		}
+		switch {
+		case ctx.Err() != nil:
+			r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
+		case stopped:
+			r.finish(i, engine.CellSkipped, 0, 0, nil, "an earlier cell failed")
+		default:
+			st := r.runCell(ctx, s)
+			if st == engine.CellFailed && !s.cell.ContinueOnError {
+				stopped = true
+			}
+		}
+		close(r.done[i])
+	}
+}
+
+func (r *runner) runGraph(ctx context.Context) {
+	sem := make(chan struct{}, r.o.Parallel)
+	var wg sync.WaitGroup
+	for i, s := range r.p.cells {
+		if !r.scheduled[i] {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(r.done[i])
+			for _, d := range s.deps {
+				select {
+				case <-r.done[d]:
+				case <-ctx.Done():
+				}
+			}
+			if ctx.Err() != nil {
+				r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
+				return
+			}
+			r.mu.Lock()
+			var blocked string
+			for _, d := range s.deps {
+				st := r.status[d].Status
+				if !r.scheduled[d] {
+					continue
+				}
+				if st == engine.CellCanceled || (st == engine.CellFailed && !r.p.cells[d].cell.ContinueOnError) {
+					blocked = r.p.cells[d].cell.Name
+					break
+				}
+			}
+			r.mu.Unlock()
+			if blocked != "" {
+				r.finish(i, engine.CellSkipped, 0, 0, nil, "cell "+blocked+" did not succeed")
+				return
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
+				return
+			}
+			r.runCell(ctx, s)
+			<-sem
+		}()
+	}
+	wg.Wait()
+}
+
+// env is what the cell's expressions see: only the cells it references.
+func (r *runner) env(s *step) expr.Env {
+	cells := make(map[string]any, len(s.refs))
+	r.mu.Lock()
+	for _, j := range s.refs {
+		cells[r.p.cells[j].cell.Name] = r.results[j]
+	}
+	r.mu.Unlock()
+	var secrets map[string]string
+	if len(s.secrets) > 0 {
+		secrets = make(map[string]string, len(s.secrets))
+		for _, n := range s.secrets {
+			secrets[n] = r.o.Secrets[n]
+		}
+	}
+	return expr.NewEnv(r.o.Inputs, cells, secrets, r.info)
+}
+
+// finish records a cell's final state and emits cell.finished.
+func (r *runner) finish(i int, st engine.CellStatus, attempts int, d time.Duration, result any, msg string) {
+	var raw json.RawMessage
+	if result != nil {
+		b, err := json.Marshal(result)
+		if err != nil {
+			b, _ = json.Marshal(map[string]string{"error": "result is not JSON: " + err.Error()})
+		}
+		if r.masker.Active() {
+			masked := r.masker.String(string(b))
+			if masked != string(b) {
+				var v any
+				if json.Unmarshal([]byte(masked), &v) == nil {
+					result = v
+				}
+				b = []byte(masked)
+			}
+		}
+		raw = b
+	}
+	msg = r.masker.String(msg)
+	r.mu.Lock()
+	r.results[i] = result
+	r.status[i] = CellSummary{Name: r.p.cells[i].cell.Name, Status: st, Attempts: attempts, Duration: d, Error: msg}
+	r.mu.Unlock()
+	e := &engine.Event{Type: engine.EventCellFinished, Cell: r.p.cells[i].cell.Name, Status: string(st), Attempts: attempts, DurationMS: d.Milliseconds(), Result: raw}
+	if st != engine.CellSucceeded {
+		e.Error = msg
+	}
+	r.emit(e)
+}
+
+type cellOutput struct {
+	r    *runner
+	cell string
+}
+
+func (o *cellOutput) Lines(stream string, lines []string) {
+	if len(lines) == 0 {
+		return
+	}
+	o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(lines)})
+}
+
+func (o *cellOutput) line(stream, s string) { o.Lines(stream, []string{s}) }
+
+// runCell runs one cell through its condition and attempts and emits its
+// events. It returns the final status.
+func (r *runner) runCell(ctx context.Context, s *step) engine.CellStatus {
+	c := s.cell
+	start := r.o.Now()
+	env := r.env(s)
+	if s.cond != nil {
+		ok, err := s.cond.EvalBool(env)
+		if err != nil {
+			r.finish(s.index, engine.CellFailed, 0, 0, nil, "if: "+err.Error())
+			return engine.CellFailed
+		}
+		if !ok {
+			r.finish(s.index, engine.CellSkipped, 0, 0, nil, "if: "+strings.TrimSpace(c.If)+" is false")
+			return engine.CellSkipped
+		}
+	}
+	if c.Kind == engine.KindMarkdown {
+		text, _, err := s.source.Render(env)
+		if err != nil {
+			text = c.Source // a note stays readable when a value is missing
+		}
+		r.finish(s.index, engine.CellSucceeded, 0, 0, &engine.MarkdownResult{Text: text}, "")
+		return engine.CellSucceeded
+	}
+	out := &cellOutput{r: r, cell: c.Name}
+	attempts := 1 + max(c.Retries, 0)
+	var (
+		result any
+		err    error
+		n      int
+	)
+	for n = 1; n <= attempts; n++ {
+		r.emit(&engine.Event{Type: engine.EventCellStarted, Cell: c.Name, Attempt: n})
+		result, err = r.attempt(ctx, s, env, n, out)
+		if err == nil || ctx.Err() != nil || errors.Is(err, errNoRetry) {
+			break
+		}
+		if n < attempts {
+			msg := fmt.Sprintf("attempt %d of %d failed: %v", n, attempts, err)
+			if c.RetryDelay > 0 {
+				msg += fmt.Sprintf("; retrying in %s", c.RetryDelay)
+			}
+			out.line(engine.StreamStderr, msg)
+			if c.RetryDelay > 0 {
+				t := time.NewTimer(c.RetryDelay)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+				}
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	n = min(n, attempts)
+	d := r.o.Now().Sub(start)
+	switch {
+	case err == nil:
+		r.finish(s.index, engine.CellSucceeded, n, d, result, "")
+		return engine.CellSucceeded
+	case ctx.Err() != nil:
+		msg := "canceled"
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, engine.ErrCanceled) {
+			msg = "canceled: " + cause.Error()
+		}
+		r.finish(s.index, engine.CellCanceled, n, d, result, msg)
+		return engine.CellCanceled
+	default:
+		r.finish(s.index, engine.CellFailed, n, d, result, strings.TrimPrefix(err.Error(), errNoRetry.Error()+": "))
+		return engine.CellFailed
+	}
+}
+
+// errNoRetry marks failures that another attempt cannot fix, such as a
+// template that does not render.
+var errNoRetry = errors.New("no retry")
+
+func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out *cellOutput) (any, error) {
+	c := s.cell
+	if c.Kind == engine.KindExpr {
+		v, err := s.value.Eval(env)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errNoRetry, err)
+		}
+		return &engine.ExprResult{Value: v}, nil
+	}
+	ex := r.o.Executors[c.Kind]
+	if ex == nil {
+		return nil, fmt.Errorf("%w: no executor for %s cells here", errNoRetry, c.Kind)
+	}
+	src, params, err := s.source.Render(env)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNoRetry, err)
+	}
+	var vars []string
+	for _, e := range s.env {
+		v, _, err := e.tmpl.Render(env)
+		if err != nil {
+			return nil, fmt.Errorf("%w: env %s: %w", errNoRetry, e.name, err)
+		}
+		vars = append(vars, e.name+"="+v)
+	}
+	actx := ctx
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeoutCause(ctx, c.Timeout, fmt.Errorf("timed out after %s", c.Timeout))
+		defer cancel()
+	}
+	req := &exec.Request{
+		Cell: c, Run: r.info, Attempt: n, Source: src, Params: params,
+		Env: vars, Dir: r.o.Dir, TempDir: r.o.TempDir, Output: out,
+	}
+	res, err := ex.Execute(actx, req)
+	if err != nil && actx.Err() != nil && ctx.Err() == nil {
+		// The cell's own timeout, not a cancel of the run: retryable.
+		err = context.Cause(actx)
+	}
+	return res, err
+}
+
+// Statuses returns the final status of each cell by name, for tests and
+// callers that only need the outcome.
+func (s Summary) Statuses() map[string]engine.CellStatus {
+	m := make(map[string]engine.CellStatus, len(s.Cells))
+	for _, c := range s.Cells {
+		m[c.Name] = c.Status
+	}
+	return m
+}
