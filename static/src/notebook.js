@@ -1,0 +1,786 @@
+// The notebook: editors in every cell, autosave, the flow's socket, live runs.
+// The DOM hooks and the messages are those of docs/PROTOCOL.md.
+import { createEditor } from './editor.js';
+import { CellOutput, STATUS_WORDS } from './output.js';
+import { connect, el, timeAgo, toast } from './dom.js';
+import { renderMarkdown } from './markdown.js';
+
+const KINDS = ['shell', 'python', 'http', 'sql', 'expr', 'markdown'];
+const INPUT_TYPES = ['string', 'number', 'boolean', 'date', 'select'];
+const AUTOSAVE_MS = 300;
+const MAX_SOURCE = 1 << 20;
+const ACTIVE = new Set(['queued', 'running']);
+
+export function mountNotebook(main) {
+  const nb = new Notebook(main);
+  nb.start();
+  return nb;
+}
+
+class Notebook {
+  constructor(main) {
+    this.main = main;
+    this.role = main.dataset.role || 'viewer';
+    this.user = null;
+    this.cells = new Map(); // id → cell state
+    this.runs = new Map(); // id → RUNINFO
+    this.currentRun = main.dataset.run || null; // the run whose output the cells show
+    this.since = Number(main.dataset.since || 0); // seq of currentRun already rendered
+    this.lastInputs = null;
+    this.pending = new Map(); // message id → {form}
+    this.nextId = 1;
+    this.draft = readDraft(main);
+    // The run banners the server rendered (the last run of this flow).
+    main.querySelectorAll('[data-runs] [data-run-id]').forEach((b) => {
+      this.runs.set(b.dataset.runId, { id: b.dataset.runId, status: b.dataset.status, started_by: b.dataset.startedBy, started_at: b.dataset.startedAt });
+    });
+  }
+
+  get canEdit() {
+    return this.role === 'owner' || this.role === 'editor';
+  }
+
+  get canRun() {
+    return this.canEdit || this.role === 'runner';
+  }
+
+  start() {
+    for (const section of this.main.querySelectorAll('section[data-cell-id]')) {
+      const data = this.draft.cells.find((c) => c.id === section.dataset.cellId) || cellFromDOM(section);
+      this.mountCell(section, data);
+    }
+    this.main.addEventListener('click', (e) => this.onClick(e));
+    this.main.addEventListener('change', (e) => this.onChange(e));
+    window.addEventListener('keydown', (e) => this.onKey(e), true);
+    window.addEventListener('beforeunload', () => this.flushSources());
+    this.renderFlowSettings();
+    this.updateToolbar();
+    if (!this.main.dataset.socket) return;
+    const conn = this.main.querySelector('[data-conn]');
+    const words = { connecting: 'connecting…', open: 'live', closed: 'offline — reconnecting', done: 'offline' };
+    this.socket = connect(this.main.dataset.socket, {
+      onMessage: (m) => this.onMessage(m),
+      onState: (s) => {
+        if (!conn) return;
+        conn.dataset.conn = s;
+        conn.textContent = words[s] || s;
+      },
+    });
+  }
+
+  send(msg, form) {
+    msg.id = String(this.nextId++);
+    if (form) this.pending.set(msg.id, { form });
+    if (!this.socket || !this.socket.send(msg)) {
+      this.pending.delete(msg.id);
+      toast('Not connected: the change was not sent. It will be retried when the connection is back if it is text.', 'error');
+      return false;
+    }
+    return true;
+  }
+
+  // ---- cells ----
+
+  mountCell(section, data) {
+    const host = section.querySelector('[data-editor]');
+    const textarea = host.querySelector('textarea');
+    const kind = section.dataset.kind;
+    const c = {
+      id: section.dataset.cellId,
+      section,
+      data,
+      // The draft's JSON is exact; a textarea loses a leading newline.
+      sent: typeof data.source === 'string' ? data.source : textarea ? textarea.value : '',
+      dirty: false,
+      timer: 0,
+      remote: null,
+      focused: false,
+    };
+    if (textarea) textarea.remove();
+    c.editor = createEditor(host, {
+      doc: c.sent,
+      kind,
+      readOnly: !this.canEdit,
+      hooks: {
+        onChange: () => {
+          c.dirty = true;
+          clearTimeout(c.timer);
+          c.timer = setTimeout(() => this.sendSource(c), AUTOSAVE_MS);
+        },
+        onEdge: (dir) => this.focusNeighbour(c, dir),
+        onFocus: () => {
+          c.focused = true;
+          this.main.querySelectorAll('section.cell.is-focused').forEach((s) => s.classList.remove('is-focused'));
+          section.classList.add('is-focused');
+        },
+        onBlur: () => {
+          c.focused = false;
+          this.sendSource(c);
+          if (c.remote !== null && !c.dirty) c.editor.setText(c.remote);
+          c.remote = null;
+          if (section.dataset.kind === 'markdown') this.showMarkdown(c, true);
+        },
+      },
+    });
+    c.output = new CellOutput(section, { logUrl: (name) => this.logUrl(name) });
+    if (kind === 'markdown') this.showMarkdown(c, true);
+    this.cells.set(c.id, c);
+    return c;
+  }
+
+  logUrl(name) {
+    return this.currentRun ? `/runs/${encodeURIComponent(this.currentRun)}/log?cell=${encodeURIComponent(name)}` : null;
+  }
+
+  // Markdown cells show their rendering until clicked.
+  showMarkdown(c, rendered) {
+    const md = c.section.querySelector('[data-markdown]');
+    const host = c.section.querySelector('[data-editor]');
+    if (!md) return;
+    if (rendered && c.editor.text !== c.data.source) {
+      md.replaceChildren(renderMarkdown(c.editor.text)); // local text, built without innerHTML
+    }
+    md.hidden = !rendered;
+    host.hidden = rendered;
+    if (!rendered) c.editor.focus(true);
+  }
+
+  sendSource(c) {
+    clearTimeout(c.timer);
+    if (!c.dirty || !this.canEdit) return;
+    const text = c.editor.text;
+    if (text === c.sent) {
+      c.dirty = false;
+      return;
+    }
+    if (text.length > MAX_SOURCE) {
+      toast(`Cell ${c.section.dataset.cell} is over 1 MiB and was not saved. Make it smaller, or read the data from a file.`, 'error');
+      return;
+    }
+    if (this.socket && this.socket.send({ t: 'source', cell: c.id, source: text })) {
+      c.sent = text;
+      c.dirty = false;
+      c.data.source = text;
+    }
+  }
+
+  flushSources() {
+    for (const c of this.cells.values()) this.sendSource(c);
+  }
+
+  cellByName(name) {
+    for (const c of this.cells.values()) if (c.section.dataset.cell === name) return c;
+    return null;
+  }
+
+  cellOf(node) {
+    const section = node && node.closest && node.closest('section[data-cell-id]');
+    return section ? this.cells.get(section.dataset.cellId) : null;
+  }
+
+  order() {
+    return [...this.main.querySelectorAll('section[data-cell-id]')].map((s) => this.cells.get(s.dataset.cellId)).filter(Boolean);
+  }
+
+  focusNeighbour(c, dir) {
+    const list = this.order();
+    const next = list[list.indexOf(c) + dir];
+    if (!next) return false;
+    if (next.section.dataset.kind === 'markdown') this.showMarkdown(next, false);
+    next.editor.focus(dir < 0);
+    return true;
+  }
+
+  // ---- the draft: structure changes from the server ----
+
+  applyDraft(draft, by) {
+    this.draft = normalizeDraft(draft);
+    const keep = new Set(this.draft.cells.map((c) => c.id));
+    for (const [id, c] of this.cells) {
+      if (keep.has(id)) continue;
+      c.editor.destroy();
+      c.section.remove();
+      this.cells.delete(id);
+    }
+    let prev = this.main.querySelector('[data-cells-start]');
+    for (const data of this.draft.cells) {
+      let c = this.cells.get(data.id);
+      if (!c) {
+        c = this.mountCell(buildSection(data, this), data);
+        if (this.draft.cells.length === 1 || by === this.user?.name) this.pendingFocus = c;
+      } else {
+        this.updateCell(c, data);
+      }
+      // Move only what is out of place, so a focused editor keeps its focus.
+      const want = prev ? prev.nextElementSibling : this.main.firstElementChild;
+      if (want !== c.section) {
+        if (prev) prev.after(c.section);
+        else this.main.prepend(c.section);
+      }
+      prev = c.section;
+    }
+    this.renderFlowHeader();
+    this.renderFlowSettings();
+    this.updateToolbar();
+    if (this.pendingFocus && by === this.user?.name) {
+      const c = this.pendingFocus;
+      if (c.section.dataset.kind === 'markdown') this.showMarkdown(c, false);
+      else c.editor.focus(false);
+    }
+    this.pendingFocus = null;
+  }
+
+  updateCell(c, data) {
+    const s = c.section;
+    c.data = data;
+    if (s.dataset.cell !== data.name) {
+      s.dataset.cell = data.name;
+      const input = s.querySelector('[data-field="name"]');
+      if (input && document.activeElement !== input) input.value = data.name;
+    }
+    if (s.dataset.kind !== data.kind) {
+      s.dataset.kind = data.kind;
+      s.querySelector('[data-editor]').dataset.lang = data.kind;
+      const select = s.querySelector('[data-field="kind"]');
+      if (select) select.value = data.kind;
+      c.editor.setKind(data.kind);
+      ensureMarkdownBox(s, data.kind);
+    }
+    if (typeof data.html === 'string') {
+      const md = s.querySelector('[data-markdown]');
+      if (md) md.innerHTML = data.html; // sanitized by the server (PROTOCOL.md)
+    }
+    this.applyRemoteSource(c, data.source);
+    const panel = s.querySelector('[data-options]');
+    if (panel && !panel.hidden && !panel.contains(document.activeElement)) fillOptions(panel, data);
+  }
+
+  applyRemoteSource(c, source) {
+    if (typeof source !== 'string' || source === c.editor.text) return;
+    if (c.focused || c.dirty) {
+      c.remote = source; // applied on blur unless the person here typed
+      return;
+    }
+    c.editor.setText(source);
+    c.sent = source;
+    c.data.source = source;
+    if (c.section.dataset.kind === 'markdown' && !c.section.querySelector('[data-markdown]').hidden) this.showMarkdown(c, true);
+  }
+
+  renderFlowHeader() {
+    const name = this.main.querySelector('[data-flow-name]');
+    if (name) name.textContent = this.draft.name || this.main.dataset.flow;
+    const desc = this.main.querySelector('[data-flow-description]');
+    if (desc) desc.textContent = this.draft.description || '';
+  }
+
+  // ---- messages ----
+
+  onMessage(m) {
+    switch (m.t) {
+      case 'hello':
+        this.user = m.user || null;
+        if (m.role && m.role !== this.role) {
+          this.role = m.role;
+          this.main.dataset.role = m.role;
+          for (const c of this.cells.values()) c.editor.setReadOnly(!this.canEdit);
+        }
+        if (m.draft) this.applyDraft(m.draft);
+        for (const r of m.runs || []) this.runs.set(r.id, r);
+        {
+          const active = (m.runs || []).filter((r) => ACTIVE.has(r.status)).pop();
+          if (active && active.id !== this.currentRun) this.startRun(active, false);
+        }
+        this.renderRuns();
+        for (const c of this.cells.values()) this.sendSource(c); // typed while offline
+        break;
+      case 'draft':
+        this.applyDraft(m.draft, m.by);
+        if (m.by && m.by !== this.user?.name) toast(`${m.by} changed the notebook`);
+        break;
+      case 'source': {
+        const c = this.cells.get(m.cell);
+        if (c) this.applyRemoteSource(c, m.source);
+        break;
+      }
+      case 'run': {
+        const info = m.run;
+        const known = this.runs.has(info.id);
+        this.runs.set(info.id, info);
+        if (!known && ACTIVE.has(info.status)) this.startRun(info, true);
+        this.renderRuns();
+        break;
+      }
+      case 'event':
+        this.onEvent(m.event);
+        break;
+      case 'ack': {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (p && p.form) clearErrors(p.form);
+        break;
+      }
+      case 'error': {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        const field = m.field && p && p.form && p.form.querySelector(`[data-error-for="${CSS.escape(m.field)}"]`);
+        if (field) field.textContent = m.message;
+        else toast(m.message || 'Something went wrong', 'error');
+        break;
+      }
+    }
+  }
+
+  // A new run of this flow: its cells show its output from now on.
+  startRun(info, reset) {
+    this.currentRun = info.id;
+    this.since = 0;
+    if (!reset) return;
+    for (const name of info.cells || []) this.cellByName(name)?.output.reset();
+  }
+
+  onEvent(ev) {
+    if (!ev) return;
+    const info = this.runs.get(ev.run);
+    if (ev.type === 'run.started' && ev.run !== this.currentRun && (!info || ACTIVE.has(info.status))) {
+      const run = info || { id: ev.run, status: 'running', cells: ev.cells, started_at: ev.at };
+      this.runs.set(ev.run, run);
+      this.startRun({ ...run, cells: ev.cells }, true);
+    }
+    if (ev.type === 'run.finished' && info) {
+      info.status = ev.status;
+      this.renderRuns();
+    }
+    if (ev.run !== this.currentRun || ev.seq <= this.since) return;
+    this.since = ev.seq;
+    if (ev.cell) this.cellByName(ev.cell)?.output.handle(ev);
+  }
+
+  renderRuns() {
+    const box = this.main.querySelector('[data-runs]');
+    const runs = [...this.runs.values()].sort((a, b) => String(a.started_at).localeCompare(String(b.started_at)));
+    const shown = runs.filter((r) => ACTIVE.has(r.status) || r.id === this.currentRun);
+    if (box) {
+      box.replaceChildren(...shown.map((r) => {
+        const href = typeof r.url === 'string' && r.url.startsWith('/') ? r.url : `/runs/${encodeURIComponent(r.id)}`;
+        return el('div', { class: 'run-banner', 'data-run-id': r.id, 'data-status': r.status },
+          el('span', { class: 'chip chip-' + r.status }, STATUS_WORDS[r.status] || r.status),
+          el('span', {}, `${r.started_by || 'someone'} started a run`),
+          r.started_at ? el('span', { class: 'muted' }, timeAgo(r.started_at)) : null,
+          el('a', { href }, 'open run page'),
+          ACTIVE.has(r.status) && this.canRun ? el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'cancel', 'data-run': r.id }, 'Cancel') : null);
+      }));
+    }
+    this.updateToolbar();
+  }
+
+  updateToolbar() {
+    const active = [...this.runs.values()].some((r) => ACTIVE.has(r.status));
+    this.main.querySelectorAll('.toolbar [data-action="cancel"]').forEach((b) => (b.disabled = !active));
+    this.main.querySelectorAll('[data-empty]').forEach((n) => (n.hidden = this.cells.size > 0));
+  }
+
+  // ---- actions ----
+
+  onClick(e) {
+    const md = e.target.closest('[data-markdown]');
+    if (md && this.canEdit && !e.target.closest('a')) {
+      const c = this.cellOf(md);
+      if (c) this.showMarkdown(c, false);
+      return;
+    }
+    const btn = e.target.closest('[data-action]');
+    if (!btn || btn.disabled) return;
+    const c = this.cellOf(btn);
+    const name = c && c.section.dataset.cell;
+    switch (btn.dataset.action) {
+      case 'run-all':
+        return this.requestRun('all');
+      case 'run-cell':
+        return this.requestRun('cell', name);
+      case 'run-from':
+        return this.requestRun('from', name);
+      case 'cancel': {
+        const id = btn.dataset.run || [...this.runs.values()].filter((r) => ACTIVE.has(r.status)).map((r) => r.id).pop();
+        if (id) this.send({ t: 'cancel', run: id });
+        return;
+      }
+      case 'save':
+        this.flushSources();
+        toast(this.socket && this.socket.open ? 'Saved' : 'Offline: your text will be saved when the connection is back');
+        return;
+      case 'add-cell': {
+        const focused = [...this.cells.values()].find((x) => x.focused);
+        const order = this.order();
+        const after = focused || order[order.length - 1];
+        const kind = this.main.querySelector('[data-add-kind]')?.value || 'shell';
+        this.send({ t: 'cell.add', after: after ? after.id : '', kind });
+        return;
+      }
+      case 'delete-cell':
+        if (c && confirm(`Delete cell "${name}"?`)) this.send({ t: 'cell.delete', cell: c.id });
+        return;
+      case 'duplicate-cell':
+        if (c) this.send({ t: 'cell.duplicate', cell: c.id });
+        return;
+      case 'move-up':
+      case 'move-down': {
+        if (!c) return;
+        const to = this.order().indexOf(c) + (btn.dataset.action === 'move-up' ? -1 : 1);
+        if (to >= 0 && to < this.cells.size) this.send({ t: 'cell.move', cell: c.id, to });
+        return;
+      }
+      case 'options':
+        if (c) this.toggleOptions(c, btn);
+        return;
+      case 'add-input':
+        this.main.querySelector('[data-inputs-rows]')?.append(inputRow({}));
+        return;
+      case 'remove-input':
+        btn.closest('tr')?.remove();
+        return;
+    }
+  }
+
+  // Rename and change of kind from the cell header.
+  onChange(e) {
+    const field = e.target.dataset.field;
+    if (field !== 'name' && field !== 'kind') return;
+    const c = this.cellOf(e.target);
+    if (!c) return;
+    this.sendCellUpdate(c, { [field]: e.target.value }, c.section.querySelector('[data-options]'));
+  }
+
+  sendCellUpdate(c, change, form) {
+    const d = c.data;
+    const msg = {
+      t: 'cell.update',
+      cell: c.id,
+      name: change.name ?? c.section.dataset.cell,
+      kind: change.kind ?? c.section.dataset.kind,
+      options: change.options ?? d.options ?? {},
+    };
+    this.send(msg, form);
+  }
+
+  toggleOptions(c, btn) {
+    let panel = c.section.querySelector('[data-options]');
+    if (!panel) {
+      panel = el('form', { class: 'cell-options', 'data-options': '' });
+      c.section.querySelector('[data-editor]').before(panel);
+    }
+    const open = panel.hidden || !panel.childElementCount;
+    if (open) {
+      if (!panel.childElementCount) buildOptions(panel, this.canEdit);
+      fillOptions(panel, c.data);
+      panel.onsubmit = (e) => {
+        e.preventDefault();
+        this.sendCellUpdate(c, { options: readOptions(panel) }, panel);
+      };
+    }
+    panel.hidden = !open;
+    btn.setAttribute('aria-expanded', String(open));
+  }
+
+  // ---- the flow's settings and inputs ----
+
+  renderFlowSettings() {
+    const form = this.main.querySelector('[data-flow-form]');
+    if (!form || form.contains(document.activeElement)) return;
+    const d = this.draft;
+    const ro = !this.canEdit;
+    form.replaceChildren(
+      el('div', { class: 'grid-2' },
+        field('Name', el('input', { name: 'name', value: d.name || '', readonly: ro }), 'name'),
+        field('Order', el('select', { name: 'order', disabled: ro },
+          el('option', { value: 'notebook', selected: d.order !== 'graph' }, 'notebook — each cell waits for the one above'),
+          el('option', { value: 'graph', selected: d.order === 'graph' }, 'graph — cells wait only for what they reference')), 'order')),
+      field('Description', el('textarea', { name: 'description', rows: 2, value: d.description || '', readonly: ro }), 'description'),
+      el('h3', {}, 'Inputs'),
+      el('div', { class: 'table-wrap' }, el('table', { class: 'inputs-table' },
+        el('thead', {}, el('tr', {}, ...['Name', 'Type', 'Default', 'Required', 'Options (for select)', 'Description', ''].map((h) => el('th', {}, h)))),
+        el('tbody', { 'data-inputs-rows': '' }, ...d.inputs.map(inputRow)))),
+      el('p', { class: 'field-error', 'data-error-for': 'inputs' }),
+      ro ? null : el('div', { class: 'actions' },
+        el('button', { type: 'button', class: 'btn', 'data-action': 'add-input' }, 'Add input'),
+        el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply')),
+    );
+    form.onsubmit = (e) => {
+      e.preventDefault();
+      const fd = new FormData(form);
+      const inputs = [...form.querySelectorAll('[data-inputs-rows] tr')].map(readInputRow).filter((i) => i.name);
+      this.send({ t: 'flow.update', name: fd.get('name'), description: fd.get('description'), order: fd.get('order'), inputs }, form);
+    };
+  }
+
+  requestRun(mode, cell) {
+    if (!this.canRun) return;
+    this.flushSources(); // the run must see what is on screen
+    const inputs = this.draft.inputs || [];
+    const msg = { t: 'run', mode };
+    if (cell) msg.cell = cell;
+    const missing = inputs.some((i) => i.required && (this.lastInputs?.[i.name] ?? i.default) == null);
+    if (inputs.length && (mode === 'all' || !this.lastInputs || missing)) {
+      this.runDialog(inputs, (values) => {
+        this.lastInputs = values;
+        this.send({ ...msg, inputs: values });
+      });
+      return;
+    }
+    msg.inputs = this.lastInputs || defaults(inputs);
+    this.send(msg);
+  }
+
+  runDialog(inputs, done) {
+    let dlg = document.getElementById('run-dialog');
+    if (dlg) dlg.remove();
+    const form = el('form', { method: 'dialog', class: 'stack' });
+    form.append(el('h2', {}, 'Run with inputs'));
+    for (const i of inputs) {
+      const v = this.lastInputs?.[i.name] ?? i.default;
+      let control;
+      if (i.type === 'boolean') control = el('input', { type: 'checkbox', name: i.name, checked: v === true || v === 'true' });
+      else if (i.type === 'select') control = el('select', { name: i.name }, ...(i.options || []).map((o) => el('option', { value: o, selected: o === v }, o)));
+      else control = el('input', { type: i.type === 'number' ? 'number' : i.type === 'date' ? 'date' : 'text', name: i.name, value: v ?? '', required: !!i.required, step: i.type === 'number' ? 'any' : null });
+      form.append(field(i.name + (i.required ? ' *' : ''), control, i.name, i.description));
+    }
+    form.append(el('div', { class: 'actions' },
+      el('button', { type: 'button', class: 'btn', value: 'cancel', onclick: () => dlg.close() }, 'Cancel'),
+      el('button', { type: 'submit', class: 'btn btn-primary', value: 'run' }, 'Run')));
+    dlg = el('dialog', { id: 'run-dialog' }, form);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const values = {};
+      for (const i of inputs) {
+        const ctl = form.elements.namedItem(i.name);
+        if (i.type === 'boolean') values[i.name] = ctl.checked;
+        else if (i.type === 'number') values[i.name] = ctl.value === '' ? null : Number(ctl.value);
+        else values[i.name] = ctl.value;
+        if (values[i.name] === null || values[i.name] === '') delete values[i.name];
+      }
+      dlg.close();
+      done(values);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  }
+
+  // ---- keyboard ----
+
+  onKey(e) {
+    const mod = e.ctrlKey || e.metaKey;
+    if (e.target.closest && e.target.closest('dialog')) return;
+    if (mod && e.key === 'Enter') {
+      e.preventDefault();
+      e.stopPropagation();
+      this.requestRun('all');
+    } else if (mod && (e.key === 's' || e.key === 'S') && !e.altKey) {
+      e.preventDefault();
+      e.stopPropagation();
+      this.flushSources();
+      toast(this.socket && this.socket.open ? 'Saved' : 'Offline: your text will be saved when the connection is back');
+    } else if (e.shiftKey && e.key === 'Enter' && !mod && !e.altKey) {
+      const c = this.cellOf(e.target);
+      if (!c || e.target.closest('[data-options], dialog')) return;
+      e.preventDefault();
+      e.stopPropagation();
+      if (c.section.dataset.kind === 'markdown') this.showMarkdown(c, true);
+      else this.requestRun('cell', c.section.dataset.cell);
+    } else if (e.altKey && !mod && (e.key === 'ArrowUp' || e.key === 'ArrowDown')) {
+      const c = this.cellOf(e.target);
+      if (!c) return;
+      e.preventDefault();
+      e.stopPropagation();
+      this.focusNeighbour(c, e.key === 'ArrowUp' ? -1 : 1);
+    }
+  }
+}
+
+// ---- the draft as data ----
+
+function readDraft(main) {
+  const script = document.getElementById('draft');
+  let d = null;
+  if (script) {
+    try {
+      d = JSON.parse(script.textContent);
+    } catch {
+      d = null;
+    }
+  }
+  if (!d) d = { name: main.dataset.flow, cells: [...main.querySelectorAll('section[data-cell-id]')].map(cellFromDOM) };
+  return normalizeDraft(d);
+}
+
+function cellFromDOM(s) {
+  const ta = s.querySelector('[data-editor] textarea');
+  return { id: s.dataset.cellId, name: s.dataset.cell, kind: s.dataset.kind, source: ta ? ta.value : '', options: {} };
+}
+
+// Accepts the protocol's lowercase keys and Go's default field names.
+function normalizeDraft(d) {
+  const pick = (o, k) => (o[k] !== undefined ? o[k] : o[k[0].toUpperCase() + k.slice(1)]);
+  return {
+    name: pick(d, 'name') || '',
+    description: pick(d, 'description') || '',
+    order: pick(d, 'order') || 'notebook',
+    inputs: (pick(d, 'inputs') || []).map((i) => ({
+      name: pick(i, 'name') || '',
+      type: pick(i, 'type') || 'string',
+      default: pick(i, 'default') ?? null,
+      required: !!pick(i, 'required'),
+      options: pick(i, 'options') || [],
+      description: pick(i, 'description') || '',
+    })),
+    cells: (pick(d, 'cells') || []).map((c) => ({ ...c, id: pick(c, 'id'), name: pick(c, 'name'), kind: pick(c, 'kind'), source: pick(c, 'source') ?? '', options: pick(c, 'options') || {} })),
+  };
+}
+
+function defaults(inputs) {
+  const v = {};
+  for (const i of inputs) if (i.default != null) v[i.name] = i.default;
+  return v;
+}
+
+// ---- DOM builders (the same structure as views/notebook.templ) ----
+
+function field(label, control, name, help) {
+  return el('label', { class: 'field' },
+    el('span', { class: 'field-label' }, label),
+    control,
+    help ? el('span', { class: 'field-help' }, help) : null,
+    el('span', { class: 'field-error', 'data-error-for': name }));
+}
+
+function clearErrors(form) {
+  form.querySelectorAll('[data-error-for]').forEach((n) => (n.textContent = ''));
+}
+
+function ensureMarkdownBox(section, kind) {
+  let md = section.querySelector('[data-markdown]');
+  if (kind === 'markdown' && !md) {
+    md = el('div', { class: 'markdown', 'data-markdown': '' });
+    section.querySelector('[data-editor]').after(md);
+  } else if (kind !== 'markdown' && md) {
+    md.remove();
+    section.querySelector('[data-editor]').hidden = false;
+  }
+}
+
+function buildSection(data, nb) {
+  const btn = (action, text, title) => el('button', { type: 'button', class: 'btn btn-small', 'data-action': action, title }, text);
+  const tools = el('span', { class: 'cell-tools' });
+  if (nb.canRun && data.kind !== 'markdown') tools.append(btn('run-cell', '▶ Run', 'Run this cell (Shift+Enter)'), btn('run-from', 'Run from here', 'Run this cell and the ones below'));
+  if (nb.canEdit) {
+    tools.append(btn('move-up', '↑', 'Move up'), btn('move-down', '↓', 'Move down'), btn('duplicate-cell', 'Duplicate', 'Duplicate'), btn('delete-cell', 'Delete', 'Delete'));
+  }
+  tools.append(el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'options', 'aria-expanded': 'false' }, 'Options'));
+  const section = el('section', { class: 'cell', 'data-cell': data.name, 'data-cell-id': data.id, 'data-kind': data.kind, id: 'cell-' + data.id },
+    el('header', { class: 'cell-head' },
+      el('input', { class: 'cell-name', name: 'name', value: data.name, 'data-field': 'name', 'aria-label': 'Cell name', readonly: !nb.canEdit, spellcheck: 'false' }),
+      el('select', { class: 'cell-kind', name: 'kind', 'data-field': 'kind', 'aria-label': 'Kind', disabled: !nb.canEdit },
+        ...KINDS.map((k) => el('option', { value: k, selected: k === data.kind }, k))),
+      tools),
+    el('div', { class: 'cell-editor', 'data-editor': '', 'data-lang': data.kind }, el('textarea', { hidden: true, value: data.source || '' })),
+    el('div', { class: 'cell-status', 'data-status': '' }),
+    el('div', { class: 'cell-output', 'data-output': '' }));
+  ensureMarkdownBox(section, data.kind);
+  if (data.kind === 'markdown') {
+    const md = section.querySelector('[data-markdown]');
+    if (typeof data.html === 'string') md.innerHTML = data.html; // sanitized by the server
+    else md.replaceChildren(renderMarkdown(data.source || ''));
+  }
+  return section;
+}
+
+// The options panel: a form of its own, sent as cell.update.
+function buildOptions(panel, canEdit) {
+  const ro = !canEdit;
+  const text = (name, placeholder) => el('input', { name, placeholder, readonly: ro, spellcheck: 'false' });
+  panel.append(
+    el('div', { class: 'grid-3' },
+      field('Timeout', text('timeout', 'e.g. 30s'), 'timeout'),
+      field('Retries', el('input', { name: 'retries', type: 'number', min: 0, step: 1, readonly: ro }), 'retries'),
+      field('Retry delay', text('retry_delay', 'e.g. 1s'), 'retry_delay')),
+    field('Run only if', text('if', 'an expression, e.g. cells.summary.value.total > 0'), 'if'),
+    el('div', { class: 'grid-2' },
+      field('Needs (graph order)', text('needs', 'cell names, comma separated'), 'needs'),
+      field('Connection (SQL)', text('connection', 'scratch'), 'connection')),
+    field('Environment', el('textarea', { name: 'env', rows: 3, placeholder: 'KEY=value, one a line', readonly: ro, spellcheck: 'false' }), 'env'),
+    el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'continue_on_error', disabled: ro }), ' Continue the run when this cell fails'),
+    el('p', { class: 'field-error', 'data-error-for': 'options' }),
+    ro ? null : el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply options')),
+  );
+}
+
+function durationText(v) {
+  if (typeof v === 'number') {
+    // Go's time.Duration marshals as nanoseconds.
+    const s = v / 1e9;
+    return s >= 1 && Number.isInteger(s) ? `${s}s` : `${v / 1e6}ms`;
+  }
+  return v || '';
+}
+
+function fillOptions(panel, data) {
+  const o = data.options || {};
+  const set = (name, v) => {
+    const n = panel.elements.namedItem(name);
+    if (n) n.value = v ?? '';
+  };
+  set('timeout', o.timeout ? durationText(o.timeout) : '');
+  set('retries', o.retries || '');
+  set('retry_delay', o.retry_delay ? durationText(o.retry_delay) : '');
+  set('if', o.if || '');
+  set('needs', (o.needs || []).join(', '));
+  set('connection', o.connection || '');
+  const env = o.env || {};
+  set('env', Array.isArray(env) ? env.map((e) => `${e.name ?? e.Name}=${e.value ?? e.Value}`).join('\n') : Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n'));
+  panel.elements.namedItem('continue_on_error').checked = !!o.continue_on_error;
+}
+
+function readOptions(panel) {
+  const v = (name) => panel.elements.namedItem(name).value.trim();
+  const o = {};
+  if (v('timeout')) o.timeout = v('timeout');
+  if (v('retries')) o.retries = Number(v('retries'));
+  if (v('retry_delay')) o.retry_delay = v('retry_delay');
+  if (v('if')) o.if = v('if');
+  const needs = v('needs').split(/[\s,]+/).filter(Boolean);
+  if (needs.length) o.needs = needs;
+  if (v('connection')) o.connection = v('connection');
+  const env = {};
+  for (const line of panel.elements.namedItem('env').value.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) env[line.slice(0, i).trim()] = line.slice(i + 1);
+  }
+  if (Object.keys(env).length) o.env = env;
+  if (panel.elements.namedItem('continue_on_error').checked) o.continue_on_error = true;
+  return o;
+}
+
+function inputRow(i) {
+  const def = i.default == null ? '' : String(i.default);
+  return el('tr', {},
+    el('td', {}, el('input', { 'data-in': 'name', value: i.name || '', placeholder: 'day', 'aria-label': 'Input name', spellcheck: 'false' })),
+    el('td', {}, el('select', { 'data-in': 'type', 'aria-label': 'Type' }, ...INPUT_TYPES.map((t) => el('option', { value: t, selected: t === (i.type || 'string') }, t)))),
+    el('td', {}, el('input', { 'data-in': 'default', value: def, 'aria-label': 'Default' })),
+    el('td', {}, el('input', { 'data-in': 'required', type: 'checkbox', checked: !!i.required, 'aria-label': 'Required' })),
+    el('td', {}, el('input', { 'data-in': 'options', value: (i.options || []).join(', '), 'aria-label': 'Options' })),
+    el('td', {}, el('input', { 'data-in': 'description', value: i.description || '', 'aria-label': 'Description' })),
+    el('td', {}, el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'remove-input', title: 'Remove this input' }, '✕')));
+}
+
+function readInputRow(tr) {
+  const get = (k) => tr.querySelector(`[data-in="${k}"]`);
+  const type = get('type').value;
+  const raw = get('default').value;
+  let def = raw === '' ? null : raw;
+  if (def !== null && type === 'number' && !isNaN(Number(raw))) def = Number(raw);
+  if (def !== null && type === 'boolean') def = raw === 'true';
+  const input = { name: get('name').value.trim(), type, required: get('required').checked, description: get('description').value };
+  if (def !== null) input.default = def;
+  const options = get('options').value.split(',').map((s) => s.trim()).filter(Boolean);
+  if (options.length) input.options = options;
+  return input;
+}

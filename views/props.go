@@ -1,0 +1,239 @@
+// Package views holds the studio's templ components: pages and their parts.
+// Each page takes one props struct filled in by the server; nothing here does
+// I/O. Names, outputs and results are always escaped; only a markdown cell's
+// HTML, sanitized by the server, is written as is.
+package views
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Page is what every page's layout needs.
+type Page struct {
+	Title      string
+	User       *User       // nil when signed out
+	Workspace  string      // the current workspace's slug; "" outside one
+	Workspaces []Workspace // the user's workspaces, for the switcher
+	Nav        string      // the current section: "flows", "runs" or "settings"
+	Now        time.Time   // for "5 min ago"; zero means time.Now()
+}
+
+// User is the signed-in person.
+type User struct {
+	Name    string
+	Display string
+	Role    string // in the current workspace
+}
+
+// Workspace is one entry of the workspace switcher.
+type Workspace struct {
+	Slug string
+	Name string
+}
+
+// SetupProps is the first-start page that creates the owner. Form fields:
+// name, display, password, password_again, workspace. Errors are keyed by
+// field name; the key "" is an error about the whole form.
+type SetupProps struct {
+	Page      Page
+	Name      string
+	Display   string
+	Workspace string
+	Errors    map[string]string
+}
+
+// SignInProps is the sign-in page. Form fields: name, password, next.
+type SignInProps struct {
+	Page  Page
+	Name  string
+	Next  string // where to go after signing in
+	Error string
+}
+
+// FlowsProps is a workspace's list of flows. The "New flow" form posts
+// field name to /w/{ws}/flows; the import form posts a multipart field
+// archive to /w/{ws}/flows/import. Errors keys: "name", "archive".
+type FlowsProps struct {
+	Page    Page
+	Flows   []FlowItem
+	CanEdit bool
+	NewName string
+	Errors  map[string]string
+}
+
+// FlowItem is one row of the flows list.
+type FlowItem struct {
+	Slug             string
+	Name             string
+	Cells            int
+	PublishedVersion int      // 0: none published
+	LastRun          *RunItem // nil: never run
+}
+
+// RunItem summarizes a run, for lists and headers.
+type RunItem struct {
+	ID         string
+	Flow       string // slug
+	FlowName   string
+	Version    int // 0: the draft
+	Status     string
+	StartedBy  string
+	StartedAt  time.Time
+	DurationMS int64 // 0 while running
+}
+
+// NotebookProps is the notebook page. Outputs holds the last run's output per
+// cell name (see OutputsFromEvents), so a reload shows it; LastRun is that run
+// and Since the last seq of it rendered, so live events are not drawn twice.
+type NotebookProps struct {
+	Page    Page
+	Slug    string
+	Role    string // owner, editor, runner or viewer
+	Draft   Draft
+	LastRun *RunItem
+	Since   int64
+	Outputs map[string]*CellOutput
+}
+
+// Draft is the live state of a flow; it marshals as PROTOCOL.md's DRAFT.
+type Draft struct {
+	Name        string  `json:"name"`
+	Description string  `json:"description"`
+	Order       string  `json:"order"`
+	Inputs      []Input `json:"inputs"`
+	Cells       []Cell  `json:"cells"`
+}
+
+// Input declares one input of a flow, with flow.yaml's keys.
+type Input struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	Default     any      `json:"default,omitempty"`
+	Required    bool     `json:"required,omitempty"`
+	Options     []string `json:"options,omitempty"`
+	Description string   `json:"description,omitempty"`
+}
+
+// Cell is one cell of the draft. HTML is a markdown cell's rendering,
+// sanitized by the server: it is the only text views write unescaped.
+type Cell struct {
+	ID      string      `json:"id"`
+	Name    string      `json:"name"`
+	Kind    string      `json:"kind"`
+	Source  string      `json:"source"`
+	Options CellOptions `json:"options"`
+	HTML    string      `json:"html,omitempty"`
+}
+
+// CellOptions are a cell's options as cell.update sends them.
+type CellOptions struct {
+	Timeout         string            `json:"timeout,omitempty"`
+	Retries         int               `json:"retries,omitempty"`
+	RetryDelay      string            `json:"retry_delay,omitempty"`
+	If              string            `json:"if,omitempty"`
+	Needs           []string          `json:"needs,omitempty"`
+	Connection      string            `json:"connection,omitempty"`
+	Env             map[string]string `json:"env,omitempty"`
+	ContinueOnError bool              `json:"continue_on_error,omitempty"`
+}
+
+// CellOutput is what one cell did in a run, as the page first shows it.
+type CellOutput struct {
+	Status     string // a cell status, "" when not run
+	Attempts   int
+	DurationMS int64
+	StartedAt  time.Time // zero: not started
+	FinishedAt time.Time // zero: not finished
+	Lines      []Line    // the last lines (OutputsFromEvents keeps up to its max)
+	Omitted    int       // lines before Lines that are not shown
+	Result     json.RawMessage
+	Error      string
+}
+
+// Line is one line of a cell's output.
+type Line struct {
+	Stream string // "stdout" or "stderr"
+	Text   string // may hold ANSI colour sequences
+}
+
+// RunsProps is a workspace's list of runs, newest first.
+type RunsProps struct {
+	Page Page
+	Runs []RunItem
+}
+
+// RunProps is the run page. Socket defaults to /runs/{id}/ws?since={Since};
+// a share page sets its own. ShowCode shows the code each cell ran.
+type RunProps struct {
+	Page       Page
+	Run        RunItem
+	Hash       string
+	Inputs     map[string]any
+	Error      string
+	FinishedAt time.Time // zero while running
+	Cells      []RunCell
+	Since      int64
+	Socket     string
+	ShowCode   bool
+}
+
+// RunCell is one cell of a run, in order.
+type RunCell struct {
+	Name   string
+	Kind   string
+	Source string // the exact code that ran
+	Output CellOutput
+}
+
+// SettingsProps is a workspace's settings: members, invitations, API tokens.
+// The invite form posts name and role to /w/{ws}/members; the token form
+// posts name and role to /w/{ws}/tokens; revoking posts to
+// /w/{ws}/tokens/{id}/revoke. Secrets are shown once: NewUser and NewToken.
+type SettingsProps struct {
+	Page         Page
+	CanManage    bool // owners manage members and tokens
+	Members      []Member
+	InviteName   string
+	InviteRole   string
+	InviteErrors map[string]string // keys: "name", "role", ""
+	NewUser      *NewUser
+	Tokens       []Token
+	TokenName    string
+	TokenRole    string
+	TokenErrors  map[string]string // keys: "name", "role", ""
+	NewToken     string
+}
+
+// Member is a person in a workspace.
+type Member struct {
+	Name    string
+	Display string
+	Role    string
+}
+
+// NewUser is an invited user with their one-time password, shown once.
+type NewUser struct {
+	Name     string
+	Password string
+}
+
+// Token is an API token (never its secret).
+type Token struct {
+	ID        string
+	Name      string
+	Role      string
+	CreatedBy string
+	CreatedAt time.Time
+	LastUsed  time.Time // zero: never
+}
+
+// ErrorProps is an error page.
+type ErrorProps struct {
+	Page    Page
+	Status  int
+	Message string // plain words for a person, with what to do next
+}
+
+// Roles lists the workspace roles, for selects.
+var Roles = []string{"owner", "editor", "runner", "viewer"}
