@@ -1,0 +1,69 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Errors of the store. Errors returned by its methods wrap them, so test
+// with errors.Is.
+var (
+	// ErrNotFound: no such row, or a row that no longer counts (an expired
+	// session, a revoked token), or a reference to a row that does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrAlreadyExists: a unique key is taken (a user name, a slug, a cell
+	// name in a flow, a version number, an event seq).
+	ErrAlreadyExists = errors.New("already exists")
+	// ErrTooLarge: a cell source over MaxSourceSize.
+	ErrTooLarge = errors.New("too large")
+	// ErrInvalid: a value the schema does not allow (an unknown role).
+	ErrInvalid = errors.New("invalid value")
+)
+
+// mapErr turns driver errors into the store's sentinels, keeping the
+// driver's error in the chain for its message.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", ErrAlreadyExists, err)
+		case sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY:
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		case sqlite3.SQLITE_CONSTRAINT_CHECK:
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return err
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %w", ErrAlreadyExists, err)
+		case "23503": // foreign_key_violation
+			return fmt.Errorf("%w: %w", ErrNotFound, err)
+		case "23514": // check_violation
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+	}
+	return err
+}
+
+// wrap maps err and says what was being done: wrap(err, "create user %q", name).
+func wrap(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf(format+": %w", append(args, mapErr(err))...)
+}

@@ -1,0 +1,152 @@
+package store
+
+import (
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// The bun models: one per table, unexported. JSON columns are strings so
+// both dialects store the same text (bun would send []byte to PostgreSQL as
+// bytea). Nullable columns are pointers.
+
+type userModel struct {
+	bun.BaseModel `bun:"table:users"`
+
+	ID           string    `bun:"id,pk"`
+	Name         string    `bun:"name"`
+	DisplayName  string    `bun:"display_name"`
+	PasswordHash string    `bun:"password_hash"`
+	CreatedAt    time.Time `bun:"created_at"`
+}
+
+type sessionModel struct {
+	bun.BaseModel `bun:"table:sessions"`
+
+	ID         string    `bun:"id,pk"`
+	UserID     string    `bun:"user_id"`
+	CreatedAt  time.Time `bun:"created_at"`
+	ExpiresAt  time.Time `bun:"expires_at"`
+	LastSeenAt time.Time `bun:"last_seen_at"`
+}
+
+type workspaceModel struct {
+	bun.BaseModel `bun:"table:workspaces"`
+
+	ID        string    `bun:"id,pk"`
+	Slug      string    `bun:"slug"`
+	Name      string    `bun:"name"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+type memberModel struct {
+	bun.BaseModel `bun:"table:members"`
+
+	WorkspaceID string    `bun:"workspace_id,pk"`
+	UserID      string    `bun:"user_id,pk"`
+	Role        string    `bun:"role"`
+	CreatedAt   time.Time `bun:"created_at"`
+}
+
+type tokenModel struct {
+	bun.BaseModel `bun:"table:api_tokens"`
+
+	ID          string     `bun:"id,pk"`
+	UserID      string     `bun:"user_id"`
+	WorkspaceID string     `bun:"workspace_id"`
+	Name        string     `bun:"name"`
+	Hash        string     `bun:"hash"`
+	Role        string     `bun:"role"`
+	CreatedAt   time.Time  `bun:"created_at"`
+	LastUsedAt  *time.Time `bun:"last_used_at"`
+	RevokedAt   *time.Time `bun:"revoked_at"`
+}
+
+type flowModel struct {
+	bun.BaseModel `bun:"table:flows"`
+
+	ID               string    `bun:"id,pk"`
+	WorkspaceID      string    `bun:"workspace_id"`
+	Slug             string    `bun:"slug"`
+	Name             string    `bun:"name"`
+	Description      string    `bun:"description"`
+	Order            string    `bun:"order"`
+	Inputs           string    `bun:"inputs"`
+	Triggers         string    `bun:"triggers"`
+	PublishedVersion *int      `bun:"published_version"`
+	CreatedAt        time.Time `bun:"created_at"`
+	UpdatedAt        time.Time `bun:"updated_at"`
+}
+
+type cellModel struct {
+	bun.BaseModel `bun:"table:draft_cells"`
+
+	FlowID    string    `bun:"flow_id,pk"`
+	ID        string    `bun:"id,pk"`
+	Position  int       `bun:"position"`
+	Name      string    `bun:"name"`
+	Kind      string    `bun:"kind"`
+	Source    string    `bun:"source"`
+	Options   string    `bun:"options"`
+	UpdatedAt time.Time `bun:"updated_at"`
+	UpdatedBy *string   `bun:"updated_by"`
+}
+
+type versionModel struct {
+	bun.BaseModel `bun:"table:versions"`
+
+	FlowID    string    `bun:"flow_id,pk"`
+	Number    int       `bun:"number,pk"`
+	Message   string    `bun:"message"`
+	Author    *string   `bun:"author"`
+	Coauthors string    `bun:"coauthors"`
+	Hash      string    `bun:"hash"`
+	Files     string    `bun:"files"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+type runModel struct {
+	bun.BaseModel `bun:"table:runs"`
+
+	ID          string     `bun:"id,pk"`
+	WorkspaceID string     `bun:"workspace_id"`
+	FlowID      string     `bun:"flow_id"`
+	Version     int        `bun:"version"`
+	Hash        string     `bun:"hash"`
+	Status      string     `bun:"status"`
+	Inputs      string     `bun:"inputs"`
+	Files       string     `bun:"files"`
+	StartedBy   *string    `bun:"started_by"`
+	CreatedAt   time.Time  `bun:"created_at"`
+	StartedAt   *time.Time `bun:"started_at"`
+	FinishedAt  *time.Time `bun:"finished_at"`
+	DurationMS  int64      `bun:"duration_ms"`
+	Error       string     `bun:"error"`
+}
+
+type cellRunModel struct {
+	bun.BaseModel `bun:"table:cell_runs"`
+
+	RunID      string     `bun:"run_id,pk"`
+	Position   int        `bun:"position"`
+	Name       string     `bun:"name,pk"`
+	Kind       string     `bun:"kind"`
+	Status     string     `bun:"status"`
+	Attempts   int        `bun:"attempts"`
+	StartedAt  *time.Time `bun:"started_at"`
+	FinishedAt *time.Time `bun:"finished_at"`
+	DurationMS int64      `bun:"duration_ms"`
+	Result     *string    `bun:"result"`
+	LogBytes   int64      `bun:"log_bytes"`
+	LogCut     bool       `bun:"log_cut"`
+}
+
+type eventModel struct {
+	bun.BaseModel `bun:"table:run_events"`
+
+	RunID string `bun:"run_id,pk"`
+	Seq   int64  `bun:"seq,pk"`
+	Type  string `bun:"type"`
+	Cell  string `bun:"cell"`
+	Data  string `bun:"data"`
+}
