@@ -1,0 +1,332 @@
+package exec
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
+)
+
+// DefaultGrace is how long a process group has between SIGTERM and SIGKILL
+// when its cell is stopped.
+const DefaultGrace = 2 * time.Second
+
+// maxInline is the largest source passed with -c; longer scripts go to a
+// file, well below Linux's 128 KiB limit on one argument.
+const maxInline = 64 << 10
+
+// stdoutTail is how much of stdout a result keeps.
+const stdoutTail = 64 << 10
+
+// Shell runs shell cells with bash.
+type Shell struct {
+	Bash  string        // the program; "" means "bash" from PATH
+	Grace time.Duration // between SIGTERM and SIGKILL on stop; 0 means DefaultGrace
+}
+
+// Python runs python cells with python3.
+type Python struct {
+	Python string        // the program; "" means "python3" from PATH
+	Grace  time.Duration // between SIGTERM and SIGKILL on stop; 0 means DefaultGrace
+}
+
+var (
+	_ Executor = Shell{}
+	_ Executor = Python{}
+)
+
+// Execute runs req.Source with bash. It returns a *engine.ShellResult, and
+// an error too when the script fails or is stopped.
+func (s Shell) Execute(ctx context.Context, req *Request) (any, error) {
+	return runProcess(ctx, req, process{
+		program: orDefault(s.Bash, "bash"),
+		ext:     ".sh",
+		grace:   s.Grace,
+		// bash -c SCRIPT NAME sets $0, so bash's own errors name the cell.
+		inlineArgs: func(src, name string) []string { return []string{"-c", src, name} },
+	})
+}
+
+// Execute runs req.Source with python3. It returns a *engine.ShellResult,
+// and an error too when the script fails or is stopped.
+func (p Python) Execute(ctx context.Context, req *Request) (any, error) {
+	return runProcess(ctx, req, process{
+		program:    orDefault(p.Python, "python3"),
+		ext:        ".py",
+		grace:      p.Grace,
+		env:        []string{"PYTHONUNBUFFERED=1"},
+		inlineArgs: func(src, _ string) []string { return []string{"-c", src} },
+	})
+}
+
+// process is what differs between the interpreters.
+type process struct {
+	program    string
+	ext        string
+	grace      time.Duration
+	env        []string
+	inlineArgs func(src, name string) []string
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResult, error) {
+	name := cellName(req)
+	tmp := req.TempDir
+	if tmp == "" {
+		d, err := os.MkdirTemp("", "opsbook-cell-")
+		if err != nil {
+			return nil, fmt.Errorf("create temporary directory: %w", err)
+		}
+		defer os.RemoveAll(d)
+		tmp = d
+	}
+	prefix := fileSafe(name) + "-" + strconv.Itoa(req.Attempt) + "-"
+
+	outFile, err := os.CreateTemp(tmp, prefix+"output-*")
+	if err != nil {
+		return nil, fmt.Errorf("create output file: %w", err)
+	}
+	outPath := outFile.Name()
+	outFile.Close()
+	defer os.Remove(outPath)
+
+	var args []string
+	if len(req.Source) < maxInline {
+		args = p.inlineArgs(req.Source, name)
+	} else {
+		f, err := os.CreateTemp(tmp, prefix+"script-*"+p.ext)
+		if err != nil {
+			return nil, fmt.Errorf("create script file: %w", err)
+		}
+		_, werr := f.WriteString(req.Source)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		defer os.Remove(f.Name())
+		if werr != nil {
+			return nil, fmt.Errorf("write script file: %w", werr)
+		}
+		args = []string{f.Name()}
+	}
+
+	grace := p.grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+
+	cmd := exec.CommandContext(ctx, p.program, args...)
+	cmd.Dir = req.Dir
+	env := append(os.Environ(), p.env...)
+	env = append(env, req.Env...) // the cell's env may override ours
+	cmd.Env = append(env,
+		"OPSBOOK_OUTPUT="+outPath,
+		"OPSBOOK_RUN="+req.Run.ID,
+		"OPSBOOK_CELL="+name,
+	)
+	// Stdin stays nil: os/exec connects it to /dev/null.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// On ctx done, ask the whole group to stop; os/exec kills the main
+	// process WaitDelay later if it is still there, and we kill the rest of
+	// the group as soon as the main process is gone.
+	cmd.Cancel = func() error {
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		return err
+	}
+	cmd.WaitDelay = grace
+
+	// Our own pipes, as *os.File, so Wait returns when the main process
+	// exits instead of waiting for every holder of the write ends.
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create pipe: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return nil, fmt.Errorf("create pipe: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+
+	if err := cmd.Start(); err != nil {
+		outR.Close()
+		outW.Close()
+		errR.Close()
+		errW.Close()
+		if ctx.Err() != nil {
+			return nil, stopError(ctx, req)
+		}
+		return nil, fmt.Errorf("start %s: %w", p.program, err)
+	}
+	outW.Close()
+	errW.Close()
+	pgid := cmd.Process.Pid
+
+	tail := newTail(stdoutTail)
+	outDone := make(chan error, 1)
+	errDone := make(chan error, 1)
+	go func() { outDone <- pump(outR, engine.StreamStdout, req.Output, tail) }()
+	go func() { errDone <- pump(errR, engine.StreamStderr, req.Output, nil) }()
+
+	waitErr := cmd.Wait()
+	// Whatever the script left behind in its group goes with it, so nothing
+	// keeps running or holds our pipes.
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+
+	// A process that left the group (setsid) may still hold the pipes: give
+	// it the grace period, then stop reading.
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	var readErrs [2]error
+	for i, ch := range []chan error{outDone, errDone} {
+		select {
+		case readErrs[i] = <-ch:
+		case <-timer.C:
+			outR.Close()
+			errR.Close()
+			readErrs[i] = <-ch
+		}
+	}
+	outR.Close()
+	errR.Close()
+
+	res := &engine.ShellResult{ExitCode: exitCode(cmd.ProcessState), Stdout: tail.String()}
+
+	outputs, outErr := readOutputs(outPath)
+	res.Outputs = outputs
+
+	if ctx.Err() != nil {
+		logOutputsError(req, outErr)
+		return res, stopError(ctx, req)
+	}
+	var exitErr *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &exitErr) && !errors.Is(waitErr, exec.ErrWaitDelay) {
+		return res, fmt.Errorf("wait for %s: %w", p.program, waitErr)
+	}
+	if res.ExitCode != 0 {
+		logOutputsError(req, outErr)
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return res, fmt.Errorf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+		}
+		return res, fmt.Errorf("exit status %d", res.ExitCode)
+	}
+	for _, err := range readErrs {
+		if err != nil {
+			return res, fmt.Errorf("read output: %w", err)
+		}
+	}
+	if outErr != nil {
+		return res, outErr
+	}
+	return res, nil
+}
+
+// logOutputsError shows a bad output file in the log when another error
+// is the one returned.
+func logOutputsError(req *Request, err error) {
+	if err != nil && req.Output != nil {
+		req.Output.Lines(engine.StreamStderr, []string{err.Error()})
+	}
+}
+
+// exitCode is the process's exit status, or 128+signal as shells report a
+// process killed by a signal.
+func exitCode(ps *os.ProcessState) int {
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func cellName(req *Request) string {
+	if req.Cell == nil {
+		return "cell"
+	}
+	return req.Cell.Name
+}
+
+// fileSafe keeps a cell name usable inside a file name.
+func fileSafe(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '/' || r == os.PathSeparator || r == '*' || r == 0 {
+			return '_'
+		}
+		return r
+	}, s)
+	if s == "" || s == "." || s == ".." {
+		return "cell"
+	}
+	return filepath.Clean(s)
+}
+
+// StopError is returned when a cell is stopped by its context. It unwraps to
+// the context's cause (context.DeadlineExceeded for a timeout, the cause
+// given to the cancel function otherwise), so callers can tell them apart
+// with errors.Is.
+type StopError struct {
+	Msg   string
+	Cause error
+}
+
+func (e *StopError) Error() string { return e.Msg }
+
+func (e *StopError) Unwrap() error { return e.Cause }
+
+// stopError describes why ctx ended, for a cell it stopped.
+func stopError(ctx context.Context, req *Request) error {
+	cause := context.Cause(ctx)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		msg := "timed out"
+		if req.Cell != nil && req.Cell.Timeout > 0 {
+			msg += " after " + req.Cell.Timeout.String()
+		}
+		return &StopError{Msg: msg, Cause: cause}
+	}
+	if cause == nil {
+		cause = ctx.Err()
+	}
+	return &StopError{Msg: cause.Error(), Cause: cause}
+}
+
+// pump reads r to EOF and sends its lines to out, one call per read.
+func pump(r io.Reader, stream string, out Output, tail *tail) error {
+	sp := lineSplitter{stream: stream, out: out}
+	buf := make([]byte, readSize)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if tail != nil {
+				tail.Write(buf[:n])
+			}
+			sp.Write(buf[:n])
+		}
+		if err != nil {
+			sp.Flush()
+			if err == io.EOF || errors.Is(err, os.ErrClosed) {
+				return nil
+			}
+			return err
+		}
+	}
+}
