@@ -97,6 +97,7 @@ func checkSource(cell, source string) error {
 const flowSelect = `SELECT f.id, f.workspace_id, f.slug, f.name, f.description, f.? AS flow_order,
 	f.published_version, f.created_at, f.updated_at,
 	(SELECT COALESCE(MAX(v.number), 0) FROM versions AS v WHERE v.flow_id = f.id) AS versions,
+	(SELECT COUNT(*) FROM draft_cells AS dc WHERE dc.flow_id = f.id) AS cells,
 	r.id AS last_run_id, r.status AS last_run_status, r.created_at AS last_run_at
 FROM flows AS f
 LEFT JOIN runs AS r ON r.id = (
@@ -116,6 +117,7 @@ type flowRow struct {
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 	Versions         int
+	Cells            int
 	LastRunID        *string
 	LastRunStatus    *string
 	LastRunAt        *time.Time
@@ -130,6 +132,7 @@ func (r *flowRow) summary() FlowSummary {
 		Description:   r.Description,
 		Order:         engine.Order(r.FlowOrder),
 		Versions:      r.Versions,
+		Cells:         r.Cells,
 		CreatedAt:     r.CreatedAt.UTC(),
 		UpdatedAt:     r.UpdatedAt.UTC(),
 		LastRunID:     fromNull(r.LastRunID),

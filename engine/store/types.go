@@ -141,6 +141,7 @@ type FlowSummary struct {
 	Order            engine.Order
 	PublishedVersion int // 0: none published
 	Versions         int // the number of the latest version
+	Cells            int // cells in the draft
 	CreatedAt        time.Time
 	UpdatedAt        time.Time // settings or structure last changed
 
