@@ -1,0 +1,48 @@
+package flow
+
+import (
+	"reflect"
+	"testing"
+	"testing/fstest"
+)
+
+// FuzzParse feeds arbitrary manifests to Parse next to a few cell files.
+// Parse must never panic, and a flow it accepts must export and parse back
+// to an equal flow, and export to the same bytes again.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("name: T\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n"))
+	f.Add([]byte("name: T\norder: graph\ninputs:\n  - name: day\n    type: date\n    default: 2025-01-31\n  - name: size\n    type: select\n    options: [s, m]\n    default: m\ntriggers:\n  - cron: \"0 6 * * *\"\n  - webhook: true\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n    timeout: 1m30s\n    retries: 2\n    retry_delay: 100ms\n    if: inputs.size == \"m\"\n    env: {X: \"{{ inputs.day }}\", Y: 3}\n  - name: b\n    kind: python\n    file: b.py\n    needs: [a]\n    continue_on_error: true\n  - name: c\n    kind: sql\n    file: c.sql\n    connection: scratch\n"))
+	f.Add([]byte("name: &x T\ndescription: *x\n"))
+	f.Add([]byte("name: \"a\\u2028b\\x00\"\ndescription: |\n  two\n  lines\ncells: []\n"))
+	f.Add([]byte("- a\n- b\n"))
+	f.Add([]byte("name: T\n---\nname: U\n"))
+	f.Add([]byte("name: T\ninputs:\n  - name: n\n    type: number\n    default: 1e400\n"))
+	f.Fuzz(func(t *testing.T, manifest []byte) {
+		fsys := fstest.MapFS{
+			ManifestFile: {Data: manifest},
+			"a.sh":       {Data: []byte("echo {{ inputs.day }}\n")},
+			"b.py":       {Data: []byte("print(1)\r\n")},
+			"c.sql":      {Data: []byte("select 1;")},
+			"d.md":       {Data: []byte("")},
+		}
+		fl, err := Parse(fsys)
+		if err != nil {
+			return
+		}
+		files, err := Files(fl)
+		if err != nil {
+			t.Fatalf("Parse accepted a flow that Files refuses: %v\n%s", err, manifest)
+		}
+		back, err := Parse(mapFS(files))
+		if err != nil {
+			t.Fatalf("Parse(Files(f)): %v\nmanifest:\n%s\nexported:\n%s", err, manifest, files[0].Data)
+		}
+		if !sameFlow(back, fl) {
+			t.Fatalf("round trip differs:\n got %#v\nwant %#v\nexported:\n%s", unpos(back), unpos(fl), files[0].Data)
+		}
+		again, err := Files(back)
+		if err != nil || !reflect.DeepEqual(again, files) {
+			t.Fatalf("second export differs (%v):\n%s\nwant\n%s", err, again[0].Data, files[0].Data)
+		}
+	})
+}
