@@ -75,7 +75,7 @@ function span(text, st) {
   if (st.dim) cls.push('a-d');
   if (st.italic) cls.push('a-i');
   if (st.underline) cls.push('a-u');
-  s.className = cls.join(' ');
+  if (cls.length) s.className = cls.join(' ');
   return s;
 }
 

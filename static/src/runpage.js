@@ -65,8 +65,10 @@ export function mountRunPage(root) {
     const progress = root.querySelector('[data-progress]');
     if (progress && times.size) {
       const done = [...times.values()].filter((t) => FINAL.has(t.status)).length;
-      progress.querySelector('.progress-bar').style.width = `${(100 * done) / times.size}%`;
-      progress.querySelector('[data-progress-text]').textContent = `${done} of ${times.size} cells done`;
+      const bar = progress.querySelector('.progress-bar');
+      if (bar) bar.style.width = `${(100 * done) / times.size}%`;
+      const text = root.querySelector('[data-progress-text]');
+      if (text) text.textContent = `${done} of ${times.size} cells done`;
       progress.setAttribute('aria-valuenow', String(done));
       progress.setAttribute('aria-valuemax', String(times.size));
     }
@@ -128,7 +130,12 @@ export function mountRunPage(root) {
   const url = () => (/[?&]since=/.test(socket) ? socket.replace(/([?&]since=)\d*/, `$1${since}`) : `${socket}${socket.includes('?') ? '&' : '?'}since=${since}`);
   connect(url, {
     shouldReconnect: () => !finished,
-    onState: (s) => conn && (conn.dataset.conn = s),
+    onState: (s) => {
+      if (!conn) return;
+      conn.dataset.conn = s;
+      conn.hidden = s === 'done';
+      conn.textContent = { connecting: 'connecting…', open: 'live', closed: 'offline — reconnecting' }[s] || '';
+    },
     onMessage: (msg) => {
       if (msg.t === 'event' && msg.event) handle(msg.event);
       else if (msg.t === 'missed') output(msg.cell)?.missed(msg.lines);
