@@ -1,0 +1,39 @@
+# Opsbook's everyday commands. `make test` is what CI runs (see README.md).
+GO      ?= go
+TEMPL   := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
+
+.PHONY: test lint generate verify bench fuzz build run
+
+build:
+	$(GO) build -o bin/opsbook ./cmd/opsbook
+
+run:
+	$(GO) run ./cmd/opsbook serve
+
+test:
+	$(GO) test -race -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+generate:
+	@if ls views/*.templ >/dev/null 2>&1; then $(TEMPL) generate -path views; fi
+	@if [ -f static/package.json ]; then cd static && npm ci --no-audit --no-fund && cd .. && $(GO) run ./cmd/bundle; fi
+
+# verify fails when generated files are stale or code is unformatted.
+verify: lint
+	@if ls views/*.templ >/dev/null 2>&1; then $(TEMPL) generate -path views -check; fi
+	@if [ -f static/package.json ]; then cd static && npm ci --no-audit --no-fund >/dev/null && cd .. && $(GO) run ./cmd/bundle -check; fi
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# fuzz runs each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
+	    echo "$$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done

@@ -1,0 +1,59 @@
+// Command opsbook is the Opsbook binary: the studio server, workers, and the
+// commands that run and check flow folders.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/opsbook/opsbook/cli"
+)
+
+const usage = `usage: opsbook COMMAND [flags]
+
+commands:
+  serve                 the studio: web UI, API, WebSockets, in-process workers
+  run DIR               run a flow folder here (no server, no database)
+  check DIR             validate a flow folder
+  migrate up|down|status  database migrations
+  user add NAME         create a user (password on standard input)
+  token create --user NAME  print a new API token
+  version      print the version
+
+Run "opsbook COMMAND -h" for a command's flags.
+`
+
+var version = "dev"
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(cli.ExitInvalid)
+	}
+	ctx := context.Background()
+	args := os.Args[2:]
+	var code int
+	switch os.Args[1] {
+	case "run":
+		code = cli.Run(ctx, args, cli.OS())
+	case "check":
+		code = cli.Check(args, cli.OS())
+	case "serve":
+		code = serve(args)
+	case "migrate":
+		code = migrateCmd(args)
+	case "user":
+		code = userCmd(args)
+	case "token":
+		code = tokenCmd(args)
+	case "version", "--version":
+		fmt.Println("opsbook", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "opsbook: unknown command %q\n\n%s", os.Args[1], usage)
+		code = cli.ExitInvalid
+	}
+	os.Exit(code)
+}

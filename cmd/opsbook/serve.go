@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/server"
+)
+
+// dbFlags are the flags of every command that opens the database.
+type dbFlags struct {
+	data, db string
+}
+
+func (d *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&d.data, "data", "./opsbook-data", "the data `DIR` (SQLite database, scratch databases, run directories)")
+	fs.StringVar(&d.db, "db", "", "a PostgreSQL `URL` (postgres://…); default: SQLite inside --data")
+}
+
+func (d *dbFlags) open(ctx context.Context, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(ctx, store.Config{Data: d.data, DB: d.db, Logger: log})
+	if err != nil {
+		where := d.data
+		if d.db != "" {
+			where = redact(d.db)
+		}
+		return nil, fmt.Errorf("open the database (%s): %w", where, err)
+	}
+	return st, nil
+}
+
+// redact hides a password in a database URL.
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if j := strings.Index(dsn[i+3:], "@"); j >= 0 {
+			cred := dsn[i+3 : i+3+j]
+			if u, _, ok := strings.Cut(cred, ":"); ok {
+				return dsn[:i+3] + u + ":***" + dsn[i+3+j:]
+			}
+		}
+	}
+	return dsn
+}
+
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+func parse(fs *flag.FlagSet, args []string) bool {
+	if err := fs.Parse(args); err != nil {
+		return false
+	}
+	if err := cli.EnvDefaults(fs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return false
+	}
+	return true
+}
+
+func serve(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	addr := fs.String("addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if !parse(fs, args) {
+		return cli.ExitInvalid
+	}
+	log := newLogger(os.Stderr, *level)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	st, err := d.open(ctx, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
+		return cli.ExitFailed
+	}
+	defer st.Close()
+	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data})
+	if err := srv.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
+		return cli.ExitFailed
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "opsbook serve: listen on %s: %v (is another server running? choose another with --addr)\n", *addr, err)
+		return cli.ExitFailed
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(srv.CloseSockets)
+	url := "http://" + ln.Addr().String()
+	n, _ := st.CountUsers(ctx)
+	if n == 0 {
+		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s — open it to create the owner's account.\n", url)
+	} else {
+		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s\n", url)
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "db", st.Dialect())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
+		return cli.ExitFailed
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	srv.Stop(sctx)
+	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Warn("shutdown", "err", err)
+	}
+	return cli.ExitOK
+}
+
+func migrateCmd(args []string) int {
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	if !parse(fs, args) {
+		return cli.ExitInvalid
+	}
+	dir := fs.Arg(0)
+	if dir == "" {
+		dir = "status"
+	}
+	ctx := context.Background()
+	st, err := d.open(ctx, newLogger(io.Discard, "error"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook migrate:", err)
+		return cli.ExitFailed
+	}
+	defer st.Close()
+	switch dir {
+	case "up", "down":
+		steps := 0
+		if dir == "down" {
+			steps = 1
+		}
+		if err := st.Migrate(ctx, dir, steps); err != nil {
+			fmt.Fprintln(os.Stderr, "opsbook migrate:", err)
+			return cli.ExitFailed
+		}
+		fallthrough
+	case "status":
+		v, dirty, err := st.MigrateStatus(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "opsbook migrate:", err)
+			return cli.ExitFailed
+		}
+		fmt.Printf("schema version %d%s (%s)\n", v, map[bool]string{true: ", dirty: fix by hand, then migrate again", false: ""}[dirty], st.Dialect())
+	default:
+		fmt.Fprintln(os.Stderr, "usage: opsbook migrate up|down|status [--data DIR | --db URL]")
+		return cli.ExitInvalid
+	}
+	return cli.ExitOK
+}
+
+func userCmd(args []string) int {
+	if len(args) == 0 || args[0] != "add" {
+		fmt.Fprintln(os.Stderr, "usage: opsbook user add NAME [--workspace W] [--role R] (password from standard input)")
+		return cli.ExitInvalid
+	}
+	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	wsSlug := fs.String("workspace", "default", "the workspace `SLUG` (created when new)")
+	role := fs.String("role", store.RoleEditor, "owner, editor, runner or viewer")
+	display := fs.String("display-name", "", "the name shown to others (default NAME)")
+	rest, err := cli.ParseInterleaved(fs, args[1:])
+	if err != nil || len(rest) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: opsbook user add NAME [--workspace W] [--role R] (password from standard input)")
+		return cli.ExitInvalid
+	}
+	if err := cli.EnvDefaults(fs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return cli.ExitInvalid
+	}
+	name := rest[0]
+	if msg := server.CheckUserName(name); msg != "" {
+		fmt.Fprintln(os.Stderr, "opsbook user add:", msg)
+		return cli.ExitInvalid
+	}
+	if !store.ValidRole(*role) {
+		fmt.Fprintln(os.Stderr, "opsbook user add: --role is owner, editor, runner or viewer")
+		return cli.ExitInvalid
+	}
+	pw, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		fmt.Fprintln(os.Stderr, "opsbook user add: read the password:", err)
+		return cli.ExitFailed
+	}
+	pw = strings.TrimRight(pw, "\r\n")
+	if msg := server.CheckPassword(pw); msg != "" {
+		fmt.Fprintln(os.Stderr, "opsbook user add:", msg, "(give it on standard input)")
+		return cli.ExitInvalid
+	}
+	ctx := context.Background()
+	st, err := d.open(ctx, newLogger(io.Discard, "error"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook user add:", err)
+		return cli.ExitFailed
+	}
+	defer st.Close()
+	if *display == "" {
+		*display = name
+	}
+	u, ws, err := server.AddUser(ctx, st, name, *display, pw, *wsSlug, *role)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook user add:", err)
+		return cli.ExitFailed
+	}
+	fmt.Printf("user %s added to workspace %s as %s\n", u.Name, ws.Slug, *role)
+	return cli.ExitOK
+}
+
+func tokenCmd(args []string) int {
+	if len(args) == 0 || args[0] != "create" {
+		fmt.Fprintln(os.Stderr, "usage: opsbook token create --user NAME [--workspace W] [--name LABEL]")
+		return cli.ExitInvalid
+	}
+	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	var d dbFlags
+	d.register(fs)
+	user := fs.String("user", "", "the `NAME` of the user the token acts as")
+	wsSlug := fs.String("workspace", "", "the workspace `SLUG` (default: the user's only or first workspace)")
+	label := fs.String("name", "cli", "a label for the token")
+	if !parse(fs, args[1:]) {
+		return cli.ExitInvalid
+	}
+	if *user == "" {
+		fmt.Fprintln(os.Stderr, "opsbook token create: give --user NAME")
+		return cli.ExitInvalid
+	}
+	ctx := context.Background()
+	st, err := d.open(ctx, newLogger(io.Discard, "error"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook token create:", err)
+		return cli.ExitFailed
+	}
+	defer st.Close()
+	tok, err := server.CreateToken(ctx, st, *user, *wsSlug, *label, "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook token create:", err)
+		return cli.ExitFailed
+	}
+	fmt.Println(tok)
+	return cli.ExitOK
+}

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"unicode/utf8"
+
+	"github.com/opsbook/opsbook/engine/store"
+)
+
+var userNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,39}$`)
+
+// CheckUserName returns a message for people when name is not a valid
+// login name, else "".
+func CheckUserName(name string) string {
+	if !userNameRE.MatchString(name) {
+		return "a user name is 1 to 40 lower-case letters, digits, dots, dashes or underscores"
+	}
+	return ""
+}
+
+// CheckPassword returns a message when pw is too weak or too long, else "".
+func CheckPassword(pw string) string {
+	switch {
+	case utf8.RuneCountInString(pw) < 8:
+		return "the password needs at least 8 characters"
+	case len(pw) > 72:
+		return "the password can have at most 72 bytes"
+	}
+	return ""
+}
+
+// AddUser creates a user and adds them to a workspace (created when new).
+func AddUser(ctx context.Context, st *store.Store, name, display, password, wsSlug, role string) (store.User, store.Workspace, error) {
+	if !slugRE.MatchString(wsSlug) {
+		return store.User{}, store.Workspace{}, fmt.Errorf("workspace %q: use lower-case letters, digits and dashes", wsSlug)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return store.User{}, store.Workspace{}, err
+	}
+	ws, err := st.WorkspaceBySlug(ctx, wsSlug)
+	if errors.Is(err, store.ErrNotFound) {
+		ws, err = st.CreateWorkspace(ctx, wsSlug, wsSlug)
+	}
+	if err != nil {
+		return store.User{}, store.Workspace{}, fmt.Errorf("workspace %s: %w", wsSlug, err)
+	}
+	u, err := st.CreateUser(ctx, name, display, hash)
+	if err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return store.User{}, store.Workspace{}, fmt.Errorf("a user named %s already exists", name)
+		}
+		return store.User{}, store.Workspace{}, err
+	}
+	if err := st.AddMember(ctx, ws.ID, u.ID, role); err != nil {
+		return store.User{}, store.Workspace{}, err
+	}
+	return u, ws, nil
+}
+
+// CreateToken makes an API token for a user in a workspace (the user's
+// first when wsSlug is empty) with the user's role there, or role when it is
+// lower. It returns the token, which is shown once and never stored.
+func CreateToken(ctx context.Context, st *store.Store, userName, wsSlug, label, role string) (string, error) {
+	u, err := st.UserByName(ctx, userName)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return "", fmt.Errorf("no user named %s; create one with opsbook user add", userName)
+		}
+		return "", err
+	}
+	ms, err := st.WorkspacesOf(ctx, u.ID)
+	if err != nil {
+		return "", err
+	}
+	var m *store.Membership
+	for i := range ms {
+		if wsSlug == "" || ms[i].Workspace.Slug == wsSlug {
+			m = &ms[i]
+			break
+		}
+	}
+	if m == nil {
+		return "", fmt.Errorf("%s is not a member of workspace %q", userName, wsSlug)
+	}
+	if role == "" || roleRank[role] > roleRank[m.Role] {
+		role = m.Role
+	}
+	tok, hash := NewToken("obk_")
+	if _, err := st.CreateToken(ctx, store.Token{UserID: u.ID, WorkspaceID: m.Workspace.ID, Name: label, Hash: hash, Role: role}); err != nil {
+		return "", err
+	}
+	return tok, nil
+}

@@ -1,0 +1,207 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/run"
+	"github.com/opsbook/opsbook/engine/store"
+)
+
+// apiWorkspace resolves the workspace of an API request: the token's, or
+// ?workspace= for a session.
+func (s *Server) apiWorkspace(r *http.Request, min string) (access, error) {
+	p := principalFrom(r.Context())
+	if p == nil {
+		return access{}, errUnauthorized
+	}
+	if p.Token != nil {
+		ws, err := s.store.WorkspaceByID(r.Context(), p.Token.WorkspaceID)
+		if err != nil {
+			return access{}, err
+		}
+		return s.accessTo(r.Context(), ws, min)
+	}
+	slug := r.URL.Query().Get("workspace")
+	if slug == "" {
+		ms, err := s.store.WorkspacesOf(r.Context(), p.User.ID)
+		if err != nil {
+			return access{}, err
+		}
+		if len(ms) != 1 {
+			return access{}, errorf(http.StatusBadRequest, "workspace", "workspace", "name the workspace with ?workspace=SLUG")
+		}
+		slug = ms[0].Workspace.Slug
+	}
+	return s.workspaceAccess(r.Context(), slug, min)
+}
+
+type apiFlow struct {
+	Slug             string         `json:"slug"`
+	Name             string         `json:"name"`
+	Description      string         `json:"description,omitempty"`
+	PublishedVersion *int           `json:"published_version"`
+	Versions         int            `json:"versions"`
+	LastRun          *apiRunSummary `json:"last_run"`
+}
+
+type apiRunSummary struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	CreatedAt string `json:"created_at"`
+}
+
+func flowJSON(f store.FlowSummary) apiFlow {
+	a := apiFlow{Slug: f.Slug, Name: f.Name, Description: f.Description, Versions: f.Versions}
+	if f.PublishedVersion > 0 {
+		v := f.PublishedVersion
+		a.PublishedVersion = &v
+	}
+	if f.LastRunID != "" {
+		a.LastRun = &apiRunSummary{ID: f.LastRunID, Status: string(f.LastRunStatus), CreatedAt: f.LastRunAt.UTC().Format(time.RFC3339)}
+	}
+	return a
+}
+
+// GET /api/v1/flows
+func (s *Server) apiListFlows(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.apiWorkspace(r, store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	flows, err := s.store.Flows(r.Context(), a.Workspace.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]apiFlow, 0, len(flows))
+	for _, f := range flows {
+		out = append(out, flowJSON(f))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flows": out})
+	return nil
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// slugify turns a name into a slug: lower case, dashes, at most 63 chars.
+func slugify(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+			dash = false
+		case b.Len() > 0 && !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.TrimRight(b.String(), "-")
+	if len(s) > 63 {
+		s = strings.TrimRight(s[:63], "-")
+	}
+	return s
+}
+
+// POST /api/v1/flows (a .tar.gz or .zip flow folder)
+func (s *Server) apiCreateFlow(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.apiWorkspace(r, store.RoleEditor)
+	if err != nil {
+		return err
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxArchiveBytes+1))
+	if err != nil {
+		return badArchive("the archive is larger than %d MiB", maxArchiveBytes>>20)
+	}
+	f, slug, err := s.importFlow(r.Context(), a, data, r.Header.Get("Content-Type"), r.URL.Query().Get("slug"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"slug": slug, "version": 1, "name": f.Name, "url": "/w/" + a.Workspace.Slug + "/flows/" + slug})
+	return nil
+}
+
+// importFlow parses an archive, validates everything, and only then stores
+// the flow with its version 1.
+func (s *Server) importFlow(ctx context.Context, a access, data []byte, contentType, slug string) (*engine.Flow, string, error) {
+	fsys, top, err := readArchive(data, contentType)
+	if err != nil {
+		return nil, "", err
+	}
+	f, err := flow.Parse(fsys)
+	if err != nil {
+		return nil, "", err
+	}
+	if errs := flow.Validate(f); len(errs) > 0 {
+		return nil, "", errs
+	}
+	if _, err := run.Compile(f); err != nil {
+		return nil, "", err
+	}
+	if slug == "" {
+		slug = slugify(top)
+	}
+	if slug == "" {
+		slug = slugify(f.Name)
+	}
+	if !slugRE.MatchString(slug) {
+		return nil, "", errorf(http.StatusBadRequest, "slug", "slug", "give the flow a slug of lower-case letters, digits and dashes with ?slug=")
+	}
+	files, err := flow.Files(f)
+	if err != nil {
+		return nil, "", err
+	}
+	p := principalFrom(ctx)
+	if _, err := s.store.CreateFlow(ctx, a.Workspace.ID, slug, f, p.User.ID, storeFiles(files), flow.Hash(f)); err != nil {
+		if errors.Is(err, store.ErrAlreadyExists) {
+			return nil, "", errorf(http.StatusConflict, "exists", "slug", "a flow named "+slug+" already exists in this workspace; choose another slug with ?slug=")
+		}
+		return nil, "", err
+	}
+	return f, slug, nil
+}
+
+func storeFiles(files []flow.File) []store.File {
+	out := make([]store.File, len(files))
+	for i, f := range files {
+		out[i] = store.File{Name: f.Name, Data: f.Data}
+	}
+	return out
+}
+
+// GET /api/v1/flows/{slug}
+func (s *Server) apiGetFlow(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.apiWorkspace(r, store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	d, err := s.store.Draft(r.Context(), fs.ID)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		apiFlow
+		Draft draftJSON `json:"draft"`
+	}{flowJSON(fs), toDraftJSON(d)}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type startRunBody struct {
+	Inputs  map[string]any  `json:"inputs"`
+	Version json.RawMessage `json:"version"`
+	Wait    string          `json:"wait"`
+}

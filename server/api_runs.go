@@ -1,0 +1,441 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/store"
+)
+
+// POST /api/v1/flows/{slug}/runs
+func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.apiWorkspace(r, store.RoleRunner)
+	if err != nil {
+		return err
+	}
+	var body startRunBody
+	if r.ContentLength != 0 {
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+		dec.UseNumber()
+		if err := dec.Decode(&body); err != nil {
+			return errorf(http.StatusBadRequest, "bad_json", "", "the body must be a JSON object like {\"inputs\": {…}}: "+err.Error())
+		}
+	}
+	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	if err != nil {
+		return err
+	}
+	f, version, err := s.flowForRun(r.Context(), fs, body.Version)
+	if err != nil {
+		return err
+	}
+	var wait time.Duration
+	if body.Wait != "" {
+		wait, err = time.ParseDuration(body.Wait)
+		if err != nil || wait < 0 || wait > 10*time.Minute {
+			return errorf(http.StatusBadRequest, "wait", "wait", "wait is a duration up to 10m, e.g. \"30s\"")
+		}
+	}
+	inputs := map[string]any{}
+	for k, v := range body.Inputs {
+		if n, ok := v.(json.Number); ok {
+			v = n.String()
+		}
+		inputs[k] = v
+	}
+	p := principalFrom(r.Context())
+	run, err := s.runs.Start(r.Context(), StartRequest{
+		Workspace: a.Workspace, FlowID: fs.ID, FlowSlug: fs.Slug, Flow: f, Version: version,
+		Inputs: inputs, StartedBy: p.User,
+	})
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
+		s.waitRun(r.Context(), run.ID, wait)
+	}
+	out, err := s.runJSON(r.Context(), run.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, out)
+	return nil
+}
+
+// flowForRun picks the flow content to run: "draft", "published", a
+// version number, or by default the published version (else the latest).
+func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.RawMessage) (*engine.Flow, int, error) {
+	sel := strings.Trim(string(v), `"`)
+	if sel == "draft" {
+		d, err := s.store.Draft(ctx, fs.ID)
+		if err != nil {
+			return nil, 0, err
+		}
+		return d.Flow, 0, nil
+	}
+	n := fs.PublishedVersion
+	switch sel {
+	case "", "null", "published":
+		if n == 0 {
+			n = fs.Versions
+		}
+		if sel == "published" && fs.PublishedVersion == 0 {
+			return nil, 0, errorf(http.StatusConflict, "unpublished", "version", "this flow has no published version; publish one or ask for \"draft\" or a number")
+		}
+	default:
+		var err error
+		n, err = strconv.Atoi(sel)
+		if err != nil || n < 1 {
+			return nil, 0, errorf(http.StatusBadRequest, "version", "version", "version is a number, \"draft\" or \"published\"")
+		}
+	}
+	ver, err := s.store.Version(ctx, fs.ID, n)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, 0, errorf(http.StatusNotFound, "not_found", "version", "this flow has no version "+strconv.Itoa(n))
+		}
+		return nil, 0, err
+	}
+	f, err := flowFromFiles(ver.Files)
+	if err != nil {
+		return nil, 0, err
+	}
+	return f, n, nil
+}
+
+// waitRun waits until the run ends or d passes.
+func (s *Server) waitRun(ctx context.Context, id string, d time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	_, sub, err := s.runs.Attach(ctx, id, 1<<62, 64)
+	if err != nil || sub == nil {
+		return
+	}
+	defer s.hub.Unsubscribe(runTopic(id), sub)
+	select {
+	case <-sub.Done():
+	case <-ctx.Done():
+	}
+	// Let the final flush land.
+	for i := 0; i < 40 && s.runs.Active(id); i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type apiCell struct {
+	Name       string          `json:"name"`
+	Kind       string          `json:"kind,omitempty"`
+	Status     string          `json:"status"`
+	Attempts   int             `json:"attempts"`
+	DurationMS int64           `json:"duration_ms"`
+	Result     json.RawMessage `json:"result,omitempty"`
+	LogBytes   int64           `json:"log_bytes"`
+}
+
+type apiRun struct {
+	ID         string          `json:"id"`
+	Status     string          `json:"status"`
+	Flow       string          `json:"flow"`
+	Version    any             `json:"version"`
+	Hash       string          `json:"hash"`
+	Inputs     json.RawMessage `json:"inputs"`
+	StartedBy  string          `json:"started_by"`
+	CreatedAt  string          `json:"created_at"`
+	StartedAt  string          `json:"started_at,omitempty"`
+	FinishedAt string          `json:"finished_at,omitempty"`
+	DurationMS int64           `json:"duration_ms"`
+	Error      string          `json:"error,omitempty"`
+	Cells      []apiCell       `json:"cells"`
+	URL        string          `json:"url"`
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(engine.TimeFormat)
+}
+
+func (s *Server) runJSON(ctx context.Context, id string) (apiRun, error) {
+	r, err := s.store.Run(ctx, id)
+	if err != nil {
+		return apiRun{}, err
+	}
+	cells, err := s.store.CellRuns(ctx, id)
+	if err != nil {
+		return apiRun{}, err
+	}
+	fl, err := s.store.FlowByID(ctx, r.FlowID)
+	if err != nil {
+		return apiRun{}, err
+	}
+	by := ""
+	if r.StartedBy != "" {
+		if u, err := s.store.UserByID(ctx, r.StartedBy); err == nil {
+			by = u.Name
+		}
+	}
+	out := apiRun{
+		ID: r.ID, Status: string(r.Status), Flow: fl.Slug, Hash: r.Hash, Inputs: r.Inputs,
+		StartedBy: by, CreatedAt: fmtTime(r.CreatedAt), StartedAt: fmtTime(r.StartedAt),
+		FinishedAt: fmtTime(r.FinishedAt), DurationMS: r.DurationMS, Error: r.Error,
+		Cells: []apiCell{}, URL: "/runs/" + r.ID,
+	}
+	if r.Version == 0 {
+		out.Version = "draft"
+	} else {
+		out.Version = r.Version
+	}
+	kinds := map[string]engine.Kind{}
+	if f, err := flowFromFiles(r.Files); err == nil {
+		for _, c := range f.Cells {
+			kinds[c.Name] = c.Kind
+		}
+	}
+	for _, c := range cells {
+		if c.Kind == "" {
+			c.Kind = kinds[c.Name]
+		}
+		out.Cells = append(out.Cells, apiCell{Name: c.Name, Kind: string(c.Kind), Status: string(c.Status), Attempts: c.Attempts, DurationMS: c.DurationMS, Result: c.Result, LogBytes: c.LogBytes})
+	}
+	return out, nil
+}
+
+// runAccess loads a run and checks the principal's role in its workspace.
+func (s *Server) runAccess(ctx context.Context, id, min string) (store.Run, access, error) {
+	if principalFrom(ctx) == nil {
+		return store.Run{}, access{}, errUnauthorized
+	}
+	r, err := s.store.Run(ctx, id)
+	if err != nil {
+		return store.Run{}, access{}, err
+	}
+	ws, err := s.store.WorkspaceByID(ctx, r.WorkspaceID)
+	if err != nil {
+		return store.Run{}, access{}, err
+	}
+	a, err := s.accessTo(ctx, ws, min)
+	return r, a, err
+}
+
+// GET /api/v1/runs/{id}
+func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) error {
+	if _, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer); err != nil {
+		return err
+	}
+	out, err := s.runJSON(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// POST /api/v1/runs/{id}/cancel
+func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) error {
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleRunner)
+	if err != nil {
+		return err
+	}
+	if run.Status.Done() {
+		return errorf(http.StatusConflict, "finished", "", "the run already "+string(run.Status))
+	}
+	if !s.runs.Cancel(run.ID) {
+		return errorf(http.StatusConflict, "not_running", "", "the run is not executing on this server")
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": run.ID, "status": "canceling"})
+	return nil
+}
+
+// GET /api/v1/runs/{id}/log?cell=NAME and /runs/{id}/log?cell=NAME
+func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	cell := r.URL.Query().Get("cell")
+	if cell == "" {
+		return errorf(http.StatusBadRequest, "cell", "cell", "name the cell with ?cell=NAME")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if r.URL.Query().Get("download") != "" || !strings.HasPrefix(r.URL.Path, "/api/") {
+		w.Header().Set("Content-Disposition", `attachment; filename="`+run.ID+"-"+slugify(cell)+`.log"`)
+	}
+	bw := bufio.NewWriterSize(w, 64<<10)
+	defer bw.Flush()
+	var after int64
+	for {
+		evs, err := s.store.Events(r.Context(), run.ID, after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, se := range evs {
+			after = se.Seq
+			if se.Type != engine.EventCellLog || se.Cell != cell {
+				continue
+			}
+			var e engine.Event
+			if json.Unmarshal(se.Data, &e) != nil {
+				continue
+			}
+			for _, l := range e.Lines {
+				bw.WriteString(l)
+				bw.WriteByte('\n')
+			}
+		}
+		if len(evs) < 1000 {
+			return nil
+		}
+	}
+}
+
+// GET /api/v1/runs/{id}/events?since=N — a WebSocket when asked to upgrade,
+// else server-sent events.
+func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) error {
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	since, err := sinceParam(r)
+	if err != nil {
+		return err
+	}
+	if websocket.IsWebSocketUpgrade(r) {
+		s.streamRunWS(w, r, run.ID, since, true)
+		return nil
+	}
+	return s.streamRunSSE(w, r, run.ID, since)
+}
+
+func sinceParam(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("since")
+	if v == "" {
+		v = r.Header.Get("Last-Event-ID")
+	}
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "since", "since", "since is a seq number (0 or more)")
+	}
+	return n, nil
+}
+
+// eventOf extracts the event from a hub message {"t":"event","event":…}.
+func eventOf(msg []byte) []byte {
+	const pre = `{"t":"event","event":`
+	if len(msg) > len(pre) && string(msg[:len(pre)]) == pre {
+		return msg[len(pre) : len(msg)-1]
+	}
+	return nil
+}
+
+func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string, since int64) error {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("streaming unsupported")
+	}
+	history, sub, err := s.runs.Attach(r.Context(), id, since, 4096)
+	if err != nil {
+		return err
+	}
+	if sub != nil {
+		defer s.hub.Unsubscribe(runTopic(id), sub)
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	last := since
+	write := func(ev []byte) bool {
+		var head struct {
+			Seq  int64            `json:"seq"`
+			Type engine.EventType `json:"type"`
+		}
+		json.Unmarshal(ev, &head)
+		if head.Seq <= last {
+			return false
+		}
+		last = head.Seq
+		bw.WriteString("id: ")
+		bw.WriteString(strconv.FormatInt(head.Seq, 10))
+		bw.WriteString("\nevent: ")
+		bw.WriteString(string(head.Type))
+		bw.WriteString("\ndata: ")
+		bw.Write(ev)
+		bw.WriteString("\n\n")
+		return head.Type == engine.EventRunFinished
+	}
+	for _, m := range history {
+		if write(eventOf(m)) {
+			bw.Flush()
+			fl.Flush()
+			return nil
+		}
+	}
+	bw.Flush()
+	fl.Flush()
+	if sub == nil {
+		return nil
+	}
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case m := <-sub.C:
+			if m.Seq <= last {
+				continue
+			}
+			if n, cell := sub.Missed(); n > 0 {
+				bw.WriteString("event: missed\ndata: ")
+				b, _ := json.Marshal(map[string]any{"cell": cell, "lines": n})
+				bw.Write(b)
+				bw.WriteString("\n\n")
+			}
+			end := write(eventOf(m.Data))
+			if len(sub.C) == 0 || end {
+				bw.Flush()
+				fl.Flush()
+			}
+			if end {
+				return nil
+			}
+		case <-sub.Done():
+			for len(sub.C) > 0 {
+				if write(eventOf((<-sub.C).Data)) {
+					break
+				}
+			}
+			bw.Flush()
+			fl.Flush()
+			return nil
+		case <-keep.C:
+			bw.WriteString(": keep-alive\n\n")
+			bw.Flush()
+			fl.Flush()
+		case <-r.Context().Done():
+			return nil
+		}
+	}
+}
+
+// flowFromFiles parses stored plain files back into a flow.
+func flowFromFiles(files []store.File) (*engine.Flow, error) {
+	m := make(map[string][]byte, len(files))
+	for _, f := range files {
+		m[f.Name] = f.Data
+	}
+	return flow.Parse(mapFS(m))
+}

@@ -1,0 +1,101 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// expect lists the status each principal gets, in the order owner, editor,
+// runner, viewer, outsider (a member of another workspace), anonymous.
+type expect [6]int
+
+// TestPermissions tries every route as every role and checks each answer.
+// Routes of the table are matched against the server's route table so a
+// new route without a row fails the test.
+func TestPermissions(t *testing.T) {
+	f := setup(t, "sqlite")
+	run := f.run
+	const (
+		ok  = http.StatusOK
+		see = http.StatusSeeOther
+		bad = http.StatusBadRequest
+		una = http.StatusUnauthorized
+		fbd = http.StatusForbidden
+		nf  = http.StatusNotFound
+		unp = http.StatusUnprocessableEntity
+		cnf = http.StatusConflict
+		crt = http.StatusCreated
+	)
+	pageGet := expect{ok, ok, ok, ok, nf, see}
+	rows := []struct {
+		method, path, body string
+		want               expect
+	}{
+		{"GET", "/", "", expect{see, see, see, see, see, see}},
+		{"GET", "/setup", "", expect{see, see, see, see, see, see}},
+		{"POST", "/setup", "name=x&password=y", expect{fbd, fbd, fbd, fbd, fbd, fbd}},
+		{"GET", "/signin", "", expect{ok, ok, ok, ok, ok, ok}},
+		{"POST", "/signin", "name=owner&password=wrong", expect{una, una, una, una, una, una}},
+		{"GET", "/w/acme", "", pageGet},
+		{"POST", "/w/acme/flows", "name=", expect{unp, unp, fbd, fbd, nf, una}},
+		{"POST", "/w/acme/flows/import", "", expect{unp, unp, fbd, fbd, nf, una}},
+		{"GET", "/w/acme/flows/hello", "", pageGet},
+		{"GET", "/w/acme/flows/nope", "", expect{nf, nf, nf, nf, nf, see}},
+		{"GET", "/w/acme/flows/hello/ws", "", expect{bad, bad, bad, bad, nf, una}},
+		{"GET", "/w/acme/runs", "", pageGet},
+		{"GET", "/w/acme/settings", "", pageGet},
+		{"POST", "/w/acme/members", "name=&role=viewer", expect{unp, fbd, fbd, fbd, nf, una}},
+		{"POST", "/w/acme/tokens", "name=&role=viewer", expect{unp, unp, unp, unp, nf, una}},
+		{"POST", "/w/acme/tokens/tk_nope/revoke", "", expect{nf, nf, nf, nf, nf, una}},
+		{"GET", "/runs/" + run, "", pageGet},
+		{"GET", "/runs/r_nope", "", expect{nf, nf, nf, nf, nf, see}},
+		{"GET", "/runs/" + run + "/ws", "", expect{bad, bad, bad, bad, nf, una}},
+		{"GET", "/runs/" + run + "/log?cell=greet", "", expect{ok, ok, ok, ok, nf, una}},
+		{"GET", "/api/v1/flows", "", expect{ok, ok, ok, ok, ok, una}},
+		{"POST", "/api/v1/flows", "not an archive", expect{bad, bad, fbd, fbd, bad, una}},
+		{"GET", "/api/v1/flows/hello", "", expect{ok, ok, ok, ok, nf, una}},
+		{"POST", "/api/v1/flows/hello/runs", `{"inputs":{"who":"api"}}`, expect{crt, crt, crt, fbd, nf, una}},
+		{"GET", "/api/v1/runs/" + run, "", expect{ok, ok, ok, ok, nf, una}},
+		{"GET", "/api/v1/runs/" + run + "/events", "", expect{ok, ok, ok, ok, nf, una}},
+		{"GET", "/api/v1/runs/" + run + "/log?cell=greet", "", expect{ok, ok, ok, ok, nf, una}},
+		{"POST", "/api/v1/runs/" + run + "/cancel", "", expect{cnf, cnf, cnf, fbd, nf, una}},
+		{"GET", "/api/v1/nope", "", expect{nf, nf, nf, nf, nf, nf}},
+		{"GET", "/healthz", "", expect{ok, ok, ok, ok, ok, ok}},
+	}
+	who := append(append([]string{}, testRoles...), "")
+	for _, row := range rows {
+		for i, role := range who {
+			name := role
+			if name == "" {
+				name = "anonymous"
+			}
+			t.Run(fmt.Sprintf("%s %s as %s", row.method, row.path, name), func(t *testing.T) {
+				resp := f.do(role, row.method, row.path, row.body)
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != row.want[i] {
+					t.Errorf("status %d; want %d\n%.300s", resp.StatusCode, row.want[i], b)
+				}
+				if resp.StatusCode == http.StatusNotFound && role == "outsider" && strings.Contains(string(b), "hello") {
+					t.Errorf("a 404 for another workspace's member leaks the flow: %.200s", b)
+				}
+			})
+		}
+	}
+}
+
+// TestCrossSiteRefused checks that a state-changing request from another
+// site is refused, whoever sends it.
+func TestCrossSiteRefused(t *testing.T) {
+	f := setup(t, "sqlite")
+	for _, path := range []string{"/w/acme/flows", "/signout", "/w/acme/tokens", "/setup", "/signin"} {
+		resp := f.do("owner", "POST", path, "name=evil", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: status %d; want 403", path, resp.StatusCode)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opsbook/opsbook/static"
+)
+
+// routes is the one route table of the server.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	page, api := s.page, s.api
+
+	// Static files: content-hashed URLs, cached forever.
+	mux.Handle("GET /static/{hash}/", http.StripPrefix("/static/", staticHandler()))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "uptime_s": int(time.Since(s.started).Seconds())})
+	})
+
+	// Pages.
+	mux.Handle("GET /{$}", page(s.home))
+	mux.Handle("GET /setup", page(s.setupForm))
+	mux.Handle("POST /setup", page(s.setupSave))
+	mux.Handle("GET /signin", page(s.signinForm))
+	mux.Handle("POST /signin", page(s.signinSave))
+	mux.Handle("POST /signout", page(s.signout))
+	mux.Handle("GET /w/{ws}", page(s.flowList))
+	mux.Handle("POST /w/{ws}/flows", page(s.flowCreate))
+	mux.Handle("POST /w/{ws}/flows/import", page(s.flowImport))
+	mux.Handle("GET /w/{ws}/flows/{slug}", page(s.notebook))
+	mux.Handle("GET /w/{ws}/flows/{slug}/ws", page(s.notebookSocket))
+	mux.Handle("GET /w/{ws}/runs", page(s.runList))
+	mux.Handle("GET /w/{ws}/settings", page(s.settings))
+	mux.Handle("POST /w/{ws}/members", page(s.memberAdd))
+	mux.Handle("POST /w/{ws}/tokens", page(s.tokenCreate))
+	mux.Handle("POST /w/{ws}/tokens/{id}/revoke", page(s.tokenRevoke))
+	mux.Handle("GET /runs/{id}", page(s.runPage))
+	mux.Handle("GET /runs/{id}/ws", page(s.runSocket))
+	mux.Handle("GET /runs/{id}/log", page(s.runLog))
+
+	// The JSON API (docs/API.md).
+	mux.Handle("GET /api/v1/flows", api(s.apiListFlows))
+	mux.Handle("POST /api/v1/flows", api(s.apiCreateFlow))
+	mux.Handle("GET /api/v1/flows/{slug}", api(s.apiGetFlow))
+	mux.Handle("POST /api/v1/flows/{slug}/runs", api(s.apiStartRun))
+	mux.Handle("GET /api/v1/runs/{id}", api(s.apiGetRun))
+	mux.Handle("GET /api/v1/runs/{id}/events", api(s.apiRunEvents))
+	mux.Handle("GET /api/v1/runs/{id}/log", api(s.runLog))
+	mux.Handle("POST /api/v1/runs/{id}/cancel", api(s.apiCancelRun))
+	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
+		return errorf(http.StatusNotFound, "not_found", "", "no such API route: "+r.Method+" "+r.URL.Path+"; see docs/API.md")
+	}))
+
+	var h http.Handler = mux
+	h = s.authenticate(h)
+	h = http.NewCrossOriginProtection().Handler(h)
+	h = securityHeaders(h)
+	h = s.recoverer(h)
+	return h
+}
+
+func staticHandler() http.Handler {
+	files := http.FileServerFS(static.FS)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The path is {hash}/{file}; any hash serves the current file, and
+		// only the current hash may be cached forever.
+		hash, rest, _ := strings.Cut(r.URL.Path, "/")
+		if hash == static.Hash() {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		r2 := r.Clone(r.Context())
+		r2.URL.Path = "/" + rest
+		files.ServeHTTP(w, r2)
+	})
+}

@@ -1,0 +1,370 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/run"
+	"github.com/opsbook/opsbook/engine/store"
+)
+
+// flushEvery is how often a run's events are written to the store. Live
+// viewers get them at once from memory; late viewers from memory and store.
+const flushEvery = 25 * time.Millisecond
+
+// Runs starts runs in this process, stores their events and fans them out.
+type Runs struct {
+	store   *store.Store
+	hub     *Hub
+	log     *slog.Logger
+	dataDir string
+
+	mu     sync.Mutex
+	active map[string]*activeRun
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// NewRuns returns a run manager; dataDir holds working directories and the
+// workspaces' scratch databases.
+func NewRuns(st *store.Store, hub *Hub, log *slog.Logger, dataDir string) *Runs {
+	return &Runs{store: st, hub: hub, log: log, dataDir: dataDir, active: map[string]*activeRun{}}
+}
+
+type activeRun struct {
+	id, flowID string
+	cancel     context.CancelCauseFunc
+
+	mu        sync.Mutex
+	pending   []pendingEvent // emitted, not yet stored
+	persisted int64          // highest seq stored
+	last      int64          // highest seq emitted
+	finished  bool
+}
+
+type pendingEvent struct {
+	ev  engine.Event
+	msg []byte // {"t":"event","event":…}
+}
+
+// StartRequest describes a run to start.
+type StartRequest struct {
+	Workspace store.Workspace
+	FlowID    string
+	FlowSlug  string
+	Flow      *engine.Flow
+	Version   int // 0 for the draft
+	Inputs    map[string]any
+	StartedBy store.User
+	// Cells, when set, runs only these cells; Prior gives the others'
+	// results (a notebook's state).
+	Cells []string
+	Prior map[string]any
+}
+
+// Start validates and starts a run; it returns once the run is stored.
+func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
+	if errs := flow.Validate(req.Flow); len(errs) > 0 {
+		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
+	}
+	plan, err := run.Compile(req.Flow)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
+	}
+	inputs, errs := run.Inputs(req.Flow, req.Inputs)
+	if len(errs) > 0 {
+		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
+	}
+	if missing := plan.Secrets(); len(missing) > 0 {
+		return store.Run{}, fmt.Errorf("%w: the flow uses secret %s; workspace secrets are not set up on this server yet", engine.ErrInvalid, missing[0])
+	}
+	files, err := flow.Files(req.Flow)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
+	}
+	sfiles := make([]store.File, len(files))
+	for i, f := range files {
+		sfiles[i] = store.File{Name: f.Name, Data: f.Data}
+	}
+	inJSON, _ := json.Marshal(inputs)
+	m.mu.Lock()
+	closed := m.closed
+	m.mu.Unlock()
+	if closed {
+		return store.Run{}, errors.New("the server is shutting down; try again in a moment")
+	}
+	r, err := m.store.CreateRun(ctx, store.Run{
+		WorkspaceID: req.Workspace.ID, FlowID: req.FlowID, Version: req.Version,
+		Hash: flow.Hash(req.Flow), Status: engine.RunQueued, Inputs: inJSON,
+		Files: sfiles, StartedBy: req.StartedBy.ID,
+	})
+	if err != nil {
+		return store.Run{}, fmt.Errorf("store run: %w", err)
+	}
+	rctx, cancel := context.WithCancelCause(context.Background())
+	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel}
+	m.mu.Lock()
+	m.active[r.ID] = ar
+	m.wg.Add(1)
+	m.mu.Unlock()
+	m.publishRun(r, req.StartedBy)
+
+	go func() {
+		defer m.wg.Done()
+		defer cancel(nil)
+		m.execute(rctx, ar, plan, req, r, inputs)
+	}()
+	return r, nil
+}
+
+func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any) {
+	log := m.log.With("run", r.ID, "flow", req.FlowSlug)
+	work := filepath.Join(m.dataDir, "runs", r.ID)
+	dir, tmp := filepath.Join(work, "work"), filepath.Join(work, "tmp")
+	defer os.RemoveAll(work)
+	scratchDir := filepath.Join(m.dataDir, "workspaces", req.Workspace.ID)
+	for _, d := range []string{dir, tmp, scratchDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			log.Error("make run directory", "err", err)
+		}
+	}
+	sqlx := &exec.SQL{Scratch: filepath.Join(scratchDir, "scratch.db")}
+	defer sqlx.Close()
+
+	stopFlush := make(chan struct{})
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		t := time.NewTicker(flushEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				m.flush(ar, log)
+			case <-stopFlush:
+				m.flush(ar, log)
+				return
+			}
+		}
+	}()
+
+	sum, err := plan.Run(ctx, run.Options{
+		ID: r.ID, Flow: req.FlowSlug, Version: req.Version, Hash: r.Hash,
+		Inputs: inputs, Dir: dir, TempDir: tmp,
+		Executors: map[engine.Kind]exec.Executor{
+			engine.KindShell:  &exec.Shell{},
+			engine.KindPython: &exec.Python{},
+			engine.KindHTTP:   &exec.HTTP{},
+			engine.KindSQL:    sqlx,
+		},
+		Sink:   run.SinkFunc(func(e *engine.Event) { m.emit(ar, e) }),
+		Cells:  req.Cells,
+		Prior:  req.Prior,
+		Logger: log,
+	})
+	close(stopFlush)
+	<-flushed
+	if err != nil {
+		// Nothing ran: record why.
+		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: err.Error()})
+		log.Warn("run did not start", "err", err)
+	} else {
+		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
+	}
+	m.mu.Lock()
+	delete(m.active, r.ID)
+	m.mu.Unlock()
+	ar.mu.Lock()
+	ar.finished = true
+	ar.mu.Unlock()
+	if fresh, err := m.store.Run(context.Background(), r.ID); err == nil {
+		u, _ := m.store.UserByID(context.Background(), fresh.StartedBy)
+		m.publishRun(fresh, u)
+	}
+	m.hub.CloseTopic(runTopic(r.ID))
+}
+
+func runTopic(id string) string      { return "run:" + id }
+func flowTopic(flowID string) string { return "flow:" + flowID }
+
+// emit is the run's sink: it keeps the event until it is stored and
+// publishes it to live viewers at once.
+func (m *Runs) emit(ar *activeRun, e *engine.Event) {
+	c := *e
+	c.Lines = e.Lines // the scheduler gives each event its own slice
+	msg := make([]byte, 0, 64+len(c.Lines)*16)
+	msg = append(msg, `{"t":"event","event":`...)
+	msg = c.AppendJSON(msg)
+	msg = append(msg, '}')
+	ar.mu.Lock()
+	ar.pending = append(ar.pending, pendingEvent{ev: c, msg: msg})
+	ar.last = c.Seq
+	hm := Msg{Data: msg, Lines: len(c.Lines), Cell: c.Cell, Seq: c.Seq, Run: ar.id}
+	m.hub.Publish(runTopic(ar.id), hm)
+	m.hub.Publish(flowTopic(ar.flowID), hm)
+	ar.mu.Unlock()
+}
+
+func (m *Runs) flush(ar *activeRun, log *slog.Logger) {
+	ar.mu.Lock()
+	n := len(ar.pending)
+	batch := make([]engine.Event, n)
+	for i := range n {
+		batch[i] = ar.pending[i].ev
+	}
+	ar.mu.Unlock()
+	if n == 0 {
+		return
+	}
+	// A failed write is retried: nothing is dropped while the run lives.
+	for attempt := 0; ; attempt++ {
+		err := m.store.AppendEvents(context.Background(), ar.id, batch)
+		if err == nil {
+			break
+		}
+		log.Error("store run events", "err", err, "attempt", attempt)
+		if attempt >= 5 {
+			return
+		}
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+	}
+	ar.mu.Lock()
+	ar.persisted = batch[n-1].Seq
+	ar.pending = append(ar.pending[:0:0], ar.pending[n:]...)
+	ar.mu.Unlock()
+}
+
+// publishRun tells a flow's viewers that a run started or changed status.
+func (m *Runs) publishRun(r store.Run, by store.User) {
+	b, _ := json.Marshal(map[string]any{"t": "run", "run": runInfo(r, by)})
+	m.hub.Publish(flowTopic(r.FlowID), Msg{Data: b, Run: r.ID})
+}
+
+// RunInfo is the short form of a run that pages and sockets use.
+type RunInfo struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	StartedBy string `json:"started_by"`
+	StartedAt string `json:"started_at"`
+	URL       string `json:"url"`
+}
+
+func runInfo(r store.Run, by store.User) RunInfo {
+	name := by.DisplayName
+	if name == "" {
+		name = by.Name
+	}
+	return RunInfo{ID: r.ID, Status: string(r.Status), StartedBy: name, StartedAt: r.CreatedAt.UTC().Format(time.RFC3339), URL: "/runs/" + r.ID}
+}
+
+// Cancel cancels an active run. It reports whether the run was active here.
+func (m *Runs) Cancel(id string) bool {
+	m.mu.Lock()
+	ar := m.active[id]
+	m.mu.Unlock()
+	if ar == nil {
+		return false
+	}
+	ar.cancel(engine.ErrCanceled)
+	return true
+}
+
+// Active reports whether the run is executing in this process.
+func (m *Runs) Active(id string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.active[id] != nil
+}
+
+// ActiveOfFlow lists the ids of the flow's runs executing here.
+func (m *Runs) ActiveOfFlow(flowID string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var ids []string
+	for id, ar := range m.active {
+		if ar.flowID == flowID {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// Attach gives a viewer every event of a run after since, then live ones:
+// history holds the stored and in-memory events in seq order; sub (nil when
+// the run is over) delivers the rest. The caller skips live events with a
+// seq it already sent. Unsubscribe sub from runTopic(id) when done.
+func (m *Runs) Attach(ctx context.Context, id string, since int64, buf int) (history [][]byte, sub *Sub, err error) {
+	m.mu.Lock()
+	ar := m.active[id]
+	m.mu.Unlock()
+	var mem [][]byte
+	upto := int64(-1) // -1: everything stored
+	if ar != nil {
+		ar.mu.Lock()
+		if !ar.finished {
+			sub = m.hub.Subscribe(runTopic(id), buf)
+			upto = ar.persisted
+			for _, p := range ar.pending {
+				if p.ev.Seq > since {
+					mem = append(mem, p.msg)
+				}
+			}
+		}
+		ar.mu.Unlock()
+	}
+	const page = 2000
+	after := since
+	for {
+		evs, err := m.store.Events(ctx, id, after, page)
+		if err != nil {
+			if sub != nil {
+				m.hub.Unsubscribe(runTopic(id), sub)
+			}
+			return nil, nil, err
+		}
+		for _, e := range evs {
+			if upto >= 0 && e.Seq > upto {
+				break
+			}
+			b := make([]byte, 0, len(e.Data)+24)
+			b = append(b, `{"t":"event","event":`...)
+			b = append(b, e.Data...)
+			b = append(b, '}')
+			history = append(history, b)
+			after = e.Seq
+		}
+		if len(evs) < page || (upto >= 0 && after >= upto) {
+			break
+		}
+	}
+	history = append(history, mem...)
+	return history, sub, nil
+}
+
+// Stop cancels every active run and waits for them to end.
+func (m *Runs) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	for _, ar := range m.active {
+		ar.cancel(errors.New("the server is shutting down"))
+	}
+	m.mu.Unlock()
+	done := make(chan struct{})
+	go func() { m.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,222 @@
+// Package server is Opsbook's HTTP side: the studio's pages, the JSON API,
+// the WebSockets and the hub that fans run events out to them.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/store"
+)
+
+// Config is what the server needs; cmd/opsbook fills it from flags.
+type Config struct {
+	Store   *store.Store
+	Logger  *slog.Logger
+	DataDir string
+}
+
+// Server holds the handlers' dependencies.
+type Server struct {
+	store    *store.Store
+	log      *slog.Logger
+	hub      *Hub
+	runs     *Runs
+	upgrader websocket.Upgrader
+	handler  http.Handler
+	started  time.Time
+
+	setupMu   sync.Mutex // one first-owner setup at a time
+	socketsMu sync.Mutex
+	sockets   map[*websocket.Conn]struct{}
+}
+
+// New builds a server. Call Stop to end its runs.
+func New(cfg Config) *Server {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	hub := NewHub()
+	s := &Server{
+		store:   cfg.Store,
+		log:     log,
+		hub:     hub,
+		runs:    NewRuns(cfg.Store, hub, log, cfg.DataDir),
+		started: time.Now(),
+		upgrader: websocket.Upgrader{
+			ReadBufferSize:  1024,
+			WriteBufferSize: 1024,
+			// The default CheckOrigin refuses cross-origin upgrades.
+			WriteBufferPool: &writePool,
+		},
+	}
+	s.handler = s.routes()
+	return s
+}
+
+// Handler is the server's whole HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Hub is the server's event hub.
+func (s *Server) Hub() *Hub { return s.hub }
+
+// Runs is the server's run manager.
+func (s *Server) Runs() *Runs { return s.runs }
+
+// Stop cancels running runs and waits for them (bounded by ctx).
+func (s *Server) Stop(ctx context.Context) error { return s.runs.Stop(ctx) }
+
+// apiError is an error with its HTTP answer.
+type apiError struct {
+	Status  int
+	Code    string
+	Message string
+	Field   string
+}
+
+func (e *apiError) Error() string { return e.Message }
+
+func errorf(status int, code, field, msg string) error {
+	return &apiError{Status: status, Code: code, Message: msg, Field: field}
+}
+
+// classify maps any error to its HTTP answer; unexpected errors are logged
+// and answered without detail.
+func (s *Server) classify(r *http.Request, err error) *apiError {
+	var ae *apiError
+	var fe engine.Errors
+	var one *engine.Error
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.Is(err, errUnauthorized):
+		return &apiError{http.StatusUnauthorized, "unauthorized", "sign in, or send Authorization: Bearer TOKEN", ""}
+	case errors.Is(err, errForbidden):
+		return &apiError{http.StatusForbidden, "forbidden", err.Error(), ""}
+	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
+		return &apiError{http.StatusNotFound, "not_found", "not found", ""}
+	case errors.Is(err, store.ErrAlreadyExists):
+		return &apiError{http.StatusConflict, "exists", "it already exists; choose another name", ""}
+	case errors.Is(err, store.ErrTooLarge):
+		return &apiError{http.StatusRequestEntityTooLarge, "too_large", "a cell source is limited to 1 MiB", "source"}
+	case isArchiveError(err):
+		return &apiError{http.StatusBadRequest, "bad_archive", err.Error(), "archive"}
+	case errors.As(err, &fe), errors.As(err, &one), errors.Is(err, engine.ErrInvalid):
+		msg := strings.TrimPrefix(err.Error(), engine.ErrInvalid.Error()+": ")
+		field := ""
+		if len(fe) > 0 {
+			one = fe[0]
+		}
+		if one != nil && strings.HasPrefix(one.Pos.File, "input ") {
+			field = "inputs." + strings.TrimPrefix(one.Pos.File, "input ")
+			msg = one.Msg
+		}
+		return &apiError{http.StatusUnprocessableEntity, "invalid", msg, field}
+	}
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	return &apiError{http.StatusInternalServerError, "internal", "something went wrong on the server; it was logged", ""}
+}
+
+// api adapts a JSON handler that returns an error.
+func (s *Server) api(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			e := s.classify(r, err)
+			writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message, "field": e.Field}})
+		}
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// securityHeaders keeps pages from being framed or sniffed and limits what
+// scripts may run: only our own bundle.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a handler panic into a 500 and a log line with the stack.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+var identRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+func sortStrings(s []string) { sort.Strings(s) }
+
+// Start prepares the server: runs left running by a crash are marked
+// failed, since their processes are gone.
+func (s *Server) Start(ctx context.Context) error {
+	n, err := s.store.FailUnfinishedRuns(ctx, "the server stopped while this run was running")
+	if err != nil {
+		return fmt.Errorf("recover runs: %w", err)
+	}
+	if n > 0 {
+		s.log.Warn("marked runs left running by a previous server as failed", "runs", n)
+	}
+	return nil
+}
+
+// trackSocket remembers hijacked WebSocket connections so that a graceful
+// shutdown can close them (http.Server.Shutdown does not).
+func (s *Server) trackSocket(c *websocket.Conn, add bool) {
+	s.socketsMu.Lock()
+	defer s.socketsMu.Unlock()
+	if s.sockets == nil {
+		s.sockets = map[*websocket.Conn]struct{}{}
+	}
+	if add {
+		s.sockets[c] = struct{}{}
+	} else {
+		delete(s.sockets, c)
+	}
+}
+
+// CloseSockets tells every open WebSocket the server is going away; pass it
+// to http.Server.RegisterOnShutdown.
+func (s *Server) CloseSockets() {
+	s.socketsMu.Lock()
+	defer s.socketsMu.Unlock()
+	for c := range s.sockets {
+		closeWS(c, websocket.CloseGoingAway, "server restarting; reconnect in a moment")
+		c.Close()
+	}
+}

@@ -1,0 +1,176 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/views"
+)
+
+func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, error) {
+	ctx := r.Context()
+	props := views.SettingsProps{
+		Page: s.pageOf(r, "Settings", a.Workspace.Slug, "settings"), CanManage: a.Role == store.RoleOwner,
+		InviteRole: store.RoleEditor, TokenRole: a.Role,
+		InviteErrors: map[string]string{}, TokenErrors: map[string]string{},
+	}
+	members, err := s.store.Members(ctx, a.Workspace.ID)
+	if err != nil {
+		return props, err
+	}
+	for _, m := range members {
+		props.Members = append(props.Members, views.Member{Name: m.User.Name, Display: m.User.DisplayName, Role: m.Role})
+	}
+	p := principalFrom(ctx)
+	toks, err := s.store.Tokens(ctx, p.User.ID)
+	if err != nil {
+		return props, err
+	}
+	for _, t := range toks {
+		if t.WorkspaceID != a.Workspace.ID || !t.RevokedAt.IsZero() {
+			continue
+		}
+		props.Tokens = append(props.Tokens, views.Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: p.User.Name, CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt})
+	}
+	return props, nil
+}
+
+// GET /w/{ws}/settings
+func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	props, err := s.settingsProps(r, a)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, http.StatusOK, views.SettingsPage(props))
+}
+
+// POST /w/{ws}/members (owner): invite a person by creating their account
+// with a one-time password shown once, or change a member's role.
+func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	if err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	props, err := s.settingsProps(r, a)
+	if err != nil {
+		return err
+	}
+	props.InviteName = strings.TrimSpace(r.PostFormValue("name"))
+	props.InviteRole = r.PostFormValue("role")
+	if msg := CheckUserName(props.InviteName); msg != "" {
+		props.InviteErrors["name"] = msg
+	}
+	if !store.ValidRole(props.InviteRole) {
+		props.InviteErrors["role"] = "choose owner, editor, runner or viewer"
+	}
+	if len(props.InviteErrors) > 0 {
+		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
+	}
+	ctx := r.Context()
+	u, err := s.store.UserByName(ctx, props.InviteName)
+	switch {
+	case err == nil:
+		// An existing account: add them, or change their role.
+	case errors.Is(err, store.ErrNotFound):
+		pw := oneTimePassword()
+		hash, err := HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if u, err = s.store.CreateUser(ctx, props.InviteName, props.InviteName, hash); err != nil {
+			return err
+		}
+		props.NewUser = &views.NewUser{Name: u.Name, Password: pw}
+	default:
+		return err
+	}
+	if err := s.store.AddMember(ctx, a.Workspace.ID, u.ID, props.InviteRole); err != nil {
+		return err
+	}
+	fresh, err := s.settingsProps(r, a)
+	if err != nil {
+		return err
+	}
+	fresh.NewUser = props.NewUser
+	w.Header().Set("Cache-Control", "no-store")
+	return s.render(w, r, http.StatusOK, views.SettingsPage(fresh))
+}
+
+func oneTimePassword() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// POST /w/{ws}/tokens: a personal API token in this workspace, with at
+// most the creator's role; shown once.
+func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	if principalFrom(r.Context()).Token != nil {
+		return errorf(http.StatusForbidden, "forbidden", "", "an API token cannot make tokens")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	props, err := s.settingsProps(r, a)
+	if err != nil {
+		return err
+	}
+	props.TokenName = strings.TrimSpace(r.PostFormValue("name"))
+	props.TokenRole = r.PostFormValue("role")
+	if props.TokenName == "" || len(props.TokenName) > 100 {
+		props.TokenErrors["name"] = "name the token after what uses it, e.g. ci-deploy"
+	}
+	if !store.ValidRole(props.TokenRole) {
+		props.TokenErrors["role"] = "choose owner, editor, runner or viewer"
+	} else if roleRank[props.TokenRole] > roleRank[a.Role] {
+		props.TokenErrors["role"] = "a token cannot have more rights than you (" + a.Role + ")"
+	}
+	if len(props.TokenErrors) > 0 {
+		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
+	}
+	tok, err := CreateToken(r.Context(), s.store, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole)
+	if err != nil {
+		return err
+	}
+	fresh, err := s.settingsProps(r, a)
+	if err != nil {
+		return err
+	}
+	fresh.NewToken = tok
+	w.Header().Set("Cache-Control", "no-store")
+	return s.render(w, r, http.StatusOK, views.SettingsPage(fresh))
+}
+
+// POST /w/{ws}/tokens/{id}/revoke: revoke one of your own tokens.
+func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	p := principalFrom(r.Context())
+	toks, err := s.store.Tokens(r.Context(), p.User.ID)
+	if err != nil {
+		return err
+	}
+	for _, t := range toks {
+		if t.ID == r.PathValue("id") && t.WorkspaceID == a.Workspace.ID {
+			if err := s.store.RevokeToken(r.Context(), t.ID); err != nil {
+				return err
+			}
+			http.Redirect(w, r, "/w/"+a.Workspace.Slug+"/settings", http.StatusSeeOther)
+			return nil
+		}
+	}
+	return errNotFound
+}

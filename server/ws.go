@@ -1,0 +1,181 @@
+package server
+
+import (
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"sync"
+	"testing/fstest"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+var writePool sync.Pool
+
+const (
+	wsWriteWait  = 10 * time.Second
+	wsPongWait   = 60 * time.Second
+	wsPingPeriod = 25 * time.Second
+	// wsMaxMessage bounds what a client may send in one message.
+	wsMaxMessage = 2 << 20
+	// wsQueue is how many messages a viewer may fall behind before it
+	// starts missing lines.
+	wsQueue = 1024
+)
+
+// streamRunWS sends a run's events after since, history then live, and
+// closes after run.finished. raw sends bare events (the API); otherwise
+// each is wrapped as {"t":"event","event":…} (the studio's pages).
+func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, since int64, raw bool) {
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // Upgrade has answered
+	}
+	defer conn.Close()
+	conn.SetReadLimit(4096)
+	history, sub, err := s.runs.Attach(r.Context(), id, since, wsQueue)
+	if err != nil {
+		closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
+		return
+	}
+	defer func() {
+		if sub != nil {
+			s.hub.Unsubscribe(runTopic(id), sub)
+		}
+	}()
+	// Read only to notice the client going away.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		conn.SetReadDeadline(time.Now().Add(wsPongWait))
+		conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	last := since
+	send := func(msg []byte, seq int64) (end bool, err error) {
+		if seq != 0 && seq <= last {
+			return false, nil
+		}
+		if seq == 0 {
+			var head struct {
+				Seq  int64  `json:"seq"`
+				Type string `json:"type"`
+			}
+			json.Unmarshal(eventOf(msg), &head)
+			seq = head.Seq
+			if seq <= last {
+				return false, nil
+			}
+		}
+		last = seq
+		data := msg
+		if raw {
+			data = eventOf(msg)
+		}
+		conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+		if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
+			return false, err
+		}
+		return isRunFinished(msg), nil
+	}
+	for _, m := range history {
+		end, err := send(m, 0)
+		if err != nil {
+			return
+		}
+		if end {
+			closeWS(conn, websocket.CloseNormalClosure, "run finished")
+			return
+		}
+	}
+	if sub == nil {
+		closeWS(conn, websocket.CloseNormalClosure, "run finished")
+		return
+	}
+	ping := time.NewTicker(wsPingPeriod)
+	defer ping.Stop()
+	for {
+		select {
+		case m := <-sub.C:
+			if raw && sub.missed.Load() > 0 {
+				// An API client must get every event: fetch what it missed
+				// from the store and go on from there.
+				s.hub.Unsubscribe(runTopic(id), sub)
+				history, sub, err = s.runs.Attach(r.Context(), id, last, wsQueue)
+				if err != nil {
+					closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
+					return
+				}
+				for _, h := range history {
+					end, err := send(h, 0)
+					if err != nil {
+						return
+					}
+					if end {
+						closeWS(conn, websocket.CloseNormalClosure, "run finished")
+						return
+					}
+				}
+				if sub == nil {
+					closeWS(conn, websocket.CloseNormalClosure, "run finished")
+					return
+				}
+				continue
+			}
+			if n, cell := sub.Missed(); n > 0 && !raw {
+				b, _ := json.Marshal(map[string]any{"t": "missed", "cell": cell, "lines": n, "run": id})
+				conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+				if conn.WriteMessage(websocket.TextMessage, b) != nil {
+					return
+				}
+			}
+			end, err := send(m.Data, m.Seq)
+			if err != nil {
+				return
+			}
+			if end {
+				closeWS(conn, websocket.CloseNormalClosure, "run finished")
+				return
+			}
+		case <-sub.Done():
+			for len(sub.C) > 0 {
+				m := <-sub.C
+				if end, err := send(m.Data, m.Seq); err != nil || end {
+					break
+				}
+			}
+			closeWS(conn, websocket.CloseNormalClosure, "run finished")
+			return
+		case <-ping.C:
+			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if conn.WriteMessage(websocket.PingMessage, nil) != nil {
+				return
+			}
+		case <-gone:
+			return
+		}
+	}
+}
+
+func isRunFinished(msg []byte) bool {
+	ev := eventOf(msg)
+	const pre = `{"type":"run.finished"`
+	return len(ev) >= len(pre) && string(ev[:len(pre)]) == pre
+}
+
+func closeWS(conn *websocket.Conn, code int, reason string) {
+	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+func mapFS(m map[string][]byte) fs.FS {
+	out := fstest.MapFS{}
+	for name, b := range m {
+		out[name] = &fstest.MapFile{Data: b, Mode: 0o644}
+	}
+	return out
+}
