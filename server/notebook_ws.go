@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +32,8 @@ type clientMsg struct {
 	// flow.update
 	Description *string      `json:"description,omitempty"`
 	Order       *string      `json:"order,omitempty"`
-	Inputs      *[]inputJSON `json:"inputs,omitempty"`
+	RawInputs   json.RawMessage `json:"inputs,omitempty"`
+	Inputs      *[]inputJSON    `json:"-"`
 	// run
 	Mode      string         `json:"mode,omitempty"`
 	RunInputs map[string]any `json:"-"`
@@ -182,6 +184,11 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 			<-readDone
 			return
 		case <-readDone:
+			select {
+			case why := <-closeReason:
+				closeWS(c.conn, why[0].(int), why[1].(string))
+			default:
+			}
 			return
 		case <-sub.Done():
 			return
@@ -252,7 +259,7 @@ func (c *notebookConn) read(ctx context.Context, closeWith chan<- [2]any) {
 			continue
 		}
 		if err := c.handle(ctx, msg); err != nil {
-			e := c.s.classify(&http.Request{Method: "WS", URL: nil}, err)
+			e := c.s.classify(&http.Request{Method: "WS " + msg.T, URL: &url.URL{Path: "/w/" + c.ws.Slug + "/flows/" + c.flow.Slug + "/ws"}}, err)
 			c.replyErr(msg.ID, e.Field, e.Message)
 			continue
 		}
@@ -272,15 +279,19 @@ func parseClientMsg(data []byte) (*clientMsg, error) {
 	if _, ok := needs[msg.T]; !ok {
 		return nil, fmt.Errorf("unknown type %q", msg.T)
 	}
-	var raw struct {
-		Inputs map[string]any `json:"inputs"`
+	if len(msg.RawInputs) > 0 && msg.T == "flow.update" {
+		var in []inputJSON
+		if err := json.Unmarshal(msg.RawInputs, &in); err != nil {
+			return nil, fmt.Errorf("inputs must be a list of inputs: %v", err)
+		}
+		msg.Inputs = &in
 	}
 	if msg.T == "run" {
-		if err := json.Unmarshal(data, &raw); err != nil {
-			return nil, fmt.Errorf("inputs must be an object: %v", err)
+		if len(msg.RawInputs) > 0 && string(msg.RawInputs) != "null" {
+			if err := json.Unmarshal(msg.RawInputs, &msg.RunInputs); err != nil {
+				return nil, fmt.Errorf("inputs must be an object: %v", err)
+			}
 		}
-		msg.RunInputs = raw.Inputs
-		msg.Inputs = nil
 		switch msg.Mode {
 		case "", "all":
 		case "cell", "from":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -87,7 +88,7 @@ func setup(t *testing.T, dialect string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, dialect)
-	srv := New(Config{Store: st, DataDir: data})
+	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t)})
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -193,4 +194,16 @@ func (f *fixture) do(role, method, path string, body string, header ...string) *
 		f.t.Fatal(err)
 	}
 	return resp
+}
+
+// testLogger logs to the test's output, shown when it fails.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }

@@ -72,9 +72,9 @@ func Compile(f *engine.Flow) (*Plan, error) {
 		var refs []expr.Ref
 		switch c.Kind {
 		case engine.KindExpr:
-			src := strings.TrimSpace(c.Source)
-			if src == "" {
-				add(engine.Errorf(engine.Pos{File: c.File, Line: 1, Col: 1}, "the expression is empty; write one expr-lang expression, e.g. cells.fetch.status == 200"))
+			if strings.TrimSpace(c.Source) == "" {
+				// An empty cell, as a notebook has while someone writes it:
+				// its value is null.
 				break
 			}
 			e, err := expr.Compile(c.Source, engine.Pos{File: c.File, Line: 1, Col: 1})

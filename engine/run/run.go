@@ -436,6 +436,9 @@ var errNoRetry = errors.New("no retry")
 func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out *cellOutput) (any, error) {
 	c := s.cell
 	if c.Kind == engine.KindExpr {
+		if s.value == nil {
+			return &engine.ExprResult{}, nil
+		}
 		v, err := s.value.Eval(env)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errNoRetry, err)
