@@ -30,8 +30,8 @@ type clientMsg struct {
 	To      *int            `json:"to,omitempty"`
 	Options *cellOptions    `json:"options,omitempty"`
 	// flow.update
-	Description *string      `json:"description,omitempty"`
-	Order       *string      `json:"order,omitempty"`
+	Description *string         `json:"description,omitempty"`
+	Order       *string         `json:"order,omitempty"`
 	RawInputs   json.RawMessage `json:"inputs,omitempty"`
 	Inputs      *[]inputJSON    `json:"-"`
 	// run
