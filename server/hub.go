@@ -3,6 +3,8 @@ package server
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/gorilla/websocket"
 )
 
 // Hub fans messages out to the subscribers of a topic (a run, a flow). A
@@ -17,17 +19,36 @@ type Hub struct {
 func NewHub() *Hub { return &Hub{topics: map[string]map[*Sub]struct{}{}} }
 
 // Msg is one pre-encoded message and the number of log lines it carries.
+// One Msg is shared by every subscriber; it is never changed once
+// published.
 type Msg struct {
 	Data  []byte
 	Lines int
 	Cell  string
 	Run   string // the run an event belongs to, if any
 	Seq   int64  // the event's seq, so a viewer can skip what it has
+
+	// The WebSocket frames of Data and of the bare event, built once for
+	// all viewers.
+	once, rawOnce sync.Once
+	frame, raw    *websocket.PreparedMessage
+}
+
+// Frame is Data as a WebSocket text message, framed once for everyone.
+func (m *Msg) Frame() *websocket.PreparedMessage {
+	m.once.Do(func() { m.frame, _ = websocket.NewPreparedMessage(websocket.TextMessage, m.Data) })
+	return m.frame
+}
+
+// RawFrame is the bare event inside an {"t":"event"} Data, framed once.
+func (m *Msg) RawFrame() *websocket.PreparedMessage {
+	m.rawOnce.Do(func() { m.raw, _ = websocket.NewPreparedMessage(websocket.TextMessage, eventOf(m.Data)) })
+	return m.raw
 }
 
 // Sub is one subscription. Read C until Done is closed.
 type Sub struct {
-	C      chan Msg
+	C      chan *Msg
 	done   chan struct{}
 	once   sync.Once
 	missed atomic.Int64
@@ -50,7 +71,7 @@ func (s *Sub) close() { s.once.Do(func() { close(s.done) }) }
 
 // Subscribe adds a subscriber to topic with a queue of size buf.
 func (h *Hub) Subscribe(topic string, buf int) *Sub {
-	s := &Sub{C: make(chan Msg, buf), done: make(chan struct{})}
+	s := &Sub{C: make(chan *Msg, buf), done: make(chan struct{})}
 	h.mu.Lock()
 	m := h.topics[topic]
 	if m == nil {
@@ -76,7 +97,7 @@ func (h *Hub) Unsubscribe(topic string, s *Sub) {
 }
 
 // Publish queues m for every subscriber of topic without waiting.
-func (h *Hub) Publish(topic string, m Msg) {
+func (h *Hub) Publish(topic string, m *Msg) {
 	h.mu.RLock()
 	for s := range h.topics[topic] {
 		select {

@@ -167,7 +167,8 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 				}
 				sent[m.Run] = m.Seq
 			}
-			if !write(m.Data) {
+			c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if c.conn.WritePreparedMessage(m.Frame()) != nil {
 				return
 			}
 		case b := <-c.out:
@@ -340,7 +341,7 @@ func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
 			return err
 		}
 		b, _ := json.Marshal(map[string]any{"t": "source", "cell": m.Cell, "source": *m.Source, "by": c.user.Name, "client": c.client})
-		s.hub.Publish(flowTopic(c.flow.ID), Msg{Data: b})
+		s.hub.Publish(flowTopic(c.flow.ID), &Msg{Data: b})
 		return nil
 	case "cell.add", "cell.delete", "cell.duplicate", "cell.move", "cell.update", "flow.update":
 		if err := c.structure(ctx, m); err != nil {
@@ -368,7 +369,7 @@ func (c *notebookConn) broadcastDraft(ctx context.Context) error {
 		return err
 	}
 	b, _ := json.Marshal(map[string]any{"t": "draft", "draft": toDraftJSON(d), "by": c.user.Name})
-	c.s.hub.Publish(flowTopic(c.flow.ID), Msg{Data: b})
+	c.s.hub.Publish(flowTopic(c.flow.ID), &Msg{Data: b})
 	return nil
 }
 

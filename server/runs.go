@@ -209,7 +209,7 @@ func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 	ar.mu.Lock()
 	ar.pending = append(ar.pending, pendingEvent{ev: c, msg: msg})
 	ar.last = c.Seq
-	hm := Msg{Data: msg, Lines: len(c.Lines), Cell: c.Cell, Seq: c.Seq, Run: ar.id}
+	hm := &Msg{Data: msg, Lines: len(c.Lines), Cell: c.Cell, Seq: c.Seq, Run: ar.id}
 	m.hub.Publish(runTopic(ar.id), hm)
 	m.hub.Publish(flowTopic(ar.flowID), hm)
 	ar.mu.Unlock()
@@ -247,7 +247,7 @@ func (m *Runs) flush(ar *activeRun, log *slog.Logger) {
 // publishRun tells a flow's viewers that a run started or changed status.
 func (m *Runs) publishRun(r store.Run, by store.User) {
 	b, _ := json.Marshal(map[string]any{"t": "run", "run": runInfo(r, by)})
-	m.hub.Publish(flowTopic(r.FlowID), Msg{Data: b, Run: r.ID})
+	m.hub.Publish(flowTopic(r.FlowID), &Msg{Data: b, Run: r.ID})
 }
 
 // RunInfo is the short form of a run that pages and sockets use.

@@ -21,7 +21,7 @@ const (
 	wsMaxMessage = 2 << 20
 	// wsQueue is how many messages a viewer may fall behind before it
 	// starts missing lines.
-	wsQueue = 1024
+	wsQueue = 512
 )
 
 // streamRunWS sends a run's events after since, history then live, and
@@ -134,11 +134,19 @@ func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, 
 					return
 				}
 			}
-			end, err := send(m.Data, m.Seq)
-			if err != nil {
+			if m.Seq <= last {
+				continue
+			}
+			last = m.Seq
+			frame := m.Frame()
+			if raw {
+				frame = m.RawFrame()
+			}
+			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+			if conn.WritePreparedMessage(frame) != nil {
 				return
 			}
-			if end {
+			if isRunFinished(m.Data) {
 				closeWS(conn, websocket.CloseNormalClosure, "run finished")
 				return
 			}
