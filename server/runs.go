@@ -18,6 +18,11 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
+// maxCellLog bounds the log stored for one cell of one run; lines past it
+// are dropped (the event keeps its seq, with no lines) after one line that
+// says so. The browser keeps less still and offers the stored log.
+var maxCellLog int64 = 100 << 20
+
 // flushEvery is how often a run's events are written to the store. Live
 // viewers get them at once from memory; late viewers from memory and store.
 const flushEvery = 25 * time.Millisecond
@@ -46,7 +51,8 @@ type activeRun struct {
 	cancel     context.CancelCauseFunc
 
 	mu        sync.Mutex
-	pending   []pendingEvent // emitted, not yet stored
+	logBytes  map[string]int64 // per cell, to bound what is stored
+	pending   []pendingEvent   // emitted, not yet stored
 	persisted int64          // highest seq stored
 	last      int64          // highest seq emitted
 	finished  bool
@@ -202,6 +208,25 @@ func flowTopic(flowID string) string { return "flow:" + flowID }
 func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 	c := *e
 	c.Lines = e.Lines // the scheduler gives each event its own slice
+	if c.Type == engine.EventCellLog {
+		n := int64(0)
+		for _, l := range c.Lines {
+			n += int64(len(l)) + 1
+		}
+		ar.mu.Lock()
+		if ar.logBytes == nil {
+			ar.logBytes = map[string]int64{}
+		}
+		before := ar.logBytes[c.Cell]
+		ar.logBytes[c.Cell] = before + n
+		ar.mu.Unlock()
+		switch {
+		case before >= maxCellLog:
+			c.Lines = []string{}
+		case before+n > maxCellLog:
+			c.Lines = []string{fmt.Sprintf("… output cut: more than %d MiB; later lines are not kept", maxCellLog>>20)}
+		}
+	}
 	msg := make([]byte, 0, 64+len(c.Lines)*16)
 	msg = append(msg, `{"t":"event","event":`...)
 	msg = c.AppendJSON(msg)

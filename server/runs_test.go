@@ -1,0 +1,46 @@
+package server
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/opsbook/opsbook/engine"
+)
+
+func TestCellLogBounded(t *testing.T) {
+	f := setup(t, "sqlite")
+	old := maxCellLog
+	maxCellLog = 1000
+	t.Cleanup(func() { maxCellLog = old })
+	fl := &engine.Flow{Name: "Loud", Cells: []engine.Cell{
+		{Name: "loud", Kind: engine.KindShell, File: "loud.sh", Source: "for i in $(seq 1 300); do echo \"line number $i of many\"; done\n"},
+	}}
+	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.waitRun(r.ID); got.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %s", got.Status, got.Error)
+	}
+	evs, err := f.st.Events(context.Background(), r.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range evs {
+		if e.Seq != int64(i+1) {
+			t.Fatalf("stored seq %d at %d: dropping lines must not leave gaps", e.Seq, i)
+		}
+	}
+	resp := f.do("viewer", "GET", "/runs/"+r.ID+"/log?cell=loud", "")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	log := string(b)
+	if !strings.Contains(log, "line number 1 of many") || strings.Contains(log, "line number 300 of many") {
+		t.Fatalf("log should keep the first lines and drop the rest:\n%s", log)
+	}
+	if !strings.Contains(log, "output cut") || len(log) > 1200 {
+		t.Fatalf("log of %d bytes should end with the cut notice:\n%s", len(log), log)
+	}
+}
