@@ -53,8 +53,8 @@ type activeRun struct {
 	mu        sync.Mutex
 	logBytes  map[string]int64 // per cell, to bound what is stored
 	pending   []pendingEvent   // emitted, not yet stored
-	persisted int64          // highest seq stored
-	last      int64          // highest seq emitted
+	persisted int64            // highest seq stored
+	last      int64            // highest seq emitted
 	finished  bool
 }
 
