@@ -49,6 +49,7 @@ func NewRuns(st *store.Store, hub *Hub, log *slog.Logger, dataDir string) *Runs 
 type activeRun struct {
 	id, flowID string
 	cancel     context.CancelCauseFunc
+	info       RunInfo // what the flow's viewers were told at the start
 
 	mu        sync.Mutex
 	logBytes  map[string]int64 // per cell, to bound what is stored
@@ -118,12 +119,18 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 		return store.Run{}, fmt.Errorf("store run: %w", err)
 	}
 	rctx, cancel := context.WithCancelCause(context.Background())
-	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel}
+	info := runInfo(r, req.StartedBy)
+	if info.Cells = req.Cells; len(info.Cells) == 0 {
+		for _, c := range req.Flow.Cells {
+			info.Cells = append(info.Cells, c.Name)
+		}
+	}
+	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel, info: info}
 	m.mu.Lock()
 	m.active[r.ID] = ar
 	m.wg.Add(1)
 	m.mu.Unlock()
-	m.publishRun(r, req.StartedBy)
+	m.publishInfo(r.FlowID, info)
 
 	go func() {
 		defer m.wg.Done()
@@ -236,6 +243,13 @@ func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 	ar.last = c.Seq
 	hm := &Msg{Data: msg, Lines: len(c.Lines), Cell: c.Cell, Seq: c.Seq, Run: ar.id}
 	m.hub.Publish(runTopic(ar.id), hm)
+	if c.Type == engine.EventRunStarted {
+		// queued → running is a status change the flow's viewers are told
+		// of (PROTOCOL.md), ahead of the event itself.
+		info := ar.info
+		info.Status = string(engine.RunRunning)
+		m.publishInfo(ar.flowID, info)
+	}
 	m.hub.Publish(flowTopic(ar.flowID), hm)
 	ar.mu.Unlock()
 }
@@ -271,8 +285,12 @@ func (m *Runs) flush(ar *activeRun, log *slog.Logger) {
 
 // publishRun tells a flow's viewers that a run started or changed status.
 func (m *Runs) publishRun(r store.Run, by store.User) {
-	b, _ := json.Marshal(map[string]any{"t": "run", "run": runInfo(r, by)})
-	m.hub.Publish(flowTopic(r.FlowID), &Msg{Data: b, Run: r.ID})
+	m.publishInfo(r.FlowID, runInfo(r, by))
+}
+
+func (m *Runs) publishInfo(flowID string, info RunInfo) {
+	b, _ := json.Marshal(map[string]any{"t": "run", "run": info})
+	m.hub.Publish(flowTopic(flowID), &Msg{Data: b, Run: info.ID})
 }
 
 // RunInfo is the short form of a run that pages and sockets use.
@@ -281,7 +299,10 @@ type RunInfo struct {
 	Status    string `json:"status"`
 	StartedBy string `json:"started_by"`
 	StartedAt string `json:"started_at"`
-	URL       string `json:"url"`
+	// Cells are the cells the run was asked to run, where known (a run
+	// started in this process); run.started's cells are the authority.
+	Cells []string `json:"cells,omitempty"`
+	URL   string   `json:"url"`
 }
 
 func runInfo(r store.Run, by store.User) RunInfo {

@@ -145,27 +145,42 @@ class Notebook {
     if (!rendered) c.editor.focus(true);
   }
 
+  // sendSource sends a cell's text if it changed; it reports false when the
+  // text is left unsaved (too large, or no connection).
   sendSource(c) {
     clearTimeout(c.timer);
-    if (!c.dirty || !this.canEdit) return;
+    if (!c.dirty || !this.canEdit) return true;
     const text = c.editor.text;
     if (text === c.sent) {
       c.dirty = false;
-      return;
+      return true;
     }
-    if (text.length > MAX_SOURCE) {
+    // The server's limit is in bytes of UTF-8, not in UTF-16 units.
+    if (utf8Length(text) > MAX_SOURCE) {
       toast(`Cell ${c.section.dataset.cell} is over 1 MiB and was not saved. Make it smaller, or read the data from a file.`, 'error');
-      return;
+      return false;
     }
-    if (this.socket && this.socket.send({ t: 'source', cell: c.id, source: text })) {
+    const id = String(this.nextId++);
+    if (this.socket && this.socket.send({ t: 'source', id, cell: c.id, source: text })) {
+      // A refusal (see 'error') makes the cell unsaved again.
+      this.pending.set(id, { cell: c, prev: c.sent });
       c.sent = text;
       c.dirty = false;
       c.data.source = text;
+      return true;
     }
+    return false;
   }
 
   flushSources() {
-    for (const c of this.cells.values()) this.sendSource(c);
+    let saved = true;
+    for (const c of this.cells.values()) saved = this.sendSource(c) && saved;
+    return saved;
+  }
+
+  save() {
+    if (!this.flushSources()) return; // sendSource said why
+    toast(this.socket && this.socket.open ? 'Saved' : 'Offline: your text will be saved when the connection is back');
   }
 
   cellByName(name) {
@@ -323,6 +338,10 @@ class Notebook {
       case 'error': {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
+        if (p && p.cell) {
+          p.cell.sent = p.prev;
+          p.cell.dirty = true;
+        }
         const field = m.field && p && p.form && p.form.querySelector(`[data-error-for="${CSS.escape(m.field)}"]`);
         if (field) field.textContent = m.message;
         else toast(m.message || 'Something went wrong', 'error');
@@ -347,12 +366,20 @@ class Notebook {
       this.runs.set(ev.run, run);
       this.startRun({ ...run, cells: ev.cells }, true);
     }
+    if (ev.type === 'run.started' && info && info.status === 'queued') {
+      // The server says "queued" when the run is created; this is its start.
+      info.status = 'running';
+      this.renderRuns();
+    }
     if (ev.type === 'run.finished' && info) {
       info.status = ev.status;
       this.renderRuns();
     }
     if (ev.run !== this.currentRun || ev.seq <= this.since) return;
     this.since = ev.seq;
+    // A run's first event: its cells drop the output of an earlier run.
+    // (RUNINFO may not list the cells, so startRun could not.)
+    if (ev.type === 'run.started') for (const name of ev.cells || []) this.cellByName(name)?.output.reset();
     if (ev.cell) this.cellByName(ev.cell)?.output.handle(ev);
   }
 
@@ -406,8 +433,7 @@ class Notebook {
         return;
       }
       case 'save':
-        this.flushSources();
-        toast(this.socket && this.socket.open ? 'Saved' : 'Offline: your text will be saved when the connection is back');
+        this.save();
         return;
       case 'add-cell': {
         const focused = [...this.cells.values()].find((x) => x.focused);
@@ -577,8 +603,7 @@ class Notebook {
     } else if (mod && (e.key === 's' || e.key === 'S') && !e.altKey) {
       e.preventDefault();
       e.stopPropagation();
-      this.flushSources();
-      toast(this.socket && this.socket.open ? 'Saved' : 'Offline: your text will be saved when the connection is back');
+      this.save();
     } else if (e.shiftKey && e.key === 'Enter' && !mod && !e.altKey) {
       const c = this.cellOf(e.target);
       if (!c || e.target.closest('[data-options], dialog')) return;
@@ -634,6 +659,25 @@ function normalizeDraft(d) {
     })),
     cells: (pick(d, 'cells') || []).map((c) => ({ ...c, id: pick(c, 'id'), name: pick(c, 'name'), kind: pick(c, 'kind'), source: pick(c, 'source') ?? '', options: pick(c, 'options') || {} })),
   };
+}
+
+// utf8Length is the size of s in UTF-8 without encoding it.
+export function utf8Length(s) {
+  if (s.length > MAX_SOURCE) return s.length; // over the limit whatever the bytes
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d < 0xe000) {
+        n += 4; // a surrogate pair: one code point of four bytes
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
 }
 
 function defaults(inputs) {
