@@ -231,7 +231,16 @@ func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 		case before >= maxCellLog:
 			c.Lines = []string{}
 		case before+n > maxCellLog:
-			c.Lines = []string{fmt.Sprintf("… output cut: more than %d MiB; later lines are not kept", maxCellLog>>20)}
+			// Keep the lines that fit, then say why the rest is missing.
+			kept, used := 0, before
+			for _, l := range c.Lines {
+				if used+int64(len(l))+1 > maxCellLog {
+					break
+				}
+				used += int64(len(l)) + 1
+				kept++
+			}
+			c.Lines = append(c.Lines[:kept:kept], fmt.Sprintf("… output cut after %s; later lines are not kept", humanBytes(maxCellLog)))
 		}
 	}
 	msg := make([]byte, 0, 64+len(c.Lines)*16)
@@ -413,4 +422,14 @@ func (m *Runs) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
