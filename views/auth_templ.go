@@ -74,7 +74,7 @@ func SetupPage(p SetupProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = textField("password", "Password", "password", "", p.Errors, "new-password", "At least 12 characters.").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = textField("password", "Password", "password", "", p.Errors, "new-password", "At least 8 characters.").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
