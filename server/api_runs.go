@@ -115,20 +115,16 @@ func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.Ra
 
 // waitRun waits until the run ends or d passes.
 func (s *Server) waitRun(ctx context.Context, id string, d time.Duration) {
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	_, sub, err := s.runs.Attach(ctx, id, 1<<62, 64)
-	if err != nil || sub == nil {
-		return
+	done := s.runs.Done(id)
+	if done == nil {
+		return // already over
 	}
-	defer s.hub.Unsubscribe(runTopic(id), sub)
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
-	case <-sub.Done():
+	case <-done:
+	case <-t.C:
 	case <-ctx.Done():
-	}
-	// Let the final flush land.
-	for i := 0; i < 40 && s.runs.Active(id); i++ {
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -49,6 +49,7 @@ func NewRuns(st *store.Store, hub *Hub, log *slog.Logger, dataDir string) *Runs 
 type activeRun struct {
 	id, flowID string
 	cancel     context.CancelCauseFunc
+	done       chan struct{} // closed when the run is over and stored
 	info       RunInfo // what the flow's viewers were told at the start
 
 	mu        sync.Mutex
@@ -125,7 +126,7 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 			info.Cells = append(info.Cells, c.Name)
 		}
 	}
-	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel, info: info}
+	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel, info: info, done: make(chan struct{})}
 	m.mu.Lock()
 	m.active[r.ID] = ar
 	m.wg.Add(1)
@@ -205,6 +206,18 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 		m.publishRun(fresh, u)
 	}
 	m.hub.CloseTopic(runTopic(r.ID))
+	close(ar.done)
+}
+
+// Done returns a channel closed once the run has ended and everything about
+// it is stored, or nil when the run is not executing here.
+func (m *Runs) Done(id string) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ar := m.active[id]; ar != nil {
+		return ar.done
+	}
+	return nil
 }
 
 func runTopic(id string) string      { return "run:" + id }

@@ -1,0 +1,158 @@
+package server
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func decode(t *testing.T, resp *http.Response) map[string]any {
+	t.Helper()
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatalf("answer is not JSON: %v", err)
+	}
+	return m
+}
+
+func TestAPIStartRunWaitsAndValidates(t *testing.T) {
+	f := setup(t, "sqlite")
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		check      func(t *testing.T, m map[string]any)
+	}{
+		{"wait for the end", `{"inputs":{"who":"api"},"wait":"30s"}`, 201, func(t *testing.T, m map[string]any) {
+			if m["status"] != "succeeded" || m["version"] != float64(1) {
+				t.Fatalf("run %v", m)
+			}
+			cells := m["cells"].([]any)
+			greet := cells[0].(map[string]any)
+			if greet["kind"] != "shell" || greet["result"].(map[string]any)["stdout"] != "hello api\n" {
+				t.Fatalf("greet %v", greet)
+			}
+		}},
+		{"draft", `{"version":"draft","wait":"30s"}`, 201, func(t *testing.T, m map[string]any) {
+			if m["version"] != "draft" || m["status"] != "succeeded" {
+				t.Fatalf("run %v", m)
+			}
+		}},
+		{"undeclared input", `{"inputs":{"nope":1}}`, 422, func(t *testing.T, m map[string]any) {
+			e := m["error"].(map[string]any)
+			if e["field"] != "inputs.nope" || !strings.Contains(e["message"].(string), "unknown input") {
+				t.Fatalf("error %v", e)
+			}
+		}},
+		{"no such version", `{"version":7}`, 404, nil},
+		{"no published version", `{"version":"published"}`, 409, nil},
+		{"not JSON", `{"inputs":`, 400, nil},
+		{"bad wait", `{"wait":"forever"}`, 400, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := f.do("runner", "POST", "/api/v1/flows/hello/runs", tc.body)
+			if resp.StatusCode != tc.status {
+				b, _ := io.ReadAll(resp.Body)
+				t.Fatalf("status %d; want %d: %s", resp.StatusCode, tc.status, b)
+			}
+			m := decode(t, resp)
+			if tc.check != nil {
+				tc.check(t, m)
+			}
+			if tc.status >= 400 {
+				if e, ok := m["error"].(map[string]any); !ok || e["code"] == "" || e["message"] == "" {
+					t.Fatalf("error body %v lacks code and message", m)
+				}
+			}
+		})
+	}
+}
+
+func TestAPIEventsServerSent(t *testing.T) {
+	f := setup(t, "sqlite")
+	resp := f.do("viewer", "GET", "/api/v1/runs/"+f.run+"/events?since=1", "")
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	want := 2
+	last := ""
+	for sc.Scan() {
+		line := sc.Text()
+		if id, ok := strings.CutPrefix(line, "id: "); ok {
+			if id != itoa(want) {
+				t.Fatalf("id %s; want %d", id, want)
+			}
+			want++
+		}
+		if ev, ok := strings.CutPrefix(line, "event: "); ok {
+			last = ev
+		}
+	}
+	if last != "run.finished" || want < 5 {
+		t.Fatalf("stream ended after %d events with %q", want-2, last)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func targz(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, data := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(data))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+func TestAPICreateFlowValidatesFirst(t *testing.T) {
+	f := setup(t, "sqlite")
+	good := map[string]string{
+		"report/flow.yaml": "name: Report\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n",
+		"report/a.sh":      "echo ok\n",
+	}
+	bad := map[string]string{
+		"broken/flow.yaml": "name: Broken\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n  - name: b\n    kind: expr\n    file: b.expr\n",
+		"broken/a.sh":      "echo {{ cells.b.value }}\n",
+		"broken/b.expr":    "1\n",
+	}
+	for _, tc := range []struct {
+		name   string
+		body   []byte
+		ct     string
+		status int
+		want   string
+	}{
+		{"folder", targz(t, good), "application/gzip", 201, `"slug":"report"`},
+		{"again", targz(t, good), "application/gzip", 409, "already exists"},
+		{"later cell", targz(t, bad), "application/gzip", 422, "a.sh:1:"},
+		{"traversal", targz(t, map[string]string{"../evil/flow.yaml": "x"}), "application/gzip", 400, "leaves the folder"},
+		{"not an archive", []byte("hello"), "application/zip", 400, "zip"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := f.do("editor", "POST", "/api/v1/flows", string(tc.body), "Content-Type", tc.ct)
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status || !strings.Contains(string(b), tc.want) {
+				t.Fatalf("status %d body %s; want %d containing %q", resp.StatusCode, b, tc.status, tc.want)
+			}
+		})
+	}
+	flows, _ := f.st.Flows(t.Context(), f.ws.ID)
+	if len(flows) != 2 {
+		t.Fatalf("%d flows stored; want hello and report only", len(flows))
+	}
+}
