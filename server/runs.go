@@ -50,7 +50,7 @@ type activeRun struct {
 	id, flowID string
 	cancel     context.CancelCauseFunc
 	done       chan struct{} // closed when the run is over and stored
-	info       RunInfo // what the flow's viewers were told at the start
+	info       RunInfo       // what the flow's viewers were told at the start
 
 	mu        sync.Mutex
 	logBytes  map[string]int64 // per cell, to bound what is stored
