@@ -135,16 +135,17 @@ func cut(b []byte) string {
 
 // tail keeps the last bytes written to it.
 type tail struct {
+	max   int // bytes kept; buf grows to it only as output comes
 	buf   []byte
 	start int  // where the oldest byte is, once full
 	full  bool // more was written than fits
 }
 
-func newTail(n int) *tail { return &tail{buf: make([]byte, 0, n)} }
+func newTail(n int) *tail { return &tail{max: n} }
 
 func (t *tail) Write(p []byte) (int, error) {
 	n := len(p)
-	c := cap(t.buf)
+	c := t.max
 	if len(p) >= c {
 		t.full = t.full || len(p) > c || len(t.buf) > 0
 		t.buf = append(t.buf[:0], p[len(p)-c:]...)

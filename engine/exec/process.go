@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -97,11 +98,14 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 	}
 	prefix := fileSafe(name) + "-" + strconv.Itoa(req.Attempt) + "-"
 
-	outFile, err := os.CreateTemp(tmp, prefix+"output-*")
+	// A fixed name is unique here: tmp is private to the run, and a cell
+	// has one attempt n at a time. It saves the random-name retry loop of
+	// os.CreateTemp on every cell.
+	outPath := filepath.Join(tmp, prefix+"output")
+	outFile, err := os.OpenFile(outPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create output file: %w", err)
 	}
-	outPath := outFile.Name()
 	outFile.Close()
 	defer os.Remove(outPath)
 
@@ -309,10 +313,16 @@ func stopError(ctx context.Context, req *Request) error {
 	return &StopError{Msg: cause.Error(), Cause: cause}
 }
 
+// readBufs recycles pump's read buffers: two per cell, 64 KiB each, are
+// otherwise most of what a short cell allocates.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
 // pump reads r to EOF and sends its lines to out, one call per read.
 func pump(r io.Reader, stream string, out Output, tail *tail) error {
 	sp := lineSplitter{stream: stream, out: out}
-	buf := make([]byte, readSize)
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

@@ -36,6 +36,7 @@ func NewMasker(values []string) *Masker {
 		add(base64.RawURLEncoding.EncodeToString(b))
 		add(url.QueryEscape(v))
 		add(url.PathEscape(v))
+		add(percentEncode(v))
 		if j, err := json.Marshal(v); err == nil {
 			add(string(j[1 : len(j)-1]))
 		}
@@ -52,6 +53,26 @@ func NewMasker(values []string) *Masker {
 		pairs = append(pairs, f, "***")
 	}
 	return &Masker{r: strings.NewReplacer(pairs...)}
+}
+
+// percentEncode escapes every byte but RFC 3986's unreserved characters,
+// as Python's quote(v, safe=""), curl --data-urlencode and jq's @uri do;
+// url.QueryEscape and url.PathEscape leave some of those bytes alone or
+// write a space as +.
+func percentEncode(v string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&0xF])
+	}
+	return b.String()
 }
 
 func mustJSON(v string) []byte {

@@ -1,0 +1,1 @@
+echo {{ cells.third.exit_code }}

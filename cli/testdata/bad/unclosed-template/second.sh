@@ -1,0 +1,2 @@
+echo one
+echo {{ cells.mark.exit_code

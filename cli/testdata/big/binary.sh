@@ -1,0 +1,3 @@
+head -c 4096 /dev/urandom
+echo
+echo binary done

@@ -1,0 +1,2 @@
+pwd
+echo kept > left.txt
