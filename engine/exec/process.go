@@ -101,13 +101,13 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 	// A fixed name is unique here: tmp is private to the run, and a cell
 	// has one attempt n at a time. It saves the random-name retry loop of
 	// os.CreateTemp on every cell.
+	// The output file is created by the cell when it writes to it (`>>`
+	// creates it); not creating it up front saves three file-system calls
+	// per cell. A stale file of an earlier attempt is removed first.
 	outPath := filepath.Join(tmp, prefix+"output")
-	outFile, err := os.OpenFile(outPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("create output file: %w", err)
+	if err := os.Remove(outPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("clear output file: %w", err)
 	}
-	outFile.Close()
-	defer os.Remove(outPath)
 
 	var args []string
 	if len(req.Source) < maxInline {

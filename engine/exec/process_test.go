@@ -124,7 +124,7 @@ func TestShell(t *testing.T) {
 		},
 		{
 			name:       "env",
-			src:        `echo "$GREETING $OPSBOOK_RUN $OPSBOOK_CELL"; test -f "$OPSBOOK_OUTPUT" && test ! -s "$OPSBOOK_OUTPUT" && echo fresh`,
+			src:        `echo "$GREETING $OPSBOOK_RUN $OPSBOOK_CELL"; test ! -s "$OPSBOOK_OUTPUT" && echo fresh`,
 			env:        []string{"GREETING=hello"},
 			wantOut:    []string{"hello r_test step", "fresh"},
 			wantStdout: "hello r_test step\nfresh\n",
