@@ -208,7 +208,7 @@ func peakHeap(fn func()) (growth uint64) {
 	stop := make(chan struct{})
 	peak := make(chan uint64)
 	go func() {
-		t := time.NewTicker(time.Millisecond)
+		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		var hi uint64
 		for {
