@@ -16,7 +16,13 @@ type expect [6]int
 // Routes of the table are matched against the server's route table so a
 // new route without a row fails the test.
 func TestPermissions(t *testing.T) {
-	f := setup(t, "sqlite")
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) { testPermissions(t, dialect) })
+	}
+}
+
+func testPermissions(t *testing.T, dialect string) {
+	f := setup(t, dialect)
 	run := f.run
 	const (
 		ok  = http.StatusOK
