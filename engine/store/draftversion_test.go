@@ -138,6 +138,8 @@ func testReplaceDraft(t *testing.T, s *Store) {
 	f.Name = "Restored"
 	f.Cells = []engine.Cell{f.Cells[2], f.Cells[0], {Name: "new", Kind: engine.KindExpr, File: "new.expr", Source: "2"}}
 	f.Cells[1].Source = "# Changed\n"
+	// A whole float stays a float (it is written 1.0, and hashes so).
+	f.Inputs = append(f.Inputs, engine.Input{Name: "rate", Type: engine.InputNumber, Default: 1.0})
 	ok(t, s.ReplaceDraft(ctx, fid, f, bob.ID))
 	d, err := s.Draft(ctx, fid)
 	ok(t, err)
