@@ -224,7 +224,16 @@ func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 		case before >= maxCellLog:
 			c.Lines = []string{}
 		case before+n > maxCellLog:
-			c.Lines = []string{fmt.Sprintf("… output cut: more than %d MiB; later lines are not kept", maxCellLog>>20)}
+			// Keep the lines that still fit (one event may carry many), then say so.
+			keep, used := make([]string, 0, len(c.Lines)+1), before
+			for _, l := range c.Lines {
+				if used+int64(len(l))+1 > maxCellLog {
+					break
+				}
+				keep = append(keep, l)
+				used += int64(len(l)) + 1
+			}
+			c.Lines = append(keep, fmt.Sprintf("… output cut: more than %d MiB; later lines are not kept", maxCellLog>>20))
 		}
 	}
 	msg := make([]byte, 0, 64+len(c.Lines)*16)
