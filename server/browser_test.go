@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +106,16 @@ func (s *studio) flow(slug, name string, author store.User, cells ...engine.Cell
 		s.t.Fatal(err)
 	}
 	return fs
+}
+
+// versions counts a flow's stored versions.
+func (s *studio) versions(flowID string) int {
+	s.t.Helper()
+	vs, err := s.st.Versions(context.Background(), flowID)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return len(vs)
 }
 
 // source returns the stored draft source of a flow's cell.
@@ -632,17 +643,25 @@ func TestBrowserSourceTooLarge(t *testing.T) {
 	paste(`'é'.repeat(600000)`)
 	b.wait("the refusal of the multi-byte text", errorToasts+` >= 1`)
 	unchanged()
-	// The page knows the text is not saved: Save tries again and says so.
-	b.do("save", chromedp.Click(chromedp.CSS(`.toolbar [data-action="save"]`)))
-	b.wait("Save refusing again", errorToasts+` >= 2`)
-	if saved := eval[bool](b, `[...document.querySelectorAll('#toasts .toast')].some((n) => n.textContent === 'Saved')`); saved {
+	// The page knows the text is not saved: saving a version refuses and
+	// says why, rather than saving what the server has.
+	b.do("save version", chromedp.Click(chromedp.CSS(`.toolbar [data-action="save-version"]`)))
+	b.do("type a message", chromedp.SendKeys(chromedp.CSS(`#version-dialog input[name="message"]`), "big"))
+	b.do("submit", chromedp.Click(chromedp.CSS(`#version-dialog button[type="submit"]`)))
+	b.wait("the version dialog refusing", `document.querySelector('#version-dialog [data-error-for="message"]')?.textContent.includes('1 MiB')`)
+	if saved := eval[bool](b, `[...document.querySelectorAll('#toasts .toast')].some((n) => n.textContent === 'Saved' || n.textContent.startsWith('Saved v'))`); saved {
 		t.Errorf("the page says Saved while the text was refused%s", b.state())
 	}
+	if n := s.versions(fs.ID); n != 1 {
+		t.Errorf("%d versions stored; the refused text must not make one", n)
+	}
+	b.do("close the dialog", chromedp.Evaluate[chromedp.Void](`document.getElementById('version-dialog').close()`))
 	unchanged()
 
 	// And well over 1 MiB of ASCII.
+	before := eval[int](b, errorToasts)
 	paste(`('echo ' + 'x'.repeat(58) + '\n').repeat(16384) + 'y'`)
-	b.wait("the refusal of the pasted text", errorToasts+` >= 3`)
+	b.wait("the refusal of the pasted text", errorToasts+` > `+strconv.Itoa(before))
 	unchanged()
 
 	// The server refuses it too, whatever the page does: a message straight

@@ -347,6 +347,12 @@ func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
 		if err := c.structure(ctx, m); err != nil {
 			return err
 		}
+		if m.T == "cell.delete" || m.T == "cell.move" || m.T == "flow.update" {
+			// The others record their editor in the store; these name none.
+			if err := s.store.RecordEdit(ctx, c.flow.ID, c.user.ID); err != nil {
+				return err
+			}
+		}
 		return c.broadcastDraft(ctx)
 	case "run":
 		return c.run(ctx, m)

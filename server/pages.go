@@ -482,6 +482,11 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 		Hash: run.Hash, Error: run.Error, FinishedAt: run.FinishedAt,
 	}
 	json.Unmarshal(run.Inputs, &props.Inputs)
+	if run.Hash != "" {
+		if v, err := s.store.VersionByHash(ctx, run.FlowID, run.Hash); err == nil {
+			props.Matches = v.Number
+		}
+	}
 	evs, err := s.allEvents(ctx, run.ID)
 	if err != nil {
 		return views.RunProps{}, err

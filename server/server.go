@@ -38,6 +38,8 @@ type Server struct {
 	handler  http.Handler
 	started  time.Time
 
+	vhooks versionHooks // told of each saved version (git sync)
+
 	setupMu   sync.Mutex // one first-owner setup at a time
 	socketsMu sync.Mutex
 	sockets   map[*websocket.Conn]struct{}

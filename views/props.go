@@ -176,6 +176,9 @@ type RunProps struct {
 	Since      int64
 	Socket     string
 	ShowCode   bool
+	// Matches is the version whose content hash is the run's (0: none, as
+	// for a draft never saved); the page links to it.
+	Matches int
 }
 
 // RunCell is one cell of a run, in order.

@@ -160,7 +160,7 @@ func TestNotebookHooks(t *testing.T) {
 		`data-status="succeeded"`, `data-status="failed"`, `data-output`,
 		`data-action="run-all"`, `data-action="run-cell"`, `data-action="run-from"`, `data-action="cancel"`,
 		`data-action="add-cell"`, `data-action="delete-cell"`, `data-action="duplicate-cell"`,
-		`data-action="move-up"`, `data-action="move-down"`, `data-action="save"`, `data-action="options"`,
+		`data-action="move-up"`, `data-action="move-down"`, `data-action="save-version"`, `data-action="options"`,
 		`<script id="draft" type="application/json">`, `data-run="r_1"`, `data-since="10"`,
 		`class="a-fg1 a-b"`, `style="color:rgb(255,135,0);"`, `class="ln ln-err"`,
 		`HTTP 200`, `&lt;script&gt;alert(1)&lt;/script&gt;`,

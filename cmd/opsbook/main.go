@@ -16,6 +16,8 @@ commands:
   serve                 the studio: web UI, API, WebSockets, in-process workers
   run DIR               run a flow folder here (no server, no database)
   check DIR             validate a flow folder
+  export FLOW           a flow's version from a studio into a folder (--server, --token)
+  import DIR            a folder into a studio as a new version (--server, --token)
   migrate up|down|status  database migrations
   user add NAME         create a user (password on standard input)
   token create --user NAME  print a new API token
@@ -39,6 +41,10 @@ func main() {
 		code = cli.Run(ctx, args, cli.OS())
 	case "check":
 		code = cli.Check(args, cli.OS())
+	case "export":
+		code = cli.Export(ctx, args, cli.OS())
+	case "import":
+		code = cli.Import(ctx, args, cli.OS())
 	case "serve":
 		code = serve(args)
 	case "migrate":

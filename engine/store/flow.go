@@ -67,7 +67,7 @@ func (s *Store) CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 	}
 	return FlowSummary{
 		ID: fm.ID, WorkspaceID: wsID, Slug: slug, Name: fm.Name, Description: fm.Description,
-		Order: f.Order, Versions: 1, Cells: len(f.Cells), CreatedAt: now, UpdatedAt: now,
+		Order: f.Order, Versions: 1, Cells: len(cells), CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 
@@ -181,13 +181,18 @@ func (s *Store) FlowByID(ctx context.Context, id string) (FlowSummary, error) {
 
 // Draft is the live state of a flow: its settings and cells in order.
 func (s *Store) Draft(ctx context.Context, flowID string) (Draft, error) {
+	return readDraft(ctx, s.rdb, flowID)
+}
+
+// readDraft reads a draft through db: the read pool, or a transaction.
+func readDraft(ctx context.Context, db bun.IDB, flowID string) (Draft, error) {
 	var fm flowModel
-	err := s.rdb.NewSelect().Model(&fm).Where("? = ?", bun.Ident("id"), flowID).Scan(ctx)
+	err := db.NewSelect().Model(&fm).Where("? = ?", bun.Ident("id"), flowID).Scan(ctx)
 	if err != nil {
 		return Draft{}, wrap(err, "draft of flow %s", flowID)
 	}
 	var cms []cellModel
-	err = s.rdb.NewSelect().Model(&cms).
+	err = db.NewSelect().Model(&cms).
 		Where("? = ?", bun.Ident("flow_id"), flowID).
 		Order("position", "name").
 		Scan(ctx)
@@ -220,14 +225,21 @@ func (s *Store) UpdateCellSource(ctx context.Context, flowID, cellID, source, us
 	if err := checkSource(cellID, source); err != nil {
 		return fmt.Errorf("update cell source: %w", err)
 	}
-	res, err := s.db.NewUpdate().Model((*cellModel)(nil)).
-		Set("? = ?", bun.Ident("source"), source).
-		Set("? = ?", bun.Ident("updated_at"), s.timeNow()).
-		Set("? = ?", bun.Ident("updated_by"), nullString(userID)).
-		Where("? = ?", bun.Ident("flow_id"), flowID).
-		Where("? = ?", bun.Ident("id"), cellID).
-		Exec(ctx)
-	return wrap(affected(res, err), "update source of cell %s", cellID)
+	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		now := s.timeNow()
+		res, err := tx.NewUpdate().Model((*cellModel)(nil)).
+			Set("? = ?", bun.Ident("source"), source).
+			Set("? = ?", bun.Ident("updated_at"), now).
+			Set("? = ?", bun.Ident("updated_by"), nullString(userID)).
+			Where("? = ?", bun.Ident("flow_id"), flowID).
+			Where("? = ?", bun.Ident("id"), cellID).
+			Exec(ctx)
+		if err := affected(res, err); err != nil {
+			return err
+		}
+		return recordEdit(ctx, tx, flowID, userID, now)
+	})
+	return wrap(err, "update source of cell %s", cellID)
 }
 
 // UpdateCell changes a draft cell's name, kind and options (c's File,
@@ -247,6 +259,9 @@ func (s *Store) UpdateCell(ctx context.Context, flowID, cellID string, c engine.
 			Where("? = ?", bun.Ident("id"), cellID).
 			Exec(ctx)
 		if err := affected(res, err); err != nil {
+			return err
+		}
+		if err := recordEdit(ctx, tx, flowID, userID, now); err != nil {
 			return err
 		}
 		return touchFlow(ctx, tx, flowID, now)
@@ -277,8 +292,10 @@ func (s *Store) InsertCell(ctx context.Context, flowID string, position int, c e
 		}
 		m := newCellModel(flowID, position, &c, userID, now)
 		id = m.ID
-		_, err = tx.NewInsert().Model(&m).Exec(ctx)
-		return err
+		if _, err = tx.NewInsert().Model(&m).Exec(ctx); err != nil {
+			return err
+		}
+		return recordEdit(ctx, tx, flowID, userID, now)
 	})
 	if err != nil {
 		return "", wrap(err, "insert cell %q", c.Name)

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
@@ -99,8 +102,18 @@ func decodeOptions(s string, c *engine.Cell) error {
 func encodeInputs(in []engine.Input) (string, error) {
 	out := make([]inputJSON, len(in))
 	for i, x := range in {
+		def := x.Default
+		// A whole float keeps its ".0", so it reads back as a float (and
+		// exports as `1.0`, not `1`: a draft must hash as its version).
+		if f, ok := def.(float64); ok && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			s := strconv.FormatFloat(f, 'g', -1, 64)
+			if !strings.ContainsAny(s, ".eE") {
+				s += ".0"
+			}
+			def = json.Number(s)
+		}
 		out[i] = inputJSON{
-			Name: x.Name, Type: string(x.Type), Default: x.Default, Required: x.Required,
+			Name: x.Name, Type: string(x.Type), Default: def, Required: x.Required,
 			Options: x.Options, Description: x.Description,
 		}
 	}

@@ -26,35 +26,9 @@ func (s *Store) CreateVersion(ctx context.Context, flowID string, v Version) (Ve
 		Hash:      v.Hash,
 		Files:     encodeFiles(v.Files),
 	}
-	var err error
-	for try := 0; try < 5; try++ {
-		err = s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-			q := tx.NewSelect().Model((*flowModel)(nil)).Column("id").
-				Where("? = ?", bun.Ident("id"), flowID)
-			if s.postgres() {
-				q = q.For("UPDATE")
-			}
-			var id string
-			if err := q.Scan(ctx, &id); err != nil {
-				return err
-			}
-			var last int
-			err := tx.NewSelect().Model((*versionModel)(nil)).
-				ColumnExpr("COALESCE(MAX(?), 0)", bun.Ident("number")).
-				Where("? = ?", bun.Ident("flow_id"), flowID).
-				Scan(ctx, &last)
-			if err != nil {
-				return err
-			}
-			m.Number = last + 1
-			m.CreatedAt = s.timeNow()
-			_, err = tx.NewInsert().Model(&m).Exec(ctx)
-			return err
-		})
-		if !errors.Is(mapErr(err), ErrAlreadyExists) {
-			break
-		}
-	}
+	err := s.retryVersion(ctx, func(ctx context.Context, tx bun.Tx) error {
+		return s.insertVersion(ctx, tx, &m)
+	})
 	if err != nil {
 		return Version{}, wrap(err, "create version of flow %s", flowID)
 	}
@@ -62,6 +36,52 @@ func (s *Store) CreateVersion(ctx context.Context, flowID string, v Version) (Ve
 		FlowID: flowID, Number: m.Number, Message: m.Message, Author: v.Author,
 		Coauthors: coauthors, Hash: m.Hash, Files: v.Files, CreatedAt: m.CreatedAt,
 	}, nil
+}
+
+// retryVersion runs fn, which numbers a new version, in a transaction,
+// again when another writer took the number first.
+func (s *Store) retryVersion(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		err = s.write(ctx, fn)
+		if !errors.Is(mapErr(err), ErrAlreadyExists) {
+			break
+		}
+	}
+	return err
+}
+
+// insertVersion numbers m one past the flow's latest version and inserts
+// it. On PostgreSQL it locks the flow's row first; ErrNotFound when the
+// flow does not exist.
+func (s *Store) insertVersion(ctx context.Context, tx bun.Tx, m *versionModel) error {
+	if err := s.lockFlow(ctx, tx, m.FlowID); err != nil {
+		return err
+	}
+	var last int
+	err := tx.NewSelect().Model((*versionModel)(nil)).
+		ColumnExpr("COALESCE(MAX(?), 0)", bun.Ident("number")).
+		Where("? = ?", bun.Ident("flow_id"), m.FlowID).
+		Scan(ctx, &last)
+	if err != nil {
+		return err
+	}
+	m.Number = last + 1
+	m.CreatedAt = s.timeNow()
+	_, err = tx.NewInsert().Model(m).Exec(ctx)
+	return err
+}
+
+// lockFlow checks the flow exists and, on PostgreSQL, locks its row until
+// the transaction ends, so versions of one flow are made one at a time.
+func (s *Store) lockFlow(ctx context.Context, tx bun.Tx, flowID string) error {
+	q := tx.NewSelect().Model((*flowModel)(nil)).Column("id").
+		Where("? = ?", bun.Ident("id"), flowID)
+	if s.postgres() {
+		q = q.For("UPDATE")
+	}
+	var id string
+	return q.Scan(ctx, &id)
 }
 
 // Versions lists the versions of a flow, newest first, without their Files.

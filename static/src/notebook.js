@@ -332,6 +332,7 @@ class Notebook {
       case 'ack': {
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
+        if (p && p.resolve) p.resolve(true);
         if (p && p.form) clearErrors(p.form);
         break;
       }
@@ -342,6 +343,7 @@ class Notebook {
           p.cell.sent = p.prev;
           p.cell.dirty = true;
         }
+        if (p && p.resolve) p.resolve(false);
         const field = m.field && p && p.form && p.form.querySelector(`[data-error-for="${CSS.escape(m.field)}"]`);
         if (field) field.textContent = m.message;
         else toast(m.message || 'Something went wrong', 'error');
@@ -435,6 +437,8 @@ class Notebook {
       case 'save':
         this.save();
         return;
+      case 'save-version':
+        return this.saveVersionDialog();
       case 'add-cell': {
         const focused = [...this.cells.values()].find((x) => x.focused);
         const order = this.order();
@@ -539,6 +543,66 @@ class Notebook {
     };
   }
 
+  // barrier resolves once the server has handled every message sent
+  // before it (it answers a socket's messages in order).
+  barrier() {
+    return new Promise((resolve) => {
+      const id = String(this.nextId++);
+      this.pending.set(id, { resolve });
+      if (!this.socket || !this.socket.send({ t: 'ping', id })) {
+        this.pending.delete(id);
+        resolve(false);
+      }
+      setTimeout(() => resolve(false), 5000);
+    });
+  }
+
+  // saveVersionDialog asks for a message, then saves the draft as a new
+  // version once the text on screen is stored.
+  saveVersionDialog() {
+    if (!this.canEdit) return;
+    let dlg = document.getElementById('version-dialog');
+    if (dlg) dlg.remove();
+    const input = el('input', { name: 'message', placeholder: 'What changed, and why', autocomplete: 'off' });
+    const form = el('form', { method: 'dialog', class: 'stack' },
+      el('h2', {}, 'Save version'),
+      field('Message', input, 'message', 'Saves the draft as a new numbered version; co-authors are everyone who edited since the last one.'),
+      el('p', { class: 'field-error', 'data-error-for': 'message' }),
+      el('div', { class: 'actions' },
+        el('button', { type: 'button', class: 'btn', onclick: () => dlg.close() }, 'Cancel'),
+        el('button', { type: 'submit', class: 'btn btn-primary' }, 'Save version')));
+    dlg = el('dialog', { id: 'version-dialog' }, form);
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      if (!this.flushSources()) {
+        form.querySelector('[data-error-for="message"]').textContent = 'A cell is larger than 1 MiB and cannot be stored; shorten it first.';
+        return;
+      }
+      if (!(await this.barrier())) {
+        form.querySelector('[data-error-for="message"]').textContent = 'Not connected: your latest text is not stored yet. Try again when the notebook is live.';
+        return;
+      }
+      const url = this.main.dataset.socket.replace(/\/ws$/, '/versions');
+      let res, body;
+      try {
+        res = await fetch(url, { method: 'POST', headers: { Accept: 'application/json', 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ message: input.value }) });
+        body = await res.json();
+      } catch (err) {
+        form.querySelector('[data-error-for="message"]').textContent = 'The server could not be reached: ' + err.message;
+        return;
+      }
+      if (!res.ok) {
+        form.querySelector('[data-error-for="message"]').textContent = (body && body.error && body.error.message) || 'Saving failed';
+        return;
+      }
+      dlg.close();
+      toast(`Saved v${body.number}. See History for changes and exports.`);
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+    input.focus();
+  }
+
   requestRun(mode, cell) {
     if (!this.canRun) return;
     this.flushSources(); // the run must see what is on screen
@@ -601,9 +665,11 @@ class Notebook {
       e.stopPropagation();
       this.requestRun('all');
     } else if (mod && (e.key === 's' || e.key === 'S') && !e.altKey) {
+      // Text saves itself; Ctrl/Cmd+S saves a numbered version (editors).
       e.preventDefault();
       e.stopPropagation();
-      this.save();
+      if (this.canEdit) this.saveVersionDialog();
+      else this.save();
     } else if (e.shiftKey && e.key === 'Enter' && !mod && !e.altKey) {
       const c = this.cellOf(e.target);
       if (!c || e.target.closest('[data-options], dialog')) return;

@@ -1,0 +1,2 @@
+DROP INDEX IF EXISTS versions_flow_hash;
+DROP TABLE IF EXISTS draft_edits;

@@ -1,0 +1,230 @@
+package server
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/views"
+)
+
+// flowAccess resolves the {ws} and {slug} of a page request.
+func (s *Server) flowAccess(r *http.Request, min string) (access, store.FlowSummary, error) {
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), min)
+	if err != nil {
+		return a, store.FlowSummary{}, err
+	}
+	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	return a, fs, err
+}
+
+func (s *Server) versionsProps(r *http.Request, a access, fs store.FlowSummary) (views.VersionsProps, error) {
+	vs, err := s.store.Versions(r.Context(), fs.ID)
+	if err != nil {
+		return views.VersionsProps{}, err
+	}
+	props := views.VersionsProps{
+		Page: s.pageOf(r, fs.Name+" · history", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
+		CanEdit: atLeast(a.Role, store.RoleEditor), Published: fs.PublishedVersion, Errors: map[string]string{},
+	}
+	names := userNames{s: s}
+	for _, v := range vs {
+		item := views.VersionItem{Number: v.Number, Message: v.Message, Author: names.get(r.Context(), v.Author),
+			Hash: v.Hash, CreatedAt: v.CreatedAt, Published: v.Published}
+		for _, id := range v.Coauthors {
+			item.Coauthors = append(item.Coauthors, names.get(r.Context(), id))
+		}
+		props.Versions = append(props.Versions, item)
+	}
+	return props, nil
+}
+
+// GET /w/{ws}/flows/{slug}/versions
+func (s *Server) versionList(w http.ResponseWriter, r *http.Request) error {
+	a, fs, err := s.flowAccess(r, store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	props, err := s.versionsProps(r, a, fs)
+	if err != nil {
+		return err
+	}
+	switch r.URL.Query().Get("done") {
+	case "saved", "imported", "restored", "published":
+		props.Notice = noticeOf(r.URL.Query().Get("done"), r.URL.Query().Get("v"))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return s.render(w, r, http.StatusOK, views.VersionsPage(props))
+}
+
+func noticeOf(done, v string) string {
+	n, _ := strconv.Atoi(v)
+	label := "v" + strconv.Itoa(n)
+	switch done {
+	case "saved":
+		return "Saved " + label + "."
+	case "imported":
+		return "Uploaded as " + label + "; it is the draft now."
+	case "restored":
+		return label + " is the draft now; everyone with the notebook open sees it."
+	}
+	return label + " is published: triggers, forms and the API run it by default."
+}
+
+// versionFail re-renders the history with an error beside a field.
+func (s *Server) versionFail(w http.ResponseWriter, r *http.Request, a access, fs store.FlowSummary, field string, err error) error {
+	e := s.classify(r, err)
+	if e.Status >= 500 || e.Status == http.StatusForbidden || e.Status == http.StatusNotFound {
+		return err
+	}
+	props, perr := s.versionsProps(r, a, fs)
+	if perr != nil {
+		return perr
+	}
+	props.Errors[field] = e.Message
+	props.Message = r.PostFormValue("message")
+	return s.render(w, r, e.Status, views.VersionsPage(props))
+}
+
+// wantsJSON tells a fetch from the notebook (Accept: application/json)
+// from a form post.
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+// POST /w/{ws}/flows/{slug}/versions — "Save version" (field message)
+func (s *Server) versionSave(w http.ResponseWriter, r *http.Request) error {
+	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	if err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return errorf(http.StatusBadRequest, "bad_form", "", "the form could not be read")
+	}
+	v, err := s.saveVersion(r.Context(), a, fs, principalFrom(r.Context()).User, r.PostFormValue("message"))
+	if wantsJSON(r) {
+		if err != nil {
+			e := s.classify(r, err)
+			writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message, "field": e.Field}})
+			return nil
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"number": v.Number, "hash": v.Hash, "url": versionsURL(a.Workspace.Slug, fs.Slug) + "#v" + strconv.Itoa(v.Number)})
+		return nil
+	}
+	if err != nil {
+		return s.versionFail(w, r, a, fs, "message", err)
+	}
+	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=saved&v="+strconv.Itoa(v.Number), http.StatusSeeOther)
+	return nil
+}
+
+// POST /w/{ws}/flows/{slug}/versions/import (multipart archive, message)
+func (s *Server) versionUpload(w http.ResponseWriter, r *http.Request) error {
+	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	if err != nil {
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxArchiveBytes+64<<10)
+	file, hdr, err := r.FormFile("archive")
+	if err != nil {
+		return s.versionFail(w, r, a, fs, "archive", errorf(http.StatusUnprocessableEntity, "archive", "archive", "choose a .zip or .tar.gz of a flow folder (at most 16 MiB)"))
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, maxArchiveBytes+1))
+	if err != nil {
+		return err
+	}
+	ct := "application/gzip"
+	if strings.HasSuffix(strings.ToLower(hdr.Filename), ".zip") {
+		ct = "application/zip"
+	}
+	v, err := s.importVersion(r.Context(), a, fs, principalFrom(r.Context()).User, data, ct, r.PostFormValue("message"))
+	if err != nil {
+		return s.versionFail(w, r, a, fs, "archive", err)
+	}
+	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=imported&v="+strconv.Itoa(v.Number), http.StatusSeeOther)
+	return nil
+}
+
+// POST /w/{ws}/flows/{slug}/versions/{n}/restore
+func (s *Server) versionRestore(w http.ResponseWriter, r *http.Request) error {
+	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	if err != nil {
+		return err
+	}
+	n, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	if err := s.restoreVersion(r.Context(), fs, principalFrom(r.Context()).User, n); err != nil {
+		return s.versionFail(w, r, a, fs, "", err)
+	}
+	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=restored&v="+strconv.Itoa(n), http.StatusSeeOther)
+	return nil
+}
+
+// POST /w/{ws}/flows/{slug}/versions/{n}/publish
+func (s *Server) versionPublish(w http.ResponseWriter, r *http.Request) error {
+	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	if err != nil {
+		return err
+	}
+	n, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	if _, err := s.versionOf(r.Context(), fs, n); err != nil {
+		return err
+	}
+	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
+		return err
+	}
+	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=published&v="+strconv.Itoa(n), http.StatusSeeOther)
+	return nil
+}
+
+// GET /w/{ws}/flows/{slug}/versions/{n}/export?format=zip|tar.gz
+func (s *Server) versionExport(w http.ResponseWriter, r *http.Request) error {
+	_, fs, err := s.flowAccess(r, store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	return s.exportVersion(w, r, fs)
+}
+
+// GET /w/{ws}/flows/{slug}/diff?from=N|draft&to=N|draft — by default the
+// latest version against the draft.
+func (s *Server) versionDiff(w http.ResponseWriter, r *http.Request) error {
+	a, fs, err := s.flowAccess(r, store.RoleViewer)
+	if err != nil {
+		return err
+	}
+	from, to := r.URL.Query().Get("from"), r.URL.Query().Get("to")
+	if from == "" {
+		from = strconv.Itoa(max(fs.Versions, 1))
+	}
+	if to == "" {
+		to = "draft"
+	}
+	old, _, err := s.flowAt(r.Context(), fs, from)
+	if err != nil {
+		return err
+	}
+	new, _, err := s.flowAt(r.Context(), fs, to)
+	if err != nil {
+		return err
+	}
+	props := views.DiffProps{
+		Page: s.pageOf(r, fs.Name+" · changes", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
+		From: strings.TrimPrefix(from, "v"), To: strings.TrimPrefix(to, "v"), Diff: flow.Compare(old, new),
+	}
+	for n := fs.Versions; n >= 1; n-- {
+		props.Versions = append(props.Versions, n)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	return s.render(w, r, http.StatusOK, views.DiffPage(props))
+}
