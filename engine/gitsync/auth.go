@@ -89,11 +89,17 @@ func (a Auth) method(remote, knownHosts string) (transport.AuthMethod, error) {
 
 // parseKey reads an SSH private key, with errors that say what to fix.
 func parseKey(user string, pem []byte, passphrase string) (*gitssh.PublicKeys, error) {
+	var missing *ssh.PassphraseMissingError
+	if passphrase == "" {
+		// go-git would try the empty passphrase and report a bcrypt error.
+		if _, err := ssh.ParsePrivateKey(pem); errors.As(err, &missing) {
+			return nil, errors.New("the SSH key is encrypted and no passphrase is set; add the key's passphrase to the workspace's git secrets")
+		}
+	}
 	keys, err := gitssh.NewPublicKeys(user, pem, passphrase)
 	if err == nil {
 		return keys, nil
 	}
-	var missing *ssh.PassphraseMissingError
 	switch {
 	case errors.As(err, &missing):
 		return nil, errors.New("the SSH key is encrypted and no passphrase is set; add the key's passphrase to the workspace's git secrets")
