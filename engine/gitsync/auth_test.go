@@ -105,10 +105,10 @@ func TestRedact(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"https://user:tk-9Zq@github.com/org/repo.git": "https://user:***@github.com/org/repo.git",
-		"https://github.com/org/repo.git":          "https://github.com/org/repo.git",
-		"https://tok@github.com/a@b":               "https://tok@github.com/a@b",
-		"git@github.com:org/repo.git":              "git@github.com:org/repo.git",
-		"/srv/git/repo.git":                        "/srv/git/repo.git",
+		"https://github.com/org/repo.git":             "https://github.com/org/repo.git",
+		"https://tok@github.com/a@b":                  "https://tok@github.com/a@b",
+		"git@github.com:org/repo.git":                 "git@github.com:org/repo.git",
+		"/srv/git/repo.git":                           "/srv/git/repo.git",
 	} {
 		if got := redact(in); got != want {
 			t.Errorf("redact(%q) = %q, want %q", in, got, want)

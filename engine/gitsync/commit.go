@@ -24,9 +24,9 @@ const maxPushAttempts = 5
 // "Co-authored-by: Name <email>" trailer per co-author, and pushes. It
 // returns the commit's hash.
 //
-// The remote is fetched first and the commit is always built on its head,
-// so changes to other paths are kept; when the push loses a race with
-// another push, Commit fetches and builds again. When the flow's folder
+// The commit is built on the remote head, so changes to other paths are
+// kept: when the remote moved since the last fetch (or while pushing),
+// Commit fetches and builds the commit again on the new head. When the flow's folder
 // changed in git since the flow was last synced (or the flow was never
 // synced and git already holds a different folder for it), nothing is
 // committed or pushed and the error is a *ConflictError holding both
@@ -51,8 +51,14 @@ func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, aut
 	var lastHead plumbing.Hash
 	var pushErr error
 	for attempt := 1; attempt <= maxPushAttempts; attempt++ {
-		if err := s.fetch(ctx); err != nil {
-			return "", fmt.Errorf("commit flow %q: %w", slug, err)
+		// The first attempt builds on the remote head as last fetched: when
+		// it moved since, the push is refused (it must still be where the
+		// commit was built on) and the next attempt fetches. This saves a
+		// round trip on every save.
+		if attempt > 1 {
+			if err := s.fetch(ctx); err != nil {
+				return "", fmt.Errorf("commit flow %q: %w", slug, err)
+			}
 		}
 		head, err := s.remoteHead()
 		if err != nil {

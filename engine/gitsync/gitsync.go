@@ -262,8 +262,9 @@ func (s *Syncer) openRepo() error {
 	return nil
 }
 
-// Fetch brings the remote head up to date. Status reads the remote head as
-// of the last fetch (Open, Fetch, Pull and Commit all fetch).
+// Fetch brings the remote head up to date. Status and Read see the remote
+// head as of the last fetch (Open, Fetch and Pull fetch; Commit fetches
+// when its push finds the remote moved).
 func (s *Syncer) Fetch(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

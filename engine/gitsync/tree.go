@@ -1,7 +1,6 @@
 package gitsync
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -175,10 +174,7 @@ func (s *Syncer) writeFolder(files []flow.File, old plumbing.Hash) (plumbing.Has
 	}
 	entries := make([]object.TreeEntry, 0, len(files))
 	for _, f := range files {
-		h, err := s.writeObject(plumbing.BlobObject, func(w io.Writer) error {
-			_, err := io.Copy(w, bytes.NewReader(f.Data))
-			return err
-		})
+		h, err := s.writeBlob(f.Data)
 		if err != nil {
 			return plumbing.ZeroHash, fmt.Errorf("store %s: %w", f.Name, err)
 		}
@@ -189,6 +185,19 @@ func (s *Syncer) writeFolder(files []flow.File, old plumbing.Hash) (plumbing.Has
 		entries = append(entries, object.TreeEntry{Name: f.Name, Mode: mode, Hash: h})
 	}
 	return s.writeTree(entries)
+}
+
+// writeBlob stores data as a blob unless the clone already has it (most
+// files of a save are unchanged, and writing a loose object costs a file).
+func (s *Syncer) writeBlob(data []byte) (plumbing.Hash, error) {
+	h := plumbing.ComputeHash(plumbing.BlobObject, data)
+	if s.repo.Storer.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	return s.writeObject(plumbing.BlobObject, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 }
 
 // writeTree stores a tree, its entries in git's order (a folder sorts as
@@ -208,9 +217,12 @@ func (s *Syncer) writeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
 func (s *Syncer) encode(o interface {
 	Encode(plumbing.EncodedObject) error
 }) (plumbing.Hash, error) {
-	obj := s.repo.Storer.NewEncodedObject()
+	obj := &plumbing.MemoryObject{}
 	if err := o.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
+	}
+	if s.repo.Storer.HasEncodedObject(obj.Hash()) == nil {
+		return obj.Hash(), nil
 	}
 	return s.repo.Storer.SetEncodedObject(obj)
 }
