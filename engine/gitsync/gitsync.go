@@ -203,7 +203,7 @@ func Open(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	if err := s.fetch(ctx); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("open git sync: %w", err)
 	}
 	return s, nil
 }

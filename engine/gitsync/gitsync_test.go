@@ -317,6 +317,10 @@ func TestPullEngineerCommit(t *testing.T) {
 			t.Fatal("hash is not the flow's")
 		}
 	}
+	ff := changes[0].FlowFiles()
+	if len(ff) != 6 || ff[0].Name != "flow.yaml" || ff[5].Name != "summary.expr" || string(ff[5].Data) != "len(cells.load.rows)\r\n// per day" {
+		t.Fatalf("flow files: %v", names(ff))
+	}
 	if st, err := s.Status(ctx, "etl-orders", h1, h1); err != nil || st != ChangedInGit {
 		t.Fatalf("status: %s, %v; want changed in git", st, err)
 	}
@@ -531,18 +535,36 @@ func TestInvalidInGit(t *testing.T) {
 	}
 	e.write("flows/binary/flow.yaml", "name: Binary\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n")
 	e.write("flows/binary/a.sh", "\xff\xfe")
+	e.write("flows/gone/flow.yaml", "name: Gone\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n")
+	e.write("flows/gone/a.sh", "echo\n")
 	e.commitPush("Broken flows")
-
+	e.pull()
+	// A synced flow whose flow.yaml is then removed is an invalid flow.
 	changes, err := s.Pull(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range changes {
+		if c.Slug == "gone" {
+			if err := s.MarkSynced(ctx, c.Slug, c.Commit); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run(t, e.dir, "rm", "--quiet", "flows/gone/flow.yaml")
+	e.commitPush("Remove a manifest")
+
+	changes, err = s.Pull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]string{
-		"Bad Name":   "not a flow slug",
-		"binary":     "not UTF-8",
-		"broken":     `unknown key "colour"`,
-		"linked":     "symbolic link",
-		"nomanifest": "flow.yaml not found",
+		"gone":     "flow.yaml not found",
+		"Bad Name": "not a flow slug",
+		"binary":   "not UTF-8",
+		"broken":   `unknown key "colour"`,
+		"linked":   "symbolic link",
+		// nomanifest: a folder without flow.yaml is not a flow, and skipped.
 	}
 	if len(changes) != len(want) {
 		t.Fatalf("changes: %+v", changes)
@@ -553,7 +575,7 @@ func TestInvalidInGit(t *testing.T) {
 		}
 	}
 	var es engine.Errors
-	if !errors.As(changes[2].Err, &es) || es[0].Pos.File != "flow.yaml" || es[0].Pos.Line != 6 {
+	if !errors.As(changes[2].Err, &es) || changes[2].Slug != "broken" || es[0].Pos.File != "flow.yaml" || es[0].Pos.Line != 6 {
 		t.Fatalf("broken: %v; want engine.Errors at flow.yaml:6", changes[2].Err)
 	}
 	sameFiles(t, "broken", changes[2].Files, readDir(t, "testdata/invalid"))

@@ -49,9 +49,29 @@ type Change struct {
 	Err error
 }
 
+// FlowFiles are the files of the flow, exactly as stored in git: flow.yaml,
+// then each cell's file in cell order (the order of flow.Files). Store
+// these as the new version's files, so that exporting the version gives
+// git's bytes back. Nil when Err is set or the folder was deleted.
+func (c Change) FlowFiles() []flow.File {
+	if c.Flow == nil {
+		return nil
+	}
+	byName := make(map[string][]byte, len(c.Files))
+	for _, f := range c.Files {
+		byName[f.Name] = f.Data
+	}
+	out := make([]flow.File, 0, 1+len(c.Flow.Cells))
+	out = append(out, flow.File{Name: flow.ManifestFile, Data: byName[flow.ManifestFile]})
+	for _, cl := range c.Flow.Cells {
+		out = append(out, flow.File{Name: cl.File, Data: byName[cl.File]})
+	}
+	return out
+}
+
 // Pull fetches and returns, sorted by slug, a Change for every flow folder
-// under Folder that differs from the flow's last sync: new folders, changed
-// folders and deleted ones. Pull records nothing: after storing a Change
+// under Folder that differs from the flow's last sync: new folders (those
+// holding a flow.yaml), changed folders and deleted ones. Pull records nothing: after storing a Change
 // as a version (or deciding what to do with a deletion), call MarkSynced
 // with its Commit; until then every Pull returns it again. A Change can
 // conflict with a version saved here since the last sync: check Status
@@ -92,6 +112,17 @@ func (s *Syncer) Pull(ctx context.Context) ([]Change, error) {
 		if known && b.Tree == cur.String() || !known && cur.IsZero() {
 			continue
 		}
+		if !known {
+			// A folder that never held a flow.yaml is not a flow (docs/,
+			// scripts/ beside flows kept at the repository's root).
+			has, err := s.hasManifest(cur)
+			if err != nil {
+				return nil, fmt.Errorf("pull: %w", err)
+			}
+			if !has {
+				continue
+			}
+		}
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("pull: %w", context.Cause(ctx))
 		}
@@ -106,8 +137,9 @@ func (s *Syncer) Pull(ctx context.Context) ([]Change, error) {
 }
 
 // Read returns git's side of one flow at the remote head as last fetched
-// (Deleted when its folder is not there), whatever its last sync: what a
-// person compares with the flow's latest version to resolve a conflict.
+// (Deleted, with no Commit, when its folder is not there), whatever its
+// last sync: what a person compares with the flow's latest version to
+// resolve a conflict.
 func (s *Syncer) Read(ctx context.Context, slug string) (Change, error) {
 	if err := checkSlug(slug); err != nil {
 		return Change{}, fmt.Errorf("read flow from git: %w", err)
@@ -126,11 +158,28 @@ func (s *Syncer) Read(ctx context.Context, slug string) (Change, error) {
 	if err != nil {
 		return Change{}, fmt.Errorf("read flow %q from git: %w", slug, err)
 	}
+	if cur.IsZero() {
+		return Change{Slug: slug, Deleted: true}, nil
+	}
 	c, err := s.change(hc, slug, cur)
 	if err != nil {
 		return Change{}, fmt.Errorf("read flow %q from git: %w", slug, err)
 	}
 	return c, nil
+}
+
+// hasManifest reports whether a folder holds a flow.yaml.
+func (s *Syncer) hasManifest(tree plumbing.Hash) (bool, error) {
+	t, err := object.GetTree(s.repo.Storer, tree)
+	if err != nil {
+		return false, fmt.Errorf("read tree %s: %w", tree, err)
+	}
+	for _, e := range t.Entries {
+		if e.Name == flow.ManifestFile {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // flowFolders lists the folders under Folder at commit hc, by name.
