@@ -40,7 +40,7 @@ func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, aut
 	if err := checkFiles(files); err != nil {
 		return "", fmt.Errorf("commit flow %q: %w", slug, err)
 	}
-	if strings.TrimSpace(author.Name) == "" {
+	if clean(author.Name) == "" {
 		return "", fmt.Errorf("commit flow %q: the author has no name; pass the person saving the version", slug)
 	}
 	msg := commitMessage(message, slug, author, coauthors)
@@ -218,7 +218,8 @@ func checkFiles(files []flow.File) error {
 // followed by one Co-authored-by trailer per co-author, as GitHub and
 // GitLab read them. The author and repeated people are left out.
 func commitMessage(message, slug string, author Signature, coauthors []Signature) string {
-	msg := strings.TrimRight(strings.ReplaceAll(message, "\r\n", "\n"), " \t\n")
+	msg := strings.NewReplacer("\r\n", "\n", "\r", "\n", "\x00", "").Replace(message)
+	msg = strings.TrimRight(msg, " \t\n")
 	msg = strings.TrimLeft(msg, "\n")
 	if strings.TrimSpace(msg) == "" {
 		msg = "Update " + slug
@@ -226,7 +227,7 @@ func commitMessage(message, slug string, author Signature, coauthors []Signature
 	seen := map[string]bool{strings.ToLower(email(author)): true}
 	var trailers []string
 	for _, c := range coauthors {
-		if strings.TrimSpace(c.Name) == "" {
+		if clean(c.Name) == "" {
 			continue
 		}
 		e := email(c)
