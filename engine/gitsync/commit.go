@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
@@ -117,20 +115,11 @@ func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, aut
 			return "", fmt.Errorf("commit flow %q: store the commit: %w", slug, err)
 		}
 
-		opts := &git.PushOptions{
-			RemoteName: remoteName,
-			RefSpecs:   []config.RefSpec{config.RefSpec(h.String() + ":" + s.branch.String())},
-			Auth:       s.auth,
-		}
-		if !parent.IsZero() {
-			// Only if the remote still is where this commit was built on.
-			opts.RequireRemoteRefs = []config.RefSpec{config.RefSpec(parent.String() + ":" + s.branch.String())}
-		}
 		if s.beforePush != nil {
 			s.beforePush(attempt)
 		}
-		pushErr = s.repo.PushContext(ctx, opts)
-		if pushErr == nil || errors.Is(pushErr, git.NoErrAlreadyUpToDate) {
+		pushErr = s.push(ctx, h, parent)
+		if pushErr == nil {
 			if err := s.repo.Storer.SetReference(plumbing.NewHashReference(s.track, h)); err != nil {
 				return "", fmt.Errorf("commit flow %q: pushed %s, but recording the remote head failed: %w", slug, h, err)
 			}

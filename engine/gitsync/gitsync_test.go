@@ -59,6 +59,14 @@ func bareRemote(t testing.TB) string {
 	return dir
 }
 
+// fsck checks that the remote holds every object of its history, and
+// well-formed: the pushed packs are complete and the trees sorted as git
+// wants them.
+func fsck(t testing.TB, remote string) {
+	t.Helper()
+	run(t, remote, "fsck", "--strict", "--no-dangling", "--full")
+}
+
 // engineer is a person's clone of the remote, edited and pushed with git.
 type engineer struct {
 	t   testing.TB
@@ -263,6 +271,7 @@ func TestCommitAuthorMessageTrailers(t *testing.T) {
 			if strings.TrimSpace(run(t, remote, "rev-parse", "main")) != h2 {
 				t.Fatal("saving the same content made a commit")
 			}
+			fsck(t, remote)
 		})
 	}
 }
@@ -290,6 +299,10 @@ func TestPullEngineerCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.write("README.md", "not a flow\n")
+	// Names that sort around "flows/" in git's tree order.
+	e.write("flows.txt", "x\n")
+	e.write("flows-old/x.txt", "x\n")
+	e.write("flows/hello.md", "x\n")
 	commit := e.commitPush("Count rows, add hello\n\nCo-authored-by: Grace Hopper <grace@example.com>")
 
 	if st, err := s.Status(ctx, "etl-orders", h1, h1); err != nil || st != InSync {
@@ -355,6 +368,7 @@ func TestPullEngineerCommit(t *testing.T) {
 	if got := run(t, remote, "show", "main:README.md"); got != "not a flow\n" {
 		t.Fatal("a file outside the flow folder was lost")
 	}
+	fsck(t, remote)
 }
 
 func TestConflictLosesNothing(t *testing.T) {
@@ -498,6 +512,7 @@ func TestPushRaceUnrelatedIsRetried(t *testing.T) {
 	if got := run(t, remote, "show", "main:flows/hello/greet.sh"); got != "echo v2\n" {
 		t.Fatal("our change was not pushed")
 	}
+	fsck(t, remote)
 
 	// The same race on this flow's folder is a conflict, and the other
 	// push stays.
