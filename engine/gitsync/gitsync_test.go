@@ -456,6 +456,12 @@ func TestDeletedInGit(t *testing.T) {
 	if st, _ := s.Status(ctx, "hello", h1, h1); st != Missing {
 		t.Fatalf("status %s, want missing", st)
 	}
+	if side, err := s.Read(ctx, "hello"); err != nil || !side.Deleted || side.Commit != gone || side.Author.Name != "Eve Engineer" {
+		t.Fatalf("read a deleted flow: %+v, %v", side, err)
+	}
+	if side, err := s.Read(ctx, "never"); err != nil || !side.Deleted || side.Commit == "" {
+		t.Fatalf("read a flow never in git: %+v, %v", side, err)
+	}
 	v2 := slices.Clone(v1)
 	v2[1] = flow.File{Name: "greet.sh", Data: []byte("echo again\n")}
 	_, err = s.Commit(ctx, "hello", v2, ada, "v2", nil)

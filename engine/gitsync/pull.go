@@ -137,9 +137,11 @@ func (s *Syncer) Pull(ctx context.Context) ([]Change, error) {
 }
 
 // Read returns git's side of one flow at the remote head as last fetched
-// (Deleted, with no Commit, when its folder is not there), whatever its
-// last sync: what a person compares with the flow's latest version to
-// resolve a conflict.
+// (Deleted when its folder is not there), whatever its last sync: what a
+// person compares with the flow's latest version to resolve a conflict.
+// Its Commit is what to pass to MarkSynced when resolving: the commit that
+// changed or deleted the folder (the remote head, for a folder that was
+// never in git; "" when the remote is empty).
 func (s *Syncer) Read(ctx context.Context, slug string) (Change, error) {
 	if err := checkSlug(slug); err != nil {
 		return Change{}, fmt.Errorf("read flow from git: %w", err)
@@ -158,8 +160,14 @@ func (s *Syncer) Read(ctx context.Context, slug string) (Change, error) {
 	if err != nil {
 		return Change{}, fmt.Errorf("read flow %q from git: %w", slug, err)
 	}
-	if cur.IsZero() {
-		return Change{Slug: slug, Deleted: true}, nil
+	if b, known := s.state.Flows[slug]; cur.IsZero() && (!known || plumbing.NewHash(b.Tree).IsZero()) {
+		// Never in git (or its deletion already acknowledged): no commit
+		// to look for; the head will do for MarkSynced.
+		c := Change{Slug: slug, Deleted: true}
+		if hc != nil {
+			c.Commit = hc.Hash.String()
+		}
+		return c, nil
 	}
 	c, err := s.change(hc, slug, cur)
 	if err != nil {
