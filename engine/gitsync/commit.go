@@ -1,0 +1,269 @@
+package gitsync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/opsbook/opsbook/engine/flow"
+)
+
+// maxPushAttempts bounds how often Commit rebuilds its commit on a remote
+// head that moved while it pushed.
+const maxPushAttempts = 5
+
+// Commit makes git's folder for the flow hold exactly files (files no
+// longer in the flow are removed), commits it on top of the remote head
+// with author as author and committer, message followed by a
+// "Co-authored-by: Name <email>" trailer per co-author, and pushes. It
+// returns the commit's hash.
+//
+// The commit is built on the remote head, so changes to other paths are
+// kept: when the remote moved since the last fetch (or while pushing),
+// Commit fetches and builds the commit again on the new head. When the flow's folder
+// changed in git since the flow was last synced (or the flow was never
+// synced and git already holds a different folder for it), nothing is
+// committed or pushed and the error is a *ConflictError holding both
+// sides (errors.Is(err, ErrConflict)). When git already holds exactly
+// files, nothing is committed and the hash returned is the newest commit
+// that changed the folder.
+func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, author Signature, message string, coauthors []Signature) (commitHash string, err error) {
+	if err := checkSlug(slug); err != nil {
+		return "", fmt.Errorf("commit flow: %w", err)
+	}
+	if err := checkFiles(files); err != nil {
+		return "", fmt.Errorf("commit flow %q: %w", slug, err)
+	}
+	if clean(author.Name) == "" {
+		return "", fmt.Errorf("commit flow %q: the author has no name; pass the person saving the version", slug)
+	}
+	msg := commitMessage(message, slug, author, coauthors)
+	parts := strings.Split(s.flowPath(slug), "/")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lastHead plumbing.Hash
+	var pushErr error
+	for attempt := 1; attempt <= maxPushAttempts; attempt++ {
+		// The first attempt builds on the remote head as last fetched: when
+		// it moved since, the push is refused (it must still be where the
+		// commit was built on) and the next attempt fetches. This saves a
+		// round trip on every save.
+		if attempt > 1 {
+			if err := s.fetch(ctx); err != nil {
+				return "", fmt.Errorf("commit flow %q: %w", slug, err)
+			}
+		}
+		head, err := s.remoteHead()
+		if err != nil {
+			return "", fmt.Errorf("commit flow %q: %w", slug, err)
+		}
+		if pushErr != nil && head == lastHead {
+			// The remote did not move: the push failed for another reason.
+			return "", fmt.Errorf("commit flow %q: push to %s: %w; %s", slug, redact(s.cfg.Remote), pushErr, s.hint(pushErr))
+		}
+		lastHead = head
+		hc, err := s.commitAt(head)
+		if err != nil {
+			return "", fmt.Errorf("commit flow %q: %w", slug, err)
+		}
+		cur, err := s.folderTree(hc, slug)
+		if err != nil {
+			return "", fmt.Errorf("commit flow %q: %w", slug, err)
+		}
+		tree, err := s.writeFolder(files, cur)
+		if err != nil {
+			return "", fmt.Errorf("commit flow %q: %w", slug, err)
+		}
+		if tree == cur {
+			changed, err := s.lastChange(hc, slug, cur)
+			if err != nil {
+				return "", fmt.Errorf("commit flow %q: %w", slug, err)
+			}
+			s.state.Flows[slug] = base{Commit: changed.Hash.String(), Tree: cur.String()}
+			s.log.Info("git sync: flow already in git as saved", "flow", slug, "commit", changed.Hash.String())
+			return changed.Hash.String(), s.saveState()
+		}
+		b, known := s.state.Flows[slug]
+		if (known && b.Tree != cur.String()) || (!known && !cur.IsZero()) {
+			return "", s.conflict(hc, slug, cur, files)
+		}
+
+		var root, parent plumbing.Hash
+		var parents []plumbing.Hash
+		if hc != nil {
+			root, parent = hc.TreeHash, hc.Hash
+			parents = []plumbing.Hash{parent}
+		}
+		newRoot, err := s.replaceAt(root, parts, tree)
+		if err != nil {
+			return "", fmt.Errorf("commit flow %q: %w", slug, err)
+		}
+		sig := object.Signature{Name: clean(author.Name), Email: email(author), When: s.now()}
+		h, err := s.encode(&object.Commit{
+			Author:       sig,
+			Committer:    sig,
+			Message:      msg,
+			TreeHash:     newRoot,
+			ParentHashes: parents,
+		})
+		if err != nil {
+			return "", fmt.Errorf("commit flow %q: store the commit: %w", slug, err)
+		}
+
+		if s.beforePush != nil {
+			s.beforePush(attempt)
+		}
+		pushErr = s.push(ctx, h, parent)
+		if pushErr == nil {
+			if err := s.repo.Storer.SetReference(plumbing.NewHashReference(s.track, h)); err != nil {
+				return "", fmt.Errorf("commit flow %q: pushed %s, but recording the remote head failed: %w", slug, h, err)
+			}
+			s.state.Flows[slug] = base{Commit: h.String(), Tree: tree.String()}
+			s.log.Info("git sync: pushed flow", "flow", slug, "commit", h.String(), "attempt", attempt)
+			return h.String(), s.saveState()
+		}
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("commit flow %q: push: %w", slug, context.Cause(ctx))
+		}
+		s.log.Info("git sync: push refused, fetching and trying again", "flow", slug, "attempt", attempt, "err", pushErr)
+	}
+	return "", fmt.Errorf("commit flow %q: the remote kept moving during %d attempts (%v); try again", slug, maxPushAttempts, pushErr)
+}
+
+// conflict gathers git's side of a conflict.
+func (s *Syncer) conflict(hc *object.Commit, slug string, cur plumbing.Hash, local []flow.File) error {
+	ce := &ConflictError{Slug: slug, Local: local, Deleted: cur.IsZero()}
+	changed, err := s.lastChange(hc, slug, cur)
+	if err != nil {
+		return fmt.Errorf("commit flow %q: %w", slug, err)
+	}
+	ce.Commit = changed.Hash.String()
+	ce.Author = Signature{Name: changed.Author.Name, Email: changed.Author.Email}
+	ce.Message = changed.Message
+	if !cur.IsZero() {
+		files, _, bad, err := s.folderFiles(cur)
+		if err != nil {
+			return fmt.Errorf("commit flow %q: read git's side of a conflict: %w", slug, err)
+		}
+		if bad != nil {
+			s.log.Warn("git sync: git's side of a conflict is not a usable flow", "flow", slug, "err", bad)
+		}
+		ce.Remote = files
+	}
+	s.log.Info("git sync: conflict, nothing pushed", "flow", slug, "commit", ce.Commit)
+	return ce
+}
+
+// lastChange is the newest commit, walking first parents from head, whose
+// folder for slug is cur while its parent's is not: the commit that made
+// git's side what it is. At the root of history it is the root commit.
+func (s *Syncer) lastChange(head *object.Commit, slug string, cur plumbing.Hash) (*object.Commit, error) {
+	c := head
+	for i := 0; i < 100000 && c != nil && c.NumParents() > 0; i++ {
+		p, err := c.Parent(0)
+		if err != nil {
+			return nil, fmt.Errorf("read the parent of %s: %w", c.Hash, err)
+		}
+		t, err := s.folderTree(p, slug)
+		if err != nil {
+			return nil, err
+		}
+		if t != cur {
+			return c, nil
+		}
+		c = p
+	}
+	if c == nil {
+		return &object.Commit{}, nil
+	}
+	return c, nil
+}
+
+// checkFiles accepts flat, unique, plain file names including flow.yaml.
+func checkFiles(files []flow.File) error {
+	seen := map[string]bool{}
+	for _, f := range files {
+		n := f.Name
+		if n == "" || n == "." || n == ".." || n == ".git" || strings.ContainsAny(n, "/\\\x00") {
+			return fmt.Errorf("file name %q is not a plain file name; a flow folder holds flat files", n)
+		}
+		if seen[n] {
+			return fmt.Errorf("file %q is given twice", n)
+		}
+		seen[n] = true
+	}
+	if !seen[flow.ManifestFile] {
+		return errors.New("no flow.yaml among the files; pass the files of flow.Files")
+	}
+	return nil
+}
+
+// commitMessage is the version's message (or a default) and a blank line
+// followed by one Co-authored-by trailer per co-author, as GitHub and
+// GitLab read them. The author and repeated people are left out.
+func commitMessage(message, slug string, author Signature, coauthors []Signature) string {
+	msg := strings.NewReplacer("\r\n", "\n", "\r", "\n", "\x00", "").Replace(message)
+	msg = strings.TrimRight(msg, " \t\n")
+	msg = strings.TrimLeft(msg, "\n")
+	if strings.TrimSpace(msg) == "" {
+		msg = "Update " + slug
+	}
+	seen := map[string]bool{strings.ToLower(email(author)): true}
+	var trailers []string
+	for _, c := range coauthors {
+		if clean(c.Name) == "" {
+			continue
+		}
+		e := email(c)
+		if seen[strings.ToLower(e)] {
+			continue
+		}
+		seen[strings.ToLower(e)] = true
+		trailers = append(trailers, "Co-authored-by: "+clean(c.Name)+" <"+e+">")
+	}
+	if len(trailers) == 0 {
+		return msg + "\n"
+	}
+	return msg + "\n\n" + strings.Join(trailers, "\n") + "\n"
+}
+
+// clean makes a name safe inside a signature or trailer.
+func clean(s string) string {
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '<' || r == '>':
+			return -1
+		case r < 0x20 || r == 0x7f:
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// email is the person's email, or, for people without one, a stand-in
+// under the reserved .invalid domain made from their name, so that git
+// tools still tell people apart.
+func email(p Signature) string {
+	if e := clean(p.Email); e != "" {
+		return strings.ReplaceAll(e, " ", "")
+	}
+	var b strings.Builder
+	for _, r := range strings.ToLower(p.Name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '.', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ':
+			b.WriteByte('.')
+		}
+	}
+	if b.Len() == 0 {
+		b.WriteString("someone")
+	}
+	return b.String() + "@opsbook.invalid"
+}
