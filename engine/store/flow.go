@@ -67,7 +67,7 @@ func (s *Store) CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 	}
 	return FlowSummary{
 		ID: fm.ID, WorkspaceID: wsID, Slug: slug, Name: fm.Name, Description: fm.Description,
-		Order: f.Order, Versions: 1, CreatedAt: now, UpdatedAt: now,
+		Order: f.Order, Versions: 1, Cells: len(cells), CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 
