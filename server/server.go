@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -26,6 +27,9 @@ type Config struct {
 	Store   *store.Store
 	Logger  *slog.Logger
 	DataDir string
+	// SecretKey seals workspace secrets (32 bytes, AES-256-GCM). When nil,
+	// the key file in DataDir is used, made on first start (mode 0600).
+	SecretKey []byte
 }
 
 // Server holds the handlers' dependencies.
@@ -37,6 +41,9 @@ type Server struct {
 	upgrader websocket.Upgrader
 	handler  http.Handler
 	started  time.Time
+
+	box    *secret.Box // nil when no key could be had: secrets are refused
+	limits *rateLimits // runs per hour of form links
 
 	setupMu   sync.Mutex // one first-owner setup at a time
 	socketsMu sync.Mutex
@@ -63,6 +70,7 @@ func New(cfg Config) *Server {
 			WriteBufferPool: &writePool,
 		},
 	}
+	s.box, s.limits = newBox(cfg, log), newRateLimits()
 	s.handler = s.routes()
 	return s
 }
