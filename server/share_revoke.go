@@ -8,12 +8,15 @@ import (
 
 // POST /w/{ws}/shares/{id}/revoke (editor)
 func (s *Server) shareRevoke(w http.ResponseWriter, r *http.Request) error {
-	sh, a, err := s.shareAccess(r.Context(), r.PathValue("id"), store.RoleEditor)
+	sh, a, err := s.shareAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
 	if err != nil {
 		return err
 	}
 	if a.Workspace.Slug != r.PathValue("ws") {
 		return errNotFound
+	}
+	if !atLeast(a.Role, store.RoleEditor) {
+		return errForbidden
 	}
 	if err := s.revokeShare(r.Context(), r, sh); err != nil {
 		return err
