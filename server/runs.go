@@ -232,7 +232,16 @@ func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 		case before >= maxCellLog:
 			c.Lines = []string{}
 		case before+n > maxCellLog:
-			c.Lines = []string{fmt.Sprintf("… output cut: more than %d MiB; later lines are not kept", maxCellLog>>20)}
+			// Keep the lines that fit, then say the rest is cut.
+			var keep []string
+			used := before
+			for _, l := range c.Lines {
+				if used += int64(len(l)) + 1; used > maxCellLog {
+					break
+				}
+				keep = append(keep, l)
+			}
+			c.Lines = append(keep, fmt.Sprintf("… output cut: more than %d MiB; later lines are not kept", maxCellLog>>20))
 		}
 	}
 	msg := make([]byte, 0, 64+len(c.Lines)*16)

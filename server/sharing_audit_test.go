@@ -88,8 +88,8 @@ func TestAuditTrail(t *testing.T) {
 			}
 			return len(es) == 2
 		},
-		"since=" + time.Now().Add(48*time.Hour).Format(time.DateOnly): func(es []any) bool { return len(es) == 0 },
-		"until=" + time.Now().Add(-48*time.Hour).Format(time.DateOnly): func(es []any) bool { return len(es) == 0 },
+		"since=" + time.Now().Add(48*time.Hour).Format(time.DateOnly):                            func(es []any) bool { return len(es) == 0 },
+		"until=" + time.Now().Add(-48*time.Hour).Format(time.DateOnly):                           func(es []any) bool { return len(es) == 0 },
 		"since=" + url.QueryEscape(time.Now().Add(-time.Hour).Format(time.RFC3339)) + "&limit=2": func(es []any) bool { return len(es) == 2 },
 	} {
 		es := f.apiJSON("owner", "GET", "/api/v1/audit?"+q, "", http.StatusOK)["entries"].([]any)
