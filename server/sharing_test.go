@@ -184,3 +184,32 @@ func TestShareRevokeClosesSocket(t *testing.T) {
 		t.Fatal("a message on a share socket started a run")
 	}
 }
+
+// TestShareExpiryClosesSocket: a link's open socket ends when it expires.
+func TestShareExpiryClosesSocket(t *testing.T) {
+	f := setup(t, "sqlite")
+	f.addFlow("slow", longFlow())
+	run := f.startRun("slow", "{}", "")
+	defer f.srv.runs.Cancel(run)
+	tok, hash := NewToken(shareTokenPrefix)
+	if _, err := f.st.CreateShare(context.Background(), store.Share{WorkspaceID: f.ws.ID, FlowID: mustFlow(t, f, "slow"), RunID: run, Kind: store.ShareRun, Hash: hash, ExpiresAt: time.Now().Add(1500 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := f.dialAnon("/s/" + tok + "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(4 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if !errorsAs(err, &ce) || ce.Code != websocket.ClosePolicyViolation {
+				t.Fatalf("socket ended with %v; want a policy-violation close at expiry", err)
+			}
+			break
+		}
+	}
+	if r, _ := f.st.Run(context.Background(), run); r.Status.Done() {
+		t.Fatal("the run ended first: the test proves nothing")
+	}
+}
