@@ -54,10 +54,10 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
 		inputs[k] = v
 	}
 	p := principalFrom(r.Context())
-	run, err := s.runs.Start(r.Context(), StartRequest{
+	run, err := s.startRun(r.Context(), r, StartRequest{
 		Workspace: a.Workspace, FlowID: fs.ID, FlowSlug: fs.Slug, Flow: f, Version: version,
 		Inputs: inputs, StartedBy: p.User,
-	})
+	}, "")
 	if err != nil {
 		return err
 	}
@@ -204,6 +204,12 @@ func (s *Server) runJSON(ctx context.Context, id string) (apiRun, error) {
 		}
 		out.Cells = append(out.Cells, apiCell{Name: c.Name, Kind: string(c.Kind), Status: string(c.Status), Attempts: c.Attempts, DurationMS: c.DurationMS, Result: c.Result, LogBytes: c.LogBytes})
 	}
+	if m := s.maskerFor(ctx, r.WorkspaceID); m.Active() {
+		out.Error, out.Inputs = m.String(out.Error), maskJSON(m, out.Inputs)
+		for i := range out.Cells {
+			out.Cells[i].Result = maskJSON(m, out.Cells[i].Result)
+		}
+	}
 	return out, nil
 }
 
@@ -249,6 +255,7 @@ func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) error {
 	if !s.runs.Cancel(run.ID) {
 		return errorf(http.StatusConflict, "not_running", "", "the run is not executing on this server")
 	}
+	s.audit(r.Context(), r, actRunCanceled, "run "+run.ID, "")
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": run.ID, "status": "canceling"})
 	return nil
 }
@@ -267,6 +274,12 @@ func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Query().Get("download") != "" || !strings.HasPrefix(r.URL.Path, "/api/") {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+run.ID+"-"+slugify(cell)+`.log"`)
 	}
+	return s.writeLog(w, r, run, cell)
+}
+
+// writeLog writes a cell's whole log as text, every workspace secret masked.
+func (s *Server) writeLog(w http.ResponseWriter, r *http.Request, run store.Run, cell string) error {
+	m := s.maskerFor(r.Context(), run.WorkspaceID)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	defer bw.Flush()
 	var after int64
@@ -285,7 +298,7 @@ func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
 				continue
 			}
 			for _, l := range e.Lines {
-				bw.WriteString(l)
+				bw.WriteString(m.String(l))
 				bw.WriteByte('\n')
 			}
 		}

@@ -56,7 +56,8 @@ type notebookConn struct {
 	ws     store.Workspace
 	flow   store.FlowSummary
 	client string
-	out    chan []byte // replies to this client; the writer sends them
+	out    chan []byte   // replies to this client; the writer sends them
+	req    *http.Request // the upgrade request: who and from where, for the audit log
 }
 
 // GET /w/{ws}/flows/{slug}/ws
@@ -81,7 +82,7 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64)}
+	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), req: r}
 	c.serve(r.Context(), replayRun, since)
 	return nil
 }
@@ -364,6 +365,7 @@ func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
 		if !s.runs.Cancel(m.Run) {
 			return errorf(http.StatusConflict, "not_running", "run", "the run is not running")
 		}
+		s.auditIn(ctx, c.req, c.ws.ID, actRunCanceled, "run "+m.Run, "from the notebook")
 		return nil
 	}
 	return nil
@@ -606,7 +608,7 @@ func (c *notebookConn) run(ctx context.Context, m *clientMsg) error {
 			}
 		}
 	}
-	r, err := s.runs.Start(context.WithoutCancel(ctx), req)
+	r, err := s.startRun(context.WithoutCancel(ctx), c.req, req, "from the notebook")
 	if err != nil {
 		return err
 	}

@@ -164,6 +164,7 @@ func (s *Server) setupSave(w http.ResponseWriter, r *http.Request) error {
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
+	s.auditEntry(r.Context(), r, store.AuditEntry{WorkspaceID: ws.ID, ActorID: u.ID, ActorName: u.Name, Action: actMemberAdded, Target: "user " + u.Name, Detail: "as owner, at first start"})
 	http.Redirect(w, r, "/w/"+ws.Slug, http.StatusSeeOther)
 	return nil
 }
@@ -202,11 +203,13 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 			// Spend the same time as a real check, so names are not revealed.
 			PasswordMatches(dummyHash, r.PostFormValue("password"))
 		}
+		s.auditEntry(r.Context(), r, store.AuditEntry{ActorID: u.ID, ActorName: truncate(name, 100), Action: actSignInFailed})
 		return s.render(w, r, http.StatusUnauthorized, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next, Error: "that name and password do not match"}))
 	}
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
+	s.auditEntry(r.Context(), r, store.AuditEntry{ActorID: u.ID, ActorName: u.Name, Action: actSignIn})
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
@@ -466,6 +469,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	props.ShowCode = true
+	props.CanShare = atLeast(a.Role, store.RoleEditor)
 	w.Header().Set("Cache-Control", "no-store")
 	return s.render(w, r, http.StatusOK, views.RunPage(props))
 }
@@ -516,8 +520,9 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 			continue // not part of this run (a partial run from the notebook)
 		}
 		c := code[name]
-		props.Cells = append(props.Cells, views.RunCell{Name: name, Kind: string(c.Kind), Source: c.Source, Output: *o})
+		props.Cells = append(props.Cells, views.RunCell{Name: name, Kind: string(c.Kind), Source: c.Source, Output: *o, HTML: proseOf(c, o)})
 	}
+	maskRunProps(s.maskerFor(ctx, run.WorkspaceID), &props)
 	return props, nil
 }
 

@@ -9,7 +9,9 @@ import (
 )
 
 // expect lists the status each principal gets, in the order owner, editor,
-// runner, viewer, outsider (a member of another workspace), anonymous.
+// runner, viewer, outsider (a member of another workspace), anonymous. A
+// share-link holder (an anonymous visitor who also sends a share link's
+// token as cookie and bearer token) always gets the anonymous answer.
 type expect [6]int
 
 // TestPermissions tries every route as every role and checks each answer.
@@ -89,13 +91,16 @@ func testPermissions(t *testing.T, dialect string) {
 		{"GET", "/api/v1/nope", "", expect{nf, nf, nf, nf, nf, nf}},
 		{"GET", "/healthz", "", expect{ok, ok, ok, ok, ok, ok}},
 	}
-	who := append(append([]string{}, testRoles...), "")
+	rows = append(rows, sharingPermissionRows(f)...)
+	checkRoutesCovered(t, rows)
+	who := append(append([]string{}, testRoles...), "", shareHolder)
 	for _, row := range rows {
 		for i, role := range who {
 			name := role
 			if name == "" {
 				name = "anonymous"
 			}
+			i = min(i, len(row.want)-1) // the holder gets the anonymous answer
 			t.Run(fmt.Sprintf("%s %s as %s", row.method, row.path, name), func(t *testing.T) {
 				resp := f.do(role, row.method, row.path, row.body)
 				b, _ := io.ReadAll(resp.Body)
@@ -115,7 +120,7 @@ func testPermissions(t *testing.T, dialect string) {
 // site is refused, whoever sends it.
 func TestCrossSiteRefused(t *testing.T) {
 	f := setup(t, "sqlite")
-	for _, path := range []string{"/w/acme/flows", "/signout", "/w/acme/tokens", "/setup", "/signin"} {
+	for _, path := range append([]string{"/w/acme/flows", "/signout", "/w/acme/tokens", "/setup", "/signin"}, sharingPostPaths(f)...) {
 		resp := f.do("owner", "POST", path, "name=evil", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden {

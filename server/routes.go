@@ -47,6 +47,19 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /runs/{id}/ws", page(s.runSocket))
 	mux.Handle("GET /runs/{id}/log", page(s.runLog))
 
+	// Sharing: links, run forms, secrets, activity (server/share*.go, form_run.go, secret_set.go, activity.go).
+	mux.Handle("POST /runs/{id}/shares", page(s.shareRunForm))
+	mux.Handle("GET /w/{ws}/flows/{slug}/shares", page(s.sharesPage))
+	mux.Handle("POST /w/{ws}/flows/{slug}/shares", page(s.formLinkCreate))
+	mux.Handle("POST /w/{ws}/shares/{id}/revoke", page(s.shareRevoke))
+	mux.Handle("POST /w/{ws}/secrets", page(s.secretSet))
+	mux.Handle("POST /w/{ws}/secrets/{name}/delete", page(s.secretDelete))
+	mux.Handle("GET /w/{ws}/activity", page(s.activity))
+	mux.Handle("GET /s/{token}", s.sharePage(s.shareView))
+	mux.Handle("POST /s/{token}", s.sharePage(s.formRun))
+	mux.Handle("GET /s/{token}/ws", s.sharePage(s.shareSocket))
+	mux.Handle("GET /s/{token}/log", s.sharePage(s.shareLog))
+
 	// The JSON API (docs/API.md).
 	mux.Handle("GET /api/v1/flows", api(s.apiListFlows))
 	mux.Handle("POST /api/v1/flows", api(s.apiCreateFlow))
@@ -60,6 +73,14 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/runs/{id}/events", api(s.apiRunEvents))
 	mux.Handle("GET /api/v1/runs/{id}/log", api(s.runLog))
 	mux.Handle("POST /api/v1/runs/{id}/cancel", api(s.apiCancelRun))
+	mux.Handle("POST /api/v1/runs/{id}/shares", api(s.apiShareRun))
+	mux.Handle("DELETE /api/v1/shares/{id}", api(s.apiRevokeShare))
+	mux.Handle("GET /api/v1/flows/{slug}/shares", api(s.apiListShares))
+	mux.Handle("POST /api/v1/flows/{slug}/forms", api(s.apiCreateFormLink))
+	mux.Handle("GET /api/v1/secrets", api(s.apiListSecrets))
+	mux.Handle("PUT /api/v1/secrets/{name}", api(s.apiPutSecret))
+	mux.Handle("DELETE /api/v1/secrets/{name}", api(s.apiDeleteSecret))
+	mux.Handle("GET /api/v1/audit", api(s.apiAudit))
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "", "no such API route: "+r.Method+" "+r.URL.Path+"; see docs/API.md")
 	}))

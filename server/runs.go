@@ -78,6 +78,12 @@ type StartRequest struct {
 	// results (a notebook's state).
 	Cells []string
 	Prior map[string]any
+	// Secrets are the workspace secrets the flow references, in clear;
+	// Connections the DSNs of the SQL connections its cells name; MaskAlso
+	// every other secret value of the workspace, masked in all output.
+	Secrets     map[string]string
+	Connections map[string]string
+	MaskAlso    []string
 }
 
 // Start validates and starts a run; it returns once the run is stored.
@@ -93,8 +99,10 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	if len(errs) > 0 {
 		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
 	}
-	if missing := plan.Secrets(); len(missing) > 0 {
-		return store.Run{}, fmt.Errorf("%w: the flow uses secret %s; workspace secrets are not set up on this server yet", engine.ErrInvalid, missing[0])
+	for _, name := range plan.Secrets() {
+		if _, ok := req.Secrets[name]; !ok {
+			return store.Run{}, fmt.Errorf("%w: the flow uses secret %s, which this workspace does not have; an owner can add it in Settings → Secrets", engine.ErrInvalid, name)
+		}
 	}
 	files, err := flow.Files(req.Flow)
 	if err != nil {
@@ -152,7 +160,7 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 			log.Error("make run directory", "err", err)
 		}
 	}
-	sqlx := &exec.SQL{Scratch: filepath.Join(scratchDir, "scratch.db")}
+	sqlx := &exec.SQL{Scratch: filepath.Join(scratchDir, "scratch.db"), Connections: req.Connections}
 	defer sqlx.Close()
 
 	stopFlush := make(chan struct{})
@@ -174,7 +182,7 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 
 	sum, err := plan.Run(ctx, run.Options{
 		ID: r.ID, Flow: req.FlowSlug, Version: req.Version, Hash: r.Hash,
-		Inputs: inputs, Dir: dir, TempDir: tmp,
+		Inputs: inputs, Secrets: req.Secrets, MaskAlso: req.MaskAlso, Dir: dir, TempDir: tmp,
 		Executors: map[engine.Kind]exec.Executor{
 			engine.KindShell:  &exec.Shell{},
 			engine.KindPython: &exec.Python{},

@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -26,6 +27,9 @@ type Config struct {
 	Store   *store.Store
 	Logger  *slog.Logger
 	DataDir string
+	// SecretKey seals workspace secrets (32 bytes, AES-256-GCM). When nil,
+	// the key file in DataDir is used, made on first start (mode 0600).
+	SecretKey []byte
 }
 
 // Server holds the handlers' dependencies.
@@ -39,6 +43,8 @@ type Server struct {
 	started  time.Time
 
 	vhooks versionHooks // told of each saved version (git sync)
+	box    *secret.Box  // nil when no key could be had: secrets are refused
+	limits *rateLimits  // runs per hour of form links
 
 	setupMu   sync.Mutex // one first-owner setup at a time
 	socketsMu sync.Mutex
@@ -65,6 +71,7 @@ func New(cfg Config) *Server {
 			WriteBufferPool: &writePool,
 		},
 	}
+	s.box, s.limits = newBox(cfg, log), newRateLimits()
 	s.handler = s.routes()
 	return s
 }

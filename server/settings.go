@@ -36,7 +36,7 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 		}
 		props.Tokens = append(props.Tokens, views.Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: p.User.Name, CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt})
 	}
-	return props, nil
+	return props, s.secretsSection(r, a, &props)
 }
 
 // GET /w/{ws}/settings
@@ -76,10 +76,12 @@ func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
 	ctx := r.Context()
+	before := ""
 	u, err := s.store.UserByName(ctx, props.InviteName)
 	switch {
 	case err == nil:
 		// An existing account: add them, or change their role.
+		before, _ = s.store.Member(ctx, a.Workspace.ID, u.ID)
 	case errors.Is(err, store.ErrNotFound):
 		pw := oneTimePassword()
 		hash, err := HashPassword(pw)
@@ -95,6 +97,13 @@ func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := s.store.AddMember(ctx, a.Workspace.ID, u.ID, props.InviteRole); err != nil {
 		return err
+	}
+	switch before {
+	case "":
+		s.audit(ctx, r, actMemberAdded, "user "+u.Name, "as "+props.InviteRole)
+	case props.InviteRole:
+	default:
+		s.audit(ctx, r, actMemberRole, "user "+u.Name, before+" → "+props.InviteRole)
 	}
 	fresh, err := s.settingsProps(r, a)
 	if err != nil {
@@ -143,6 +152,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.audit(r.Context(), r, actTokenCreated, "token "+props.TokenName, "role "+props.TokenRole)
 	fresh, err := s.settingsProps(r, a)
 	if err != nil {
 		return err
@@ -168,6 +178,7 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
 			if err := s.store.RevokeToken(r.Context(), t.ID); err != nil {
 				return err
 			}
+			s.audit(r.Context(), r, actTokenRevoked, "token "+t.Name, t.ID)
 			http.Redirect(w, r, "/w/"+a.Workspace.Slug+"/settings", http.StatusSeeOther)
 			return nil
 		}

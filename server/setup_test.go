@@ -34,6 +34,7 @@ type fixture struct {
 	tokens  map[string]string // role → API token
 	flow    store.FlowSummary
 	run     string // a finished run of flow
+	holder  string // a share link's token, sent by the shareHolder principal
 }
 
 var testHash, _ = HashPassword("correct horse battery")
@@ -181,7 +182,12 @@ func (f *fixture) do(role, method, path string, body string, header ...string) *
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	if role != "" {
+	switch {
+	case role == shareHolder:
+		// A share link is no credential: send it everywhere one could be.
+		req.Header.Set("Authorization", "Bearer "+f.holder)
+		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: f.holder})
+	case role != "":
 		if strings.HasPrefix(path, "/api/") {
 			req.Header.Set("Authorization", "Bearer "+f.tokens[role])
 		} else {

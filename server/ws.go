@@ -28,6 +28,20 @@ const (
 // closes after run.finished. raw sends bare events (the API); otherwise
 // each is wrapped as {"t":"event","event":…} (the studio's pages).
 func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, since int64, raw bool) {
+	s.streamRun(w, r, id, since, streamOpts{raw: raw})
+}
+
+// streamOpts are the choices of a run stream. A share page's stream masks
+// every workspace secret and ends when its link is revoked or expires.
+type streamOpts struct {
+	raw    bool
+	mask   func([]byte) []byte // nil: send as stored
+	stop   <-chan struct{}     // closed: end the stream now
+	reason string              // told to the client when stop closes
+}
+
+func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, since int64, o streamOpts) {
+	raw := o.raw
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // Upgrade has answered
@@ -76,6 +90,9 @@ func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, 
 		data := msg
 		if raw {
 			data = eventOf(msg)
+		}
+		if o.mask != nil {
+			data = o.mask(data)
 		}
 		conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
 		if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
@@ -138,13 +155,19 @@ func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, 
 				continue
 			}
 			last = m.Seq
-			frame := m.Frame()
-			if raw {
-				frame = m.RawFrame()
-			}
 			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if conn.WritePreparedMessage(frame) != nil {
-				return
+			if o.mask != nil {
+				if conn.WriteMessage(websocket.TextMessage, o.mask(m.Data)) != nil {
+					return
+				}
+			} else {
+				frame := m.Frame()
+				if raw {
+					frame = m.RawFrame()
+				}
+				if conn.WritePreparedMessage(frame) != nil {
+					return
+				}
 			}
 			if isRunFinished(m.Data) {
 				closeWS(conn, websocket.CloseNormalClosure, "run finished")
@@ -165,6 +188,9 @@ func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, 
 				return
 			}
 		case <-gone:
+			return
+		case <-o.stop:
+			closeWS(conn, websocket.ClosePolicyViolation, o.reason)
 			return
 		}
 	}

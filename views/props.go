@@ -179,6 +179,14 @@ type RunProps struct {
 	// Matches is the version whose content hash is the run's (0: none, as
 	// for a draft never saved); the page links to it.
 	Matches int
+	// Share is set on a share page (no account, no links into the studio);
+	// LogBase is then where a cell's log is, "…/log" ("" → the studio's).
+	Share   *SharedView
+	LogBase string
+	// CanShare shows the Share form (editors); NewShare is the link just
+	// made, shown once.
+	CanShare bool
+	NewShare *NewShare
 }
 
 // RunCell is one cell of a run, in order.
@@ -187,6 +195,8 @@ type RunCell struct {
 	Kind   string
 	Source string // the exact code that ran
 	Output CellOutput
+	// HTML is a markdown cell's prose, sanitized by the server.
+	HTML string
 }
 
 // SettingsProps is a workspace's settings: members, invitations, API tokens.
@@ -206,6 +216,7 @@ type SettingsProps struct {
 	TokenRole    string
 	TokenErrors  map[string]string // keys: "name", "role", ""
 	NewToken     string
+	Secrets      SecretsSection
 }
 
 // Member is a person in a workspace.

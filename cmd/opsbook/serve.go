@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/server"
 )
@@ -94,7 +95,15 @@ func serve(args []string) int {
 		return cli.ExitFailed
 	}
 	defer st.Close()
-	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data})
+	// Workspace secrets are sealed with this key: OPSBOOK_SECRET_KEY (base64
+	// of 32 bytes; every replica must have the same), else a key file made
+	// in --data at first start (mode 0600).
+	key, err := secret.LoadKey(os.Getenv("OPSBOOK_SECRET_KEY"), d.data)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
+		return cli.ExitFailed
+	}
+	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretKey: key})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed

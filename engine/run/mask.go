@@ -9,7 +9,10 @@ import (
 )
 
 // Masker replaces every occurrence of a secret's value, and of its base64,
-// URL-encoded and JSON-escaped forms, with ***.
+// URL-encoded and JSON-escaped forms, with ***. Base64 is covered also when
+// the value sits inside longer encoded data (`echo -n "user:$TOKEN" |
+// base64`): at each of the three byte offsets, the characters that depend
+// only on the value are masked.
 type Masker struct {
 	r *strings.Replacer
 }
@@ -34,6 +37,11 @@ func NewMasker(values []string) *Masker {
 		add(base64.RawStdEncoding.EncodeToString(b))
 		add(base64.URLEncoding.EncodeToString(b))
 		add(base64.RawURLEncoding.EncodeToString(b))
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+			for _, inner := range base64Inner(enc, b) {
+				add(inner)
+			}
+		}
 		add(url.QueryEscape(v))
 		add(url.PathEscape(v))
 		add(percentEncode(v))
@@ -73,6 +81,33 @@ func percentEncode(v string) string {
 		b.WriteByte(hex[c&0xF])
 	}
 	return b.String()
+}
+
+// minInner is the shortest inner base64 form masked: shorter ones would
+// mask ordinary text.
+const minInner = 8
+
+// base64Inner returns, for the value placed at byte offset 0, 1 and 2 of a
+// longer input, the base64 characters that depend on the value's bytes
+// alone: whole 3-byte groups, none shared with the bytes around it.
+func base64Inner(enc *base64.Encoding, v []byte) []string {
+	var out []string
+	for shift := 0; shift < 3; shift++ {
+		skip := (3 - shift) % 3 // value bytes in the group it shares with what comes before
+		if len(v) <= skip {
+			continue
+		}
+		rest := v[skip:]
+		whole := len(rest) / 3 * 3
+		if whole == 0 {
+			continue
+		}
+		s := enc.EncodeToString(rest[:whole])
+		if len(s) >= minInner {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func mustJSON(v string) []byte {

@@ -1,15 +1,90 @@
 package run
 
 import (
+	"context"
 	"encoding/base64"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/exec"
 )
 
-// TestMaskerForms: every encoding of a secret a careless script might
-// print is masked.
 func TestMaskerForms(t *testing.T) {
+	t.Parallel()
+	const secret = `pa$$ w0rd/<&>"x`
+	m := NewMasker([]string{secret, ""})
+	jsonForm, _ := json.Marshal(secret)
+	cases := map[string]string{
+		"plain":           "token=" + secret + ";",
+		"json":            string(jsonForm),
+		"json in object":  `{"a":` + string(jsonForm) + `}`,
+		"query":           "?q=" + url.QueryEscape(secret),
+		"path":            "/p/" + url.PathEscape(secret),
+		"base64":          base64.StdEncoding.EncodeToString([]byte(secret)),
+		"base64 raw url":  base64.RawURLEncoding.EncodeToString([]byte(secret)),
+		"base64 offset 1": base64.StdEncoding.EncodeToString([]byte("u:" + secret + "!")),
+		"base64 offset 2": base64.StdEncoding.EncodeToString([]byte("user:" + secret + "!!")),
+		"base64 offset 0": base64.StdEncoding.EncodeToString([]byte("abc" + secret + "tail")),
+		"basic auth":      "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("ada:"+secret)),
+	}
+	for name, in := range cases {
+		out := m.String(in)
+		if !strings.Contains(out, "***") {
+			t.Errorf("%s: %q not masked: %q", name, in, out)
+		}
+		// What is left must not decode to anything holding the secret's core.
+		for _, part := range strings.Fields(strings.NewReplacer("***", " ", ":", " ").Replace(out)) {
+			for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding} {
+				if b, err := enc.DecodeString(part); err == nil && strings.Contains(string(b), "w0rd") {
+					t.Errorf("%s: %q still decodes to %q", name, out, b)
+				}
+			}
+		}
+		if strings.Contains(out, "w0rd") {
+			t.Errorf("%s: %q leaks", name, out)
+		}
+	}
+	// Short values do not mask ordinary text through their inner forms.
+	short := NewMasker([]string{"abc"})
+	if got := short.String("the abc of it, YWJj"); got != "the *** of it, ***" {
+		t.Errorf("short secret: %q", got)
+	}
+	if got := NewMasker(nil).String("nothing " + secret); got != "nothing "+secret {
+		t.Errorf("empty masker changed text: %q", got)
+	}
+}
+
+// TestMaskAlso masks values no cell was given (a workspace's other
+// secrets) in lines, results and errors.
+func TestMaskAlso(t *testing.T) {
+	t.Parallel()
+	const other = "not-given-but-secret"
+	leak := func(ctx context.Context, req *exec.Request) (any, error) {
+		req.Output.Lines(engine.StreamStdout, []string{"found " + other})
+		return &engine.ShellResult{Stdout: other}, fmt.Errorf("failed near %s", other)
+	}
+	f := &engine.Flow{Cells: []engine.Cell{cell("a", engine.KindShell, "echo hi")}}
+	_, rec := runFlow(t, f, leak, func(o *Options) { o.MaskAlso = []string{other} })
+	n := 0
+	for _, e := range rec.events {
+		line := string(e.AppendJSON(nil))
+		n += strings.Count(line, "***")
+		if strings.Contains(line, other) {
+			t.Errorf("value leaked in %s", line)
+		}
+	}
+	if n < 3 {
+		t.Errorf("masked %d times; want the line, the result and the error", n)
+	}
+}
+
+// TestMaskerEncodings: every encoding of a secret a careless script might
+// print is masked.
+func TestMaskerEncodings(t *testing.T) {
 	t.Parallel()
 	const v = "p@ss w0rd&x=1/y+z~"
 	m := NewMasker([]string{v})

@@ -38,6 +38,9 @@ type Options struct {
 	Hash    string // content hash the run is pinned to
 	Inputs  map[string]any
 	Secrets map[string]string
+	// MaskAlso are more values masked in every log line, result and error,
+	// though no cell is given them (a workspace's other secrets).
+	MaskAlso []string
 	// Dir is the working directory the cells share; TempDir is private to
 	// the run. Both must exist.
 	Dir     string
@@ -119,6 +122,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (Summary, error) {
 	for _, v := range o.Secrets {
 		secretValues = append(secretValues, v)
 	}
+	secretValues = append(secretValues, o.MaskAlso...)
 	r := &runner{
 		p:         p,
 		o:         o,

@@ -4,31 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
-	"github.com/opsbook/opsbook/migrations"
 )
-
-// latestMigration is the highest migration number in migrations/sqlite.
-func latestMigration(t *testing.T) uint {
-	t.Helper()
-	entries, err := fs.ReadDir(migrations.FS, "sqlite")
-	ok(t, err)
-	var latest uint
-	for _, e := range entries {
-		n, err := strconv.Atoi(strings.SplitN(e.Name(), "_", 2)[0])
-		ok(t, err)
-		latest = max(latest, uint(n))
-	}
-	return latest
-}
 
 // testExport is an ExportFunc that writes one file per cell plus a
 // manifest of the names, and a hash of it all.

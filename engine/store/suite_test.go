@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/migrations"
 )
 
 // runSuite is the suite every database must pass. open gives each test a
@@ -40,6 +42,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"LatestResults", testLatestResults},
 		{"Migrate", testMigrate},
 	}
+	tests = append(tests, sharingTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -952,16 +955,16 @@ func testLatestResults(t *testing.T, s *Store) {
 
 func testMigrate(t *testing.T, s *Store) {
 	ctx := context.Background()
+	latest := latestMigration(t)
 	v, dirty, err := s.MigrateStatus(ctx)
 	ok(t, err)
-	latest := latestMigration(t)
 	if v != latest || dirty {
 		t.Fatalf("MigrateStatus = %d %v, want %d false", v, dirty, latest)
 	}
 	_, err = s.CreateUser(ctx, "ada", "", "")
 	ok(t, err)
 	ok(t, s.Migrate(ctx, "up", 0)) // nothing to do
-	ok(t, s.Migrate(ctx, "down", int(latest)))
+	ok(t, s.Migrate(ctx, "down", 0))
 	v, _, err = s.MigrateStatus(ctx)
 	ok(t, err)
 	if v != 0 {
@@ -970,22 +973,37 @@ func testMigrate(t *testing.T, s *Store) {
 	if _, err := s.CountUsers(ctx); err == nil {
 		t.Fatal("users table still there after down")
 	}
-	ok(t, s.Migrate(ctx, "up", int(latest)+5)) // more steps than there are
+	ok(t, s.Migrate(ctx, "up", 50)) // more steps than there are
 	v, _, err = s.MigrateStatus(ctx)
 	ok(t, err)
 	if v != latest {
-		t.Fatalf("version after up = %d", v)
+		t.Fatalf("version after up = %d, want %d", v, latest)
 	}
 	n, err := s.CountUsers(ctx)
 	ok(t, err)
 	if n != 0 {
 		t.Fatalf("CountUsers after down and up = %d", n)
 	}
-	ok(t, s.Migrate(ctx, "down", 0))
+	ok(t, s.Migrate(ctx, "down", 1))
 	ok(t, s.Migrate(ctx, "up", 0))
 	_, err = s.CreateUser(ctx, "ada", "", "")
 	ok(t, err)
 	if err := s.Migrate(ctx, "sideways", 1); err == nil {
 		t.Fatal("Migrate sideways accepted")
 	}
+}
+
+// latestMigration is the highest migration number in migrations/.
+func latestMigration(t *testing.T) uint {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, "sqlite")
+	ok(t, err)
+	var latest uint
+	for _, e := range entries {
+		var n uint
+		if _, err := fmt.Sscanf(e.Name(), "%04d_", &n); err == nil && n > latest {
+			latest = n
+		}
+	}
+	return latest
 }

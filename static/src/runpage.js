@@ -1,6 +1,8 @@
 // The run page: follows one run live from the seq the server rendered up to.
 import { CellOutput, STATUS_WORDS, renderStatus } from './output.js';
 import { connect, el, fmtDuration } from './dom.js';
+import { drawChart } from './chart.js';
+import { renderMarkdown } from './markdown.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'skipped', 'canceled']);
 
@@ -10,7 +12,19 @@ export function mountRunPage(root) {
   let finished = FINAL.has(root.dataset.status);
   const runStart = root.dataset.startedAt ? Date.parse(root.dataset.startedAt) : Date.now();
   let runEnd = finished && root.dataset.finishedAt ? Date.parse(root.dataset.finishedAt) : null;
-  const logUrl = (cell) => `/runs/${encodeURIComponent(runId)}/log?cell=${encodeURIComponent(cell)}`;
+  const logBase = root.dataset.logBase || `/runs/${encodeURIComponent(runId)}/log`;
+  const logUrl = (cell) => `${logBase}?cell=${encodeURIComponent(cell)}`;
+  const section = (name) => [...root.querySelectorAll('section[data-cell]')].find((s) => s.dataset.cell === name);
+  // Charts of the results rendered by the server.
+  root.querySelectorAll('section[data-cell]').forEach((s) => {
+    const c = s.querySelector('[data-chart]');
+    if (!c || !c.dataset.chart) return;
+    try {
+      drawChart(c, JSON.parse(c.dataset.chart), s.dataset.kind);
+    } catch {
+      c.hidden = true;
+    }
+  });
 
   const outputs = new Map();
   const output = (name) => {
@@ -69,6 +83,8 @@ export function mountRunPage(root) {
       if (bar) bar.style.width = `${(100 * done) / times.size}%`;
       const text = root.querySelector('[data-progress-text]');
       if (text) text.textContent = `${done} of ${times.size} cells done`;
+      const sentence = root.querySelector('[data-run-sentence]');
+      if (sentence && !finished) sentence.textContent = `This run is in progress: ${done} of ${times.size} steps done.`;
       progress.setAttribute('aria-valuenow', String(done));
       progress.setAttribute('aria-valuemax', String(times.size));
     }
@@ -78,6 +94,15 @@ export function mountRunPage(root) {
 
   const setRunStatus = (status, durationMs, error) => {
     root.dataset.status = status;
+    const sentence = root.querySelector('[data-run-sentence]');
+    if (sentence && FINAL.has(status)) {
+      const failedAt = [...times.entries()].find(([, t]) => t.status === 'failed');
+      sentence.textContent = {
+        succeeded: `This run finished successfully in ${fmtDuration(durationMs)}.`,
+        failed: failedAt ? `This run failed at step “${failedAt[0]}” after ${fmtDuration(durationMs)}.` : `This run failed after ${fmtDuration(durationMs)}.`,
+        canceled: 'This run was stopped before it finished.',
+      }[status] || '';
+    }
     const words = root.querySelector('[data-run-status]');
     if (words) {
       words.replaceChildren(el('span', { class: 'chip chip-' + status }, STATUS_WORDS[status] || status));
@@ -109,6 +134,14 @@ export function mountRunPage(root) {
         if (out) out.handle(ev);
         const t = ev.cell && tl(ev.cell);
         if (!t) break;
+        if (ev.type === 'cell.finished') {
+          const sec = section(ev.cell);
+          if (sec) {
+            drawChart(sec.querySelector('[data-chart]'), ev.result, sec.dataset.kind);
+            const prose = sec.querySelector('[data-prose]');
+            if (prose && ev.result && typeof ev.result.text === 'string') prose.replaceChildren(renderMarkdown(ev.result.text));
+          }
+        }
         if (ev.type === 'cell.started') {
           if (t.start == null) t.start = Date.parse(ev.at);
           t.status = 'running';

@@ -1,0 +1,4 @@
+DROP TABLE IF EXISTS audit_log;
+DROP FUNCTION IF EXISTS audit_log_append_only();
+DROP TABLE IF EXISTS secrets;
+DROP TABLE IF EXISTS shares;

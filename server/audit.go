@@ -1,0 +1,103 @@
+package server
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/opsbook/opsbook/engine/store"
+)
+
+// Audit actions: everything that changes or reveals something. Versions
+// (saved, published, restored) are recorded by their handlers through
+// s.audit with "version.saved", "version.published" and "version.restored".
+const (
+	actSignIn         = "signin"
+	actSignInFailed   = "signin.failed"
+	actRunStarted     = "run.started"
+	actRunCanceled    = "run.canceled"
+	actShareCreated   = "share.created"
+	actShareRevoked   = "share.revoked"
+	actShareOpened    = "share.opened"
+	actSecretCreated  = "secret.created"
+	actSecretChanged  = "secret.changed"
+	actSecretDeleted  = "secret.deleted"
+	actSecretUsed     = "secret.used"
+	actMemberAdded    = "member.added"
+	actMemberRole     = "member.role_changed"
+	actTokenCreated   = "token.created"
+	actTokenRevoked   = "token.revoked"
+	actAuditRead      = "audit.read"
+	maxUserAgentBytes = 300
+)
+
+// auditActions lists the actions, for the activity page's filter.
+var auditActions = []string{
+	actSignIn, actSignInFailed, actRunStarted, actRunCanceled, actShareCreated, actShareRevoked,
+	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
+	actMemberAdded, actMemberRole, actTokenCreated, actTokenRevoked,
+	"version.saved", "version.published", "version.restored",
+}
+
+// audit records an action of the request's principal in the request's
+// workspace: the {ws} of the path, else the API token's workspace. target
+// names what the action was done to ("run r_…", "flow nightly v3"); detail
+// is free text. A failure to record is logged, never shown to the user.
+func (s *Server) audit(ctx context.Context, r *http.Request, action, target, detail string) {
+	wsID := ""
+	if slug := r.PathValue("ws"); slug != "" {
+		if ws, err := s.store.WorkspaceBySlug(ctx, slug); err == nil {
+			wsID = ws.ID
+		}
+	} else if p := principalFrom(r.Context()); p != nil && p.Token != nil {
+		wsID = p.Token.WorkspaceID
+	}
+	s.auditIn(ctx, r, wsID, action, target, detail)
+}
+
+// auditIn records an action in a given workspace ("" for none).
+func (s *Server) auditIn(ctx context.Context, r *http.Request, wsID, action, target, detail string) {
+	e := store.AuditEntry{WorkspaceID: wsID, Action: action, Target: target, Detail: detail}
+	if p := principalFrom(r.Context()); p != nil {
+		e.ActorID, e.ActorName = p.User.ID, p.User.Name
+		if p.Token != nil {
+			e.Detail = strings.TrimSpace(e.Detail + " (API token " + p.Token.Name + ")")
+		}
+	}
+	s.auditEntry(ctx, r, e)
+}
+
+// auditEntry fills where the request came from and appends e.
+func (s *Server) auditEntry(ctx context.Context, r *http.Request, e store.AuditEntry) {
+	if r != nil {
+		e.IP = clientIP(r)
+		e.UserAgent = truncate(r.UserAgent(), maxUserAgentBytes)
+	}
+	// The entry is written even when the request was canceled meanwhile.
+	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+		s.log.Error("audit", "action", e.Action, "target", e.Target, "err", err)
+	}
+}
+
+// clientIP is the address the request came from. X-Forwarded-For is not
+// trusted: a proxy in front of the studio is not assumed.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
