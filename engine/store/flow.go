@@ -67,7 +67,7 @@ func (s *Store) CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 	}
 	return FlowSummary{
 		ID: fm.ID, WorkspaceID: wsID, Slug: slug, Name: fm.Name, Description: fm.Description,
-		Order: f.Order, Versions: 1, CreatedAt: now, UpdatedAt: now,
+		Order: f.Order, Versions: 1, Cells: len(f.Cells), CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 
@@ -203,6 +203,7 @@ func (s *Store) Draft(ctx context.Context, flowID string) (Draft, error) {
 	}
 	d := Draft{FlowID: flowID, Flow: f, Cells: make([]DraftCell, len(cms))}
 	f.Cells = make([]engine.Cell, len(cms))
+	versions := make([]int, len(cms))
 	for i, m := range cms {
 		c := &f.Cells[i]
 		c.Name, c.Kind, c.Source = m.Name, engine.Kind(m.Kind), m.Source
@@ -210,24 +211,26 @@ func (s *Store) Draft(ctx context.Context, flowID string) (Draft, error) {
 			return Draft{}, fmt.Errorf("draft of flow %s, cell %q: %w", flowID, m.Name, err)
 		}
 		d.Cells[i] = DraftCell{ID: m.ID, UpdatedAt: m.UpdatedAt.UTC(), UpdatedBy: fromNull(m.UpdatedBy)}
+		versions[i] = m.DocVersion
+	}
+	// Sources are checkpoints: bring them up to the latest change.
+	if err := s.foldChanges(ctx, &d, versions); err != nil {
+		return Draft{}, err
 	}
 	return d, nil
 }
 
-// UpdateCellSource replaces the source of one draft cell: one UPDATE, cheap
-// enough for autosave.
+// UpdateCellSource replaces the source of one draft cell, recorded as one
+// change of the cell's document (engine/collab) so that editors of the
+// cell follow it, and as its checkpoint.
 func (s *Store) UpdateCellSource(ctx context.Context, flowID, cellID, source, userID string) error {
 	if err := checkSource(cellID, source); err != nil {
 		return fmt.Errorf("update cell source: %w", err)
 	}
-	res, err := s.db.NewUpdate().Model((*cellModel)(nil)).
-		Set("? = ?", bun.Ident("source"), source).
-		Set("? = ?", bun.Ident("updated_at"), s.timeNow()).
-		Set("? = ?", bun.Ident("updated_by"), nullString(userID)).
-		Where("? = ?", bun.Ident("flow_id"), flowID).
-		Where("? = ?", bun.Ident("id"), cellID).
-		Exec(ctx)
-	return wrap(affected(res, err), "update source of cell %s", cellID)
+	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		return s.replaceSource(ctx, tx, flowID, cellID, source, userID)
+	})
+	return wrap(err, "update source of cell %s", cellID)
 }
 
 // UpdateCell changes a draft cell's name, kind and options (c's File,
@@ -286,10 +289,16 @@ func (s *Store) InsertCell(ctx context.Context, flowID string, position int, c e
 	return id, nil
 }
 
-// DeleteCell removes a cell from the draft, closing the gap it leaves.
+// DeleteCell removes a cell from the draft, closing the gap it leaves. The
+// cell is kept, with its text and history, for RestoreCell.
 func (s *Store) DeleteCell(ctx context.Context, flowID, cellID string) error {
+	return s.DeleteCellBy(ctx, flowID, cellID, "")
+}
+
+// DeleteCellBy is DeleteCell recording who deleted the cell.
+func (s *Store) DeleteCellBy(ctx context.Context, flowID, cellID, userID string) error {
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-		pos, err := cellPosition(ctx, tx, flowID, cellID)
+		pos, err := s.deleteCellTx(ctx, tx, flowID, cellID, userID)
 		if err != nil {
 			return err
 		}

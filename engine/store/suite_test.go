@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"reflect"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/migrations"
 )
 
 // runSuite is the suite every database must pass. open gives each test a
@@ -36,6 +38,8 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"ConcurrentEvents", testConcurrentEvents},
 		{"LatestResults", testLatestResults},
 		{"Migrate", testMigrate},
+		{"CollabLog", testCollabLog},
+		{"CollabNotify", testCollabNotify},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -949,15 +953,28 @@ func testLatestResults(t *testing.T, s *Store) {
 
 func testMigrate(t *testing.T, s *Store) {
 	ctx := context.Background()
+	all := migrationVersions(t, s.Dialect())
+	latest := all[len(all)-1]
 	v, dirty, err := s.MigrateStatus(ctx)
 	ok(t, err)
-	if v != 1 || dirty {
-		t.Fatalf("MigrateStatus = %d %v, want 1 false", v, dirty)
+	if v != latest || dirty {
+		t.Fatalf("MigrateStatus = %d %v, want %d false", v, dirty, latest)
 	}
 	_, err = s.CreateUser(ctx, "ada", "", "")
 	ok(t, err)
 	ok(t, s.Migrate(ctx, "up", 0)) // nothing to do
 	ok(t, s.Migrate(ctx, "down", 1))
+	v, _, err = s.MigrateStatus(ctx)
+	ok(t, err)
+	if want := uint(0); len(all) > 1 {
+		want = all[len(all)-2]
+		if v != want {
+			t.Fatalf("version after down 1 = %d, want %d", v, want)
+		}
+	} else if v != want {
+		t.Fatalf("version after down 1 = %d", v)
+	}
+	ok(t, s.Migrate(ctx, "down", len(all)))
 	v, _, err = s.MigrateStatus(ctx)
 	ok(t, err)
 	if v != 0 {
@@ -966,10 +983,10 @@ func testMigrate(t *testing.T, s *Store) {
 	if _, err := s.CountUsers(ctx); err == nil {
 		t.Fatal("users table still there after down")
 	}
-	ok(t, s.Migrate(ctx, "up", 5)) // more steps than there are
+	ok(t, s.Migrate(ctx, "up", len(all)+5)) // more steps than there are
 	v, _, err = s.MigrateStatus(ctx)
 	ok(t, err)
-	if v != 1 {
+	if v != latest {
 		t.Fatalf("version after up = %d", v)
 	}
 	n, err := s.CountUsers(ctx)
@@ -984,4 +1001,20 @@ func testMigrate(t *testing.T, s *Store) {
 	if err := s.Migrate(ctx, "sideways", 1); err == nil {
 		t.Fatal("Migrate sideways accepted")
 	}
+}
+
+// migrationVersions lists the versions of the embedded migrations, in order.
+func migrationVersions(t *testing.T, dialect string) []uint {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, dialect)
+	ok(t, err)
+	var out []uint
+	for _, e := range entries {
+		var n uint
+		if _, err := fmt.Sscanf(e.Name(), "%04d_", &n); err == nil && strings.HasSuffix(e.Name(), ".up.sql") {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
