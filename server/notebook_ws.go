@@ -65,7 +65,7 @@ type notebookConn struct {
 	ws     store.Workspace
 	flow   store.FlowSummary
 	client string
-	out    chan []byte // replies to this client; the writer sends them
+	out    chan []byte   // replies to this client; the writer sends them
 	sub    *Sub          // the flow's broadcasts, and replies that must keep their order
 	closed chan struct{} // closed when the connection ends
 
