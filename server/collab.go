@@ -45,7 +45,7 @@ func (s *Server) startCollab(ctx context.Context) {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.collabStop = cancel
 	s.collab.Start(ctx)
-	if s.store.Pool() == nil {
+	if !s.pg {
 		return
 	}
 	s.listenDone = make(chan struct{})
@@ -117,7 +117,7 @@ func (s *Server) announceFlow(ctx context.Context, flowID string) {
 // flow and to the other processes.
 func (s *Server) publishPresence(ctx context.Context, flowID string, msg []byte) {
 	s.hub.Publish(flowTopic(flowID), &Msg{Data: msg})
-	if s.store.Pool() == nil || len(msg) > 7000 {
+	if !s.pg || len(msg) > 7000 {
 		return
 	}
 	b, _ := json.Marshal(map[string]any{"process": s.process, "flow": flowID, "msg": json.RawMessage(msg)})

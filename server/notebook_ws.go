@@ -94,6 +94,8 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil
 	}
+	s.notebooks.Add(1)
+	defer s.notebooks.Done()
 	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), closed: make(chan struct{})}
 	c.serve(r.Context(), replayRun, since)
 	return nil

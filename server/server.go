@@ -50,6 +50,8 @@ type Server struct {
 	process    string
 	collabStop context.CancelFunc
 	listenDone chan struct{}
+	pg         bool           // PostgreSQL: other processes may share the database
+	notebooks  sync.WaitGroup // notebook sockets still being served
 }
 
 // New builds a server. Call Stop to end its runs.
@@ -73,6 +75,7 @@ func New(cfg Config) *Server {
 		},
 	}
 	s.process = engine.NewID("p_")
+	s.pg = cfg.Store.Pool() != nil
 	s.collab = s.newAuthority()
 	s.handler = s.routes()
 	return s
@@ -90,7 +93,16 @@ func (s *Server) Runs() *Runs { return s.runs }
 // Stop cancels running runs and waits for them (bounded by ctx), and
 // checkpoints the cell documents changed since their last checkpoint.
 func (s *Server) Stop(ctx context.Context) error {
-	return errors.Join(s.runs.Stop(ctx), s.stopCollab(ctx))
+	err := s.runs.Stop(ctx)
+	// Notebook sockets (closed by CloseSockets) leave their documents
+	// checkpointed; wait for them, then for the rest.
+	done := make(chan struct{})
+	go func() { s.notebooks.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return errors.Join(err, s.stopCollab(ctx))
 }
 
 // apiError is an error with its HTTP answer.

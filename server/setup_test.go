@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,8 +80,13 @@ func openStore(t *testing.T, dialect string) (*store.Store, string) {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	storeDSN.Store(st, cfg.DB)
 	return st, data
 }
+
+// storeDSN remembers the PostgreSQL URL of each test store, so a test can
+// open a second process's store on the same schema.
+var storeDSN sync.Map
 
 // setup starts a server with a workspace, one user per role, a user of
 // another workspace, a flow and a finished run.
