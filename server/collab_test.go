@@ -286,7 +286,9 @@ func (e *editor) state() (string, int, error) {
 	return e.cl.Text.String(), e.cl.Version, e.err
 }
 
-func (f *fixture) wsURL(path string) string { return "ws" + strings.TrimPrefix(f.ts.URL, "http") + path }
+func (f *fixture) wsURL(path string) string {
+	return "ws" + strings.TrimPrefix(f.ts.URL, "http") + path
+}
 
 func firstCell(t testing.TB, f *fixture) string {
 	d, err := f.st.Draft(context.Background(), f.flow.ID)
@@ -450,7 +452,9 @@ func TestCollabRejects(t *testing.T) {
 		if err := ed.WriteMessage(websocket.TextMessage, []byte(msg)); err != nil {
 			t.Fatal(err)
 		}
-		got := readUntil(t, ed, func(m map[string]any) bool { return strings.HasPrefix(m["t"].(string), "collab.") && m["t"] != "collab.updates" })
+		got := readUntil(t, ed, func(m map[string]any) bool {
+			return strings.HasPrefix(m["t"].(string), "collab.") && m["t"] != "collab.updates"
+		})
 		if last := got[len(got)-1]; last["t"] != tc.want {
 			t.Errorf("%s: got %v, want %s", tc.name, last, tc.want)
 		}
