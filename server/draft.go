@@ -26,6 +26,7 @@ type draftCellJSON struct {
 	Kind    engine.Kind `json:"kind"`
 	Source  string      `json:"source"`
 	Options cellOptions `json:"options"`
+	Version int         `json:"version"` // the source's collaboration version
 }
 
 type inputJSON struct {
@@ -87,7 +88,7 @@ func toDraftJSON(d store.Draft) draftJSON {
 	out := draftJSON{Name: f.Name, Description: f.Description, Order: string(f.EffectiveOrder()), Inputs: inputsJSON(f.Inputs), Cells: []draftCellJSON{}}
 	for i := range f.Cells {
 		c := &f.Cells[i]
-		out.Cells = append(out.Cells, draftCellJSON{ID: d.Cells[i].ID, Name: c.Name, Kind: c.Kind, Source: c.Source, Options: optionsOf(c)})
+		out.Cells = append(out.Cells, draftCellJSON{ID: d.Cells[i].ID, Name: c.Name, Kind: c.Kind, Source: c.Source, Options: optionsOf(c), Version: d.Cells[i].Version})
 	}
 	return out
 }

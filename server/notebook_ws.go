@@ -38,6 +38,10 @@ type clientMsg struct {
 	Mode      string         `json:"mode,omitempty"`
 	RunInputs map[string]any `json:"-"`
 	Run       string         `json:"run,omitempty"`
+	// collab.push, collab.pull, presence
+	Version *int            `json:"version,omitempty"`
+	Updates json.RawMessage `json:"updates,omitempty"`
+	Sel     json.RawMessage `json:"sel,omitempty"`
 }
 
 // needs is the least role each message needs.
@@ -45,7 +49,12 @@ var needs = map[string]string{
 	"source": store.RoleEditor, "cell.add": store.RoleEditor, "cell.delete": store.RoleEditor,
 	"cell.duplicate": store.RoleEditor, "cell.move": store.RoleEditor, "cell.update": store.RoleEditor,
 	"flow.update": store.RoleEditor, "run": store.RoleRunner, "cancel": store.RoleRunner, "ping": store.RoleViewer,
+	"collab.push": store.RoleEditor, "collab.pull": store.RoleViewer, "collab.doc": store.RoleViewer,
+	"presence": store.RoleViewer, "cell.restore": store.RoleEditor,
 }
+
+// maxSel bounds a presence message's selection.
+const maxSel = 4 << 10
 
 // notebookConn is one notebook page's socket.
 type notebookConn struct {
@@ -58,6 +67,10 @@ type notebookConn struct {
 	client string
 	out    chan []byte   // replies to this client; the writer sends them
 	req    *http.Request // the upgrade request: who and from where, for the audit log
+	sub    *Sub          // the flow's broadcasts, and replies that must keep their order
+	closed chan struct{} // closed when the connection ends
+
+	lastPresence time.Time
 }
 
 // GET /w/{ws}/flows/{slug}/ws
@@ -82,7 +95,9 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return nil
 	}
-	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), req: r}
+	s.notebooks.Add(1)
+	defer s.notebooks.Done()
+	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), closed: make(chan struct{}), req: r}
 	c.serve(r.Context(), replayRun, since)
 	return nil
 }
@@ -91,7 +106,20 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 	defer c.conn.Close()
 	s := c.s
 	sub := s.hub.Subscribe(flowTopic(c.flow.ID), wsQueue)
-	defer s.hub.Unsubscribe(flowTopic(c.flow.ID), sub)
+	c.sub = sub
+	defer func() {
+		close(c.closed)
+		s.hub.Unsubscribe(flowTopic(c.flow.ID), sub)
+		s.presence.leave(c.flow.ID, c.client)
+		b, _ := json.Marshal(map[string]any{"t": "presence.leave", "client": c.client})
+		s.publishPresence(context.WithoutCancel(ctx), c.flow.ID, b)
+		if s.hub.Subscribers(flowTopic(c.flow.ID)) == 0 {
+			// Nobody here has the flow open: fold its documents and let them go.
+			if err := s.collab.Release(context.WithoutCancel(ctx), c.flow.ID); err != nil {
+				s.log.Error("release documents", "flow", c.flow.ID, "err", err)
+			}
+		}
+	}()
 	s.trackSocket(c.conn, true)
 	defer s.trackSocket(c.conn, false)
 
@@ -103,9 +131,16 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 	}
 	hello, err := c.hello(ctx)
 	if err != nil || !write(hello) {
+		if err != nil {
+			s.log.Error("notebook hello", "flow", c.flow.ID, "err", err)
+		}
 		closeWS(c.conn, websocket.CloseInternalServerErr, "could not load the flow")
 		return
 	}
+	me := newPeer(c.client, c.user)
+	s.presence.set(c.flow.ID, me)
+	arrived, _ := json.Marshal(presenceMsg{T: "presence", peer: me})
+	s.publishPresence(ctx, c.flow.ID, arrived)
 	// Replay the run the page shows, then any other active run, so a page
 	// opened mid-run misses nothing.
 	replay := []string{}
@@ -212,10 +247,21 @@ func (c *notebookConn) hello(ctx context.Context) ([]byte, error) {
 		u, _ := c.s.store.UserByID(ctx, r.StartedBy)
 		infos = append(infos, runInfo(r, u))
 	}
+	dj := toDraftJSON(d)
+	// Each cell's text and version as the authority has them, so the two
+	// agree even while changes wait for their checkpoint.
+	for i := range dj.Cells {
+		v, text, err := c.s.collab.Doc(ctx, c.flow.ID, dj.Cells[i].ID)
+		if err != nil {
+			return nil, err
+		}
+		dj.Cells[i].Source, dj.Cells[i].Version = text, v
+	}
+	me := newPeer(c.client, c.user)
 	return json.Marshal(map[string]any{
 		"t": "hello", "client": c.client, "role": c.role,
-		"user":  map[string]string{"name": c.user.Name, "display": c.user.DisplayName},
-		"draft": toDraftJSON(d), "runs": infos,
+		"user":  map[string]string{"name": c.user.Name, "display": c.user.DisplayName, "color": me.Color, "initials": me.Initial},
+		"draft": dj, "runs": infos, "peers": c.s.presence.list(c.flow.ID, c.client),
 	})
 }
 
@@ -309,9 +355,20 @@ func parseClientMsg(data []byte) (*clientMsg, error) {
 		if msg.Cell == "" || msg.Source == nil {
 			return nil, errors.New("source needs cell and source")
 		}
-	case "cell.delete", "cell.duplicate", "cell.update":
+	case "cell.delete", "cell.duplicate", "cell.update", "cell.restore", "collab.doc":
 		if msg.Cell == "" {
 			return nil, errors.New(msg.T + " needs a cell")
+		}
+	case "collab.push", "collab.pull":
+		if msg.Cell == "" || msg.Version == nil || *msg.Version < 0 {
+			return nil, errors.New(msg.T + " needs a cell and a version (≥ 0)")
+		}
+		if msg.T == "collab.push" && len(msg.Updates) == 0 {
+			return nil, errors.New("collab.push needs updates")
+		}
+	case "presence":
+		if len(msg.Sel) > maxSel {
+			return nil, errors.New("presence: selection too large")
 		}
 	case "cell.move":
 		if msg.Cell == "" || msg.To == nil || *msg.To < 0 {
@@ -338,13 +395,25 @@ func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
 		if len(*m.Source) > store.MaxSourceSize {
 			return errorf(http.StatusRequestEntityTooLarge, "too_large", "source", "a cell source is limited to 1 MiB; this one has "+strconv.Itoa(len(*m.Source))+" bytes")
 		}
-		if err := s.store.UpdateCellSource(ctx, c.flow.ID, m.Cell, *m.Source, c.user.ID); err != nil {
-			return err
+		return c.sourceAsChange(ctx, m.Cell, *m.Source)
+	case "collab.push":
+		return c.collabPush(ctx, m)
+	case "collab.pull":
+		return c.collabPull(ctx, m)
+	case "collab.doc":
+		return c.collabDoc(ctx, m)
+	case "presence":
+		// Ephemeral and throttled: a client that sends faster loses some.
+		if now := time.Now(); now.Sub(c.lastPresence) >= 20*time.Millisecond {
+			c.lastPresence = now
+			pe := newPeer(c.client, c.user)
+			pe.Cell, pe.Sel = m.Cell, m.Sel
+			s.presence.set(c.flow.ID, pe)
+			b, _ := json.Marshal(presenceMsg{T: "presence", peer: pe})
+			s.publishPresence(ctx, c.flow.ID, b)
 		}
-		b, _ := json.Marshal(map[string]any{"t": "source", "cell": m.Cell, "source": *m.Source, "by": c.user.Name, "client": c.client})
-		s.hub.Publish(flowTopic(c.flow.ID), &Msg{Data: b})
 		return nil
-	case "cell.add", "cell.delete", "cell.duplicate", "cell.move", "cell.update", "flow.update":
+	case "cell.add", "cell.delete", "cell.duplicate", "cell.move", "cell.update", "flow.update", "cell.restore":
 		if err := c.structure(ctx, m); err != nil {
 			return err
 		}
@@ -354,6 +423,7 @@ func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
 				return err
 			}
 		}
+		s.announceFlow(ctx, c.flow.ID)
 		return c.broadcastDraft(ctx)
 	case "run":
 		return c.run(ctx, m)
@@ -413,6 +483,16 @@ func (c *notebookConn) structure(ctx context.Context, m *clientMsg) error {
 	if err != nil {
 		return err
 	}
+	if m.T == "cell.restore" {
+		if _, err := s.store.RestoreCell(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return errorf(http.StatusNotFound, "not_found", "cell", "there is no deleted cell to restore (it may be restored already)")
+			}
+			return err
+		}
+		s.collab.Forget(c.flow.ID, m.Cell)
+		return nil
+	}
 	idx := -1
 	if m.Cell != "" {
 		if idx = cellIndex(d, m.Cell); idx < 0 {
@@ -444,7 +524,15 @@ func (c *notebookConn) structure(ctx context.Context, m *clientMsg) error {
 		_, err := s.store.InsertCell(ctx, c.flow.ID, pos, engine.Cell{Name: name, Kind: kind, File: name + kind.Ext()}, c.user.ID)
 		return err
 	case "cell.delete":
-		return s.store.DeleteCell(ctx, c.flow.ID, m.Cell)
+		// Keep the latest text with the deleted cell, for cell.restore.
+		if err := s.collab.Flush(ctx, c.flow.ID, m.Cell); err != nil {
+			return err
+		}
+		if err := s.store.DeleteCellBy(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
+			return err
+		}
+		s.collab.Forget(c.flow.ID, m.Cell)
+		return nil
 	case "cell.duplicate":
 		cp := d.Flow.Cells[idx]
 		cp.Name = uniqueName(d, cp.Name+"_copy")

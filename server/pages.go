@@ -400,7 +400,7 @@ func viewDraft(d store.Draft) views.Draft {
 		out.Inputs = append(out.Inputs, views.Input{Name: in.Name, Type: in.Type, Default: in.Default, Required: in.Required, Options: in.Options, Description: in.Description})
 	}
 	for _, c := range dj.Cells {
-		vc := views.Cell{ID: c.ID, Name: c.Name, Kind: string(c.Kind), Source: c.Source, Options: views.CellOptions{
+		vc := views.Cell{ID: c.ID, Name: c.Name, Kind: string(c.Kind), Source: c.Source, Version: c.Version, Options: views.CellOptions{
 			Timeout: c.Options.Timeout, Retries: c.Options.Retries, RetryDelay: c.Options.RetryDelay, If: c.Options.If,
 			Needs: c.Options.Needs, Connection: c.Options.Connection, Env: c.Options.Env, ContinueOnError: c.Options.ContinueOnError,
 		}}

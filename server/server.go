@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/collab"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -49,6 +50,16 @@ type Server struct {
 	setupMu   sync.Mutex // one first-owner setup at a time
 	socketsMu sync.Mutex
 	sockets   map[*websocket.Conn]struct{}
+
+	// Collaboration (collab.go): the authority over cell documents, who is
+	// where, and this process's id in notifications to the others.
+	collab     *collab.Authority
+	presence   presenceBook
+	process    string
+	collabStop context.CancelFunc
+	listenDone chan struct{}
+	pg         bool           // PostgreSQL: other processes may share the database
+	notebooks  sync.WaitGroup // notebook sockets still being served
 }
 
 // New builds a server. Call Stop to end its runs.
@@ -72,6 +83,9 @@ func New(cfg Config) *Server {
 		},
 	}
 	s.box, s.limits = newBox(cfg, log), newRateLimits()
+	s.process = engine.NewID("p_")
+	s.pg = cfg.Store.Pool() != nil
+	s.collab = s.newAuthority()
 	s.handler = s.routes()
 	return s
 }
@@ -85,8 +99,20 @@ func (s *Server) Hub() *Hub { return s.hub }
 // Runs is the server's run manager.
 func (s *Server) Runs() *Runs { return s.runs }
 
-// Stop cancels running runs and waits for them (bounded by ctx).
-func (s *Server) Stop(ctx context.Context) error { return s.runs.Stop(ctx) }
+// Stop cancels running runs and waits for them (bounded by ctx), and
+// checkpoints the cell documents changed since their last checkpoint.
+func (s *Server) Stop(ctx context.Context) error {
+	err := s.runs.Stop(ctx)
+	// Notebook sockets (closed by CloseSockets) leave their documents
+	// checkpointed; wait for them, then for the rest.
+	done := make(chan struct{})
+	go func() { s.notebooks.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return errors.Join(err, s.stopCollab(ctx))
+}
 
 // apiError is an error with its HTTP answer.
 type apiError struct {
@@ -201,6 +227,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if n > 0 {
 		s.log.Warn("marked runs left running by a previous server as failed", "runs", n)
 	}
+	s.startCollab(ctx)
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,7 @@ import (
 var testRoles = []string{"owner", "editor", "runner", "viewer", "outsider"}
 
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	st      *store.Store
 	srv     *Server
 	ts      *httptest.Server
@@ -49,7 +50,7 @@ func testPG() string {
 
 // openStore opens a fresh store: a SQLite file, or a PostgreSQL schema of
 // its own that is dropped after the test.
-func openStore(t *testing.T, dialect string) (*store.Store, string) {
+func openStore(t testing.TB, dialect string) (*store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	data := t.TempDir()
@@ -80,12 +81,17 @@ func openStore(t *testing.T, dialect string) (*store.Store, string) {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
+	storeDSN.Store(st, cfg.DB)
 	return st, data
 }
 
+// storeDSN remembers the PostgreSQL URL of each test store, so a test can
+// open a second process's store on the same schema.
+var storeDSN sync.Map
+
 // setup starts a server with a workspace, one user per role, a user of
 // another workspace, a flow and a finished run.
-func setup(t *testing.T, dialect string) *fixture {
+func setup(t testing.TB, dialect string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, dialect)
@@ -203,11 +209,11 @@ func (f *fixture) do(role, method, path string, body string, header ...string) *
 }
 
 // testLogger logs to the test's output, shown when it fails.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type tWriter struct{ t *testing.T }
+type tWriter struct{ t testing.TB }
 
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))

@@ -31,7 +31,7 @@ func (f *fixture) addFlow(slug string, fl *engine.Flow) store.FlowSummary {
 }
 
 // body reads a response's body and checks its status.
-func body(t *testing.T, resp *http.Response, want int) string {
+func body(t testing.TB, resp *http.Response, want int) string {
 	t.Helper()
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()

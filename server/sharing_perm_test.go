@@ -186,6 +186,11 @@ func TestNotebookSocketMessageRoles(t *testing.T) {
 		"flow.update":    `{"t":"flow.update","description":"changed"}`,
 		"run":            `{"t":"run","mode":"all","inputs":{"who":"socket"}}`,
 		"cancel":         `{"t":"cancel","run":"r_nope"}`,
+		"collab.push":    `{"t":"collab.push","cell":"c_nope","version":0,"updates":[{"changes":[0,[0,"x"]],"clientID":"k"}]}`,
+		"collab.pull":    `{"t":"collab.pull","cell":"c_nope","version":0}`,
+		"collab.doc":     `{"t":"collab.doc","cell":"c_nope"}`,
+		"presence":       `{"t":"presence","cell":"c_nope","sel":[{"anchor":0,"head":0}]}`,
+		"cell.restore":   `{"t":"cell.restore","cell":"c_nope"}`,
 	}
 	for typ := range needs {
 		if _, ok := msgs[typ]; !ok {

@@ -169,6 +169,13 @@ func (s *Server) publishDraft(ctx context.Context, flowID, by string) {
 		s.log.Error("read draft to broadcast", "flow", flowID, "err", err)
 		return
 	}
+	// Texts replaced in the store reach open editors as collaboration
+	// updates, read from the change log.
+	for i, c := range d.Cells {
+		if err := s.collab.Sync(ctx, flowID, c.ID, c.Version); err != nil {
+			s.log.Error("sync a replaced cell", "flow", flowID, "cell", d.Flow.Cells[i].Name, "err", err)
+		}
+	}
 	b, _ := json.Marshal(map[string]any{"t": "draft", "draft": toDraftJSON(d), "by": by})
 	s.hub.Publish(flowTopic(flowID), &Msg{Data: b})
 }

@@ -88,12 +88,13 @@ func TestNotebookSocketEditAndRun(t *testing.T) {
 	cells := hello["draft"].(map[string]any)["cells"].([]any)
 	greet := cells[0].(map[string]any)["id"].(string)
 
-	// An edit is stored and reaches the other viewer.
+	// A whole-text edit (the legacy `source` message) is stored as one
+	// change of the cell's document and reaches the other viewer as such.
 	ed.WriteJSON(map[string]any{"t": "source", "id": 1, "cell": greet, "source": "echo hi {{ inputs.who }}; echo second\n"})
 	readUntil(t, ed, isType("ack"))
-	m := readUntil(t, viewer, isType("source"))
-	if got := m[len(m)-1]["source"]; got != "echo hi {{ inputs.who }}; echo second\n" {
-		t.Fatalf("viewer got source %v", got)
+	m := readUntil(t, viewer, isType("collab.updates"))
+	if got := m[len(m)-1]; got["version"] != 0.0 || len(got["updates"].([]any)) != 1 {
+		t.Fatalf("viewer got %v", got)
 	}
 	d, err := f.st.Draft(context.Background(), f.flow.ID)
 	if err != nil || d.Flow.Cells[0].Source != "echo hi {{ inputs.who }}; echo second\n" {

@@ -124,6 +124,9 @@ type Cell struct {
 	Source  string      `json:"source"`
 	Options CellOptions `json:"options"`
 	HTML    string      `json:"html,omitempty"`
+	// Version is the collaboration version Source is the text of; the
+	// page's editor starts there (docs/PROTOCOL.md).
+	Version int `json:"version"`
 }
 
 // CellOptions are a cell's options as cell.update sends them.

@@ -2,11 +2,13 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/collab"
 )
 
 // BenchmarkAppendEvents stores batches of 100 cell.log events of one line
@@ -42,4 +44,77 @@ func benchAppendEvents(b *testing.B, s *Store) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/event")
+}
+
+// BenchmarkOpenLongHistory opens a flow whose 5 cells carry 100,000
+// recorded changes between them (the authority checkpoints every 100, so
+// up to 99 are replayed per cell): the draft with its latest text, and each
+// cell's document as the authority loads it. Goal: under 100 ms.
+func BenchmarkOpenLongHistory(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchOpenLongHistory(b, openSQLite(b)) })
+	b.Run("postgres", func(b *testing.B) { benchOpenLongHistory(b, openPostgres(b)) })
+}
+
+func benchOpenLongHistory(b *testing.B, s *Store) {
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "ada", "", "")
+	ws, _ := s.CreateWorkspace(ctx, "ops", "Ops")
+	def := &engine.Flow{}
+	for i := range 5 {
+		def.Cells = append(def.Cells, engine.Cell{Name: fmt.Sprintf("c%d", i), Kind: engine.KindShell, File: fmt.Sprintf("c%d.sh", i)})
+	}
+	f, err := s.CreateFlow(ctx, ws.ID, "long", def, u.ID, nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := s.Draft(ctx, f.ID)
+	const perCell, batch, every = 20_000, 100, 100
+	for _, cell := range d.Cells {
+		text := collab.Text{}
+		for v := 0; v < perCell; {
+			rows := make([]collab.Stored, 0, batch)
+			for range batch - 1 + v%2 { // uneven batches, so checkpoints lag
+				if v == perCell {
+					break
+				}
+				pos := len(text) / 2
+				var cs collab.ChangeSet
+				if v%3 == 2 && len(text) > 0 {
+					cs, _ = collab.Replace(len(text), pos-1, pos, nil)
+				} else {
+					cs, _ = collab.Replace(len(text), pos, pos, collab.TextOf("ab"))
+				}
+				text, _ = cs.Apply(text)
+				v++
+				rows = append(rows, stored(b, v, cs, u.ID))
+			}
+			var cp *collab.Checkpoint
+			if v%every < batch && v < perCell-batch {
+				cp = &collab.Checkpoint{Version: v, Source: text.String()}
+			}
+			if err := s.AppendDoc(ctx, f.ID, cell.ID, rows, cp); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		d, err := s.Draft(ctx, f.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range d.Cells {
+			if c.Version != perCell {
+				b.Fatalf("cell at version %d", c.Version)
+			}
+			snap, err := s.LoadDoc(ctx, f.ID, c.ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if snap.Version+len(snap.Changes) != perCell {
+				b.Fatal("short history")
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
 }

@@ -217,18 +217,32 @@ func (s *Store) replaceDraft(ctx context.Context, tx bun.Tx, flowID string, f *e
 		return nil
 	}
 	cells := make([]cellModel, len(f.Cells))
+	// A surviving cell keeps its document: its checkpoint goes back in as
+	// it was, and the new text is appended to its change log as one change
+	// (replaceSource), so open editors and the log stay consistent.
+	var rewrite []int
 	for i := range f.Cells {
 		cells[i] = newCellModel(flowID, i, &f.Cells[i], userID, now)
 		if prev, ok := byName[f.Cells[i].Name]; ok {
 			cells[i].ID = prev.ID
-			if prev.Source == cells[i].Source && prev.Options == cells[i].Options && prev.Kind == cells[i].Kind {
-				// Unchanged: who changed it last, and when, still stands.
+			cells[i].Source, cells[i].DocVersion = prev.Source, prev.DocVersion
+			rewrite = append(rewrite, i)
+			if prev.Options == cells[i].Options && prev.Kind == cells[i].Kind {
+				// Options unchanged: who changed the cell last still stands
+				// unless replaceSource records a change of its text.
 				cells[i].UpdatedBy, cells[i].UpdatedAt = prev.UpdatedBy, prev.UpdatedAt
 			}
 		}
 	}
-	_, err = tx.NewInsert().Model(&cells).Exec(ctx)
-	return err
+	if _, err = tx.NewInsert().Model(&cells).Exec(ctx); err != nil {
+		return err
+	}
+	for _, i := range rewrite {
+		if err := s.replaceSource(ctx, tx, flowID, cells[i].ID, f.Cells[i].Source, userID); err != nil {
+			return fmt.Errorf("cell %s: %w", f.Cells[i].Name, err)
+		}
+	}
+	return nil
 }
 
 // VersionByHash finds the newest version of a flow whose content hash is

@@ -208,6 +208,7 @@ func readDraft(ctx context.Context, db bun.IDB, flowID string) (Draft, error) {
 	}
 	d := Draft{FlowID: flowID, Flow: f, Cells: make([]DraftCell, len(cms))}
 	f.Cells = make([]engine.Cell, len(cms))
+	versions := make([]int, len(cms))
 	for i, m := range cms {
 		c := &f.Cells[i]
 		c.Name, c.Kind, c.Source = m.Name, engine.Kind(m.Kind), m.Source
@@ -215,29 +216,27 @@ func readDraft(ctx context.Context, db bun.IDB, flowID string) (Draft, error) {
 			return Draft{}, fmt.Errorf("draft of flow %s, cell %q: %w", flowID, m.Name, err)
 		}
 		d.Cells[i] = DraftCell{ID: m.ID, UpdatedAt: m.UpdatedAt.UTC(), UpdatedBy: fromNull(m.UpdatedBy)}
+		versions[i] = m.DocVersion
+	}
+	// Sources are checkpoints: bring them up to the latest change.
+	if err := foldChanges(ctx, db, &d, versions); err != nil {
+		return Draft{}, err
 	}
 	return d, nil
 }
 
-// UpdateCellSource replaces the source of one draft cell: one UPDATE, cheap
-// enough for autosave.
+// UpdateCellSource replaces the source of one draft cell, recorded as one
+// change of the cell's document (engine/collab) so that editors of the
+// cell follow it, and as its checkpoint.
 func (s *Store) UpdateCellSource(ctx context.Context, flowID, cellID, source, userID string) error {
 	if err := checkSource(cellID, source); err != nil {
 		return fmt.Errorf("update cell source: %w", err)
 	}
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-		now := s.timeNow()
-		res, err := tx.NewUpdate().Model((*cellModel)(nil)).
-			Set("? = ?", bun.Ident("source"), source).
-			Set("? = ?", bun.Ident("updated_at"), now).
-			Set("? = ?", bun.Ident("updated_by"), nullString(userID)).
-			Where("? = ?", bun.Ident("flow_id"), flowID).
-			Where("? = ?", bun.Ident("id"), cellID).
-			Exec(ctx)
-		if err := affected(res, err); err != nil {
+		if err := s.replaceSource(ctx, tx, flowID, cellID, source, userID); err != nil {
 			return err
 		}
-		return recordEdit(ctx, tx, flowID, userID, now)
+		return recordEdit(ctx, tx, flowID, userID, s.timeNow())
 	})
 	return wrap(err, "update source of cell %s", cellID)
 }
@@ -303,10 +302,16 @@ func (s *Store) InsertCell(ctx context.Context, flowID string, position int, c e
 	return id, nil
 }
 
-// DeleteCell removes a cell from the draft, closing the gap it leaves.
+// DeleteCell removes a cell from the draft, closing the gap it leaves. The
+// cell is kept, with its text and history, for RestoreCell.
 func (s *Store) DeleteCell(ctx context.Context, flowID, cellID string) error {
+	return s.DeleteCellBy(ctx, flowID, cellID, "")
+}
+
+// DeleteCellBy is DeleteCell recording who deleted the cell.
+func (s *Store) DeleteCellBy(ctx context.Context, flowID, cellID, userID string) error {
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
-		pos, err := cellPosition(ctx, tx, flowID, cellID)
+		pos, err := s.deleteCellTx(ctx, tx, flowID, cellID, userID)
 		if err != nil {
 			return err
 		}

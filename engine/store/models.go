@@ -90,6 +90,46 @@ type cellModel struct {
 	Options   string    `bun:"options"`
 	UpdatedAt time.Time `bun:"updated_at"`
 	UpdatedBy *string   `bun:"updated_by"`
+	// DocVersion is the collaboration version Source is the text of.
+	DocVersion int `bun:"doc_version"`
+}
+
+type docChangeModel struct {
+	bun.BaseModel `bun:"table:doc_changes"`
+
+	FlowID   string    `bun:"flow_id"`
+	CellID   string    `bun:"cell_id"`
+	Version  int       `bun:"version"`
+	Changes  string    `bun:"changes"`
+	ClientID string    `bun:"client_id"`
+	UserID   *string   `bun:"user_id"`
+	At       time.Time `bun:"at"`
+}
+
+type deletedCellModel struct {
+	bun.BaseModel `bun:"table:deleted_cells"`
+
+	FlowID     string    `bun:"flow_id,pk"`
+	ID         string    `bun:"id,pk"`
+	Position   int       `bun:"position"`
+	Name       string    `bun:"name"`
+	Kind       string    `bun:"kind"`
+	Source     string    `bun:"source"`
+	Options    string    `bun:"options"`
+	DocVersion int       `bun:"doc_version"`
+	DeletedAt  time.Time `bun:"deleted_at"`
+	DeletedBy  *string   `bun:"deleted_by"`
+}
+
+type cellEditorModel struct {
+	bun.BaseModel `bun:"table:cell_editors"`
+
+	FlowID  string    `bun:"flow_id,pk"`
+	CellID  string    `bun:"cell_id,pk"`
+	UserID  string    `bun:"user_id,pk"`
+	Edits   int       `bun:"edits"`
+	FirstAt time.Time `bun:"first_at"`
+	LastAt  time.Time `bun:"last_at"`
 }
 
 type versionModel struct {

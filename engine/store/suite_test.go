@@ -41,6 +41,8 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"ConcurrentEvents", testConcurrentEvents},
 		{"LatestResults", testLatestResults},
 		{"Migrate", testMigrate},
+		{"CollabLog", testCollabLog},
+		{"CollabNotify", testCollabNotify},
 	}
 	tests = append(tests, sharingTests...)
 	for _, tt := range tests {
@@ -955,7 +957,8 @@ func testLatestResults(t *testing.T, s *Store) {
 
 func testMigrate(t *testing.T, s *Store) {
 	ctx := context.Background()
-	latest := latestMigration(t)
+	all := migrationVersions(t, s.Dialect())
+	latest := all[len(all)-1]
 	v, dirty, err := s.MigrateStatus(ctx)
 	ok(t, err)
 	if v != latest || dirty {
@@ -964,7 +967,18 @@ func testMigrate(t *testing.T, s *Store) {
 	_, err = s.CreateUser(ctx, "ada", "", "")
 	ok(t, err)
 	ok(t, s.Migrate(ctx, "up", 0)) // nothing to do
-	ok(t, s.Migrate(ctx, "down", 0))
+	ok(t, s.Migrate(ctx, "down", 1))
+	v, _, err = s.MigrateStatus(ctx)
+	ok(t, err)
+	if want := uint(0); len(all) > 1 {
+		want = all[len(all)-2]
+		if v != want {
+			t.Fatalf("version after down 1 = %d, want %d", v, want)
+		}
+	} else if v != want {
+		t.Fatalf("version after down 1 = %d", v)
+	}
+	ok(t, s.Migrate(ctx, "down", len(all)))
 	v, _, err = s.MigrateStatus(ctx)
 	ok(t, err)
 	if v != 0 {
@@ -973,11 +987,11 @@ func testMigrate(t *testing.T, s *Store) {
 	if _, err := s.CountUsers(ctx); err == nil {
 		t.Fatal("users table still there after down")
 	}
-	ok(t, s.Migrate(ctx, "up", 50)) // more steps than there are
+	ok(t, s.Migrate(ctx, "up", len(all)+5)) // more steps than there are
 	v, _, err = s.MigrateStatus(ctx)
 	ok(t, err)
 	if v != latest {
-		t.Fatalf("version after up = %d, want %d", v, latest)
+		t.Fatalf("version after up = %d", v)
 	}
 	n, err := s.CountUsers(ctx)
 	ok(t, err)
@@ -1006,4 +1020,20 @@ func latestMigration(t *testing.T) uint {
 		}
 	}
 	return latest
+}
+
+// migrationVersions lists the versions of the embedded migrations, in order.
+func migrationVersions(t *testing.T, dialect string) []uint {
+	t.Helper()
+	entries, err := fs.ReadDir(migrations.FS, dialect)
+	ok(t, err)
+	var out []uint
+	for _, e := range entries {
+		var n uint
+		if _, err := fmt.Sscanf(e.Name(), "%04d_", &n); err == nil && strings.HasSuffix(e.Name(), ".up.sql") {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

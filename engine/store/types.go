@@ -165,6 +165,9 @@ type DraftCell struct {
 	ID        string // stable across renames and moves
 	UpdatedAt time.Time
 	UpdatedBy string // user id; "" when unknown
+	// Version is the cell document's collaboration version: the number of
+	// changes its source has had (engine/collab).
+	Version int
 }
 
 // Version is an immutable numbered snapshot of a flow.

@@ -1,8 +1,9 @@
 // CodeMirror 6 set up for a cell: its language, a theme drawn from the page's
 // CSS variables (so it follows light and dark), read-only for viewers.
 import { basicSetup } from 'codemirror';
-import { Compartment, EditorState, Prec, Transaction } from '@codemirror/state';
-import { EditorView, keymap } from '@codemirror/view';
+import { ChangeSet, Compartment, EditorState, Prec, StateEffect, StateField, Transaction } from '@codemirror/state';
+import { Decoration, EditorView, WidgetType, keymap } from '@codemirror/view';
+import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from '@codemirror/collab';
 import { HighlightStyle, StreamLanguage, syntaxHighlighting } from '@codemirror/language';
 import { tags as t } from '@lezer/highlight';
 import { shell } from '@codemirror/legacy-modes/mode/shell';
@@ -83,15 +84,92 @@ const theme = EditorView.theme({
 const darkQuery = window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null;
 const darkFlag = () => EditorView.theme({}, { dark: !!(darkQuery && darkQuery.matches) });
 
+// ---- other people's cursors and selections (presence) ----
+
+const setPeers = StateEffect.define();
+
+class CaretWidget extends WidgetType {
+  constructor(color, name) {
+    super();
+    this.color = color;
+    this.name = name;
+  }
+  eq(o) {
+    return o.color === this.color && o.name === this.name;
+  }
+  toDOM() {
+    const span = document.createElement('span');
+    span.className = 'cm-peer-caret';
+    span.style.borderLeftColor = this.color;
+    const label = document.createElement('span');
+    label.className = 'cm-peer-label';
+    label.style.backgroundColor = this.color;
+    label.textContent = this.name;
+    span.append(label);
+    return span;
+  }
+  ignoreEvent() {
+    return true;
+  }
+}
+
+const peersField = StateField.define({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    deco = deco.map(tr.changes);
+    for (const e of tr.effects) {
+      if (!e.is(setPeers)) continue;
+      const len = tr.state.doc.length;
+      const ranges = [];
+      for (const p of e.value) {
+        const a = Math.min(Math.max(0, p.anchor | 0), len);
+        const h = Math.min(Math.max(0, p.head | 0), len);
+        if (a !== h) ranges.push(Decoration.mark({ attributes: { style: `background-color: ${p.color}33` }, class: 'cm-peer-sel' }).range(Math.min(a, h), Math.max(a, h)));
+        ranges.push(Decoration.widget({ widget: new CaretWidget(p.color, p.name), side: 1 }).range(h));
+      }
+      deco = Decoration.set(ranges, true);
+    }
+    return deco;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
+const peerTheme = EditorView.baseTheme({
+  '.cm-peer-caret': { position: 'relative', borderLeft: '2px solid', marginLeft: '-1px', marginRight: '-1px' },
+  '.cm-peer-label': { position: 'absolute', top: '-1.3em', left: '-2px', fontSize: '10px', lineHeight: '1.2', color: '#fff', padding: '0 3px', borderRadius: '3px', whiteSpace: 'nowrap', pointerEvents: 'none', opacity: '0.85' },
+});
+
+/** MAX_SOURCE is the largest cell text, in bytes of UTF-8 (as the server counts). */
+export const MAX_SOURCE = 1 << 20;
+
+// utf8Bytes counts a document's UTF-8 bytes without encoding it.
+function utf8Bytes(doc) {
+  let n = 0;
+  for (const it = doc.iter(); !it.next().done;) {
+    const s = it.value;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff) { n += 4; i++; }
+      else n += 3;
+    }
+  }
+  return n;
+}
+
 /**
- * Creates an editor in parent. hooks: onChange(text) for local edits,
+ * Creates an editor in parent, joined to the cell's shared document at
+ * version (the @codemirror/collab model; docs/PROTOCOL.md). hooks:
+ * onChange() for local edits, onSelect(sel) when the selection moves,
  * onEdge(dir) when the cursor leaves the first (-1) or last (+1) line,
  * onFocus/onBlur.
  */
-export function createEditor(parent, { doc, kind, readOnly, hooks }) {
+export function createEditor(parent, { doc, version = 0, clientID, kind, readOnly, hooks }) {
   const lang = new Compartment();
   const ro = new Compartment();
   const dark = new Compartment();
+  const id = clientID || Math.floor(Math.random() * 0xffffffff).toString(36) + Date.now().toString(36);
   const edge = (dir) => (view) => {
     const sel = view.state.selection.main;
     if (!sel.empty) return false;
@@ -99,32 +177,47 @@ export function createEditor(parent, { doc, kind, readOnly, hooks }) {
     if (dir < 0 ? line.number !== 1 : line.number !== view.state.doc.lines) return false;
     return hooks.onEdge(dir);
   };
-  const view = new EditorView({
-    parent,
-    state: EditorState.create({
-      doc,
-      extensions: [
-        Prec.high(keymap.of([
-          { key: 'ArrowUp', run: edge(-1) },
-          { key: 'ArrowDown', run: edge(1) },
-        ])),
-        basicSetup,
-        syntaxHighlighting(highlight),
-        theme,
-        dark.of(darkFlag()),
-        lang.of(languageFor(kind)),
-        ro.of(EditorState.readOnly.of(readOnly)),
-        EditorView.lineWrapping,
-        EditorView.contentAttributes.of({ 'aria-label': `${kind} source` }),
-        EditorView.updateListener.of((u) => {
-          if (u.docChanged && !u.transactions.some((tr) => tr.annotation(Transaction.remote))) {
-            hooks.onChange(u.state.doc.toString());
-          }
-          if (u.focusChanged) (u.view.hasFocus ? hooks.onFocus : hooks.onBlur)();
-        }),
-      ],
-    }),
+  let kindNow = kind;
+  let roNow = readOnly;
+  const makeState = (text, v) => EditorState.create({
+    doc: text,
+    extensions: [
+      // Line breaks stay as they are ("\r\n" is two characters), so every
+      // editor and the server count the same lengths.
+      EditorState.lineSeparator.of('\n'),
+      // A cell's text is limited to 1 MiB of UTF-8, as the server is: an
+      // edit past it is refused here, with a message, and never sent.
+      EditorState.transactionFilter.of((tr) => {
+        if (!tr.docChanged || tr.annotation(Transaction.remote)) return tr;
+        const n = tr.newDoc.length;
+        if (n * 3 <= MAX_SOURCE || utf8Bytes(tr.newDoc) <= MAX_SOURCE) return tr;
+        hooks.onTooLarge?.();
+        return [];
+      }),
+      collab({ startVersion: v, clientID: id }),
+      peersField,
+      peerTheme,
+      Prec.high(keymap.of([
+        { key: 'ArrowUp', run: edge(-1) },
+        { key: 'ArrowDown', run: edge(1) },
+      ])),
+      basicSetup,
+      syntaxHighlighting(highlight),
+      theme,
+      dark.of(darkFlag()),
+      lang.of(languageFor(kindNow)),
+      ro.of(EditorState.readOnly.of(roNow)),
+      EditorView.lineWrapping,
+      EditorView.contentAttributes.of({ 'aria-label': `${kind} source` }),
+      EditorView.updateListener.of((u) => {
+        const remote = u.transactions.some((tr) => tr.annotation(Transaction.remote));
+        if (u.docChanged && !remote) hooks.onChange();
+        if ((u.selectionSet || u.docChanged) && u.view.hasFocus) hooks.onSelect?.(u.state.selection.main);
+        if (u.focusChanged) (u.view.hasFocus ? hooks.onFocus : hooks.onBlur)();
+      }),
+    ],
   });
+  const view = new EditorView({ parent, state: makeState(doc, version) });
   const onScheme = () => view.dispatch({ effects: dark.reconfigure(darkFlag()) });
   darkQuery?.addEventListener?.('change', onScheme);
   return {
@@ -132,24 +225,42 @@ export function createEditor(parent, { doc, kind, readOnly, hooks }) {
     get text() {
       return view.state.doc.toString();
     },
-    /** Replaces the text with someone else's, changing only what differs. */
-    setText(text) {
-      const old = view.state.doc.toString();
-      if (old === text) return;
-      let from = 0;
-      while (from < old.length && from < text.length && old[from] === text[from]) from++;
-      let a = old.length;
-      let b = text.length;
-      while (a > from && b > from && old[a - 1] === text[b - 1]) {
-        a--;
-        b--;
-      }
-      view.dispatch({ changes: { from, to: a, insert: text.slice(from, b) }, annotations: Transaction.remote.of(true) });
+    get clientID() {
+      return getClientID(view.state);
+    },
+    /** The version up to which the server has confirmed this editor's text. */
+    get version() {
+      return getSyncedVersion(view.state);
+    },
+    /** Local changes the server has not confirmed yet. */
+    sendable() {
+      return sendableUpdates(view.state);
+    },
+    /** Applies the server's updates (JSON) that start at this.version. */
+    receive(updates) {
+      const ups = updates.map((u) => ({ changes: ChangeSet.fromJSON(u.changes), clientID: u.clientID }));
+      view.dispatch(receiveUpdates(view.state, ups));
+    },
+    /** Starts over from the server's text at version (local changes lost). */
+    reset(text, v) {
+      const sel = view.state.selection.main.head;
+      view.setState(makeState(text, v));
+      if (view.hasFocus) view.dispatch({ selection: { anchor: Math.min(sel, text.length) } });
+    },
+    /** Other people's cursors: [{anchor, head, color, name}]. */
+    setPeers(peers) {
+      view.dispatch({ effects: setPeers.of(peers) });
+    },
+    get selection() {
+      const m = view.state.selection.main;
+      return { anchor: m.anchor, head: m.head };
     },
     setKind(k) {
+      kindNow = k;
       view.dispatch({ effects: lang.reconfigure(languageFor(k)) });
     },
     setReadOnly(on) {
+      roNow = on;
       view.dispatch({ effects: ro.reconfigure(EditorState.readOnly.of(on)) });
     },
     focus(atEnd) {

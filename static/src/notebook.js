@@ -1,5 +1,7 @@
-// The notebook: editors in every cell, autosave, the flow's socket, live runs.
-// The DOM hooks and the messages are those of docs/PROTOCOL.md.
+// The notebook: editors in every cell, edited together in real time (the
+// @codemirror/collab model: changes pushed at a version, confirmed or
+// rebased), who is where, the flow's socket, live runs. The DOM hooks and
+// the messages are those of docs/PROTOCOL.md.
 import { createEditor } from './editor.js';
 import { CellOutput, STATUS_WORDS } from './output.js';
 import { connect, el, timeAgo, toast } from './dom.js';
@@ -7,12 +9,12 @@ import { renderMarkdown } from './markdown.js';
 
 const KINDS = ['shell', 'python', 'http', 'sql', 'expr', 'markdown'];
 const INPUT_TYPES = ['string', 'number', 'boolean', 'date', 'select'];
-const AUTOSAVE_MS = 300;
-const MAX_SOURCE = 1 << 20;
+const PRESENCE_MS = 80;
 const ACTIVE = new Set(['queued', 'running']);
 
 export function mountNotebook(main) {
   const nb = new Notebook(main);
+  main.notebook = nb; // for browser tests and the console
   nb.start();
   return nb;
 }
@@ -29,6 +31,7 @@ class Notebook {
     this.lastInputs = null;
     this.pending = new Map(); // message id → {form}
     this.nextId = 1;
+    this.peers = new Map(); // client → presence
     this.draft = readDraft(main);
     // The run banners the server rendered (the last run of this flow).
     main.querySelectorAll('[data-runs] [data-run-id]').forEach((b) => {
@@ -52,7 +55,9 @@ class Notebook {
     this.main.addEventListener('click', (e) => this.onClick(e));
     this.main.addEventListener('change', (e) => this.onChange(e));
     window.addEventListener('keydown', (e) => this.onKey(e), true);
-    window.addEventListener('beforeunload', () => this.flushSources());
+    window.addEventListener('beforeunload', (e) => {
+      if ([...this.cells.values()].some((c) => c.editor.sendable().length)) e.preventDefault();
+    });
     this.renderFlowSettings();
     this.updateToolbar();
     if (!this.main.dataset.socket) return;
@@ -61,6 +66,12 @@ class Notebook {
     this.socket = connect(this.main.dataset.socket, {
       onMessage: (m) => this.onMessage(m),
       onState: (s) => {
+        if (s !== 'open') {
+          // In flight when the connection went: pushed again after hello.
+          for (const c of this.cells.values()) c.inflight = c.pulling = false;
+          this.peers.clear();
+          this.renderPresence();
+        }
         if (!conn) return;
         conn.dataset.conn = s;
         conn.textContent = words[s] || s;
@@ -89,35 +100,32 @@ class Notebook {
       id: section.dataset.cellId,
       section,
       data,
-      // The draft's JSON is exact; a textarea loses a leading newline.
-      sent: typeof data.source === 'string' ? data.source : textarea ? textarea.value : '',
-      dirty: false,
-      timer: 0,
-      remote: null,
+      inflight: false, // a push waits for its answer
+      pulling: false,
       focused: false,
+      deleted: false,
     };
+    // The draft's JSON is exact; a textarea loses a leading newline.
+    const doc = typeof data.source === 'string' ? data.source : textarea ? textarea.value : '';
     if (textarea) textarea.remove();
     c.editor = createEditor(host, {
-      doc: c.sent,
+      doc,
+      version: data.version || 0,
       kind,
       readOnly: !this.canEdit,
       hooks: {
-        onChange: () => {
-          c.dirty = true;
-          clearTimeout(c.timer);
-          c.timer = setTimeout(() => this.sendSource(c), AUTOSAVE_MS);
-        },
+        onChange: () => this.push(c),
+        onSelect: () => this.sendPresence(c),
         onEdge: (dir) => this.focusNeighbour(c, dir),
+        onTooLarge: () => toast(`Cell ${section.dataset.cell} would be over 1 MiB, so that change was not made. Read large data from a file or a connection instead.`, 'error'),
         onFocus: () => {
           c.focused = true;
           this.main.querySelectorAll('section.cell.is-focused').forEach((s) => s.classList.remove('is-focused'));
           section.classList.add('is-focused');
+          this.sendPresence(c);
         },
         onBlur: () => {
           c.focused = false;
-          this.sendSource(c);
-          if (c.remote !== null && !c.dirty) c.editor.setText(c.remote);
-          c.remote = null;
           if (section.dataset.kind === 'markdown') this.showMarkdown(c, true);
         },
       },
@@ -126,6 +134,146 @@ class Notebook {
     if (kind === 'markdown') this.showMarkdown(c, true);
     this.cells.set(c.id, c);
     return c;
+  }
+
+  // ---- collaboration (docs/PROTOCOL.md, "Collaboration") ----
+
+  /** Sends the cell's unconfirmed changes, one push at a time. */
+  push(c) {
+    if (!this.canEdit || c.inflight || c.pulling || c.deleted || !this.socket || !this.socket.open || !this.helloed) return;
+    const ups = c.editor.sendable();
+    if (!ups.length) return;
+    const updates = ups.map((u) => ({ changes: u.changes.toJSON(), clientID: u.clientID }));
+    if (this.socket.send({ t: 'collab.push', cell: c.id, version: c.editor.version, updates })) c.inflight = true;
+  }
+
+  pull(c) {
+    if (c.pulling) return;
+    if (this.socket && this.socket.send({ t: 'collab.pull', cell: c.id, version: c.editor.version })) c.pulling = true;
+  }
+
+  pushAll() {
+    for (const c of this.cells.values()) this.push(c);
+  }
+
+  onCollab(m) {
+    const c = this.cells.get(m.cell);
+    if (!c) return;
+    switch (m.t) {
+      case 'collab.updates': {
+        const v = c.editor.version;
+        if (m.version > v) {
+          this.pull(c); // something was missed
+          return;
+        }
+        c.pulling = false;
+        const fresh = (m.updates || []).slice(v - m.version);
+        if (fresh.length) {
+          c.editor.receive(fresh);
+          this.markdownFollow(c);
+        }
+        break;
+      }
+      case 'collab.ack':
+      case 'collab.pull-needed':
+        c.inflight = false;
+        if (c.editor.version < m.version) {
+          this.pull(c);
+          return;
+        }
+        break;
+      case 'collab.doc':
+        c.inflight = c.pulling = false;
+        c.editor.reset(m.source, m.version);
+        break;
+      case 'collab.error':
+        // The server refused our change: start again from its text.
+        toast(`Cell ${c.section.dataset.cell}: a change could not be applied (${m.message}); the cell was reloaded.`, 'error');
+        c.inflight = false;
+        this.socket.send({ t: 'collab.doc', cell: c.id });
+        return;
+      case 'collab.gone':
+        c.inflight = false;
+        this.markDeleted(c, m.by, m.name);
+        return;
+    }
+    this.push(c);
+  }
+
+  // A cell someone else deleted while this page had changes in it: keep it
+  // on screen and offer to restore it (never drop the changes silently).
+  markDeleted(c, by, name) {
+    if (c.deleted) return;
+    c.deleted = true;
+    c.section.dataset.deleted = 'true';
+    const who = by && by !== this.user?.name ? by : 'Someone';
+    const banner = el('div', { class: 'notice notice-warning cell-deleted', 'data-deleted-banner': '', role: 'alert' },
+      el('span', {}, `${who} deleted this cell${name ? ` (${name})` : ''} while you were editing it. `),
+      el('button', { type: 'button', class: 'btn btn-small btn-primary', 'data-action': 'restore-cell' }, 'Restore it with my changes'),
+      el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'discard-cell' }, 'Discard'));
+    c.section.prepend(banner);
+  }
+
+  unmarkDeleted(c) {
+    c.deleted = false;
+    delete c.section.dataset.deleted;
+    c.section.querySelector('[data-deleted-banner]')?.remove();
+  }
+
+  removeCell(c) {
+    c.editor.destroy();
+    c.section.remove();
+    this.cells.delete(c.id);
+  }
+
+  markdownFollow(c) {
+    if (c.section.dataset.kind === 'markdown' && !c.focused) this.showMarkdown(c, true);
+  }
+
+  // ---- presence ----
+
+  sendPresence(c) {
+    if (!this.socket || !this.socket.open) return;
+    clearTimeout(this.presenceTimer);
+    const send = () => {
+      this.presenceAt = Date.now();
+      const focused = [...this.cells.values()].find((x) => x.focused);
+      const cell = focused || c;
+      this.socket.send({ t: 'presence', cell: cell && cell.focused ? cell.id : '', sel: cell && cell.focused ? [cell.editor.selection] : null });
+    };
+    const wait = PRESENCE_MS - (Date.now() - (this.presenceAt || 0));
+    if (wait <= 0) send();
+    else this.presenceTimer = setTimeout(send, wait);
+  }
+
+  onPresence(m) {
+    if (m.client === this.client) return;
+    if (m.t === 'presence.leave') this.peers.delete(m.client);
+    else this.peers.set(m.client, m);
+    this.renderPresence();
+  }
+
+  renderPresence() {
+    let bar = this.main.querySelector('[data-presence]');
+    if (!bar) {
+      bar = el('div', { class: 'presence', 'data-presence': '', 'aria-label': 'People in this flow' });
+      const conn = this.main.querySelector('[data-conn]');
+      if (conn) conn.after(bar);
+      else this.main.prepend(bar);
+    }
+    const people = [...this.peers.values()];
+    const chip = (p) => el('span', { class: 'avatar', title: `${p.display || p.name}`, 'data-peer': p.name, style: `background:${p.color};color:#fff;border-radius:50%;display:inline-flex;width:1.6em;height:1.6em;align-items:center;justify-content:center;font-size:.75em;margin-left:.15em` }, p.initials || '?');
+    bar.replaceChildren(...people.map(chip));
+    for (const c of this.cells.values()) {
+      const here = people.filter((p) => p.cell === c.id);
+      let box = c.section.querySelector('[data-cell-peers]');
+      if (!box) {
+        box = el('span', { class: 'cell-peers', 'data-cell-peers': '' });
+        c.section.querySelector('.cell-head')?.append(box);
+      }
+      box.replaceChildren(...here.map(chip));
+      c.editor.setPeers(here.filter((p) => Array.isArray(p.sel) && p.sel[0]).map((p) => ({ anchor: p.sel[0].anchor, head: p.sel[0].head, color: p.color, name: p.display || p.name })));
+    }
   }
 
   logUrl(name) {
@@ -145,42 +293,12 @@ class Notebook {
     if (!rendered) c.editor.focus(true);
   }
 
-  // sendSource sends a cell's text if it changed; it reports false when the
-  // text is left unsaved (too large, or no connection).
-  sendSource(c) {
-    clearTimeout(c.timer);
-    if (!c.dirty || !this.canEdit) return true;
-    const text = c.editor.text;
-    if (text === c.sent) {
-      c.dirty = false;
-      return true;
-    }
-    // The server's limit is in bytes of UTF-8, not in UTF-16 units.
-    if (utf8Length(text) > MAX_SOURCE) {
-      toast(`Cell ${c.section.dataset.cell} is over 1 MiB and was not saved. Make it smaller, or read the data from a file.`, 'error');
-      return false;
-    }
-    const id = String(this.nextId++);
-    if (this.socket && this.socket.send({ t: 'source', id, cell: c.id, source: text })) {
-      // A refusal (see 'error') makes the cell unsaved again.
-      this.pending.set(id, { cell: c, prev: c.sent });
-      c.sent = text;
-      c.dirty = false;
-      c.data.source = text;
-      return true;
-    }
-    return false;
-  }
-
+  // Kept for the toolbar and the keyboard: everything typed goes out now.
+  // Edits over the size limit never reach a document (the editor refuses
+  // them), so there is nothing that cannot be sent.
   flushSources() {
-    let saved = true;
-    for (const c of this.cells.values()) saved = this.sendSource(c) && saved;
-    return saved;
-  }
-
-  save() {
-    if (!this.flushSources()) return; // sendSource said why
-    toast(this.socket && this.socket.open ? 'Saved' : 'Offline: your text will be saved when the connection is back');
+    this.pushAll();
+    return true;
   }
 
   cellByName(name) {
@@ -213,13 +331,18 @@ class Notebook {
     const keep = new Set(this.draft.cells.map((c) => c.id));
     for (const [id, c] of this.cells) {
       if (keep.has(id)) continue;
-      c.editor.destroy();
-      c.section.remove();
-      this.cells.delete(id);
+      // Changes not yet confirmed: offer to restore instead of dropping them.
+      if (this.canEdit && (c.editor.sendable().length || c.focused)) this.markDeleted(c, by);
+      else this.removeCell(c);
     }
     let prev = this.main.querySelector('[data-cells-start]');
     for (const data of this.draft.cells) {
       let c = this.cells.get(data.id);
+      if (c && c.deleted) {
+        this.unmarkDeleted(c); // restored
+        if (c.editor.version < (data.version || 0)) this.pull(c);
+        else this.push(c);
+      }
       if (!c) {
         c = this.mountCell(buildSection(data, this), data);
         if (this.draft.cells.length === 1 || by === this.user?.name) this.pendingFocus = c;
@@ -265,21 +388,11 @@ class Notebook {
       const md = s.querySelector('[data-markdown]');
       if (md) md.innerHTML = data.html; // sanitized by the server (PROTOCOL.md)
     }
-    this.applyRemoteSource(c, data.source);
+    // The text follows collab.updates, not the draft: a draft is older
+    // than the updates that came after it.
+    if ((data.version || 0) > c.editor.version) this.pull(c);
     const panel = s.querySelector('[data-options]');
     if (panel && !panel.hidden && !panel.contains(document.activeElement)) fillOptions(panel, data);
-  }
-
-  applyRemoteSource(c, source) {
-    if (typeof source !== 'string' || source === c.editor.text) return;
-    if (c.focused || c.dirty) {
-      c.remote = source; // applied on blur unless the person here typed
-      return;
-    }
-    c.editor.setText(source);
-    c.sent = source;
-    c.data.source = source;
-    if (c.section.dataset.kind === 'markdown' && !c.section.querySelector('[data-markdown]').hidden) this.showMarkdown(c, true);
   }
 
   renderFlowHeader() {
@@ -295,6 +408,8 @@ class Notebook {
     switch (m.t) {
       case 'hello':
         this.user = m.user || null;
+        this.client = m.client;
+        this.helloed = true;
         if (m.role && m.role !== this.role) {
           this.role = m.role;
           this.main.dataset.role = m.role;
@@ -307,17 +422,35 @@ class Notebook {
           if (active && active.id !== this.currentRun) this.startRun(active, false);
         }
         this.renderRuns();
-        for (const c of this.cells.values()) this.sendSource(c); // typed while offline
+        this.peers = new Map((m.peers || []).map((p) => [p.client, p]));
+        this.renderPresence();
+        // Back online: catch up (pull), then push what was typed offline.
+        for (const c of this.cells.values()) {
+          const d = this.draft.cells.find((x) => x.id === c.id);
+          if (d && (d.version || 0) > c.editor.version) this.pull(c);
+          else this.push(c);
+        }
         break;
       case 'draft':
         this.applyDraft(m.draft, m.by);
         if (m.by && m.by !== this.user?.name) toast(`${m.by} changed the notebook`);
         break;
-      case 'source': {
-        const c = this.cells.get(m.cell);
-        if (c) this.applyRemoteSource(c, m.source);
+      case 'collab.updates':
+      case 'collab.ack':
+      case 'collab.pull-needed':
+      case 'collab.doc':
+      case 'collab.error':
+      case 'collab.gone':
+        this.onCollab(m);
         break;
-      }
+      case 'presence':
+      case 'presence.leave':
+        this.onPresence(m);
+        break;
+      case 'missed':
+        // The server dropped messages for us: make sure every cell is current.
+        for (const c of this.cells.values()) this.pull(c);
+        break;
       case 'run': {
         const info = m.run;
         const known = this.runs.has(info.id);
@@ -447,6 +580,12 @@ class Notebook {
         this.send({ t: 'cell.add', after: after ? after.id : '', kind });
         return;
       }
+      case 'restore-cell':
+        if (c) this.send({ t: 'cell.restore', cell: c.id });
+        return;
+      case 'discard-cell':
+        if (c) this.removeCell(c);
+        return;
       case 'delete-cell':
         if (c && confirm(`Delete cell "${name}"?`)) this.send({ t: 'cell.delete', cell: c.id });
         return;
@@ -545,6 +684,23 @@ class Notebook {
 
   // barrier resolves once the server has handled every message sent
   // before it (it answers a socket's messages in order).
+  // settled resolves true once every change typed here is stored (its push
+  // acknowledged), or false when offline or after 10 s: a run or a version
+  // must see what is on screen.
+  settled() {
+    return new Promise((resolve) => {
+      const start = Date.now();
+      const check = () => {
+        this.pushAll();
+        const busy = [...this.cells.values()].some((c) => !c.deleted && (c.inflight || c.editor.sendable().length));
+        if (!busy) return resolve(true);
+        if (!this.socket || !this.socket.open || Date.now() - start > 10000) return resolve(false);
+        setTimeout(check, 10);
+      };
+      check();
+    });
+  }
+
   barrier() {
     return new Promise((resolve) => {
       const id = String(this.nextId++);
@@ -574,11 +730,7 @@ class Notebook {
     dlg = el('dialog', { id: 'version-dialog' }, form);
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
-      if (!this.flushSources()) {
-        form.querySelector('[data-error-for="message"]').textContent = 'A cell is larger than 1 MiB and cannot be stored; shorten it first.';
-        return;
-      }
-      if (!(await this.barrier())) {
+      if (!(await this.settled()) || !(await this.barrier())) {
         form.querySelector('[data-error-for="message"]').textContent = 'Not connected: your latest text is not stored yet. Try again when the notebook is live.';
         return;
       }
@@ -603,9 +755,13 @@ class Notebook {
     input.focus();
   }
 
-  requestRun(mode, cell) {
+  async requestRun(mode, cell) {
     if (!this.canRun) return;
-    this.flushSources(); // the run must see what is on screen
+    // The run must see what is on screen.
+    if (!(await this.settled())) {
+      toast('Not connected: your latest changes are not stored yet, so the run would not see them. Try again when the notebook is live.', 'error');
+      return;
+    }
     const inputs = this.draft.inputs || [];
     const msg = { t: 'run', mode };
     if (cell) msg.cell = cell;
