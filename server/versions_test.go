@@ -20,6 +20,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/archive"
+	"github.com/opsbook/opsbook/engine/collab"
 	"github.com/opsbook/opsbook/engine/flow"
 )
 
@@ -513,4 +514,80 @@ func newMultipart(w io.Writer, filename string, data []byte) string {
 	mw.WriteField("message", "upload")
 	mw.Close()
 	return mw.FormDataContentType()
+}
+
+// TestRestoreWhileEditing: an editor has a cell open and has typed into it
+// when someone restores an older version. The editor gets the restored text
+// as collaboration updates, its document stays in step with the server's
+// (its next edit is accepted), and the stored text is the one it sees.
+func TestRestoreWhileEditing(t *testing.T) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			f := setup(t, dialect)
+			ctx := context.Background()
+			ed, err := f.dial("editor", "/w/acme/flows/hello/ws")
+			if err != nil {
+				t.Fatal(err)
+			}
+			hello := readUntil(t, ed, isType("hello"))[0]
+			cell := hello["draft"].(map[string]any)["cells"].([]any)[1].(map[string]any)
+			id, version := cell["id"].(string), int(cell["version"].(float64))
+			if cell["source"] != "40 + 2\n" {
+				t.Fatalf("answer starts as %q", cell["source"])
+			}
+			// Type "7" at the end: "40 + 2\n7".
+			push := func(v int, changes string) map[string]any {
+				ed.WriteJSON(map[string]any{"t": "collab.push", "cell": id, "version": v,
+					"updates": []any{map[string]any{"changes": json.RawMessage(changes), "clientID": "me"}}})
+				got := readUntil(t, ed, func(m map[string]any) bool {
+					return m["cell"] == id && (m["t"] == "collab.ack" || m["t"] == "collab.pull-needed" || m["t"] == "collab.error")
+				})
+				return got[len(got)-1]
+			}
+			if m := push(version, `[7,[0,"7"]]`); m["t"] != "collab.ack" {
+				t.Fatalf("first push: %v", m)
+			}
+			version++
+
+			resp := f.do("editor", http.MethodPost, "/w/acme/flows/hello/versions/1/restore", "")
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("restore: %d", resp.StatusCode)
+			}
+			// The restore reaches the editor as updates that apply to its text.
+			text := "40 + 2\n7"
+			for text != "40 + 2\n" {
+				m := readUntil(t, ed, func(m map[string]any) bool { return m["t"] == "collab.updates" && m["cell"] == id })
+				u := m[len(m)-1]
+				start := int(u["version"].(float64))
+				for i, up := range u["updates"].([]any) {
+					if start+i < version {
+						continue
+					}
+					raw, _ := json.Marshal(up.(map[string]any)["changes"])
+					cs, err := collab.ParseChangeSet(raw)
+					if err != nil {
+						t.Fatal(err)
+					}
+					next, err := cs.Apply(collab.TextOf(text))
+					if err != nil {
+						t.Fatalf("update %d does not apply to the editor's text %q: %v", start+i, text, err)
+					}
+					text = next.String()
+					version++
+				}
+			}
+			// The editor's next edit, at its version, is accepted.
+			if m := push(version, `[7,[0,"!"]]`); m["t"] != "collab.ack" {
+				t.Fatalf("push after the restore: %v", m)
+			}
+			d, err := f.st.Draft(ctx, f.flow.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Flow.Cells[1].Source; got != "40 + 2\n!" {
+				t.Fatalf("stored text %q; want the restored text plus the new edit", got)
+			}
+		})
+	}
 }
