@@ -10,7 +10,7 @@ build:
 run:
 	$(GO) run ./cmd/opsbook serve
 
-test:
+test: lint
 	$(GO) test -race -count=1 ./...
 
 lint:
