@@ -60,6 +60,11 @@ class Notebook {
     });
     this.renderFlowSettings();
     this.updateToolbar();
+    // Editors measured before the page's fonts arrived wrap and number
+    // their lines wrongly; measure again once they are there.
+    document.fonts?.ready.then(() => {
+      for (const c of this.cells.values()) c.editor.view.requestMeasure();
+    });
     if (!this.main.dataset.socket) return;
     const conn = this.main.querySelector('[data-conn]');
     const words = { connecting: 'connecting…', open: 'live', closed: 'offline — reconnecting', done: 'offline' };
