@@ -11,6 +11,7 @@ const (
 	ctxText         context = iota // plain text
 	ctxShell                       // a shell word: single-quoted
 	ctxShellComment                // a shell comment: single-quoted, newlines made spaces
+	ctxShellArith                  // a shell arithmetic context: a whole number only
 	ctxPython                      // Python code: a literal
 	ctxSQL                         // a bind parameter
 	ctxURL                         // an HTTP request line: percent-encoded
@@ -48,6 +49,11 @@ func contexts(src string, spans []span, lang Lang) (ctxs []context, msgs []strin
 	switch lang {
 	case LangShell:
 		shellContexts(sk, holes, ctxs, msgs)
+		for i, arith := range shellArith(sk, holes) {
+			if arith && ctxs[i] == ctxShell {
+				ctxs[i] = ctxShellArith
+			}
+		}
 	case LangPython:
 		pythonContexts(sk, holes, ctxs, msgs)
 	case LangSQL:
@@ -412,4 +418,98 @@ func httpContexts(s string, holes []int, ctxs []context) {
 			inString = !inString
 		}
 	}
+}
+
+// shellArith marks the placeholders that bash would evaluate as arithmetic,
+// where even a single-quoted word runs the $(…) inside it: (( … )),
+// $(( … )), array subscripts a[…], `let` lines, and the operands of
+// [[ … ]] tests that compare numbers (-eq, -ne, -lt, -le, -gt, -ge).
+// Their values must be whole numbers (ctxShellArith). Quoted text is
+// skipped; placeholders there are refused by shellContexts anyway.
+func shellArith(s string, holes []int) []bool {
+	out := make([]bool, len(holes))
+	type region struct {
+		start, end int
+		kind       byte // 'a' arithmetic, 's' subscript, 't' [[ test ]]
+	}
+	var open []region
+	var done []region
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			i++
+		case c == '\'':
+			if j := strings.IndexByte(s[i+1:], '\''); j >= 0 {
+				i += j + 1
+			}
+		case c == '"':
+			for j := i + 1; j < len(s); j++ {
+				if s[j] == '\\' {
+					j++
+					continue
+				}
+				if s[j] == '"' {
+					i = j
+					break
+				}
+			}
+		case strings.HasPrefix(s[i:], "(("):
+			open = append(open, region{start: i, kind: 'a'})
+			i++
+		case strings.HasPrefix(s[i:], "))") && len(open) > 0 && open[len(open)-1].kind == 'a':
+			r := open[len(open)-1]
+			open = open[:len(open)-1]
+			r.end = i
+			done = append(done, r)
+			i++
+		case strings.HasPrefix(s[i:], "[["):
+			open = append(open, region{start: i, kind: 't'})
+			i++
+		case strings.HasPrefix(s[i:], "]]") && len(open) > 0 && open[len(open)-1].kind == 't':
+			r := open[len(open)-1]
+			open = open[:len(open)-1]
+			r.end = i
+			done = append(done, r)
+			i++
+		case c == '[' && i > 0 && (isWordByte(s[i-1]) || s[i-1] == hole):
+			open = append(open, region{start: i, kind: 's'})
+		case c == ']' && len(open) > 0 && open[len(open)-1].kind == 's':
+			r := open[len(open)-1]
+			open = open[:len(open)-1]
+			r.end = i
+			done = append(done, r)
+		}
+	}
+	// Regions left open run to the end.
+	for _, r := range open {
+		r.end = len(s)
+		done = append(done, r)
+	}
+	numericTest := func(r region) bool {
+		body := s[r.start:min(r.end, len(s))]
+		for _, op := range []string{"-eq", "-ne", "-lt", "-le", "-gt", "-ge"} {
+			if strings.Contains(body, op) {
+				return true
+			}
+		}
+		return false
+	}
+	for k, h := range holes {
+		for _, r := range done {
+			if h > r.start && h < r.end && (r.kind != 't' || numericTest(r)) {
+				out[k] = true
+			}
+		}
+		// A `let` line evaluates its words as arithmetic.
+		ls := strings.LastIndexByte(s[:h], '\n') + 1
+		if line := strings.TrimLeft(s[ls:h], " \t"); strings.HasPrefix(line, "let ") || strings.HasPrefix(line, "declare -i ") {
+			out[k] = true
+		}
+	}
+	return out
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

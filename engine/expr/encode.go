@@ -24,6 +24,17 @@ func encode(b *strings.Builder, ctx context, v any) error {
 		return err
 	}
 	switch ctx {
+	case ctxShellArith:
+		// bash evaluates this as arithmetic, where a quoted word still runs
+		// the $(…) inside it: only a whole number may stand here.
+		s, err := text(n)
+		if err != nil {
+			return err
+		}
+		if !isInteger(s) {
+			return fmt.Errorf("the value %.40q stands where bash computes arithmetic (( ((…)), [[ … -gt … ]], a[…], let ), and only a whole number may stand there; declare the input as a number, or compare text with == instead", s)
+		}
+		b.WriteString(s)
 	case ctxShell, ctxShellComment:
 		s, err := text(n)
 		if err != nil {
@@ -466,4 +477,19 @@ func appendPythonString(b *strings.Builder, s string) {
 		}
 	}
 	b.WriteByte('\'')
+}
+
+// isInteger reports whether s is a whole number in decimal: an optional
+// minus sign and digits.
+func isInteger(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if s == "" || len(s) > 19 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

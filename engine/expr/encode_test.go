@@ -268,3 +268,39 @@ func TestSQLParam(t *testing.T) {
 		}
 	}
 }
+
+// TestShellArithmetic: bash evaluates some words as arithmetic, where a
+// single-quoted value still runs the $(…) inside it. There a value must be
+// a whole number; elsewhere text stays text.
+func TestShellArithmetic(t *testing.T) {
+	t.Parallel()
+	evil := "a[$(touch /tmp/pwned)]"
+	for _, tc := range []struct {
+		src   string
+		value any
+		want  string // "" means a render error
+	}{
+		{"if [[ {{ inputs.v }} -gt 5 ]]; then echo big; fi", evil, ""},
+		{"if [[ {{ inputs.v }} -gt 5 ]]; then echo big; fi", 7, "if [[ 7 -gt 5 ]]; then echo big; fi"},
+		{"echo $(( {{ inputs.v }} + 1 ))", evil, ""},
+		{"echo $(( {{ inputs.v }} + 1 ))", "-3", "echo $(( -3 + 1 ))"},
+		{"(( n = {{ inputs.v }} ))", evil, ""},
+		{"echo ${arr[{{ inputs.v }}]}", evil, ""},
+		{"let x={{ inputs.v }}+1", evil, ""},
+		{"[[ {{ inputs.v }} == prod ]] && echo yes", evil, "[[ 'a[$(touch /tmp/pwned)]' == prod ]] && echo yes"},
+		{"echo {{ inputs.v }} # (( not code ))", evil, "echo 'a[$(touch /tmp/pwned)]' # (( not code ))"},
+		{"echo {{ inputs.v }}", evil, "echo 'a[$(touch /tmp/pwned)]'"},
+	} {
+		tmpl, err := ParseTemplate(tc.src, "a.sh", LangShell)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.src, err)
+		}
+		got, _, err := tmpl.Render(NewEnv(map[string]any{"v": tc.value}, nil, nil, engine.RunInfo{}))
+		switch {
+		case tc.want == "" && err == nil:
+			t.Errorf("%q with %v rendered %q; want an error", tc.src, tc.value, got)
+		case tc.want != "" && (err != nil || got != tc.want):
+			t.Errorf("%q with %v = %q, %v; want %q", tc.src, tc.value, got, err, tc.want)
+		}
+	}
+}
