@@ -135,7 +135,7 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 
 	cmd := exec.CommandContext(ctx, p.program, args...)
 	cmd.Dir = req.Dir
-	env := append(os.Environ(), p.env...)
+	env := append(inherited(), p.env...)
 	env = append(env, req.Env...) // the cell's env may override ours
 	cmd.Env = append(env,
 		"OPSBOOK_OUTPUT="+outPath,
@@ -339,4 +339,19 @@ func pump(r io.Reader, stream string, out Output, tail *tail) error {
 			return err
 		}
 	}
+}
+
+// inherited is the environment a cell starts from: this process's, less
+// Opsbook's own settings (OPSBOOK_*), which hold the database URL, the key
+// that seals workspace secrets and the CLI's secrets. A cell reaches a
+// secret only through {{ secrets.NAME }}.
+func inherited() []string {
+	env := os.Environ()
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, "OPSBOOK_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

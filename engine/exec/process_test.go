@@ -484,3 +484,26 @@ func BenchmarkSeqMillion(b *testing.B) {
 		}
 	}
 }
+
+// TestEnvHidesOpsbookSettings: a cell does not inherit the server's own
+// settings, such as the key that seals secrets or the database URL.
+func TestEnvHidesOpsbookSettings(t *testing.T) {
+	t.Setenv("OPSBOOK_SECRET_KEY", "c2VjcmV0LWtleS1zZWNyZXQta2V5LXNlY3JldC1rZXk=")
+	t.Setenv("OPSBOOK_DB", "postgres://u:pw@db/x")
+	t.Setenv("OPSBOOK_SECRET_TOKEN", "cli-secret")
+	t.Setenv("VISIBLE_TO_CELLS", "yes")
+	out := &collect{}
+	req := &Request{Cell: &engine.Cell{Name: "env", Kind: engine.KindShell}, Source: "env | sort", Dir: t.TempDir(), TempDir: t.TempDir(), Output: out}
+	if _, err := (Shell{}).Execute(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(out.get(engine.StreamStdout), "\n")
+	for _, bad := range []string{"OPSBOOK_SECRET_KEY", "OPSBOOK_DB", "OPSBOOK_SECRET_TOKEN"} {
+		if strings.Contains(all, bad+"=") {
+			t.Errorf("the cell sees %s", bad)
+		}
+	}
+	if !strings.Contains(all, "VISIBLE_TO_CELLS=yes") || !strings.Contains(all, "OPSBOOK_OUTPUT=") {
+		t.Errorf("the cell lost its ordinary environment:\n%s", all)
+	}
+}
