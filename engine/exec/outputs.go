@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // MaxOutputFile is the largest $OPSBOOK_OUTPUT file read.
@@ -18,7 +19,16 @@ const MaxOutputFile = 1 << 20
 // readOutputs reads the file a cell wrote its outputs to. A missing or
 // empty file gives an empty map.
 func readOutputs(path string) (map[string]any, error) {
-	f, err := os.Open(path)
+	// Only a regular file is read: a named pipe would block the run
+	// forever, a link could point anywhere.
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return map[string]any{}, nil
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		return map[string]any{}, errors.New("$OPSBOOK_OUTPUT is not a regular file; write key=value lines or one JSON object to it with >>")
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return map[string]any{}, nil
 	}

@@ -1,6 +1,11 @@
 package exec
 
 import (
+	"context"
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
+
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,5 +69,26 @@ func TestReadOutputsTooBig(t *testing.T) {
 	m, err := readOutputs(filepath.Join(t.TempDir(), "missing"))
 	if err != nil || len(m) != 0 || m == nil {
 		t.Errorf("missing file: %v, %v", m, err)
+	}
+}
+
+// TestOutputFileMustBeRegular: a cell that makes $OPSBOOK_OUTPUT a named
+// pipe or a link gets an error, and the run does not hang.
+func TestOutputFileMustBeRegular(t *testing.T) {
+	t.Parallel()
+	for name, src := range map[string]string{
+		"fifo":    `mkfifo "$OPSBOOK_OUTPUT"`,
+		"symlink": `ln -s /etc/passwd "$OPSBOOK_OUTPUT"`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			req := &Request{Cell: &engine.Cell{Name: name, Kind: engine.KindShell}, Source: src, Dir: t.TempDir(), TempDir: t.TempDir(), Output: &collect{}}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			_, err := (Shell{}).Execute(ctx, req)
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Fatalf("error %v; want one saying the output is not a regular file", err)
+			}
+		})
 	}
 }
