@@ -2,15 +2,14 @@ package exec
 
 import (
 	"context"
-	"time"
-
-	"github.com/opsbook/opsbook/engine"
-
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 func TestParseOutputs(t *testing.T) {
