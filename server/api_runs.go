@@ -355,13 +355,15 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 	if !ok {
 		return errors.New("streaming unsupported")
 	}
-	history, sub, err := s.runs.Attach(r.Context(), id, since, 4096)
+	history, sub, err := s.runs.Attach(r.Context(), id, since, sseQueue)
 	if err != nil {
 		return err
 	}
-	if sub != nil {
-		defer s.hub.Unsubscribe(runTopic(id), sub)
-	}
+	defer func() {
+		if sub != nil {
+			s.hub.Unsubscribe(runTopic(id), sub)
+		}
+	}()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
@@ -387,16 +389,34 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 		bw.WriteString("\n\n")
 		return head.Type == engine.EventRunFinished
 	}
-	for _, m := range history {
-		if write(eventOf(m)) {
-			bw.Flush()
-			fl.Flush()
-			return nil
-		}
+	flush := func() {
+		bw.Flush()
+		fl.Flush()
 	}
-	bw.Flush()
-	fl.Flush()
-	if sub == nil {
+	// replay writes history; it reports whether the stream is over.
+	replay := func(history [][]byte) bool {
+		for _, m := range history {
+			if write(eventOf(m)) {
+				flush()
+				return true
+			}
+		}
+		flush()
+		return sub == nil
+	}
+	// catchUp refetches from storage what a slow client's queue dropped:
+	// an API client gets every event, late rather than never.
+	catchUp := func() bool {
+		s.hub.Unsubscribe(runTopic(id), sub)
+		var h [][]byte
+		h, sub, err = s.runs.Attach(r.Context(), id, last, sseQueue)
+		if err != nil {
+			sub = nil
+			return true
+		}
+		return replay(h)
+	}
+	if replay(history) {
 		return nil
 	}
 	keep := time.NewTicker(15 * time.Second)
@@ -404,36 +424,37 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 	for {
 		select {
 		case m := <-sub.C:
+			if sub.missed.Load() > 0 {
+				if catchUp() {
+					return nil
+				}
+				continue
+			}
 			if m.Seq <= last {
 				continue
 			}
-			if n, cell := sub.Missed(); n > 0 {
-				bw.WriteString("event: missed\ndata: ")
-				b, _ := json.Marshal(map[string]any{"cell": cell, "lines": n})
-				bw.Write(b)
-				bw.WriteString("\n\n")
-			}
 			end := write(eventOf(m.Data))
 			if len(sub.C) == 0 || end {
-				bw.Flush()
-				fl.Flush()
+				flush()
 			}
 			if end {
 				return nil
 			}
 		case <-sub.Done():
+			if sub.missed.Load() > 0 {
+				catchUp()
+				return nil
+			}
 			for len(sub.C) > 0 {
 				if write(eventOf((<-sub.C).Data)) {
 					break
 				}
 			}
-			bw.Flush()
-			fl.Flush()
+			flush()
 			return nil
 		case <-keep.C:
 			bw.WriteString(": keep-alive\n\n")
-			bw.Flush()
-			fl.Flush()
+			flush()
 		case <-r.Context().Done():
 			return nil
 		}
@@ -448,3 +469,7 @@ func flowFromFiles(files []store.File) (*engine.Flow, error) {
 	}
 	return flow.Parse(mapFS(m))
 }
+
+// sseQueue is how far a server-sent-events client may fall behind before it
+// is caught up from storage (a variable so tests can make it tiny).
+var sseQueue = 4096

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"github.com/opsbook/opsbook/engine"
 	"io"
 	"net/http"
 	"strconv"
@@ -154,5 +155,45 @@ func TestAPICreateFlowValidatesFirst(t *testing.T) {
 	flows, _ := f.st.Flows(t.Context(), f.ws.ID)
 	if len(flows) != 2 {
 		t.Fatalf("%d flows stored; want hello and report only", len(flows))
+	}
+}
+
+// TestAPIEventsSlowClientMissesNothing: with a queue of one message, a
+// streaming client falls behind at once; it is caught up from storage and
+// still gets every event once, in order.
+func TestAPIEventsSlowClientMissesNothing(t *testing.T) {
+	f := setup(t, "sqlite")
+	old := sseQueue
+	sseQueue = 1
+	t.Cleanup(func() { sseQueue = old })
+	fl := &engine.Flow{Name: "Chatty", Cells: []engine.Cell{
+		{Name: "chatty", Kind: engine.KindShell, File: "chatty.sh", Source: "for i in $(seq 1 400); do echo line $i; done\n"},
+	}}
+	r, err := f.srv.runs.Start(t.Context(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := f.do("viewer", "GET", "/api/v1/runs/"+r.ID+"/events", "")
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	want, lines := int64(1), 0
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev engine.Event
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Seq != want {
+			t.Fatalf("seq %d; want %d (nothing missed, nothing doubled)", ev.Seq, want)
+		}
+		want++
+		lines += len(ev.Lines)
+	}
+	if lines != 400 {
+		t.Fatalf("%d lines; want 400", lines)
 	}
 }

@@ -174,6 +174,20 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 				return
 			}
 		case <-sub.Done():
+			if raw && sub.missed.Load() > 0 {
+				// The run ended while this API client was behind: the rest
+				// is in storage.
+				s.hub.Unsubscribe(runTopic(id), sub)
+				var h [][]byte
+				h, sub, err = s.runs.Attach(r.Context(), id, last, wsQueue)
+				for _, m := range h {
+					if end, err := send(m, 0); err != nil || end {
+						break
+					}
+				}
+				closeWS(conn, websocket.CloseNormalClosure, "run finished")
+				return
+			}
 			for len(sub.C) > 0 {
 				m := <-sub.C
 				if end, err := send(m.Data, m.Seq); err != nil || end {
