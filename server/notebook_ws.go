@@ -71,7 +71,12 @@ type notebookConn struct {
 	closed chan struct{} // closed when the connection ends
 
 	lastPresence time.Time
+	roleChecked  time.Time // when role was last read from the store
 }
+
+// roleRecheck is how long a socket trusts the role it read (a variable so
+// tests can make it zero).
+var roleRecheck = 5 * time.Second
 
 // GET /w/{ws}/flows/{slug}/ws
 func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
@@ -97,7 +102,7 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.notebooks.Add(1)
 	defer s.notebooks.Done()
-	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), closed: make(chan struct{}), req: r}
+	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), closed: make(chan struct{}), req: r, roleChecked: time.Now()}
 	c.serve(r.Context(), replayRun, since)
 	return nil
 }
@@ -301,6 +306,16 @@ func (c *notebookConn) read(ctx context.Context, closeWith chan<- [2]any) {
 		if err != nil {
 			closeWith <- [2]any{websocket.ClosePolicyViolation, "malformed message: " + err.Error()}
 			return
+		}
+		// A role can change, or a membership end, while the socket is
+		// open: look again before anything that changes or runs.
+		if needs[msg.T] != store.RoleViewer && time.Since(c.roleChecked) > roleRecheck {
+			a, err := c.s.accessTo(ctx, c.ws, store.RoleViewer)
+			if err != nil {
+				closeWith <- [2]any{websocket.ClosePolicyViolation, "your access to this workspace changed; reload the page"}
+				return
+			}
+			c.role, c.roleChecked = a.Role, time.Now()
 		}
 		if !atLeast(c.role, needs[msg.T]) {
 			c.replyErr(msg.ID, "", "your role ("+c.role+") does not allow "+msg.T)

@@ -213,3 +213,13 @@ func tokenOf(m *tokenModel) Token {
 		RevokedAt:   toTime(m.RevokedAt),
 	}
 }
+
+// RemoveMember takes a user out of a workspace. Their API tokens for it stop
+// working with the membership (access is checked against it on each use).
+func (s *Store) RemoveMember(ctx context.Context, wsID, userID string) error {
+	res, err := s.db.NewDelete().Model((*memberModel)(nil)).
+		Where("? = ?", bun.Ident("workspace_id"), wsID).
+		Where("? = ?", bun.Ident("user_id"), userID).
+		Exec(ctx)
+	return wrap(affected(res, err), "remove member %s from workspace %s", userID, wsID)
+}
