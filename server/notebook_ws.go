@@ -342,6 +342,9 @@ func parseClientMsg(data []byte) (*clientMsg, error) {
 	if _, ok := needs[msg.T]; !ok {
 		return nil, fmt.Errorf("unknown type %q", msg.T)
 	}
+	if len(msg.Cell) > 64 || len(msg.Run) > 64 {
+		return nil, errors.New("cell and run ids are at most 64 bytes")
+	}
 	if len(msg.RawInputs) > 0 && msg.T == "flow.update" {
 		var in []inputJSON
 		if err := json.Unmarshal(msg.RawInputs, &in); err != nil {

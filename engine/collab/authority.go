@@ -228,6 +228,17 @@ func (a *Authority) load(ctx context.Context, d *doc) error {
 	}
 	snap, err := a.log.LoadDoc(ctx, d.key.flow, d.key.cell)
 	if err != nil {
+		// Forget a document that could not be read (an unknown or deleted
+		// cell), so asking for made-up ids does not fill memory. a.mu is
+		// never held while waiting for a document's lock, so taking it
+		// here cannot deadlock.
+		if errors.Is(err, ErrGone) {
+			a.mu.Lock()
+			if a.docs[d.key] == d {
+				delete(a.docs, d.key)
+			}
+			a.mu.Unlock()
+		}
 		return fmt.Errorf("load cell %s: %w", d.key.cell, err)
 	}
 	d.text = TextOf(snap.Source)
