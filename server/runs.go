@@ -34,6 +34,7 @@ type Runs struct {
 	log     *slog.Logger
 	dataDir string
 
+	slots  chan struct{} // one per run executing now
 	mu     sync.Mutex
 	active map[string]*activeRun
 	wg     sync.WaitGroup
@@ -43,7 +44,7 @@ type Runs struct {
 // NewRuns returns a run manager; dataDir holds working directories and the
 // workspaces' scratch databases.
 func NewRuns(st *store.Store, hub *Hub, log *slog.Logger, dataDir string) *Runs {
-	return &Runs{store: st, hub: hub, log: log, dataDir: dataDir, active: map[string]*activeRun{}}
+	return &Runs{store: st, hub: hub, log: log, dataDir: dataDir, active: map[string]*activeRun{}, slots: make(chan struct{}, maxRunning)}
 }
 
 type activeRun struct {
@@ -180,8 +181,52 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 		}
 	}()
 
-	sum, err := plan.Run(ctx, run.Options{
-		ID: r.ID, Flow: req.FlowSlug, Version: req.Version, Hash: r.Hash,
+	// At most cap(m.slots) runs execute at once; the others wait, queued,
+	// and can be canceled while they wait.
+	var (
+		sum run.Summary
+		err error
+	)
+	select {
+	case m.slots <- struct{}{}:
+		defer func() { <-m.slots }()
+	case <-ctx.Done():
+		err = errCanceledQueued
+	}
+	if err == nil {
+		sum, err = m.runPlan(ctx, ar, plan, req, r, inputs, dir, tmp, sqlx, log)
+	}
+	close(stopFlush)
+	<-flushed
+	switch {
+	case errors.Is(err, errCanceledQueued):
+		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunCanceled, FinishedAt: time.Now(), Error: "canceled before it started"})
+	case err != nil:
+		// Nothing ran: record why.
+		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: err.Error()})
+		log.Warn("run did not start", "err", err)
+	default:
+		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
+	}
+	m.finishRun(ar, r)
+}
+
+// errCanceledQueued is a run canceled while it waited for a slot.
+var errCanceledQueued = errors.New("canceled while queued")
+
+// maxRunning bounds the runs executing at once in one process, and
+// defaultCellTimeout the attempt of a cell that sets no timeout, so that no
+// one (a run form's visitor included) can start work that never ends.
+// (Variables, so tests can lower them.)
+var (
+	maxRunning         = 16
+	defaultCellTimeout = 2 * time.Hour
+)
+
+func (m *Runs) runPlan(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any, dir, tmp string, sqlx *exec.SQL, log *slog.Logger) (run.Summary, error) {
+	return plan.Run(ctx, run.Options{
+		DefaultTimeout: defaultCellTimeout,
+		ID:             r.ID, Flow: req.FlowSlug, Version: req.Version, Hash: r.Hash,
 		Inputs: inputs, Secrets: req.Secrets, MaskAlso: req.MaskAlso, Dir: dir, TempDir: tmp,
 		Executors: map[engine.Kind]exec.Executor{
 			engine.KindShell:  &exec.Shell{},
@@ -194,15 +239,10 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 		Prior:  req.Prior,
 		Logger: log,
 	})
-	close(stopFlush)
-	<-flushed
-	if err != nil {
-		// Nothing ran: record why.
-		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: err.Error()})
-		log.Warn("run did not start", "err", err)
-	} else {
-		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
-	}
+}
+
+// finishRun forgets an ended run and tells its viewers.
+func (m *Runs) finishRun(ar *activeRun, r store.Run) {
 	m.mu.Lock()
 	delete(m.active, r.ID)
 	m.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opsbook/opsbook/engine"
 )
@@ -42,5 +43,46 @@ func TestCellLogBounded(t *testing.T) {
 	}
 	if !strings.Contains(log, "output cut") || len(log) > 1200 {
 		t.Fatalf("log of %d bytes should end with the cut notice:\n%s", len(log), log)
+	}
+}
+
+// TestRunsQueueBeyondTheLimit: past the number of runs a process executes
+// at once, runs wait queued (and can be canceled while they wait).
+func TestRunsQueueBeyondTheLimit(t *testing.T) {
+	old := maxRunning
+	maxRunning = 1
+	t.Cleanup(func() { maxRunning = old })
+	f := setup(t, "sqlite")
+	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
+	start := func() string {
+		r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.ID
+	}
+	a, b := start(), start()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ra, _ := f.st.Run(context.Background(), a)
+		if ra.Status == engine.RunRunning {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the first run is %s; want running", ra.Status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if rb, _ := f.st.Run(context.Background(), b); rb.Status != engine.RunQueued {
+		t.Fatalf("the second run is %s while the first runs; want queued", rb.Status)
+	}
+	f.srv.runs.Cancel(b)
+	if rb := f.waitRun(b); rb.Status != engine.RunCanceled || rb.Error != "canceled before it started" {
+		t.Fatalf("the queued run ended %s (%s); want canceled before it started", rb.Status, rb.Error)
+	}
+	f.srv.runs.Cancel(a)
+	if ra := f.waitRun(a); ra.Status != engine.RunCanceled {
+		t.Fatalf("the first run ended %s", ra.Status)
 	}
 }

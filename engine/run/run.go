@@ -55,6 +55,9 @@ type Options struct {
 	// from Prior (a notebook's state from earlier runs).
 	Cells []string
 	Prior map[string]any
+	// DefaultTimeout bounds an attempt of a cell that sets no timeout of
+	// its own (0: no bound, as `opsbook run` on a workstation).
+	DefaultTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -466,9 +469,13 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 		vars = append(vars, e.name+"="+v)
 	}
 	actx := ctx
-	if c.Timeout > 0 {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = r.o.DefaultTimeout
+	}
+	if timeout > 0 {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeoutCause(ctx, c.Timeout, fmt.Errorf("timed out after %s", c.Timeout))
+		actx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
 		defer cancel()
 	}
 	req := &exec.Request{
