@@ -134,6 +134,10 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 		c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
 		return c.conn.WriteMessage(websocket.TextMessage, b) == nil
 	}
+	// Present before the hello goes out, so anyone who connects after
+	// this client's hello sees it among the peers.
+	me := newPeer(c.client, c.user)
+	s.presence.set(c.flow.ID, me)
 	hello, err := c.hello(ctx)
 	if err != nil || !write(hello) {
 		if err != nil {
@@ -142,8 +146,6 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 		closeWS(c.conn, websocket.CloseInternalServerErr, "could not load the flow")
 		return
 	}
-	me := newPeer(c.client, c.user)
-	s.presence.set(c.flow.ID, me)
 	arrived, _ := json.Marshal(presenceMsg{T: "presence", peer: me})
 	s.publishPresence(ctx, c.flow.ID, arrived)
 	// Replay the run the page shows, then any other active run, so a page
