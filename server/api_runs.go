@@ -255,7 +255,7 @@ func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) error {
 	if !s.runs.Cancel(run.ID) {
 		return errorf(http.StatusConflict, "not_running", "", "the run is not executing on this server")
 	}
-	s.audit(r.Context(), r, actRunCanceled, "run "+run.ID, "")
+	s.auditIn(r.Context(), r, run.WorkspaceID, actRunCanceled, "run "+run.ID, "")
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": run.ID, "status": "canceling"})
 	return nil
 }

@@ -94,6 +94,7 @@ func (s *Server) apiImportVersion(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	out := s.versionJSON(r.Context(), userLogins{}, v)
+	s.audit(r.Context(), r, "version.saved", "flow "+fs.Slug+" v"+strconv.Itoa(v.Number), "imported: "+v.Message)
 	writeJSON(w, http.StatusCreated, struct {
 		apiVersion
 		URL string `json:"url"`
@@ -158,6 +159,7 @@ func (s *Server) apiPublishVersion(w http.ResponseWriter, r *http.Request) error
 	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
 		return err
 	}
+	s.audit(r.Context(), r, "version.published", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
 	writeJSON(w, http.StatusOK, map[string]any{"slug": fs.Slug, "published_version": n})
 	return nil
 }

@@ -106,6 +106,9 @@ func (s *Server) versionSave(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "bad_form", "", "the form could not be read")
 	}
 	v, err := s.saveVersion(r.Context(), a, fs, principalFrom(r.Context()).User, r.PostFormValue("message"))
+	if err == nil {
+		s.audit(r.Context(), r, "version.saved", "flow "+fs.Slug+" v"+strconv.Itoa(v.Number), v.Message)
+	}
 	if wantsJSON(r) {
 		if err != nil {
 			e := s.classify(r, err)
@@ -146,6 +149,7 @@ func (s *Server) versionUpload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.versionFail(w, r, a, fs, "archive", err)
 	}
+	s.audit(r.Context(), r, "version.saved", "flow "+fs.Slug+" v"+strconv.Itoa(v.Number), "imported: "+v.Message)
 	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=imported&v="+strconv.Itoa(v.Number), http.StatusSeeOther)
 	return nil
 }
@@ -163,6 +167,7 @@ func (s *Server) versionRestore(w http.ResponseWriter, r *http.Request) error {
 	if err := s.restoreVersion(r.Context(), fs, principalFrom(r.Context()).User, n); err != nil {
 		return s.versionFail(w, r, a, fs, "", err)
 	}
+	s.audit(r.Context(), r, "version.restored", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
 	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=restored&v="+strconv.Itoa(n), http.StatusSeeOther)
 	return nil
 }
@@ -183,6 +188,7 @@ func (s *Server) versionPublish(w http.ResponseWriter, r *http.Request) error {
 	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
 		return err
 	}
+	s.audit(r.Context(), r, "version.published", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
 	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=published&v="+strconv.Itoa(n), http.StatusSeeOther)
 	return nil
 }

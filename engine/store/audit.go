@@ -78,7 +78,10 @@ func (s *Store) Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error) {
 	sel := s.rdb.NewSelect().Model(&ms).
 		WhereGroup(" AND ", func(sq *bun.SelectQuery) *bun.SelectQuery {
 			return sq.Where("? = ?", bun.Ident("workspace_id"), q.WorkspaceID).
-				WhereOr("? = '' AND ? IN (SELECT user_id FROM members WHERE workspace_id = ?)", bun.Ident("workspace_id"), bun.Ident("actor_id"), q.WorkspaceID)
+				// A member's workspace-less actions (sign-ins) since they
+				// joined: not what they did before, or elsewhere earlier.
+				WhereOr("? = '' AND EXISTS (SELECT 1 FROM members AS m WHERE m.workspace_id = ? AND m.user_id = ? AND m.created_at <= ?)",
+					bun.Ident("workspace_id"), q.WorkspaceID, bun.Ident("actor_id"), bun.Ident("at"))
 		})
 	if q.Action != "" {
 		if q.Action[len(q.Action)-1] == '.' {

@@ -191,6 +191,16 @@ func testAudit(t *testing.T, s *Store) {
 	if len(got) != 1 || got[0] != signin {
 		t.Fatalf("signin entry = %+v, want %+v", got, signin)
 	}
+	// A new member's sign-ins from before they joined stay out of the
+	// workspace's log; later ones are in it.
+	ok(t, s.AddMember(ctx, fx.ws.ID, stranger.ID, RoleViewer))
+	clk.add(time.Minute)
+	add(AuditEntry{ActorID: stranger.ID, ActorName: "eve", Action: "signin", IP: "10.0.0.9"})
+	got, err = s.Audit(ctx, AuditQuery{WorkspaceID: fx.ws.ID, User: "eve"})
+	ok(t, err)
+	if len(got) != 1 || got[0].IP != "10.0.0.9" {
+		t.Fatalf("eve's entries after joining = %+v; want only the sign-in after she joined", got)
+	}
 }
 
 // testAuditAppendOnly checks that the database itself refuses to change or
