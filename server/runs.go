@@ -137,6 +137,13 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	}
 	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel, info: info, done: make(chan struct{})}
 	m.mu.Lock()
+	if m.closed {
+		// Stop began after the check above: this run has no owner left.
+		m.mu.Unlock()
+		cancel(nil)
+		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunCanceled, FinishedAt: time.Now(), Error: "the server was shutting down"})
+		return store.Run{}, errors.New("the server is shutting down; try again in a moment")
+	}
 	m.active[r.ID] = ar
 	m.wg.Add(1)
 	m.mu.Unlock()
@@ -166,6 +173,7 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 
 	stopFlush := make(chan struct{})
 	flushed := make(chan struct{})
+	var flushErr error // of the last flush, read after flushed is closed
 	go func() {
 		defer close(flushed)
 		t := time.NewTicker(flushEvery)
@@ -175,7 +183,7 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 			case <-t.C:
 				m.flush(ar, log)
 			case <-stopFlush:
-				m.flush(ar, log)
+				flushErr = m.flush(ar, log)
 				return
 			}
 		}
@@ -205,6 +213,11 @@ func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 		// Nothing ran: record why.
 		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: err.Error()})
 		log.Warn("run did not start", "err", err)
+	case flushErr != nil:
+		// The run ended but its last events are not stored: say so rather
+		// than leave it "running" until the next restart.
+		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: flushErr.Error()})
+		log.Error("run events lost", "err", flushErr)
 	default:
 		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
 	}
@@ -324,7 +337,7 @@ func (m *Runs) emit(ar *activeRun, e *engine.Event) {
 	ar.mu.Unlock()
 }
 
-func (m *Runs) flush(ar *activeRun, log *slog.Logger) {
+func (m *Runs) flush(ar *activeRun, log *slog.Logger) error {
 	ar.mu.Lock()
 	n := len(ar.pending)
 	batch := make([]engine.Event, n)
@@ -333,7 +346,7 @@ func (m *Runs) flush(ar *activeRun, log *slog.Logger) {
 	}
 	ar.mu.Unlock()
 	if n == 0 {
-		return
+		return nil
 	}
 	// A failed write is retried: nothing is dropped while the run lives.
 	for attempt := 0; ; attempt++ {
@@ -341,16 +354,32 @@ func (m *Runs) flush(ar *activeRun, log *slog.Logger) {
 		if err == nil {
 			break
 		}
+		if errors.Is(err, store.ErrAlreadyExists) {
+			// An earlier attempt was stored after all (its commit
+			// answered with an error): keep only what is not there yet.
+			if last, lerr := m.store.LastSeq(context.Background(), ar.id); lerr == nil && last >= batch[0].Seq {
+				k := 0
+				for k < len(batch) && batch[k].Seq <= last {
+					k++
+				}
+				batch = batch[k:]
+				if len(batch) == 0 {
+					break
+				}
+				continue
+			}
+		}
 		log.Error("store run events", "err", err, "attempt", attempt)
 		if attempt >= 5 {
-			return
+			return fmt.Errorf("store the run's events: %w", err)
 		}
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
 	ar.mu.Lock()
-	ar.persisted = batch[n-1].Seq
+	ar.persisted = ar.pending[n-1].ev.Seq
 	ar.pending = append(ar.pending[:0:0], ar.pending[n:]...)
 	ar.mu.Unlock()
+	return nil
 }
 
 // publishRun tells a flow's viewers that a run started or changed status.
