@@ -193,6 +193,7 @@ func (g *gitSync) syncer(ctx context.Context, wsID string) (*gitsync.Syncer, err
 	same := sy != nil && w.key == key
 	g.mu.Unlock()
 	if same {
+		g.reconcile(ctx, wsID, sy)
 		return sy, nil
 	}
 	sy, err = gitsync.Open(ctx, cfg)
@@ -203,19 +204,29 @@ func (g *gitSync) syncer(ctx context.Context, wsID string) (*gitsync.Syncer, err
 	return sy, nil
 }
 
-// install makes sy the workspace's syncer. A syncer whose local clone was
-// lost learns each flow's last sync from the database again.
-func (g *gitSync) install(ctx context.Context, wsID string, sy *gitsync.Syncer, key string) {
-	if fgs, err := g.s.store.FlowGits(ctx, wsID); err == nil {
-		for _, fg := range fgs {
-			if _, ok := sy.Synced(fg.Slug); ok || fg.Commit == "" {
-				continue
-			}
-			if err := sy.MarkSynced(ctx, fg.Slug, fg.Commit); err != nil {
-				g.s.log.Warn("git sync: restore a flow's last sync", "flow", fg.Slug, "err", err)
-			}
+// reconcile makes the syncer's last sync of each flow the database's: the
+// database is the record (another server on the same PostgreSQL may have
+// synced since, or the local clone was lost).
+func (g *gitSync) reconcile(ctx context.Context, wsID string, sy *gitsync.Syncer) {
+	fgs, err := g.s.store.FlowGits(ctx, wsID)
+	if err != nil {
+		g.s.log.Warn("git sync: read the flows' last syncs", "err", err)
+		return
+	}
+	for _, fg := range fgs {
+		if c, _ := sy.Synced(fg.Slug); c == fg.Commit || fg.Commit == "" {
+			continue
+		}
+		if err := sy.MarkSynced(ctx, fg.Slug, fg.Commit); err != nil {
+			g.s.log.Warn("git sync: restore a flow's last sync", "flow", fg.Slug, "err", err)
 		}
 	}
+}
+
+// install makes sy the workspace's syncer, with each flow's last sync
+// from the database.
+func (g *gitSync) install(ctx context.Context, wsID string, sy *gitsync.Syncer, key string) {
+	g.reconcile(ctx, wsID, sy)
 	w := g.workspace(wsID)
 	g.mu.Lock()
 	w.syncer, w.key, w.fetchedAt = sy, key, time.Now()

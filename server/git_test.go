@@ -177,7 +177,6 @@ func (f *fixture) exportFiles(slug string, n int) map[string][]byte {
 	return out
 }
 
-
 // TestGitSaveCommits: configure git in the settings, save a version in the
 // studio: the bare repository gets a commit by the person who saved, with
 // the version's message and a Co-authored-by trailer per co-author.
