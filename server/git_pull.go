@@ -206,13 +206,12 @@ func (s *Server) gitPull(w http.ResponseWriter, r *http.Request) error {
 	props.Git.Items = pullViewItems(items)
 	status := http.StatusOK
 	if perr != nil {
-		s.log.Warn("git pull", "err", perr)
-		props.Git.Error = s.classifyText(perr)
-		if e := s.classify(r, perr); e.Status >= 500 {
+		e := s.classify(r, perr)
+		props.Git.Error, status = e.Message, e.Status
+		if e.Status >= 500 {
 			// A remote that cannot be reached says why in its own words.
-			props.Git.Error = perr.Error()
+			props.Git.Error, status = perr.Error(), http.StatusBadGateway
 		}
-		status = http.StatusBadGateway
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return s.render(w, r, status, views.FlowsPage(props))
@@ -227,10 +226,9 @@ func (s *Server) apiGitPull(w http.ResponseWriter, r *http.Request) error {
 	}
 	items, err := s.git.pull(r.Context(), a, principalFrom(r.Context()).User)
 	if err != nil {
-		if errors.Is(err, errGitOff) {
-			return err
+		if e := s.classify(r, err); e.Status < 500 {
+			return e
 		}
-		s.log.Warn("git pull", "err", err)
 		return errorf(http.StatusBadGateway, "git", "", err.Error())
 	}
 	s.audit(r.Context(), r, actGitPulled, "git", pullSummary(items))
