@@ -39,6 +39,7 @@ var auditActions = []string{
 	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
 	actMemberAdded, actMemberRole, actTokenCreated, actTokenRevoked,
 	"version.saved", "version.published", "version.restored",
+	actGitConfigured, actGitPulled, actGitResolved,
 }
 
 // audit records an action of the request's principal in the request's

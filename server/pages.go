@@ -284,7 +284,7 @@ func (s *Server) flowsProps(r *http.Request, a access) (views.FlowsProps, error)
 		}
 		props.Flows = append(props.Flows, item)
 	}
-	return props, nil
+	return props, s.gitFlows(r, a, &props)
 }
 
 // POST /w/{ws}/flows creates an empty flow and opens it.
@@ -379,6 +379,7 @@ func (s *Server) notebook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	props := views.NotebookProps{Page: s.pageOf(r, fs.Name, a.Workspace.Slug, "flows"), Slug: fs.Slug, Role: a.Role, Draft: viewDraft(d)}
+	props.Git = s.gitChip(r, a, fs)
 	if runs, err := s.store.RunsOfFlow(r.Context(), fs.ID, 1); err == nil && len(runs) > 0 {
 		names := userNames{s: s}
 		ri := runItem(runs[0], fs.Slug, fs.Name, names.get(r.Context(), runs[0].StartedBy))

@@ -91,6 +91,7 @@ func testPermissions(t *testing.T, dialect string) {
 		{"GET", "/api/v1/nope", "", expect{nf, nf, nf, nf, nf, nf}},
 		{"GET", "/healthz", "", expect{ok, ok, ok, ok, ok, ok}},
 	}
+	rows = append(rows, gitPermissionRows()...)
 	rows = append(rows, sharingPermissionRows(f)...)
 	checkRoutesCovered(t, rows)
 	who := append(append([]string{}, testRoles...), "", shareHolder)

@@ -60,6 +60,12 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/ws", s.sharePage(s.shareSocket))
 	mux.Handle("GET /s/{token}/log", s.sharePage(s.shareLog))
 
+	// Flows in git (server/git*.go, docs/GIT.md).
+	mux.Handle("POST /w/{ws}/git", page(s.gitSettingsSave))
+	mux.Handle("POST /w/{ws}/git/pull", page(s.gitPull))
+	mux.Handle("GET /w/{ws}/flows/{slug}/git", page(s.gitResolvePage))
+	mux.Handle("POST /w/{ws}/flows/{slug}/git/resolve", page(s.gitResolve))
+
 	// The JSON API (docs/API.md).
 	mux.Handle("GET /api/v1/flows", api(s.apiListFlows))
 	mux.Handle("POST /api/v1/flows", api(s.apiCreateFlow))
@@ -81,6 +87,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("PUT /api/v1/secrets/{name}", api(s.apiPutSecret))
 	mux.Handle("DELETE /api/v1/secrets/{name}", api(s.apiDeleteSecret))
 	mux.Handle("GET /api/v1/audit", api(s.apiAudit))
+	mux.Handle("POST /api/v1/git/pull", api(s.apiGitPull))
 	mux.Handle("/api/", api(func(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusNotFound, "not_found", "", "no such API route: "+r.Method+" "+r.URL.Path+"; see docs/API.md")
 	}))

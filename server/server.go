@@ -46,6 +46,7 @@ type Server struct {
 	vhooks versionHooks // told of each saved version (git sync)
 	box    *secret.Box  // nil when no key could be had: secrets are refused
 	limits *rateLimits  // runs per hour of form links
+	git    *gitSync     // flows in git (git.go)
 
 	setupMu   sync.Mutex // one first-owner setup at a time
 	socketsMu sync.Mutex
@@ -86,6 +87,8 @@ func New(cfg Config) *Server {
 	s.process = engine.NewID("p_")
 	s.pg = cfg.Store.Pool() != nil
 	s.collab = s.newAuthority()
+	s.git = newGitSync(s, cfg.DataDir)
+	s.OnVersionSaved(s.git.versionSaved)
 	s.handler = s.routes()
 	return s
 }
@@ -111,7 +114,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
-	return errors.Join(err, s.stopCollab(ctx))
+	return errors.Join(err, s.stopCollab(ctx), s.git.stop(ctx))
 }
 
 // apiError is an error with its HTTP answer.

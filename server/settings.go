@@ -36,7 +36,10 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 		}
 		props.Tokens = append(props.Tokens, views.Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: p.User.Name, CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt})
 	}
-	return props, s.secretsSection(r, a, &props)
+	if err := s.secretsSection(r, a, &props); err != nil {
+		return props, err
+	}
+	return props, s.gitSection(r, a, &props)
 }
 
 // GET /w/{ws}/settings

@@ -60,6 +60,7 @@ type FlowsProps struct {
 	CanEdit bool
 	NewName string
 	Errors  map[string]string
+	Git     *GitPanel // nil: the workspace keeps no flows in git
 }
 
 // FlowItem is one row of the flows list.
@@ -69,6 +70,7 @@ type FlowItem struct {
 	Cells            int
 	PublishedVersion int      // 0: none published
 	LastRun          *RunItem // nil: never run
+	Git              *GitChip // nil: no git
 }
 
 // RunItem summarizes a run, for lists and headers.
@@ -94,6 +96,7 @@ type NotebookProps struct {
 	LastRun *RunItem
 	Since   int64
 	Outputs map[string]*CellOutput
+	Git     *GitChip // nil: no git
 }
 
 // Draft is the live state of a flow; it marshals as PROTOCOL.md's DRAFT.
@@ -220,6 +223,7 @@ type SettingsProps struct {
 	TokenErrors  map[string]string // keys: "name", "role", ""
 	NewToken     string
 	Secrets      SecretsSection
+	Git          GitSection
 }
 
 // Member is a person in a workspace.

@@ -112,3 +112,51 @@ func diffSummary(d flow.Diff) string {
 }
 
 func versionValue(n int) string { return strconv.Itoa(n) }
+
+func gitChipClass(status string) string {
+	switch status {
+	case "in_sync":
+		return "chip chip-succeeded"
+	case "changed_here":
+		return "chip chip-queued"
+	case "changed_in_git":
+		return "chip chip-running"
+	case "conflict":
+		return "chip chip-failed"
+	}
+	return "chip chip-canceled"
+}
+
+func gitChipTitle(c *GitChip) string {
+	if c.Error != "" {
+		return "git: " + c.Label + " — " + c.Error
+	}
+	return "git: " + c.Label
+}
+
+func pullChipClass(result string) string {
+	switch result {
+	case "new", "version", "unchanged":
+		return "chip chip-succeeded"
+	case "conflict", "invalid":
+		return "chip chip-failed"
+	}
+	return "chip chip-queued"
+}
+
+func pullWords(it PullItem) string {
+	switch it.Result {
+	case "new":
+		return "new flow"
+	case "version", "unchanged":
+		return version(it.Version)
+	}
+	return it.Result
+}
+
+func setWords(set bool) string {
+	if set {
+		return "set"
+	}
+	return "not set"
+}

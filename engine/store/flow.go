@@ -15,6 +15,13 @@ import (
 // files) and their hash, authored by userID. A taken slug or a repeated
 // cell name is ErrAlreadyExists; a source over MaxSourceSize is ErrTooLarge.
 func (s *Store) CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flow, userID string, files []File, hash string) (FlowSummary, error) {
+	return s.createFlow(ctx, wsID, slug, f, Version{Author: userID, Files: files, Hash: hash})
+}
+
+// createFlow is CreateFlow with v's Message, Author, Files and Hash as
+// version 1.
+func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flow, v Version) (FlowSummary, error) {
+	userID := v.Author
 	for i := range f.Cells {
 		if err := checkSource(f.Cells[i].Name, f.Cells[i].Source); err != nil {
 			return FlowSummary{}, fmt.Errorf("create flow %q: %w", slug, err)
@@ -44,10 +51,11 @@ func (s *Store) CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 	vm := versionModel{
 		FlowID:    fm.ID,
 		Number:    1,
+		Message:   v.Message,
 		Author:    nullString(userID),
 		Coauthors: "[]",
-		Hash:      hash,
-		Files:     encodeFiles(files),
+		Hash:      v.Hash,
+		Files:     encodeFiles(v.Files),
 		CreatedAt: now,
 	}
 	err = s.write(ctx, func(ctx context.Context, tx bun.Tx) error {

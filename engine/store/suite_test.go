@@ -45,6 +45,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"CollabNotify", testCollabNotify},
 	}
 	tests = append(tests, sharingTests...)
+	tests = append(tests, gitTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

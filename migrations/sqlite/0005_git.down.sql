@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS flow_git;
+DROP TABLE IF EXISTS git_settings;
