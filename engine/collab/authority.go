@@ -116,6 +116,11 @@ type doc struct {
 	checkpointed int
 	recent       []Update  // the updates that made versions version-len(recent)+1 … version
 	dirtySince   time.Time // the last change
+	// known mirrors version for Sync, read without the lock: a notice of a
+	// change this process stored (each of its own pushes comes back through
+	// LISTEN) is dropped without waiting behind the push holding mu, so the
+	// one listener is not held up for the other documents' notices.
+	known atomic.Int64
 }
 
 // NewAuthority returns an authority over the documents kept by log.
@@ -249,6 +254,7 @@ func (a *Authority) load(ctx context.Context, d *doc) error {
 	}
 	d.bytes = d.text.UTF8Len()
 	d.loaded = true
+	d.known.Store(int64(d.version))
 	if d.version > d.checkpointed {
 		d.dirtySince = a.opt.Now()
 	}
@@ -283,6 +289,7 @@ func (a *Authority) applyStored(d *doc, rows []Stored, announce bool) error {
 	if len(ups) > 0 {
 		d.bytes = d.text.UTF8Len()
 		d.dirtySince = a.opt.Now()
+		d.known.Store(int64(d.version))
 		if announce && a.opt.OnUpdates != nil {
 			a.opt.OnUpdates(d.key.flow, d.key.cell, start, ups)
 		}
@@ -385,6 +392,7 @@ func (a *Authority) Push(ctx context.Context, flowID, cellID, userID string, ver
 	}
 	d.text, d.bytes, d.version = text, size, newVersion
 	d.dirtySince = a.opt.Now()
+	d.known.Store(int64(newVersion))
 	if cp != nil {
 		d.checkpointed = newVersion
 	}
@@ -473,7 +481,7 @@ func (a *Authority) Sync(ctx context.Context, flowID, cellID string, version int
 	a.mu.Lock()
 	d := a.docs[docKey{flowID, cellID}]
 	a.mu.Unlock()
-	if d == nil {
+	if d == nil || d.known.Load() >= int64(version) {
 		return nil
 	}
 	d.mu.Lock()

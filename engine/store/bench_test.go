@@ -118,3 +118,39 @@ func benchOpenLongHistory(b *testing.B, s *Store) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/open")
 }
+
+// BenchmarkAppendDoc stores one change of one cell at a time, the shape of
+// a push from one editor: the time the authority holds a document's lock
+// while the change is stored (on PostgreSQL, round trips plus a commit).
+func BenchmarkAppendDoc(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchAppendDoc(b, openSQLite(b)) })
+	b.Run("postgres", func(b *testing.B) { benchAppendDoc(b, openPostgres(b)) })
+}
+
+func benchAppendDoc(b *testing.B, s *Store) {
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "ada", "", "")
+	ws, _ := s.CreateWorkspace(ctx, "ops", "Ops")
+	def := &engine.Flow{Cells: []engine.Cell{{Name: "c", Kind: engine.KindShell, File: "c.sh"}}}
+	f, err := s.CreateFlow(ctx, ws.ID, "bench", def, u.ID, nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := s.Draft(ctx, f.ID)
+	cell := d.Cells[0].ID
+	text := collab.Text{}
+	v := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		cs, _ := collab.Replace(len(text), len(text), len(text), collab.TextOf("x"))
+		text, _ = cs.Apply(text)
+		v++
+		var cp *collab.Checkpoint
+		if v%100 == 0 {
+			cp = &collab.Checkpoint{Version: v, Source: text.String()}
+		}
+		if err := s.AppendDoc(ctx, f.ID, cell, []collab.Stored{stored(b, v, cs, u.ID)}, cp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

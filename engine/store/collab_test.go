@@ -39,10 +39,11 @@ func testCollabLog(t *testing.T, s *Store) {
 		stored(t, 1, insertAt(t, "# Hello\n", 7, "!"), fx.user.ID),
 		stored(t, 2, insertAt(t, "# Hello!\n", 0, "😀"), fx.user.ID),
 	}, nil))
+	// Refused whole: no row, no checkpoint, no edit counted (DraftEdits below).
 	err = s.AppendDoc(ctx, fx.flow.ID, cell, []collab.Stored{
-		stored(t, 2, insertAt(t, "# Hello!\n", 0, "x"), ""),
-		stored(t, 3, insertAt(t, "x# Hello!\n", 0, "y"), ""),
-	}, nil)
+		stored(t, 2, insertAt(t, "# Hello!\n", 0, "x"), fx.user.ID),
+		stored(t, 3, insertAt(t, "x# Hello!\n", 0, "y"), fx.user.ID),
+	}, &collab.Checkpoint{Version: 3, Source: "yx# Hello!\n"})
 	isErr(t, err, collab.ErrConflict)
 	err = s.AppendDoc(ctx, fx.flow.ID, "c_nope", []collab.Stored{stored(t, 1, insertAt(t, "", 0, "x"), "")}, nil)
 	isErr(t, err, collab.ErrGone)
@@ -114,7 +115,14 @@ func testCollabLog(t *testing.T, s *Store) {
 	}
 	_, err = s.RestoreCell(ctx, fx.flow.ID, cell, "")
 	isErr(t, err, ErrNotFound)
-	ok(t, s.AppendDoc(ctx, fx.flow.ID, cell, []collab.Stored{stored(t, 4, insertAt(t, "😀# Hello, world!\n", 0, "x"), "")}, nil))
+	// A checkpoint stored with the change.
+	ok(t, s.AppendDoc(ctx, fx.flow.ID, cell, []collab.Stored{stored(t, 4, insertAt(t, "😀# Hello, world!\n", 0, "x"), "")},
+		&collab.Checkpoint{Version: 4, Source: "x😀# Hello, world!\n"}))
+	snap, err = s.LoadDoc(ctx, fx.flow.ID, cell)
+	ok(t, err)
+	if snap.Source != "x😀# Hello, world!\n" || snap.Version != 4 || len(snap.Changes) != 0 {
+		t.Fatalf("LoadDoc after a change with a checkpoint = %+v", snap)
+	}
 }
 
 // testCollabNotify: on PostgreSQL a stored change reaches a listener.
@@ -131,6 +139,9 @@ func testCollabNotify(t *testing.T, s *Store) {
 	ready := make(chan struct{})
 	go s.Listen(ctx, []string{ChannelDoc, ChannelFlow}, func() { close(ready) }, func(n Notice) { got <- n })
 	<-ready
+	// Nothing stored, nothing announced.
+	err = s.AppendDoc(ctx, fx.flow.ID, "c_nope", []collab.Stored{stored(t, 1, insertAt(t, "", 0, "x"), "")}, nil)
+	isErr(t, err, collab.ErrGone)
 	ok(t, s.AppendDoc(ctx, fx.flow.ID, d.Cells[1].ID, []collab.Stored{stored(t, 1, insertAt(t, "GET https://example.com\n", 0, "#"), "")}, nil))
 	ok(t, s.Notify(ctx, ChannelFlow, fx.flow.ID))
 	for _, want := range []string{fmt.Sprintf("%s %s 1", fx.flow.ID, d.Cells[1].ID), fx.flow.ID} {
