@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,7 +138,13 @@ func testCollabNotify(t *testing.T, s *Store) {
 	ok(t, err)
 	got := make(chan Notice, 4)
 	ready := make(chan struct{})
-	go s.Listen(ctx, []string{ChannelDoc, ChannelFlow}, func() { close(ready) }, func(n Notice) { got <- n })
+	// NOTIFY reaches every listener of the database, the other tests'
+	// included: keep only this flow's notices.
+	go s.Listen(ctx, []string{ChannelDoc, ChannelFlow}, func() { close(ready) }, func(n Notice) {
+		if strings.HasPrefix(n.Payload, fx.flow.ID) {
+			got <- n
+		}
+	})
 	<-ready
 	// Nothing stored, nothing announced.
 	err = s.AppendDoc(ctx, fx.flow.ID, "c_nope", []collab.Stored{stored(t, 1, insertAt(t, "", 0, "x"), "")}, nil)
