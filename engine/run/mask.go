@@ -3,6 +3,7 @@ package run
 import (
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"net/url"
 	"sort"
 	"strings"
@@ -42,6 +43,9 @@ func NewMasker(values []string) *Masker {
 				add(inner)
 			}
 		}
+		// As HTML shows it (a secret pasted into a markdown note).
+		add(html.EscapeString(v))
+		add(strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(v))
 		add(url.QueryEscape(v))
 		add(url.PathEscape(v))
 		add(percentEncode(v))

@@ -107,3 +107,16 @@ func TestMaskerEncodings(t *testing.T) {
 		t.Errorf("Lines: %q", got)
 	}
 }
+
+// TestMaskerHTML: a secret with HTML's special characters is masked in the
+// escaped form a rendered markdown note shows.
+func TestMaskerHTML(t *testing.T) {
+	t.Parallel()
+	const v = `p<a>ss&"w0rd'`
+	m := NewMasker([]string{v})
+	for _, form := range []string{`p&lt;a&gt;ss&amp;&#34;w0rd&#39;`, `p&lt;a&gt;ss&amp;&quot;w0rd'`} {
+		if got := m.String("<p>" + form + "</p>"); got != "<p>***</p>" {
+			t.Errorf("%q masked to %q", form, got)
+		}
+	}
+}
