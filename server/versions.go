@@ -164,6 +164,7 @@ func versionParam(r *http.Request) (int, error) {
 // publishDraft sends the flow's draft to its open notebooks (PROTOCOL.md's
 // "draft" message), as a structure change does.
 func (s *Server) publishDraft(ctx context.Context, flowID, by string) {
+	s.announceFlow(ctx, flowID) // other processes' viewers
 	d, err := s.store.Draft(ctx, flowID)
 	if err != nil {
 		s.log.Error("read draft to broadcast", "flow", flowID, "err", err)
