@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func decode(t *testing.T, resp *http.Response) map[string]any {
@@ -195,5 +196,31 @@ func TestAPIEventsSlowClientMissesNothing(t *testing.T) {
 	}
 	if lines != 400 {
 		t.Fatalf("%d lines; want 400", lines)
+	}
+}
+
+// TestSignInThrottled: after many failed sign-ins for a name, even the
+// right password is refused for a while, with a message saying so.
+func TestSignInThrottled(t *testing.T) {
+	f := setup(t, "sqlite")
+	try := func(pw string) (int, string) {
+		resp := f.do("", "POST", "/signin", "name=owner&password="+pw)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	for i := 0; i < maxFails; i++ {
+		if code, _ := try("wrong"); code != http.StatusUnauthorized {
+			t.Fatalf("failed sign-in %d: status %d", i, code)
+		}
+	}
+	code, page := try("correct horse battery")
+	if code != http.StatusTooManyRequests || !strings.Contains(page, "too many failed sign-ins") {
+		t.Fatalf("after %d failures: status %d", maxFails, code)
+	}
+	// Another person, from elsewhere, is not affected by the name's lock...
+	// but this test's requests share one address, which is locked too.
+	if w := f.srv.signins.blocked(time.Now(), "name:editor", "ip:192.0.2.1"); w != 0 {
+		t.Fatalf("an unrelated name and address wait %s", w)
 	}
 }

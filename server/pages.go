@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -194,6 +195,11 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	next := safeNext(r.PostFormValue("next"))
+	keys := []string{"name:" + strings.ToLower(truncate(name, 100)), "ip:" + clientIP(r)}
+	if wait := s.signins.blocked(time.Now(), keys...); wait > 0 {
+		return s.render(w, r, http.StatusTooManyRequests, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next,
+			Error: fmt.Sprintf("too many failed sign-ins; try again in %d minutes, or ask an owner to reset your password", int(wait.Minutes())+1)}))
+	}
 	u, err := s.store.UserByName(r.Context(), name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
@@ -203,6 +209,7 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 			// Spend the same time as a real check, so names are not revealed.
 			PasswordMatches(dummyHash, r.PostFormValue("password"))
 		}
+		s.signins.fail(time.Now(), keys...)
 		s.auditEntry(r.Context(), r, store.AuditEntry{ActorID: u.ID, ActorName: truncate(name, 100), Action: actSignInFailed})
 		return s.render(w, r, http.StatusUnauthorized, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next, Error: "that name and password do not match"}))
 	}

@@ -49,6 +49,7 @@ type Server struct {
 	git    *gitSync     // flows in git (git.go)
 
 	setupMu   sync.Mutex // one first-owner setup at a time
+	signins   *signinLimit
 	socketsMu sync.Mutex
 	sockets   map[*websocket.Conn]struct{}
 
@@ -89,6 +90,7 @@ func New(cfg Config) *Server {
 	s.collab = s.newAuthority()
 	s.git = newGitSync(s, cfg.DataDir)
 	s.OnVersionSaved(s.git.versionSaved)
+	s.signins = newSigninLimit()
 	s.handler = s.routes()
 	return s
 }
