@@ -69,14 +69,19 @@ func (s *Server) shareSocket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	kill := s.hub.Subscribe(shareTopic(sh.ID), 1)
-	defer s.hub.Unsubscribe(shareTopic(sh.ID), kill)
 	// Revoked between the lookup and the subscription: gone all the same.
 	if _, err := s.liveShare(ctx, r.PathValue("token")); err != nil {
+		s.hub.Unsubscribe(shareTopic(sh.ID), kill)
 		return err
 	}
 	stop := make(chan struct{})
 	quit := make(chan struct{})
-	defer close(quit)
+	// The stream outlives this handler (streamRun serves it from a
+	// goroutine of its own): clean up when it ends.
+	done := func() {
+		close(quit)
+		s.hub.Unsubscribe(shareTopic(sh.ID), kill)
+	}
 	go func() {
 		t := time.NewTimer(time.Until(sh.ExpiresAt))
 		defer t.Stop()
@@ -92,7 +97,7 @@ func (s *Server) shareSocket(w http.ResponseWriter, r *http.Request) error {
 	if m := s.maskerFor(ctx, sh.WorkspaceID); m.Active() {
 		mask = func(b []byte) []byte { return maskBytes(m, b) }
 	}
-	s.streamRun(w, r, sh.RunID, since, streamOpts{mask: mask, stop: stop, reason: "this link was revoked or has expired"})
+	s.streamRun(w, r, sh.RunID, since, streamOpts{mask: mask, stop: stop, reason: "this link was revoked or has expired", done: done})
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"io/fs"
 	"net/http"
@@ -38,21 +39,46 @@ type streamOpts struct {
 	mask   func([]byte) []byte // nil: send as stored
 	stop   <-chan struct{}     // closed: end the stream now
 	reason string              // told to the client when stop closes
+	done   func()              // called once the stream has ended (nil: none)
 }
 
 func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, since int64, o streamOpts) {
-	raw := o.raw
+	ended := func() {
+		if o.done != nil {
+			o.done()
+		}
+	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		ended()
 		return // Upgrade has answered
 	}
-	defer conn.Close()
 	conn.SetReadLimit(4096)
 	history, sub, err := s.runs.Attach(r.Context(), id, since, wsQueue)
 	if err != nil {
 		closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
+		conn.Close()
+		ended()
 		return
 	}
+	// The socket lives on in a goroutine of its own and the handler
+	// returns: its goroutine's stack grew deep through authentication and
+	// the database, and thousands of viewers would each keep one.
+	ctx := context.WithoutCancel(r.Context())
+	s.trackSocket(conn, true)
+	go func() {
+		defer ended()
+		defer s.trackSocket(conn, false)
+		defer conn.Close()
+		s.serveRunStream(ctx, conn, id, since, o, history, sub)
+	}()
+}
+
+// serveRunStream sends a run's events to a viewer's socket: history, then
+// live, until the run ends, the viewer leaves or the stream is stopped.
+func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id string, since int64, o streamOpts, history [][]byte, sub *Sub) {
+	raw := o.raw
+	var err error
 	defer func() {
 		if sub != nil {
 			s.hub.Unsubscribe(runTopic(id), sub)
@@ -123,7 +149,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 				// An API client must get every event: fetch what it missed
 				// from the store and go on from there.
 				s.hub.Unsubscribe(runTopic(id), sub)
-				history, sub, err = s.runs.Attach(r.Context(), id, last, wsQueue)
+				history, sub, err = s.runs.Attach(ctx, id, last, wsQueue)
 				if err != nil {
 					closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
 					return
@@ -179,7 +205,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 				// is in storage.
 				s.hub.Unsubscribe(runTopic(id), sub)
 				var h [][]byte
-				h, sub, err = s.runs.Attach(r.Context(), id, last, wsQueue)
+				h, sub, err = s.runs.Attach(ctx, id, last, wsQueue)
 				for _, m := range h {
 					if end, err := send(m, 0); err != nil || end {
 						break
