@@ -137,6 +137,23 @@ var flowCases = []flowCase{
 		},
 	},
 	{
+		// The service does not answer at all: the probe fails (it may), the
+		// fallback still runs and the summary says so.
+		name: "service-health/unreachable", flow: "service-health",
+		serve: func(t *testing.T) (http.Handler, func(*testing.T, []engine.Event)) {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					conn.Close()
+				}
+			}), nil
+		},
+		code: ExitOK, run: engine.RunSucceeded,
+		status: map[string]engine.CellStatus{"probe": engine.CellFailed, "fallback": engine.CellSucceeded, "summary": engine.CellSucceeded},
+		results: map[string]string{
+			"summary": `{"value": {"service": "billing-api", "healthy": false, "status_code": 0, "version": "unknown"}}`,
+		},
+	},
+	{
 		name: "etl-orders", flow: "etl-orders", serve: ordersAPI,
 		code: ExitOK, run: engine.RunSucceeded,
 		status: map[string]engine.CellStatus{"notes": engine.CellSucceeded, "fetch": engine.CellSucceeded, "load": engine.CellSucceeded, "totals": engine.CellSucceeded, "summary": engine.CellSucceeded},

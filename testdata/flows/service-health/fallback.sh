@@ -4,7 +4,7 @@
 set -euo pipefail
 
 echo "service:" {{ inputs.service }}
-echo "probe of" {{ inputs.base_url }}"/health answered" {{ cells.probe.status }}
+echo "probe of" {{ inputs.base_url }}"/health answered" {{ cells.probe?.status ?? "nothing" }}
 checked_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 echo "checked at $checked_at"
 
