@@ -450,6 +450,14 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", errNoRetry, err)
 		}
+		if len(s.secrets) > 0 {
+			// A value computed from a secret (upper(), a slice, a hash…)
+			// is a secret too, which masking by value cannot recognise:
+			// only a yes/no answer is shown as it is.
+			if _, ok := v.(bool); !ok {
+				v = "***"
+			}
+		}
 		return &engine.ExprResult{Value: v}, nil
 	}
 	ex := r.o.Executors[c.Kind]

@@ -438,3 +438,22 @@ func TestInputs(t *testing.T) {
 		t.Errorf("required: %v", errs)
 	}
 }
+
+// TestExprFromSecretIsSecret: an expression that reads a secret gives
+// "***" (masking by value cannot know upper() of a secret), except a
+// yes/no answer.
+func TestExprFromSecretIsSecret(t *testing.T) {
+	t.Parallel()
+	f := &engine.Flow{Cells: []engine.Cell{
+		cell("derived", engine.KindExpr, `upper(secrets.TOKEN) + "!"`),
+		cell("set", engine.KindExpr, `secrets.TOKEN != ""`),
+		cell("plain", engine.KindExpr, `"ok"`),
+	}}
+	_, rec := runFlow(t, f, ok, func(o *Options) { o.Secrets = map[string]string{"TOKEN": "s3cr3t-value"} })
+	fin := rec.finished()
+	for cell, want := range map[string]string{"derived": `{"value":"***"}`, "set": `{"value":true}`, "plain": `{"value":"ok"}`} {
+		if got := string(fin[cell].Result); got != want {
+			t.Errorf("%s = %s; want %s", cell, got, want)
+		}
+	}
+}
