@@ -39,11 +39,18 @@ func checkSecretName(name string) string {
 	return ""
 }
 
+// minSecretBytes is the shortest secret value accepted.
+const minSecretBytes = 6
+
 // checkSecretValue checks a value, and that a connection's is a PostgreSQL URL.
 func checkSecretValue(name, value string) string {
 	switch {
 	case value == "":
 		return "give the secret a value"
+	case len(value) < minSecretBytes:
+		// Every occurrence of a secret is masked: a two-letter value would
+		// turn ordinary words (and code) into ***.
+		return fmt.Sprintf("a secret needs at least %d characters, or it would be masked inside ordinary words", minSecretBytes)
 	case len(value) > maxSecretBytes:
 		return "a secret is at most 64 KiB"
 	case strings.HasPrefix(name, connectionPrefix) && !strings.HasPrefix(value, "postgres://") && !strings.HasPrefix(value, "postgresql://"):

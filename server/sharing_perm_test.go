@@ -89,7 +89,7 @@ func sharingPermissionRows(f *fixture) []permRow {
 		{"GET", "/api/v1/flows/hello/shares", "", expect{ok, ok, ok, ok, nf, una}},
 		{"POST", "/api/v1/flows/hello/forms", `{"expires_in":"1h","runs_per_hour":3}`, expect{crt, crt, fbd, fbd, nf, una}},
 		{"GET", "/api/v1/secrets", "", expect{ok, fbd, fbd, fbd, ok, una}},
-		{"PUT", "/api/v1/secrets/PERM_TEST", `{"value":"v4lue"}`, expect{crt, fbd, fbd, fbd, crt, una}},
+		{"PUT", "/api/v1/secrets/PERM_TEST", `{"value":"v4lue-long-enough"}`, expect{crt, fbd, fbd, fbd, crt, una}},
 		{"PUT", "/api/v1/secrets/bad-name", `{"value":"v"}`, expect{unp, fbd, fbd, fbd, unp, una}},
 		{"DELETE", "/api/v1/secrets/NOPE", "", expect{nf, fbd, fbd, fbd, nf, una}},
 		{"GET", "/api/v1/audit", "", expect{ok, fbd, fbd, fbd, ok, una}},
