@@ -47,7 +47,7 @@ func checkSecretValue(name, value string) string {
 	switch {
 	case value == "":
 		return "give the secret a value"
-	case len(value) < minSecretBytes:
+	case len(value) < minSecretBytes && !notMasked[name]:
 		// Every occurrence of a secret is masked: a two-letter value would
 		// turn ordinary words (and code) into ***.
 		return fmt.Sprintf("a secret needs at least %d characters, or it would be masked inside ordinary words", minSecretBytes)
@@ -117,9 +117,17 @@ func (s *Server) maskerFor(ctx context.Context, wsID string) *run.Masker {
 	return run.NewMasker(secretValues(all))
 }
 
+// notMasked names workspace settings kept with the secrets that are not
+// secret themselves: a git user name such as "bot" must not turn the word
+// into *** in every run.
+var notMasked = map[string]bool{"GIT_USERNAME": true}
+
 func secretValues(m map[string]string) []string {
 	out := make([]string, 0, len(m)+len(m)/2)
-	for _, v := range m {
+	for name, v := range m {
+		if notMasked[name] {
+			continue
+		}
 		out = append(out, v)
 		// A connection's password also shows alone, in driver errors.
 		if u, err := url.Parse(v); err == nil && u.User != nil {
