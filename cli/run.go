@@ -93,7 +93,11 @@ func Run(ctx context.Context, args []string, io Stdio) int {
 	in, errs := run.Inputs(f, given)
 	if len(errs) > 0 {
 		for _, e := range errs {
-			fmt.Fprintln(io.Err, e.Msg)
+			msg := e.Msg
+			if name, ok := strings.CutPrefix(e.Pos.File, "input "); ok && strings.HasSuffix(msg, "is required; give it a value") {
+				msg = fmt.Sprintf("input %s is required; pass --input %s=…", name, name)
+			}
+			fmt.Fprintln(io.Err, msg)
 		}
 		return ExitInvalid
 	}

@@ -163,7 +163,7 @@ func (s *Server) importFlow(ctx context.Context, a access, data []byte, contentT
 	p := principalFrom(ctx)
 	if _, err := s.store.CreateFlow(ctx, a.Workspace.ID, slug, f, p.User.ID, storeFiles(files), flow.Hash(f)); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
-			return nil, "", errorf(http.StatusConflict, "exists", "slug", "a flow named "+slug+" already exists in this workspace; choose another slug with ?slug=")
+			return nil, "", errorf(http.StatusConflict, "exists", "slug", "a flow named "+slug+" already exists in this workspace; rename the folder (or, with the API, choose another slug with ?slug=), or import it as a new version from that flow's History")
 		}
 		return nil, "", err
 	}

@@ -27,7 +27,7 @@ func Inputs(f *engine.Flow, given map[string]any) (map[string]any, engine.Errors
 			if in.Default != nil {
 				v = in.Default
 			} else if in.Required {
-				errs = append(errs, inputErr(in.Name, "input %s is required; pass --input %s=…", in.Name, in.Name))
+				errs = append(errs, inputErr(in.Name, "input %s is required; give it a value", in.Name))
 				continue
 			} else {
 				out[in.Name] = zero(in.Type)
