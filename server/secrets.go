@@ -214,5 +214,9 @@ func (s *Server) auditRun(ctx context.Context, r *http.Request, req StartRequest
 		s.auditEntry(ctx, r, e)
 		return
 	}
-	s.auditEntry(ctx, r, store.AuditEntry{WorkspaceID: req.Workspace.ID, ActorName: "anonymous", Action: action, Target: target, Detail: detail})
+	who := "anonymous"
+	if r == nil {
+		who = "schedule" // a cron trigger
+	}
+	s.auditEntry(ctx, r, store.AuditEntry{WorkspaceID: req.Workspace.ID, ActorName: who, Action: action, Target: target, Detail: detail})
 }

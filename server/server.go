@@ -48,10 +48,13 @@ type Server struct {
 	limits *rateLimits  // runs per hour of form links
 	git    *gitSync     // flows in git (git.go)
 
-	setupMu   sync.Mutex // one first-owner setup at a time
-	signins   *signinLimit
-	socketsMu sync.Mutex
-	sockets   map[*websocket.Conn]struct{}
+	setupMu sync.Mutex // one first-owner setup at a time
+
+	stopSchedule func()        // ends the cron scheduler (Start starts it)
+	scheduleDone chan struct{} // closed when it has ended
+	signins      *signinLimit
+	socketsMu    sync.Mutex
+	sockets      map[*websocket.Conn]struct{}
 
 	// Collaboration (collab.go): the authority over cell documents, who is
 	// where, and this process's id in notifications to the others.
@@ -107,6 +110,11 @@ func (s *Server) Runs() *Runs { return s.runs }
 // Stop cancels running runs and waits for them (bounded by ctx), and
 // checkpoints the cell documents changed since their last checkpoint.
 func (s *Server) Stop(ctx context.Context) error {
+	if s.stopSchedule != nil {
+		s.stopSchedule()
+		<-s.scheduleDone
+		s.stopSchedule = nil
+	}
 	err := s.runs.Stop(ctx)
 	// Notebook sockets (closed by CloseSockets) leave their documents
 	// checkpointed; wait for them, then for the rest.
@@ -233,6 +241,9 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Warn("marked runs left running by a previous server as failed", "runs", n)
 	}
 	s.startCollab(ctx)
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopSchedule, s.scheduleDone = cancel, make(chan struct{})
+	go s.schedule(sctx)
 	return nil
 }
 
