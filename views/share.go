@@ -1,6 +1,9 @@
 package views
 
-import "net/url"
+import (
+	"net/url"
+	"strings"
+)
 
 // expiryOptions are the share links' lifetimes offered: value, label.
 var expiryOptions = [][2]string{{"24h", "1 day"}, {"168h", "7 days"}, {"720h", "30 days"}, {"2160h", "90 days"}}
@@ -33,8 +36,15 @@ func runSentence(p RunProps) string {
 	case "succeeded":
 		return "This run finished successfully in " + duration(p.Run.DurationMS) + "."
 	case "failed":
-		for _, c := range p.Cells {
-			if c.Output.Status == "failed" {
+		// The run's error names the step that failed it ("cell NAME: …");
+		// a failed step with continue_on_error did not.
+		if rest, ok := strings.CutPrefix(p.Error, "cell "); ok {
+			if name, _, ok := strings.Cut(rest, ":"); ok {
+				return "This run failed at step “" + name + "” after " + duration(p.Run.DurationMS) + "."
+			}
+		}
+		for i := len(p.Cells) - 1; i >= 0; i-- {
+			if c := p.Cells[i]; c.Output.Status == "failed" {
 				return "This run failed at step “" + c.Name + "” after " + duration(p.Run.DurationMS) + "."
 			}
 		}
