@@ -233,12 +233,21 @@ func userCmd(args []string) int {
 	if *display == "" {
 		*display = name
 	}
+	_, werr := st.WorkspaceBySlug(ctx, *wsSlug)
+	created := errors.Is(werr, store.ErrNotFound)
 	u, ws, err := server.AddUser(ctx, st, name, *display, pw, *wsSlug, *role)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook user add:", err)
 		return cli.ExitFailed
 	}
 	fmt.Printf("user %s added to workspace %s as %s\n", u.Name, ws.Slug, *role)
+	if created {
+		fmt.Printf("workspace %s did not exist and was created", ws.Slug)
+		if *role != store.RoleOwner {
+			fmt.Print(" (it has no owner yet: add one with --role owner)")
+		}
+		fmt.Println()
+	}
 	return cli.ExitOK
 }
 
