@@ -126,6 +126,7 @@ func (s *Server) apiCreateFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.auditIn(r.Context(), r, a.Workspace.ID, actFlowCreated, "flow "+slug, "imported from an archive (API)")
 	writeJSON(w, http.StatusCreated, map[string]any{"slug": slug, "version": 1, "name": f.Name, "url": "/w/" + a.Workspace.Slug + "/flows/" + slug})
 	return nil
 }

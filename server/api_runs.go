@@ -270,6 +270,9 @@ func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
 	if cell == "" {
 		return errorf(http.StatusBadRequest, "cell", "cell", "name the cell with ?cell=NAME")
 	}
+	if !runHasCell(run, cell) {
+		return errorf(http.StatusNotFound, "not_found", "cell", "this run has no cell "+cell)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if r.URL.Query().Get("download") != "" || !strings.HasPrefix(r.URL.Path, "/api/") {
 		w.Header().Set("Content-Disposition", `attachment; filename="`+run.ID+"-"+slugify(cell)+`.log"`)
@@ -473,3 +476,12 @@ func flowFromFiles(files []store.File) (*engine.Flow, error) {
 // sseQueue is how far a server-sent-events client may fall behind before it
 // is caught up from storage (a variable so tests can make it tiny).
 var sseQueue = 4096
+
+// runHasCell reports whether cell is one of the cells of the run's flow.
+func runHasCell(run store.Run, cell string) bool {
+	f, err := flowFromFiles(run.Files)
+	if err != nil {
+		return true // cannot tell: answer with what is stored
+	}
+	return f.Cell(cell) != nil
+}

@@ -30,6 +30,7 @@ const (
 	actTokenCreated   = "token.created"
 	actTokenRevoked   = "token.revoked"
 	actAuditRead      = "audit.read"
+	actFlowCreated    = "flow.created"
 	maxUserAgentBytes = 300
 )
 
@@ -38,7 +39,7 @@ var auditActions = []string{
 	actSignIn, actSignInFailed, actRunStarted, actRunCanceled, actShareCreated, actShareRevoked,
 	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
 	actMemberAdded, actMemberRole, actTokenCreated, actTokenRevoked,
-	"version.saved", "version.published", "version.restored",
+	actFlowCreated, "version.saved", "version.published", "version.restored",
 	actGitConfigured, actGitPulled, actGitResolved,
 }
 

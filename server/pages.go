@@ -326,6 +326,7 @@ func (s *Server) flowCreate(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	s.auditIn(r.Context(), r, a.Workspace.ID, actFlowCreated, "flow "+slug, "a new flow")
 	http.Redirect(w, r, "/w/"+a.Workspace.Slug+"/flows/"+slug, http.StatusSeeOther)
 	return nil
 }
@@ -367,6 +368,7 @@ func (s *Server) flowImport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fail(s.classify(r, err).Message)
 	}
+	s.auditIn(r.Context(), r, a.Workspace.ID, actFlowCreated, "flow "+slug, "imported from an archive")
 	http.Redirect(w, r, "/w/"+a.Workspace.Slug+"/flows/"+slug, http.StatusSeeOther)
 	return nil
 }
