@@ -66,12 +66,19 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 	// the database, and thousands of viewers would each keep one.
 	ctx := context.WithoutCancel(r.Context())
 	s.trackSocket(conn, true)
-	go func() {
+	serve := func() {
 		defer ended()
 		defer s.trackSocket(conn, false)
 		defer conn.Close()
 		s.serveRunStream(ctx, conn, id, since, o, history, sub)
-	}()
+	}
+	if o.stop != nil {
+		// A share page's stream stays in its handler, which owns the
+		// revocation watch it depends on.
+		serve()
+		return
+	}
+	go serve()
 }
 
 // serveRunStream sends a run's events to a viewer's socket: history, then
