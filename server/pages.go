@@ -480,6 +480,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 	}
 	props.ShowCode = true
 	props.CanShare = atLeast(a.Role, store.RoleEditor)
+	props.CanCancel = atLeast(a.Role, store.RoleRunner)
 	w.Header().Set("Cache-Control", "no-store")
 	return s.render(w, r, http.StatusOK, views.RunPage(props))
 }
@@ -547,5 +548,18 @@ func (s *Server) runSocket(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.streamRunWS(w, r, run.ID, since, false)
+	return nil
+}
+
+// POST /runs/{id}/cancel: the run page's Cancel button (runners and up).
+func (s *Server) runCancelPage(w http.ResponseWriter, r *http.Request) error {
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleRunner)
+	if err != nil {
+		return err
+	}
+	if !run.Status.Done() && s.runs.Cancel(run.ID) {
+		s.auditIn(r.Context(), r, run.WorkspaceID, actRunCanceled, "run "+run.ID, "from the run page")
+	}
+	http.Redirect(w, r, "/runs/"+run.ID, http.StatusSeeOther)
 	return nil
 }

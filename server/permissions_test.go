@@ -74,6 +74,7 @@ func testPermissions(t *testing.T, dialect string) {
 		{"GET", "/runs/r_nope", "", expect{nf, nf, nf, nf, nf, see}},
 		{"GET", "/runs/" + run + "/ws", "", expect{bad, bad, bad, bad, nf, una}},
 		{"GET", "/runs/" + run + "/log?cell=greet", "", expect{ok, ok, ok, ok, nf, una}},
+		{"POST", "/runs/" + run + "/cancel", "", expect{see, see, see, fbd, nf, una}},
 		{"GET", "/api/v1/flows", "", expect{ok, ok, ok, ok, ok, una}},
 		{"POST", "/api/v1/flows", "not an archive", expect{bad, bad, fbd, fbd, bad, una}},
 		{"GET", "/api/v1/flows/hello", "", expect{ok, ok, ok, ok, nf, una}},

@@ -46,6 +46,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /runs/{id}", page(s.runPage))
 	mux.Handle("GET /runs/{id}/ws", page(s.runSocket))
 	mux.Handle("GET /runs/{id}/log", page(s.runLog))
+	mux.Handle("POST /runs/{id}/cancel", page(s.runCancelPage))
 
 	// Sharing: links, run forms, secrets, activity (server/share*.go, form_run.go, secret_set.go, activity.go).
 	mux.Handle("POST /runs/{id}/shares", page(s.shareRunForm))

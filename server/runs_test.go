@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -90,5 +91,29 @@ func TestRunsQueueBeyondTheLimit(t *testing.T) {
 	f.srv.runs.Cancel(a)
 	if ra := f.waitRun(a); ra.Status != engine.RunCanceled {
 		t.Fatalf("the first run ended %s", ra.Status)
+	}
+}
+
+// TestRunPageCancel: the run page's Cancel button cancels a running run.
+func TestRunPageCancel(t *testing.T) {
+	f := setup(t, "sqlite")
+	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
+	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := f.do("runner", "GET", "/runs/"+r.ID, "")
+	b, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if !strings.Contains(string(b), `data-action="cancel-run"`) || !strings.Contains(string(b), "Open the notebook") {
+		t.Fatalf("the run page offers no Cancel button or notebook link")
+	}
+	resp := f.do("runner", "POST", "/runs/"+r.ID+"/cancel", "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancel: %d", resp.StatusCode)
+	}
+	if got := f.waitRun(r.ID); got.Status != engine.RunCanceled {
+		t.Fatalf("run %s after Cancel", got.Status)
 	}
 }

@@ -192,6 +192,8 @@ type RunProps struct {
 	// CanShare shows the Share form (editors); NewShare is the link just
 	// made, shown once.
 	CanShare bool
+	// CanCancel shows a Cancel button while the run is not over (runners).
+	CanCancel bool
 	NewShare *NewShare
 }
 
