@@ -194,7 +194,7 @@ type RunProps struct {
 	CanShare bool
 	// CanCancel shows a Cancel button while the run is not over (runners).
 	CanCancel bool
-	NewShare *NewShare
+	NewShare  *NewShare
 }
 
 // RunCell is one cell of a run, in order.
