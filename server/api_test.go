@@ -224,3 +224,38 @@ func TestSignInThrottled(t *testing.T) {
 		t.Fatalf("an unrelated name and address wait %s", w)
 	}
 }
+
+// TestChangePassword: the current password is needed; the new one works,
+// the old one no longer does, and other browsers are signed out.
+func TestChangePassword(t *testing.T) {
+	f := setup(t, "sqlite")
+	other, hash := NewToken("")
+	if _, err := f.st.CreateSession(t.Context(), f.users["editor"].ID, hash, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	resp := f.do("editor", "POST", "/account/password", "current=wrong&password=new-password-1&password_again=new-password-1")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "not your current password") {
+		t.Fatalf("wrong current password: %d", resp.StatusCode)
+	}
+	resp = f.do("editor", "POST", "/account/password", "current=correct+horse+battery&password=new-password-1&password_again=new-password-1")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("change: %d", resp.StatusCode)
+	}
+	for pw, want := range map[string]int{"correct+horse+battery": http.StatusUnauthorized, "new-password-1": http.StatusSeeOther} {
+		resp := f.do("", "POST", "/signin", "name=editor&password="+pw)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("sign in with %s: %d; want %d", pw, resp.StatusCode, want)
+		}
+	}
+	// The browser that changed it stays signed in; another one is out.
+	if _, _, err := f.st.SessionUser(t.Context(), TokenHash(f.cookies["editor"])); err != nil {
+		t.Errorf("the changing browser was signed out: %v", err)
+	}
+	if _, _, err := f.st.SessionUser(t.Context(), TokenHash(other)); err == nil {
+		t.Error("another browser of the user is still signed in")
+	}
+}

@@ -14,24 +14,25 @@ import (
 // (saved, published, restored) are recorded by their handlers through
 // s.audit with "version.saved", "version.published" and "version.restored".
 const (
-	actSignIn         = "signin"
-	actSignInFailed   = "signin.failed"
-	actRunStarted     = "run.started"
-	actRunCanceled    = "run.canceled"
-	actShareCreated   = "share.created"
-	actShareRevoked   = "share.revoked"
-	actShareOpened    = "share.opened"
-	actSecretCreated  = "secret.created"
-	actSecretChanged  = "secret.changed"
-	actSecretDeleted  = "secret.deleted"
-	actSecretUsed     = "secret.used"
-	actMemberAdded    = "member.added"
-	actMemberRole     = "member.role_changed"
-	actTokenCreated   = "token.created"
-	actTokenRevoked   = "token.revoked"
-	actAuditRead      = "audit.read"
-	actFlowCreated    = "flow.created"
-	maxUserAgentBytes = 300
+	actSignIn          = "signin"
+	actSignInFailed    = "signin.failed"
+	actRunStarted      = "run.started"
+	actRunCanceled     = "run.canceled"
+	actShareCreated    = "share.created"
+	actShareRevoked    = "share.revoked"
+	actShareOpened     = "share.opened"
+	actSecretCreated   = "secret.created"
+	actSecretChanged   = "secret.changed"
+	actSecretDeleted   = "secret.deleted"
+	actSecretUsed      = "secret.used"
+	actMemberAdded     = "member.added"
+	actMemberRole      = "member.role_changed"
+	actTokenCreated    = "token.created"
+	actTokenRevoked    = "token.revoked"
+	actAuditRead       = "audit.read"
+	actFlowCreated     = "flow.created"
+	actPasswordChanged = "password.changed"
+	maxUserAgentBytes  = 300
 )
 
 // auditActions lists the actions, for the activity page's filter.
@@ -39,7 +40,7 @@ var auditActions = []string{
 	actSignIn, actSignInFailed, actRunStarted, actRunCanceled, actShareCreated, actShareRevoked,
 	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
 	actMemberAdded, actMemberRole, actTokenCreated, actTokenRevoked,
-	actFlowCreated, "version.saved", "version.published", "version.restored",
+	actFlowCreated, actPasswordChanged, "version.saved", "version.published", "version.restored",
 	actGitConfigured, actGitPulled, actGitResolved,
 }
 

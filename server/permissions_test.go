@@ -46,6 +46,8 @@ func testPermissions(t *testing.T, dialect string) {
 		{"GET", "/setup", "", expect{see, see, see, see, see, see}},
 		{"POST", "/setup", "name=x&password=y", expect{fbd, fbd, fbd, fbd, fbd, fbd}},
 		{"GET", "/signin", "", expect{ok, ok, ok, ok, ok, ok}},
+		{"GET", "/account", "", expect{ok, ok, ok, ok, ok, see}},
+		{"POST", "/account/password", "current=wrong&password=x", expect{unp, unp, unp, unp, unp, una}},
 		{"POST", "/signin", "name=owner&password=wrong", expect{una, una, una, una, una, una}},
 		{"GET", "/w/acme", "", pageGet},
 		{"POST", "/w/acme/flows", "name=", expect{unp, unp, fbd, fbd, nf, una}},

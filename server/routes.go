@@ -26,6 +26,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /signin", page(s.signinForm))
 	mux.Handle("POST /signin", page(s.signinSave))
 	mux.Handle("POST /signout", page(s.signout))
+	mux.Handle("GET /account", page(s.account))
+	mux.Handle("POST /account/password", page(s.accountPassword))
 	mux.Handle("GET /w/{ws}", page(s.flowList))
 	mux.Handle("POST /w/{ws}/flows", page(s.flowCreate))
 	mux.Handle("POST /w/{ws}/flows/import", page(s.flowImport))

@@ -120,7 +120,7 @@ func SettingsPage(p SettingsProps) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, " can now sign in with this one-time password. It is shown only once: send it to them now.</p><p class=\"secret-once\" data-secret>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, " can now sign in with this first password. It is shown only once: send it to them now, and ask them to change it under their name (Your account) after signing in.</p><p class=\"secret-once\" data-secret>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -162,3 +162,22 @@ func sessionOf(m *sessionModel) Session {
 		LastSeenAt: m.LastSeenAt.UTC(),
 	}
 }
+
+// SetPassword replaces a user's password hash and ends every other session
+// of theirs but keep (the session id of the browser that changed it; "" for
+// none), so a password that leaked stops working everywhere at once.
+func (s *Store) SetPassword(ctx context.Context, userID, passwordHash, keep string) error {
+	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		res, err := tx.NewUpdate().Model((*userModel)(nil)).
+			Set("? = ?", bun.Ident("password_hash"), passwordHash).
+			Where("? = ?", bun.Ident("id"), userID).Exec(ctx)
+		if err := affected(res, err); err != nil {
+			return err
+		}
+		_, err = tx.NewDelete().Model((*sessionModel)(nil)).
+			Where("? = ?", bun.Ident("user_id"), userID).
+			Where("? <> ?", bun.Ident("id"), keep).Exec(ctx)
+		return err
+	})
+	return wrap(err, "set the password of user %s", userID)
+}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/opsbook/opsbook/views"
+)
+
+// GET /account: the signed-in person's account.
+func (s *Server) account(w http.ResponseWriter, r *http.Request) error {
+	if principalFrom(r.Context()) == nil {
+		return errUnauthorized
+	}
+	return s.render(w, r, http.StatusOK, views.AccountPage(views.AccountProps{
+		Page: s.pageOf(r, "Your account", "", ""), Done: r.URL.Query().Get("done") != "",
+	}))
+}
+
+// POST /account/password: change one's own password (the current one
+// first); every other browser of theirs is signed out.
+func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
+	p := principalFrom(r.Context())
+	if p == nil {
+		return errUnauthorized
+	}
+	if p.Token != nil {
+		return errorf(http.StatusForbidden, "forbidden", "", "an API token cannot change a password")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return errorf(http.StatusBadRequest, "bad_form", "", "the form could not be read")
+	}
+	errs := map[string]string{}
+	pw := r.PostFormValue("password")
+	if !PasswordMatches(p.User.PasswordHash, r.PostFormValue("current")) {
+		errs["current"] = "that is not your current password"
+	}
+	if msg := CheckPassword(pw); msg != "" {
+		errs["password"] = msg
+	} else if pw != r.PostFormValue("password_again") {
+		errs["password_again"] = "the two passwords differ"
+	}
+	if len(errs) > 0 {
+		return s.render(w, r, http.StatusUnprocessableEntity, views.AccountPage(views.AccountProps{Page: s.pageOf(r, "Your account", "", ""), Errors: errs}))
+	}
+	hash, err := HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	keep := ""
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		keep = TokenHash(c.Value)
+	}
+	if err := s.store.SetPassword(r.Context(), p.User.ID, hash, keep); err != nil {
+		return err
+	}
+	s.auditIn(r.Context(), r, "", actPasswordChanged, "user "+p.User.Name, "")
+	http.Redirect(w, r, "/account?done=1", http.StatusSeeOther)
+	return nil
+}
