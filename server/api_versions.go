@@ -153,13 +153,9 @@ func (s *Server) apiPublishVersion(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if _, err := s.versionOf(r.Context(), fs, n); err != nil {
+	if err := s.publishVersion(r, fs, n); err != nil {
 		return err
 	}
-	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
-		return err
-	}
-	s.audit(r.Context(), r, "version.published", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
 	writeJSON(w, http.StatusOK, map[string]any{"slug": fs.Slug, "published_version": n})
 	return nil
 }

@@ -182,13 +182,9 @@ func (s *Server) versionPublish(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.versionOf(r.Context(), fs, n); err != nil {
+	if err := s.publishVersion(r, fs, n); err != nil {
 		return err
 	}
-	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
-		return err
-	}
-	s.audit(r.Context(), r, "version.published", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
 	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=published&v="+strconv.Itoa(n), http.StatusSeeOther)
 	return nil
 }
@@ -233,4 +229,17 @@ func (s *Server) versionDiff(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return s.render(w, r, http.StatusOK, views.DiffPage(props))
+}
+
+// publishVersion makes version n the flow's published one (the one its
+// triggers, run forms and API runs use) and records it.
+func (s *Server) publishVersion(r *http.Request, fs store.FlowSummary, n int) error {
+	if _, err := s.versionOf(r.Context(), fs, n); err != nil {
+		return err
+	}
+	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
+		return err
+	}
+	s.audit(r.Context(), r, "version.published", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
+	return nil
 }

@@ -133,18 +133,39 @@ func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id st
 		}
 		return isRunFinished(msg), nil
 	}
-	for _, m := range history {
-		end, err := send(m, 0)
-		if err != nil {
-			return
+	// replay sends history; it reports whether the stream is over: the run
+	// finished, it has no live part left, or the client went away.
+	replay := func(history [][]byte) bool {
+		for _, m := range history {
+			end, err := send(m, 0)
+			if err != nil {
+				return true
+			}
+			if end {
+				closeWS(conn, websocket.CloseNormalClosure, "run finished")
+				return true
+			}
 		}
-		if end {
+		if sub == nil {
 			closeWS(conn, websocket.CloseNormalClosure, "run finished")
-			return
+			return true
 		}
+		return false
 	}
-	if sub == nil {
-		closeWS(conn, websocket.CloseNormalClosure, "run finished")
+	// catchUp fetches from storage what an API client's queue dropped (it
+	// must get every event) and goes on live from there.
+	catchUp := func() bool {
+		s.hub.Unsubscribe(runTopic(id), sub)
+		var h [][]byte
+		h, sub, err = s.runs.Attach(ctx, id, last, wsQueue)
+		if err != nil {
+			sub = nil
+			closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
+			return true
+		}
+		return replay(h)
+	}
+	if replay(history) {
 		return
 	}
 	ping := time.NewTicker(wsPingPeriod)
@@ -153,26 +174,7 @@ func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id st
 		select {
 		case m := <-sub.C:
 			if raw && sub.missed.Load() > 0 {
-				// An API client must get every event: fetch what it missed
-				// from the store and go on from there.
-				s.hub.Unsubscribe(runTopic(id), sub)
-				history, sub, err = s.runs.Attach(ctx, id, last, wsQueue)
-				if err != nil {
-					closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
-					return
-				}
-				for _, h := range history {
-					end, err := send(h, 0)
-					if err != nil {
-						return
-					}
-					if end {
-						closeWS(conn, websocket.CloseNormalClosure, "run finished")
-						return
-					}
-				}
-				if sub == nil {
-					closeWS(conn, websocket.CloseNormalClosure, "run finished")
+				if catchUp() {
 					return
 				}
 				continue
@@ -210,15 +212,9 @@ func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id st
 			if raw && sub.missed.Load() > 0 {
 				// The run ended while this API client was behind: the rest
 				// is in storage.
-				s.hub.Unsubscribe(runTopic(id), sub)
-				var h [][]byte
-				h, sub, err = s.runs.Attach(ctx, id, last, wsQueue)
-				for _, m := range h {
-					if end, err := send(m, 0); err != nil || end {
-						break
-					}
+				if !catchUp() {
+					closeWS(conn, websocket.CloseNormalClosure, "run finished")
 				}
-				closeWS(conn, websocket.CloseNormalClosure, "run finished")
 				return
 			}
 			for len(sub.C) > 0 {
