@@ -20,7 +20,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/opsbook/opsbook/engine"
 )
@@ -92,11 +91,7 @@ func (s *SQL) db(name string) (*sqlDB, error) {
 		// once, so two cells writing at the same time wait (busy_timeout)
 		// instead of failing on a lock upgrade.
 		dsn := "file:" + s.Scratch + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
-		db, err := sql.Open("sqlite", dsn)
-		if err != nil {
-			return nil, fmt.Errorf("open the scratch database: %w", err)
-		}
-		d = &sqlDB{db: db, dialect: dialectSQLite}
+		d = &sqlDB{db: sql.OpenDB(scratchConnector{dsn: dsn}), dialect: dialectSQLite}
 	} else {
 		dsn, ok := s.Connections[name]
 		if !ok {
@@ -163,7 +158,22 @@ func (s *SQL) Execute(ctx context.Context, req *Request) (any, error) {
 		maxRows = DefaultMaxRows
 	}
 
-	tx, err := d.db.BeginTx(ctx, nil)
+	// On the scratch database the cell gets a connection of its own, with
+	// the guard that refuses what would reach another file.
+	var (
+		tx    *sql.Tx
+		guard *scratchGuard
+	)
+	if d.dialect == dialectSQLite {
+		var conn *sql.Conn
+		conn, guard, err = scratchConn(ctx, d.db)
+		if err == nil {
+			defer conn.Close()
+			tx, err = conn.BeginTx(ctx, nil)
+		}
+	} else {
+		tx, err = d.db.BeginTx(ctx, nil)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, stopError(ctx, req)
@@ -189,7 +199,7 @@ func (s *SQL) Execute(ctx context.Context, req *Request) (any, error) {
 			if file != "" {
 				where = fmt.Sprintf("%s:%d", file, st.Line)
 			}
-			return nil, fmt.Errorf("%s: statement %d: %w", where, n+1, err)
+			return nil, fmt.Errorf("%s: statement %d: %w", where, n+1, guard.explain(err))
 		}
 
 		verb, returning := leadingVerb(st.Text)
