@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -205,11 +206,13 @@ func checkFiles(files []flow.File) error {
 
 // commitMessage is the version's message (or a default) and a blank line
 // followed by one Co-authored-by trailer per co-author, as GitHub and
-// GitLab read them. The author and repeated people are left out.
+// GitLab read them. The author and repeated people are left out. Trailers
+// come only from the studio: the message's own trailer-shaped lines are
+// dropped (see withoutTrailers); the version keeps its message as written.
 func commitMessage(message, slug string, author Signature, coauthors []Signature) string {
 	msg := strings.NewReplacer("\r\n", "\n", "\r", "\n", "\x00", "").Replace(message)
+	msg = withoutTrailers(msg)
 	msg = strings.TrimRight(msg, " \t\n")
-	msg = strings.TrimLeft(msg, "\n")
 	if strings.TrimSpace(msg) == "" {
 		msg = "Update " + slug
 	}
@@ -230,6 +233,99 @@ func commitMessage(message, slug string, author Signature, coauthors []Signature
 		return msg + "\n"
 	}
 	return msg + "\n\n" + strings.Join(trailers, "\n") + "\n"
+}
+
+// trailerLine is a line git reads as a trailer ("Token: value", the token
+// made of letters, digits and dashes, spaces allowed before the colon).
+var trailerLine = regexp.MustCompile(`^[A-Za-z0-9-]+[ \t]*:`)
+
+// gitRecognized are the lines that let git take a paragraph as trailers
+// even when most of its lines are not (its 25% rule), and the trailers
+// that credit people: the message never carries them, wherever they are.
+var gitRecognized = regexp.MustCompile(`(?i)^[ \t]*(signed-off-by|co-authored-by)[ \t]*:|^\(cherry picked from commit `)
+
+// withoutTrailers drops from a message every line git or a forge could
+// take as a trailer the person typed: Signed-off-by, Co-authored-by and
+// "(cherry picked from commit" lines anywhere, and every paragraph after
+// the title made only of "Token: value" lines (with their indented
+// continuation lines and "#" lines, which git skips). Paragraphs of mixed
+// text stay: without a recognized line git never takes them as trailers.
+// A "---" line gets one space before it: git interpret-trailers takes it
+// as the start of a patch and would read the paragraph above it as the
+// trailers instead of the studio's. Leading blank lines go too, since git
+// looks for the title after them.
+func withoutTrailers(msg string) string {
+	lines := strings.Split(msg, "\n")
+	for len(lines) > 0 && strings.TrimSpace(lines[0]) == "" {
+		lines = lines[1:]
+	}
+	var out []string
+	var para []string
+	title := true
+	flush := func() {
+		if !title && allTrailers(para) {
+			para = para[:0]
+			return
+		}
+		for _, l := range para {
+			if !gitRecognized.MatchString(l) {
+				out = append(out, l)
+			}
+		}
+		para = para[:0]
+	}
+	for _, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "---"); ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t') {
+			l = " " + l
+		}
+		if strings.TrimSpace(l) == "" {
+			flush()
+			if len(out) > 0 {
+				title = false
+			}
+			out = append(out, l)
+			continue
+		}
+		para = append(para, l)
+	}
+	flush()
+	// Dropped paragraphs leave their blank lines behind; keep one.
+	var b strings.Builder
+	blank := false
+	for _, l := range out {
+		if strings.TrimSpace(l) == "" {
+			blank = true
+			continue
+		}
+		if blank && b.Len() > 0 {
+			b.WriteString("\n")
+		}
+		blank = false
+		b.WriteString(l)
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// allTrailers tells whether git would read a paragraph as trailers only.
+func allTrailers(para []string) bool {
+	trailers, inTrailer := 0, false
+	for _, l := range para {
+		switch {
+		case strings.HasPrefix(l, "#"):
+			continue
+		case l[0] == ' ' || l[0] == '\t':
+			if !inTrailer {
+				return false
+			}
+		case trailerLine.MatchString(l) || strings.HasPrefix(l, "(cherry picked from commit "):
+			trailers++
+			inTrailer = true
+		default:
+			return false
+		}
+	}
+	return trailers > 0
 }
 
 // clean makes a name safe inside a signature or trailer.
