@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -50,6 +51,17 @@ func (s *Server) setSecret(ctx context.Context, r *http.Request, ws store.Worksp
 		return "", "", errNoBox
 	}
 	created, err := s.store.SetSecret(ctx, ws.ID, name, s.box.Seal(value, secret.Context(ws.ID, name)), principalFrom(ctx).User.ID)
+	if errors.Is(err, store.ErrKeyRetired) {
+		// The key was rotated since this server read it: read it again and
+		// seal with the new one.
+		if rerr := s.box.Reload(); rerr != nil {
+			return "", "", fmt.Errorf("the secret key was rotated and could not be read again (restart with the new key): %w", rerr)
+		}
+		created, err = s.store.SetSecret(ctx, ws.ID, name, s.box.Seal(value, secret.Context(ws.ID, name)), principalFrom(ctx).User.ID)
+		if errors.Is(err, store.ErrKeyRetired) {
+			return "", "", errorf(http.StatusServiceUnavailable, "key_retired", "", "this server still holds a secret key that was rotated out: restart it with the new OPSBOOK_SECRET_KEY")
+		}
+	}
 	if err != nil {
 		return "", "", err
 	}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -62,15 +61,17 @@ func checkSecretValue(name, value string) string {
 // newBox builds the secret box from the configured key or the key file in
 // the data folder. Without one, secrets are refused with a message.
 func newBox(cfg Config, log *slog.Logger) *secret.Box {
-	key := cfg.SecretKey
-	if key == nil {
-		var err error
-		if key, err = secret.LoadKey(os.Getenv("OPSBOOK_SECRET_KEY"), cfg.DataDir); err != nil {
-			log.Error("workspace secrets are off", "err", err)
-			return nil
-		}
+	if cfg.SecretBox != nil {
+		return cfg.SecretBox
 	}
-	box, err := secret.NewBox(key)
+	var box *secret.Box
+	var err error
+	if cfg.SecretKey != nil {
+		box, err = secret.NewBox(cfg.SecretKey)
+	} else {
+		// The variables, or the key file read again after a rotation.
+		box, err = secret.NewBoxFrom(secret.EnvSource(cfg.DataDir))
+	}
 	if err != nil {
 		log.Error("workspace secrets are off", "err", err)
 		return nil

@@ -31,6 +31,9 @@ type Config struct {
 	// SecretKey seals workspace secrets (32 bytes, AES-256-GCM). When nil,
 	// the key file in DataDir is used, made on first start (mode 0600).
 	SecretKey []byte
+	// SecretBox, when set, is used instead of SecretKey: cmd/opsbook gives
+	// one that reads its keys again after `opsbook key rotate`.
+	SecretBox *secret.Box
 }
 
 // Server holds the handlers' dependencies.

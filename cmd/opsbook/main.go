@@ -21,6 +21,7 @@ commands:
   migrate up|down|status  database migrations
   user add NAME         create a user (password on standard input)
   token create --user NAME  print a new API token
+  key rotate            re-seal every secret under a new key (while serving)
   version      print the version
 
 Run "opsbook COMMAND -h" for a command's flags.
@@ -53,6 +54,8 @@ func main() {
 		code = userCmd(args)
 	case "token":
 		code = tokenCmd(args)
+	case "key":
+		code = keyCmd(args)
 	case "version", "--version":
 		fmt.Println("opsbook", version)
 	case "help", "-h", "--help":

@@ -98,12 +98,14 @@ func serve(args []string) int {
 	// Workspace secrets are sealed with this key: OPSBOOK_SECRET_KEY (base64
 	// of 32 bytes; every replica must have the same), else a key file made
 	// in --data at first start (mode 0600).
-	key, err := secret.LoadKey(os.Getenv("OPSBOOK_SECRET_KEY"), d.data)
+	// OPSBOOK_SECRET_KEY_PREVIOUS holds the key being replaced during a
+	// rotation; the key file is read again after `opsbook key rotate`.
+	box, err := secret.NewBoxFrom(secret.EnvSource(d.data))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
-	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretKey: key})
+	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretBox: box})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed

@@ -28,10 +28,14 @@ type secretModel struct {
 }
 
 // SetSecret stores a secret's sealed value (the store never sees it in
-// clear), creating or replacing it; created reports which.
+// clear), creating or replacing it; created reports which. A value sealed
+// with a key a rotation retired is ErrKeyRetired.
 func (s *Store) SetSecret(ctx context.Context, wsID, name, sealed, by string) (created bool, err error) {
 	now := s.timeNow()
 	err = s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := s.checkSealedKey(ctx, tx, sealed); err != nil {
+			return err
+		}
 		n, err := tx.NewSelect().Model((*secretModel)(nil)).
 			Where("? = ?", bun.Ident("workspace_id"), wsID).
 			Where("? = ?", bun.Ident("name"), name).

@@ -1,0 +1,2 @@
+DROP TABLE retired_keys;
+DROP TABLE secret_rotation;
