@@ -161,6 +161,9 @@ func (s *Server) importFlow(ctx context.Context, a access, data []byte, contentT
 	if err != nil {
 		return nil, "", err
 	}
+	if err := s.checkSecretsInCode(ctx, a.Workspace.ID, f, files); err != nil {
+		return nil, "", err
+	}
 	p := principalFrom(ctx)
 	if _, err := s.store.CreateFlow(ctx, a.Workspace.ID, slug, f, p.User.ID, storeFiles(files), flow.Hash(f)); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {

@@ -336,6 +336,13 @@ func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
 			coauthors = append(coauthors, gitSignature(u))
 		}
 	}
+	// A version saved before a secret held its value (or while secrets
+	// were off) must not reach git either.
+	if err := g.s.checkVersionSecrets(ctx, e.Workspace.ID, e.Version.Files); err != nil {
+		log.Info("git sync: not pushed", "err", err)
+		fail("not pushed: " + err.Error())
+		return
+	}
 	hash, err := sy.Commit(ctx, e.Flow.Slug, flowFiles(e.Version.Files), gitSignature(e.By), e.Version.Message, coauthors)
 	switch {
 	case err == nil:

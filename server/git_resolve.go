@@ -186,6 +186,9 @@ func (s *Server) resolveGit(ctx context.Context, a access, fs store.FlowSummary,
 		if msg == "" {
 			msg = "Update " + fs.Slug
 		}
+		if err := s.checkVersionSecrets(ctx, fs.WorkspaceID, v.Files); err != nil {
+			return 0, err
+		}
 		hash, err := sy.Commit(ctx, fs.Slug, flowFiles(v.Files), gitSignature(user), msg+" (kept over git's "+shortCommit(c.Commit)+")", nil)
 		if err != nil {
 			s.git.recordError(ctx, fs.ID, err.Error())

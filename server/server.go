@@ -136,9 +136,23 @@ type apiError struct {
 	Code    string
 	Message string
 	Field   string
+	// Cell and Line place the error in the code, for the editor to mark
+	// (a secret's value found in a cell); zero when it has no place.
+	Cell string
+	Line int
 }
 
 func (e *apiError) Error() string { return e.Message }
+
+// body is the JSON answer of an error: {"error": {code, message, field}},
+// with cell and line when the error has a place in the code.
+func (e *apiError) body() map[string]any {
+	m := map[string]any{"code": e.Code, "message": e.Message, "field": e.Field}
+	if e.Line > 0 {
+		m["cell"], m["line"] = e.Cell, e.Line
+	}
+	return map[string]any{"error": m}
+}
 
 func errorf(status int, code, field, msg string) error {
 	return &apiError{Status: status, Code: code, Message: msg, Field: field}
@@ -154,17 +168,17 @@ func (s *Server) classify(r *http.Request, err error) *apiError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, errUnauthorized):
-		return &apiError{http.StatusUnauthorized, "unauthorized", "sign in, or send Authorization: Bearer TOKEN", ""}
+		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "sign in, or send Authorization: Bearer TOKEN"}
 	case errors.Is(err, errForbidden):
-		return &apiError{http.StatusForbidden, "forbidden", err.Error(), ""}
+		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Message: err.Error()}
 	case errors.Is(err, errNotFound), errors.Is(err, store.ErrNotFound):
-		return &apiError{http.StatusNotFound, "not_found", "not found", ""}
+		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
 	case errors.Is(err, store.ErrAlreadyExists):
-		return &apiError{http.StatusConflict, "exists", "it already exists; choose another name", ""}
+		return &apiError{Status: http.StatusConflict, Code: "exists", Message: "it already exists; choose another name"}
 	case errors.Is(err, store.ErrTooLarge):
-		return &apiError{http.StatusRequestEntityTooLarge, "too_large", "a cell source is limited to 1 MiB", "source"}
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "a cell source is limited to 1 MiB", Field: "source"}
 	case isArchiveError(err):
-		return &apiError{http.StatusBadRequest, "bad_archive", err.Error(), "archive"}
+		return &apiError{Status: http.StatusBadRequest, Code: "bad_archive", Message: err.Error(), Field: "archive"}
 	case errors.As(err, &fe), errors.As(err, &one), errors.Is(err, engine.ErrInvalid):
 		msg := strings.TrimPrefix(err.Error(), engine.ErrInvalid.Error()+": ")
 		field := ""
@@ -175,10 +189,10 @@ func (s *Server) classify(r *http.Request, err error) *apiError {
 			field = "inputs." + strings.TrimPrefix(one.Pos.File, "input ")
 			msg = one.Msg
 		}
-		return &apiError{http.StatusUnprocessableEntity, "invalid", msg, field}
+		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: msg, Field: field}
 	}
 	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	return &apiError{http.StatusInternalServerError, "internal", "something went wrong on the server; it was logged", ""}
+	return &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "something went wrong on the server; it was logged"}
 }
 
 // api adapts a JSON handler that returns an error.
@@ -186,7 +200,7 @@ func (s *Server) api(h func(w http.ResponseWriter, r *http.Request) error) http.
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := h(w, r); err != nil {
 			e := s.classify(r, err)
-			writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message, "field": e.Field}})
+			writeJSON(w, e.Status, e.body())
 		}
 	})
 }

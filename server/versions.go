@@ -84,7 +84,14 @@ func (s *Server) saveVersion(ctx context.Context, a access, fs store.FlowSummary
 	if len(message) > 2000 {
 		return store.Version{}, errorf(http.StatusUnprocessableEntity, "invalid", "message", "keep the message under 2,000 characters")
 	}
-	v, err := s.store.SaveVersion(ctx, fs.ID, user.ID, message, exportDraft)
+	export := func(f *engine.Flow) ([]store.File, string, error) {
+		files, hash, err := exportDraft(f)
+		if err == nil {
+			err = s.checkSecretsInCode(ctx, a.Workspace.ID, f, flowFiles(files))
+		}
+		return files, hash, err
+	}
+	v, err := s.store.SaveVersion(ctx, fs.ID, user.ID, message, export)
 	if err != nil {
 		return store.Version{}, err
 	}
@@ -111,6 +118,9 @@ func (s *Server) importVersion(ctx context.Context, a access, fs store.FlowSumma
 	}
 	files, err := flow.Files(f)
 	if err != nil {
+		return store.Version{}, err
+	}
+	if err := s.checkSecretsInCode(ctx, a.Workspace.ID, f, files); err != nil {
 		return store.Version{}, err
 	}
 	message = strings.TrimSpace(message)

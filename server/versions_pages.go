@@ -112,7 +112,7 @@ func (s *Server) versionSave(w http.ResponseWriter, r *http.Request) error {
 	if wantsJSON(r) {
 		if err != nil {
 			e := s.classify(r, err)
-			writeJSON(w, e.Status, map[string]any{"error": map[string]string{"code": e.Code, "message": e.Message, "field": e.Field}})
+			writeJSON(w, e.Status, e.body())
 			return nil
 		}
 		writeJSON(w, http.StatusCreated, map[string]any{"number": v.Number, "hash": v.Hash, "url": versionsURL(a.Workspace.Slug, fs.Slug) + "#v" + strconv.Itoa(v.Number)})

@@ -139,6 +139,27 @@ const peerTheme = EditorView.baseTheme({
   '.cm-peer-label': { position: 'absolute', top: '-1.3em', left: '-2px', fontSize: '10px', lineHeight: '1.2', color: '#fff', padding: '0 3px', borderRadius: '3px', whiteSpace: 'nowrap', pointerEvents: 'none', opacity: '0.85' },
 });
 
+// ---- a line the server refused (a secret's value in the code) ----
+
+const markLineEffect = StateEffect.define();
+
+const markedLine = StateField.define({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    // The person's own edit clears the mark; others' edits move it.
+    deco = tr.docChanged && !tr.annotation(Transaction.remote) ? Decoration.none : deco.map(tr.changes);
+    for (const e of tr.effects) {
+      if (!e.is(markLineEffect)) continue;
+      const n = e.value.line;
+      deco = n >= 1 && n <= tr.state.doc.lines
+        ? Decoration.set([Decoration.line({ class: 'cm-marked-line', attributes: { title: e.value.title } }).range(tr.state.doc.line(n).from)])
+        : Decoration.none;
+    }
+    return deco;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
 /** MAX_SOURCE is the largest cell text, in bytes of UTF-8 (as the server counts). */
 export const MAX_SOURCE = 1 << 20;
 
@@ -197,6 +218,7 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
       collab({ startVersion: v, clientID: id }),
       peersField,
       peerTheme,
+      markedLine,
       Prec.high(keymap.of([
         { key: 'ArrowUp', run: edge(-1) },
         { key: 'ArrowDown', run: edge(1) },
@@ -246,6 +268,11 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
       const sel = view.state.selection.main.head;
       view.setState(makeState(text, v));
       if (view.hasFocus) view.dispatch({ selection: { anchor: Math.min(sel, text.length) } });
+    },
+    /** Marks line n (from 1) until the person edits, and shows it. */
+    markLine(n, title) {
+      if (n < 1 || n > view.state.doc.lines) return;
+      view.dispatch({ effects: [markLineEffect.of({ line: n, title }), EditorView.scrollIntoView(view.state.doc.line(n).from, { y: 'center' })] });
     },
     /** Other people's cursors: [{anchor, head, color, name}]. */
     setPeers(peers) {

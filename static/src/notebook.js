@@ -749,7 +749,11 @@ class Notebook {
         return;
       }
       if (!res.ok) {
-        form.querySelector('[data-error-for="message"]').textContent = (body && body.error && body.error.message) || 'Saving failed';
+        const err = (body && body.error) || {};
+        form.querySelector('[data-error-for="message"]').textContent = err.message || 'Saving failed';
+        // A secret's value in a cell: mark the line where it is.
+        const c = err.cell && err.line && this.cellByName(err.cell);
+        if (c) c.editor.markLine(err.line, err.message);
         return;
       }
       dlg.close();
