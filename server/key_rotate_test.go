@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -158,6 +159,52 @@ func TestKeyRotateAllOrNothing(t *testing.T) {
 			}
 			if r.KeyID != secret.KeyID(k.Current) || r.Resealed != 3 {
 				t.Fatalf("finishing rotation = %+v, want the key of the first attempt (%s) and 3 secrets", r, secret.KeyID(k.Current))
+			}
+		})
+	}
+}
+
+// TestKeyRotateEnv rotates as with OPSBOOK_SECRET_KEY: the new key and the
+// old one given, every secret re-sealed, the old key refused afterwards.
+func TestKeyRotateEnv(t *testing.T) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			f, data := setupOwner(t, dialect)
+			ctx := context.Background()
+			f.apiJSON("owner", "PUT", "/api/v1/secrets/TOKEN", `{"value":"token-value-1"}`, http.StatusCreated)
+			old, err := secret.LoadKey("", data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next := make([]byte, secret.KeySize)
+			next[0] = 1
+			enc := base64.StdEncoding.EncodeToString
+			k, err := secret.LoadKeys(enc(next), enc(old), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := secret.Rotate(ctx, f.st, k)
+			if err != nil || r.Resealed != 1 || r.KeyID != secret.KeyID(next) {
+				t.Fatalf("rotation %+v, %v", r, err)
+			}
+			// Again: nothing left to do.
+			if r, err := secret.Rotate(ctx, f.st, k); err != nil || r.Resealed != 0 {
+				t.Fatalf("second rotation %+v, %v", r, err)
+			}
+			newBox, _ := secret.NewBox(next)
+			oldBox, _ := secret.NewBox(old)
+			sealed, _ := f.st.SealedSecrets(ctx, f.ws.ID, nil)
+			if v, err := newBox.Open(sealed["TOKEN"], secret.Context(f.ws.ID, "TOKEN")); err != nil || v != "token-value-1" {
+				t.Fatalf("the new key: %q %v", v, err)
+			}
+			if _, err := oldBox.Open(sealed["TOKEN"], secret.Context(f.ws.ID, "TOKEN")); err == nil {
+				t.Fatal("the old key opens a re-sealed secret")
+			}
+			if _, err := f.st.SetSecret(ctx, f.ws.ID, "OTHER", oldBox.Seal("other-value", secret.Context(f.ws.ID, "OTHER")), ""); !errors.Is(err, store.ErrKeyRetired) {
+				t.Fatalf("a value sealed with the old key: %v", err)
+			}
+			if _, err := f.st.SetSecret(ctx, f.ws.ID, "OTHER", newBox.Seal("other-value", secret.Context(f.ws.ID, "OTHER")), ""); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
