@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/opsbook/opsbook/cli"
@@ -40,6 +41,11 @@ func keyCmd(args []string) int {
 	if !parse(fs, args[1:]) {
 		return cli.ExitInvalid
 	}
+	envMode := strings.TrimSpace(os.Getenv(secret.EnvKey)) != ""
+	if _, err := os.Stat(filepath.Join(d.data, secret.KeyFile)); !envMode && err != nil {
+		fmt.Fprintf(os.Stderr, "opsbook key rotate: no key file in %s: give the studio's --data folder, or, when the studio takes its key from OPSBOOK_SECRET_KEY, set it and OPSBOOK_SECRET_KEY_PREVIOUS (see opsbook key -h)\n", d.data)
+		return cli.ExitInvalid
+	}
 	ctx := context.Background()
 	st, err := d.open(ctx, newLogger(io.Discard, "error"))
 	if err != nil {
@@ -48,7 +54,8 @@ func keyCmd(args []string) int {
 	}
 	defer st.Close()
 	var r secret.Rotation
-	if cur := strings.TrimSpace(os.Getenv(secret.EnvKey)); cur != "" {
+	if envMode {
+		cur := os.Getenv(secret.EnvKey)
 		prev := os.Getenv(secret.EnvPreviousKey)
 		if strings.TrimSpace(prev) == "" {
 			fmt.Fprintln(os.Stderr, "opsbook key rotate: OPSBOOK_SECRET_KEY is set, so the new key comes from it: set OPSBOOK_SECRET_KEY_PREVIOUS to the key it replaces (see opsbook key -h)")
