@@ -31,6 +31,9 @@ type Config struct {
 	// SecretKey seals workspace secrets (32 bytes, AES-256-GCM). When nil,
 	// the key file in DataDir is used, made on first start (mode 0600).
 	SecretKey []byte
+	// HTTP holds the limits of the HTTP server and what the studio is told
+	// about proxies and its public address (httpserver.go, client.go).
+	HTTP HTTPConfig
 }
 
 // Server holds the handlers' dependencies.
@@ -53,6 +56,8 @@ type Server struct {
 	stopSchedule func()        // ends the cron scheduler (Start starts it)
 	scheduleDone chan struct{} // closed when it has ended
 	signins      *signinLimit
+	http         HTTPConfig   // with defaults filled
+	proxied      *addrCounter // requests in flight per client behind a trusted proxy
 	socketsMu    sync.Mutex
 	sockets      map[*websocket.Conn]struct{}
 
@@ -94,6 +99,10 @@ func New(cfg Config) *Server {
 	s.git = newGitSync(s, cfg.DataDir)
 	s.OnVersionSaved(s.git.versionSaved)
 	s.signins = newSigninLimit()
+	s.http = cfg.HTTP.withDefaults()
+	if s.http.MaxConnsPerAddr > 0 {
+		s.proxied = newAddrCounter(s.http.MaxConnsPerAddr)
+	}
 	s.handler = s.routes()
 	return s
 }
@@ -145,11 +154,14 @@ func errorf(status int, code, field, msg string) error {
 // and answered without detail.
 func (s *Server) classify(r *http.Request, err error) *apiError {
 	var ae *apiError
+	var mbe *http.MaxBytesError
 	var fe engine.Errors
 	var one *engine.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &mbe):
+		return &apiError{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("the request body is larger than this accepts (%d KiB)", mbe.Limit>>10), ""}
 	case errors.Is(err, errUnauthorized):
 		return &apiError{http.StatusUnauthorized, "unauthorized", "sign in, or send Authorization: Bearer TOKEN", ""}
 	case errors.Is(err, errForbidden):
