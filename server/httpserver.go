@@ -143,6 +143,15 @@ func routeKindOf(mux *http.ServeMux, r *http.Request) routeKind {
 // limitRoutes applies each route's body limit and deadlines (routeKinds)
 // before mux serves it. The server's own timeouts hold for the rest.
 func (s *Server) limitRoutes(mux *http.ServeMux) http.Handler {
+	// A route renamed in the table would silently lose its exception (a
+	// socket cut after WriteTimeout): refuse to start instead.
+	for pattern := range routeKinds {
+		method, p, _ := strings.Cut(pattern, " ")
+		r, err := http.NewRequest(method, strings.NewReplacer("{", "", "}", "", "$", "").Replace(p), nil)
+		if _, got := mux.Handler(r); err != nil || got != pattern {
+			panic("server: routeKinds names " + pattern + ", which is not in the route table (routes.go)")
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		kind := routeKindOf(mux, r)
 		limit := int64(maxBodyBytes)

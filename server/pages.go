@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -196,22 +195,24 @@ func safeNext(next string) string {
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
-	// The decoded forms: the path, and the whole of it (query, fragment).
+	// The decoded forms: the path (where no studio path has an empty
+	// segment), and the whole of it (query, fragment).
 	whole, err := url.PathUnescape(next)
-	if err != nil || !sameOriginPath(u.Path) || !sameOriginPath(whole) || !sameOriginPath(path.Clean(u.Path)) {
+	if err != nil || !sameOriginPath(u.Path) || strings.Contains(u.Path, "//") || !sameOriginPath(whole) {
 		return "/"
 	}
 	return next
 }
 
 // sameOriginPath reports whether p starts with exactly one "/" and holds
-// no backslash and no control character.
+// no backslash and nothing unprintable (controls, line separators, bidi
+// marks, bad UTF-8).
 func sameOriginPath(p string) bool {
 	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') {
 		return false
 	}
 	for _, r := range p {
-		if unicode.IsControl(r) || r == utf8.RuneError {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
 			return false
 		}
 	}
