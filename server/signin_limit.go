@@ -14,18 +14,19 @@ import (
 // doubling with each further failure up to `max`, counted from the last
 // failure; a key is forgotten an hour after its last failure):
 //
-//   - the pair (address, name): 5 free, then 1 s doubling to 15 min. This is
+//   - the pair (address, name): 10 free (what a person mistyping needs, and
+//     what the studio allowed before), then 1 s doubling to 15 min. This is
 //     the limit that does the work against guessing one account from one
 //     place, and it touches nobody else: colleagues behind the same proxy
 //     who mistype their own names do not delay you. A success clears it.
-//   - the name, across addresses: 20 free, then 1 s doubling to 15 min.
+//   - the name, across addresses: 30 free, then 1 s doubling to 15 min.
 //     Against one account guessed from many addresses (a botnet, IPv6
 //     space): the whole internet gets about 4 tries an hour at it once it
 //     is under attack. Since this one can be tripped by anyone who knows a
 //     name, it does not apply from an address where that name has signed in
 //     successfully in the last 30 days: the attack cannot lock its owner out
 //     of the places they use.
-//   - the address, across names: 30 free, then 1 s doubling to only 10 s,
+//   - the address, across names: 50 free, then 1 s doubling to only 10 s,
 //     and not for names known at that address either. Against spraying one
 //     password over many names from one address. A long lock here would
 //     lock out a whole office behind one proxy because one person there (or
@@ -66,9 +67,9 @@ func (b backoff) wait(n int) time.Duration {
 }
 
 var (
-	pairBackoff = backoff{free: 5, base: time.Second, max: 15 * time.Minute}
-	nameBackoff = backoff{free: 20, base: time.Second, max: 15 * time.Minute}
-	addrBackoff = backoff{free: 30, base: time.Second, max: 10 * time.Second}
+	pairBackoff = backoff{free: 10, base: time.Second, max: 15 * time.Minute}
+	nameBackoff = backoff{free: 30, base: time.Second, max: 15 * time.Minute}
+	addrBackoff = backoff{free: 50, base: time.Second, max: 10 * time.Second}
 )
 
 const (
