@@ -162,7 +162,9 @@ func (s *Server) limitRoutes(mux *http.ServeMux) http.Handler {
 			tooLarge(w, r, limit)
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
 		// Deadlines are set on the connection; errors mean the writer has
 		// none (HTTP/2 without support, a test recorder) and are ignored.
 		rc := http.NewResponseController(w)
