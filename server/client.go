@@ -194,14 +194,14 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 		if strings.Contains(f, "/") {
 			p, err := netip.ParsePrefix(f)
 			if err != nil {
-				return nil, fmt.Errorf("trusted proxies: %q is not an address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7, ::1)", f)
+				return nil, fmt.Errorf("%q is not an address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7, ::1)", f)
 			}
 			out = append(out, p.Masked())
 			continue
 		}
 		a, err := netip.ParseAddr(f)
 		if err != nil {
-			return nil, fmt.Errorf("trusted proxies: %q is not an address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7, ::1)", f)
+			return nil, fmt.Errorf("%q is not an address or a CIDR range (e.g. 10.0.0.0/8, 192.0.2.7, ::1)", f)
 		}
 		a = a.Unmap()
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
@@ -217,10 +217,10 @@ func ParseBaseURL(v string) (*url.URL, error) {
 	}
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("base URL %q: give the scheme and host people open the studio at, e.g. https://ops.example.com", v)
+		return nil, fmt.Errorf("%q: give the scheme and host people open the studio at, e.g. https://ops.example.com", v)
 	}
 	if strings.TrimSuffix(u.Path, "/") != "" {
-		return nil, fmt.Errorf("base URL %q: the studio is served at the root of its host; drop the path %q", v, u.Path)
+		return nil, fmt.Errorf("%q: the studio is served at the root of its host; drop the path %q", v, u.Path)
 	}
 	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
 }

@@ -97,11 +97,11 @@ func serve(args []string) int {
 	}
 	var err error
 	if hc.BaseURL, err = server.ParseBaseURL(*baseURL); err != nil {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --base-url:", err)
+		fmt.Fprintln(os.Stderr, "opsbook serve: --base-url (OPSBOOK_BASE_URL):", err)
 		return cli.ExitInvalid
 	}
 	if hc.TrustedProxies, err = server.ParseTrustedProxies(*proxies); err != nil {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --trusted-proxies:", err)
+		fmt.Fprintln(os.Stderr, "opsbook serve: --trusted-proxies (OPSBOOK_TRUSTED_PROXIES):", err)
 		return cli.ExitInvalid
 	}
 	log := newLogger(os.Stderr, *level)
