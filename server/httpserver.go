@@ -165,6 +165,10 @@ func (s *Server) limitRoutes(mux *http.ServeMux) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, limit)
 		}
+		if kind == routePlain {
+			mux.ServeHTTP(w, r)
+			return
+		}
 		// Deadlines are set on the connection; errors mean the writer has
 		// none (HTTP/2 without support, a test recorder) and are ignored.
 		rc := http.NewResponseController(w)
