@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"unicode/utf8"
@@ -82,16 +81,6 @@ func (s *Server) auditEntry(ctx context.Context, r *http.Request, e store.AuditE
 	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.Error("audit", "action", e.Action, "target", e.Target, "err", err)
 	}
-}
-
-// clientIP is the address the request came from. X-Forwarded-For is not
-// trusted: a proxy in front of the studio is not assumed.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 func truncate(s string, n int) string {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 
@@ -179,12 +181,42 @@ func (s *Server) signinForm(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, r, http.StatusOK, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Next: safeNext(r.URL.Query().Get("next"))}))
 }
 
-// safeNext keeps a post-sign-in redirect on this site.
+// safeNext keeps a post-sign-in redirect on this site: next must be a path
+// of the studio — one "/" and then neither a second "/" nor a backslash
+// (browsers read "//" and "/\" as the start of another host) — with no
+// backslash and no control character anywhere, raw or percent-encoded:
+// browsers drop tabs and newlines from a URL ("/<tab>/evil" becomes
+// "//evil") and read a backslash as "/". Anything else becomes "/".
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if len(next) > 2048 || !sameOriginPath(next) {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "/"
+	}
+	// The decoded forms: the path (where no studio path has an empty
+	// segment), and the whole of it (query, fragment).
+	whole, err := url.PathUnescape(next)
+	if err != nil || !sameOriginPath(u.Path) || strings.Contains(u.Path, "//") || !sameOriginPath(whole) {
 		return "/"
 	}
 	return next
+}
+
+// sameOriginPath reports whether p starts with exactly one "/" and holds
+// no backslash and nothing unprintable (controls, line separators, bidi
+// marks, bad UTF-8).
+func sameOriginPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsRune(p, '\\') {
+		return false
+	}
+	for _, r := range p {
+		if !unicode.IsPrint(r) || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // POST /signin
@@ -195,10 +227,11 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	next := safeNext(r.PostFormValue("next"))
-	keys := []string{"name:" + strings.ToLower(truncate(name, 100)), "ip:" + clientIP(r)}
-	if wait := s.signins.blocked(time.Now(), keys...); wait > 0 {
+	addr := limitKey(requestClient(r).Addr)
+	if wait := s.signins.wait(time.Now(), addr, name); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		return s.render(w, r, http.StatusTooManyRequests, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next,
-			Error: fmt.Sprintf("too many failed sign-ins; try again in %d minutes, or ask an owner to reset your password", int(wait.Minutes())+1)}))
+			Error: fmt.Sprintf("too many failed sign-ins; try again in %s, or ask an owner to reset your password", secondsWords(wait))}))
 	}
 	u, err := s.store.UserByName(r.Context(), name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -209,10 +242,11 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 			// Spend the same time as a real check, so names are not revealed.
 			PasswordMatches(dummyHash, r.PostFormValue("password"))
 		}
-		s.signins.fail(time.Now(), keys...)
+		s.signins.failed(time.Now(), addr, name)
 		s.auditEntry(r.Context(), r, store.AuditEntry{ActorID: u.ID, ActorName: truncate(name, 100), Action: actSignInFailed})
 		return s.render(w, r, http.StatusUnauthorized, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next, Error: "that name and password do not match"}))
 	}
+	s.signins.succeeded(time.Now(), addr, name)
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}
@@ -222,6 +256,18 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 }
 
 var dummyHash, _ = HashPassword("not a real password, only for timing")
+
+// secondsWords says a wait in whole seconds or minutes, rounded up.
+func secondsWords(d time.Duration) string {
+	switch s := int((d + time.Second - 1) / time.Second); {
+	case s <= 1:
+		return "a second"
+	case s < 90:
+		return fmt.Sprintf("%d seconds", s)
+	default:
+		return fmt.Sprintf("%d minutes", (s+59)/60)
+	}
+}
 
 // POST /signout
 func (s *Server) signout(w http.ResponseWriter, r *http.Request) error {

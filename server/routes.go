@@ -95,11 +95,12 @@ func (s *Server) routes() http.Handler {
 		return errorf(http.StatusNotFound, "not_found", "", "no such API route: "+r.Method+" "+r.URL.Path+"; see docs/API.md")
 	}))
 
-	var h http.Handler = mux
+	h := s.limitRoutes(mux)
 	h = s.authenticate(h)
 	h = http.NewCrossOriginProtection().Handler(h)
 	h = securityHeaders(h)
 	h = s.recoverer(h)
+	h = s.withClient(h)
 	return h
 }
 

@@ -34,6 +34,9 @@ type Config struct {
 	// SecretBox, when set, is used instead of SecretKey: cmd/opsbook gives
 	// one that reads its keys again after `opsbook key rotate`.
 	SecretBox *secret.Box
+	// HTTP holds the limits of the HTTP server and what the studio is told
+	// about proxies and its public address (httpserver.go, client.go).
+	HTTP HTTPConfig
 }
 
 // Server holds the handlers' dependencies.
@@ -56,6 +59,8 @@ type Server struct {
 	stopSchedule func()        // ends the cron scheduler (Start starts it)
 	scheduleDone chan struct{} // closed when it has ended
 	signins      *signinLimit
+	http         HTTPConfig   // with defaults filled
+	proxied      *addrCounter // requests in flight per client behind a trusted proxy
 	socketsMu    sync.Mutex
 	sockets      map[*websocket.Conn]struct{}
 
@@ -97,6 +102,10 @@ func New(cfg Config) *Server {
 	s.git = newGitSync(s, cfg.DataDir)
 	s.OnVersionSaved(s.git.versionSaved)
 	s.signins = newSigninLimit()
+	s.http = cfg.HTTP.withDefaults()
+	if s.http.MaxConnsPerAddr > 0 {
+		s.proxied = newAddrCounter(s.http.MaxConnsPerAddr)
+	}
 	s.handler = s.routes()
 	return s
 }
@@ -162,11 +171,14 @@ func errorf(status int, code, field, msg string) error {
 // and answered without detail.
 func (s *Server) classify(r *http.Request, err error) *apiError {
 	var ae *apiError
+	var mbe *http.MaxBytesError
 	var fe engine.Errors
 	var one *engine.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &mbe):
+		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("the request body is larger than this accepts (%d KiB)", mbe.Limit>>10)}
 	case errors.Is(err, errUnauthorized):
 		return &apiError{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "sign in, or send Authorization: Bearer TOKEN"}
 	case errors.Is(err, errForbidden):

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -67,10 +68,14 @@ func (s *Server) liveShare(ctx context.Context, token string) (store.Share, erro
 	return sh, err
 }
 
-// shareURL is the absolute URL of a link.
+// shareURL is the absolute URL of a link: on the studio's base URL when
+// one is set (--base-url), else on the scheme and host the request came to.
 func shareURL(r *http.Request, token string) string {
+	if c, ok := r.Context().Value(baseURLKey{}).(*url.URL); ok && c != nil {
+		return c.Scheme + "://" + c.Host + "/s/" + token
+	}
 	scheme := "http"
-	if r.TLS != nil {
+	if requestClient(r).HTTPS {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host + "/s/" + token

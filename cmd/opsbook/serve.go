@@ -82,7 +82,26 @@ func serve(args []string) int {
 	d.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	baseURL := fs.String("base-url", "", "the `URL` people open the studio at, e.g. https://ops.example.com (share links are built on it; https makes cookies Secure)")
+	proxies := fs.String("trusted-proxies", "", "`ADDRS`: comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	maxConns := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "open connections allowed per client address (`N`; 0 for no cap)")
 	if !parse(fs, args) {
+		return cli.ExitInvalid
+	}
+	hc := server.HTTPConfig{MaxConnsPerAddr: *maxConns}
+	if *maxConns == 0 {
+		hc.MaxConnsPerAddr = -1
+	} else if *maxConns < 0 {
+		fmt.Fprintln(os.Stderr, "opsbook serve: --max-conns-per-addr is a number of connections (0 for no cap)")
+		return cli.ExitInvalid
+	}
+	var err error
+	if hc.BaseURL, err = server.ParseBaseURL(*baseURL); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve: --base-url (OPSBOOK_BASE_URL):", err)
+		return cli.ExitInvalid
+	}
+	if hc.TrustedProxies, err = server.ParseTrustedProxies(*proxies); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve: --trusted-proxies (OPSBOOK_TRUSTED_PROXIES):", err)
 		return cli.ExitInvalid
 	}
 	log := newLogger(os.Stderr, *level)
@@ -105,7 +124,7 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
-	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretBox: box})
+	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
@@ -115,9 +134,11 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "opsbook serve: listen on %s: %v (is another server running? choose another with --addr)\n", *addr, err)
 		return cli.ExitFailed
 	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	hs.RegisterOnShutdown(srv.CloseSockets)
+	hs := srv.HTTPServer()
 	url := "http://" + ln.Addr().String()
+	if hc.BaseURL != nil {
+		url = hc.BaseURL.String() + " (listening on " + ln.Addr().String() + ")"
+	}
 	n, _ := st.CountUsers(ctx)
 	if n == 0 {
 		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s — open it to create the owner's account.\n", url)
@@ -126,7 +147,7 @@ func serve(args []string) int {
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "db", st.Dialect())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
