@@ -15,12 +15,12 @@ const (
 	ctxShellArith                 // an arithmetic expression: a whole number, negative in parentheses
 	ctxMarkdown                   // markdown: text, every markup character escaped
 	ctxPython                     // Python code: a literal
-	ctxSQL                         // a bind parameter
-	ctxURL                         // an HTTP request line: percent-encoded
-	ctxHeader                      // an HTTP header (or comment) line: text without CR and LF
-	ctxJSON                        // a JSON body: a JSON value
-	ctxJSONString                  // inside a string of a JSON body: the string's content
-	ctxForm                        // a form body: form-URL-encoded
+	ctxSQL                        // a bind parameter
+	ctxURL                        // an HTTP request line: percent-encoded
+	ctxHeader                     // an HTTP header (or comment) line: text without CR and LF
+	ctxJSON                       // a JSON body: a JSON value
+	ctxJSONString                 // inside a string of a JSON body: the string's content
+	ctxForm                       // a form body: form-URL-encoded
 )
 
 // hole stands for a placeholder in the skeleton that the context scanners
@@ -71,9 +71,9 @@ func contexts(src string, spans []span, lang Lang, raw []bool) (ctxs []context, 
 }
 
 const (
-	msgPythonName    = "a placeholder right after a name or number: a string prefix such as f or r would change what the literal means; put a space or an operator between them"
-	msgPythonOther   = "a placeholder here (after a backslash) would not be one Python literal; put it where a value may stand"
-	msgPythonString  = `a placeholder inside a Python string: its value becomes a Python literal, so write it outside the quotes, e.g. "Hello, " + {{ inputs.name }}`
+	msgPythonName   = "a placeholder right after a name or number: a string prefix such as f or r would change what the literal means; put a space or an operator between them"
+	msgPythonOther  = "a placeholder here (after a backslash) would not be one Python literal; put it where a value may stand"
+	msgPythonString = `a placeholder inside a Python string: its value becomes a Python literal, so write it outside the quotes, e.g. "Hello, " + {{ inputs.name }}`
 )
 
 // pythonContexts finds placeholders inside Python string literals (any

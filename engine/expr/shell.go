@@ -91,12 +91,12 @@ var promptVars = map[string]bool{"PS0": true, "PS1": true, "PS2": true, "PS3": t
 type regionKind uint8
 
 const (
-	rQuoted  regionKind = iota // inside "…" or an unquoted here-document: ${NAME}
-	rFresh                     // a new quoting level ($(…), ${x:-…}): "${NAME}"
-	rNumber                    // evaluated, written bare: names, let, [[ -eq ]], declare -i values
-	rArith                     // an arithmetic expression: a negative number in parentheses
-	rRefuse                    // no placeholder here
-	rCode                      // run as code: no placeholder, no variable that holds one
+	rQuoted regionKind = iota // inside "…" or an unquoted here-document: ${NAME}
+	rFresh                    // a new quoting level ($(…), ${x:-…}): "${NAME}"
+	rNumber                   // evaluated, written bare: names, let, [[ -eq ]], declare -i values
+	rArith                    // an arithmetic expression: a negative number in parentheses
+	rRefuse                   // no placeholder here
+	rCode                     // run as code: no placeholder, no variable that holds one
 )
 
 type region struct {
@@ -133,9 +133,10 @@ type shellScan struct {
 	ints    map[string]bool // declare -i names: values evaluated
 	refs    map[string]bool // declare -n names: values are names
 	funcs   map[string]bool
-	calls   [][2]int // arguments of calls to the script's functions or set: positional parameters
-	dynamic bool     // an integer or reference declaration with a computed name
-	names   bool     // the first pass: only function names and declarations
+	calls   [][]*syntax.Word // arguments of calls to the script's functions or set: positional parameters
+	shifts  bool             // positions move (shift, set): any positional parameter may be any argument
+	dynamic bool             // an integer or reference declaration with a computed name
+	names   bool             // the first pass: only function names and declarations
 }
 
 func span2(n syntax.Node) (int, int) {
@@ -477,11 +478,29 @@ func (s *shellScan) taint(offs []int, n int) map[string][]int {
 			}
 		}
 	}
-	for _, c := range s.calls {
-		addSrc("@", in(c[0], c[1]))
-		for _, p := range s.params {
-			if c[0] <= p.off && p.off < c[1] && p.name != "@" {
-				deps["@"] = append(deps["@"], p.name)
+	// Argument i of a call of the script's functions (or set) is $i there,
+	// and part of $@; after a shift it may be any of them.
+	for _, args := range s.calls {
+		for i, w := range args {
+			a, e := span2(w)
+			names := []string{"@", "@" + strconv.Itoa(i+1)}
+			if s.shifts {
+				names = names[:1]
+			}
+			for _, v := range names {
+				addSrc(v, in(a, e))
+				for _, p := range s.params {
+					if a <= p.off && p.off < e && p.name != v {
+						deps[v] = append(deps[v], p.name)
+					}
+				}
+			}
+		}
+	}
+	if s.shifts {
+		for v := range s.paramNames() {
+			if strings.HasPrefix(v, "@") && v != "@" {
+				deps[v] = append(deps[v], "@")
 			}
 		}
 	}
@@ -501,15 +520,30 @@ func (s *shellScan) taint(offs []int, n int) map[string][]int {
 	return src
 }
 
+// paramNames is the set of variables the script reads.
+func (s *shellScan) paramNames() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range s.params {
+		m[p.name] = true
+	}
+	return m
+}
+
 // paramName is the variable a parameter expansion reads; positional
-// parameters ($1, $@, $*) are all "@".
+// parameters are "@1", "@2", …, and "@" for all of them ($@, $*).
 func paramName(p *syntax.ParamExp) string {
 	if p.Param == nil {
 		return ""
 	}
 	v := p.Param.Value
-	if v == "@" || v == "*" || v != "" && v[0] >= '0' && v[0] <= '9' {
+	switch {
+	case v == "@" || v == "*":
 		return "@"
+	case v != "" && v[0] >= '0' && v[0] <= '9':
+		if v == "0" {
+			return ""
+		}
+		return "@" + v
 	}
 	return v
 }
@@ -917,10 +951,13 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 			}
 		}
 	}
-	if (s.funcs[name] || name == "set") && len(rest.words) > 0 {
-		a, _ := span2(rest.words[0])
-		_, e := span2(rest.words[len(rest.words)-1])
-		s.calls = append(s.calls, [2]int{a, e})
+	if s.funcs[name] || name == "set" {
+		s.calls = append(s.calls, rest.words)
+	}
+	if name == "shift" || name == "set" && len(rest.words) > 0 {
+		// Positions move (set takes options before its words): any
+		// positional parameter may hold any argument.
+		s.shifts = true
 	}
 }
 

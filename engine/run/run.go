@@ -476,6 +476,14 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 		}
 		vars = append(vars, e.name+"="+v)
 	}
+	if c.Kind == engine.KindShell {
+		// A shell script reads its values from the environment
+		// (OPSBOOK_VALUE_n=…): they never become part of its code.
+		for _, p := range params {
+			vars = append(vars, p.(string))
+		}
+		params = nil
+	}
 	actx := ctx
 	timeout := c.Timeout
 	if timeout <= 0 {

@@ -131,20 +131,33 @@ func TestNotebookOrderAndData(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	sum, rec := runFlow(t, f, ok, func(o *Options) { o.Inputs = in })
+	var mu sync.Mutex
+	envs := map[string][]string{}
+	sum, rec := runFlow(t, f, func(ctx context.Context, req *exec.Request) (any, error) {
+		mu.Lock()
+		envs[req.Cell.Name] = req.Env
+		mu.Unlock()
+		return ok(ctx, req)
+	}, func(o *Options) { o.Inputs = in })
 	if sum.Status != engine.RunSucceeded {
 		t.Fatalf("status %s: %s", sum.Status, sum.Error)
 	}
 	fin := rec.finished()
 	var b engine.ExprResult
 	json.Unmarshal(fin["b"].Result, &b)
-	if b.Value != "echo 'world'!" {
-		t.Errorf("b = %q; want the shell-encoded input plus !", b.Value)
+	if b.Value != `echo "${OPSBOOK_VALUE_1}"!` {
+		t.Errorf("b = %q; want the script, its value referred to in the environment, plus !", b.Value)
+	}
+	if got := strings.Join(envs["a"], " "); got != "OPSBOOK_VALUE_1=world" {
+		t.Errorf("env of a = %q; want the value of the input", got)
+	}
+	if got := strings.Join(envs["c"], " "); got != `OPSBOOK_VALUE_1=echo "${OPSBOOK_VALUE_1}"!` {
+		t.Errorf("env of c = %q", got)
 	}
 	var note engine.MarkdownResult
 	json.Unmarshal(fin["note"].Result, &note)
-	if note.Text != "Said echo 'world'!" {
-		t.Errorf("markdown text = %q", note.Text)
+	if note.Text != `Said echo \"\$\{OPSBOOK\_VALUE\_1\}\"\!` {
+		t.Errorf("markdown text = %q; want the value's markup escaped", note.Text)
 	}
 	// Notebook order: each cell starts after the one above finished.
 	var order []string
@@ -319,7 +332,7 @@ func TestGraphParallelAndSkipDependents(t *testing.T) {
 		return ok(ctx, req)
 	}
 	f := &engine.Flow{Order: engine.OrderGraph, Cells: []engine.Cell{
-		cell("join", engine.KindShell, "{{ cells.a.stdout }}{{ cells.b.stdout }}{{ cells.c.stdout }}"),
+		cell("join", engine.KindShell, "echo {{ cells.a.stdout }}{{ cells.b.stdout }}{{ cells.c.stdout }}"),
 		cell("a", engine.KindShell, "a"), cell("b", engine.KindShell, "b"), cell("c", engine.KindShell, "c"),
 		cell("bad", engine.KindShell, "fail"),
 		cell("after_bad", engine.KindShell, "x"),
