@@ -154,8 +154,11 @@ func (s *shellScan) add(n syntax.Node, kind regionKind, msg string) {
 // addOnly adds a name that is written in the script: a placeholder there
 // is a number, and the name itself is no read of a variable.
 func (s *shellScan) addOnly(n syntax.Node, why string) {
+	k := len(s.regions)
 	s.add(n, rNumber, why)
-	s.regions[len(s.regions)-1].only = true
+	if len(s.regions) > k {
+		s.regions[k].only = true
+	}
 }
 
 func (s *shellScan) addSpan(a, b int, kind regionKind, msg string, line uint) {
@@ -564,7 +567,9 @@ func (s *shellScan) visit(nd syntax.Node) bool {
 	if s.names {
 		switch x := nd.(type) {
 		case *syntax.FuncDecl:
-			s.funcs[x.Name.Value] = true
+			if x.Name != nil {
+				s.funcs[x.Name.Value] = true
+			}
 		case *syntax.DeclClause:
 			s.decl(x)
 		case *syntax.Stmt:
@@ -667,7 +672,7 @@ func (s *shellScan) visit(nd syntax.Node) bool {
 		}
 	case *syntax.WordIter:
 		s.addOnly(x.Name, "a variable name (for NAME in …)")
-		if len(x.Items) > 0 {
+		if x.Name != nil && len(x.Items) > 0 {
 			a, _ := span2(x.Items[0])
 			_, e := span2(x.Items[len(x.Items)-1])
 			s.assigns = append(s.assigns, assignment{name: x.Name.Value, start: a, end: e})

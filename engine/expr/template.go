@@ -102,7 +102,13 @@ func ParseTemplate(src, file string, lang Lang) (*Template, error) {
 		}
 		exprs[i], raw[i] = e, e.c.raw
 	}
-	ctxs, cerrs, whys := contexts(src, spans, lang, raw)
+	// Placeholders that do not compile are left out of the analysis, like
+	// raw ones: their errors are reported already.
+	skip := make([]bool, len(spans))
+	for i := range spans {
+		skip[i] = raw[i] || bad[i]
+	}
+	ctxs, cerrs, whys := contexts(src, spans, lang, skip)
 	prev := 0
 	vars := 0
 	for i, sp := range spans {
