@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -87,6 +88,12 @@ var nameArgCmds = map[string][]string{
 
 // promptVars are expanded as code whenever bash shows a prompt or traces.
 var promptVars = map[string]bool{"PS0": true, "PS1": true, "PS2": true, "PS3": true, "PS4": true, "PROMPT_COMMAND": true}
+
+// parsers are reusable bash parsers; making one costs more than a short
+// script's parse.
+var parsers = sync.Pool{New: func() any {
+	return syntax.NewParser(syntax.Variant(syntax.LangBash), syntax.KeepComments(true))
+}}
 
 type regionKind uint8
 
@@ -243,7 +250,9 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	b.WriteString(src[prev:])
 	sk := b.String()
 
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash), syntax.KeepComments(true)).Parse(strings.NewReader(sk), "")
+	parser := parsers.Get().(*syntax.Parser)
+	f, err := parser.Parse(strings.NewReader(sk), "")
+	parsers.Put(parser)
 	if err != nil {
 		msg := err.Error()
 		var pe syntax.ParseError
