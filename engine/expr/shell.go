@@ -45,7 +45,7 @@ const (
 	msgShellReserved = "the script names " + ShellVarPrefix + "…, which Opsbook uses to pass values; rename it"
 	msgShellSentinel = "the script contains " + sentinelPrefix + ", which Opsbook uses to check placeholders; rename it"
 	msgShellUnsure   = "a placeholder here is not one shell word that a parser can place; put it where a word may stand, e.g. echo {{ inputs.name }}"
-	msgShellPrompt   = "a placeholder whose value becomes a prompt (PS0–PS4, PROMPT_COMMAND), which bash expands as code; set the prompt in the script"
+	msgShellPrompt   = "a placeholder whose value becomes a prompt (PS0–PS4, PROMPT_COMMAND, ${v@P}) or a startup file (BASH_ENV, ENV), which bash runs as code; set it in the script"
 )
 
 // How a command runs some of its arguments as code.
@@ -82,12 +82,13 @@ var wrappers = map[string]int{
 // subscript a[…] as arithmetic: only numbers may stand there. The value
 // lists the options whose argument is text, not a name.
 var nameArgCmds = map[string][]string{
-	"read": {"-d", "-i", "-p", "-t", "-n", "-N", "-u"}, "mapfile": {"-d", "-n", "-O", "-s", "-u", "-C", "-c"},
-	"readarray": {"-d", "-n", "-O", "-s", "-u", "-C", "-c"}, "unset": nil,
+	"read": {"-d", "-i", "-p", "-t", "-n", "-N", "-u"}, "mapfile": {"-d", "-n", "-O", "-s", "-u", "-c"},
+	"readarray": {"-d", "-n", "-O", "-s", "-u", "-c"}, "unset": nil,
 }
 
-// promptVars are expanded as code whenever bash shows a prompt or traces.
-var promptVars = map[string]bool{"PS0": true, "PS1": true, "PS2": true, "PS3": true, "PS4": true, "PROMPT_COMMAND": true}
+// promptVars are expanded as code whenever bash shows a prompt or traces,
+// or name a file a starting bash runs.
+var promptVars = map[string]bool{"PS0": true, "PS1": true, "PS2": true, "PS3": true, "PS4": true, "PROMPT_COMMAND": true, "BASH_ENV": true, "ENV": true}
 
 // parsers are reusable bash parsers; making one costs more than a short
 // script's parse.
@@ -140,6 +141,7 @@ type shellScan struct {
 	ints    map[string]bool // declare -i names: values evaluated
 	refs    map[string]bool // declare -n names: values are names
 	funcs   map[string]bool
+	aliases map[string]bool
 	calls   [][]*syntax.Word // arguments of calls to the script's functions or set: positional parameters
 	shifts  bool             // positions move (shift, set): any positional parameter may be any argument
 	dynamic bool             // an integer or reference declaration with a computed name
@@ -265,7 +267,7 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	// Function names and declarations first: a function may assign a
 	// variable that a later line declares integer, and calls may come
 	// before the definition in the text but run after it.
-	s := &shellScan{src: sk, ints: map[string]bool{}, refs: map[string]bool{}, funcs: map[string]bool{}, names: true}
+	s := &shellScan{src: sk, ints: map[string]bool{}, refs: map[string]bool{}, funcs: map[string]bool{}, aliases: map[string]bool{}, names: true}
 	syntax.Walk(f, s.visit)
 	s.names = false
 	syntax.Walk(f, s.visit)
@@ -640,6 +642,10 @@ func (s *shellScan) visit(nd syntax.Node) bool {
 		}
 		if x.Exp != nil {
 			s.add(x.Exp.Word, rFresh, "")
+			if w, _ := litWord(x.Exp.Word); x.Exp.Op == syntax.OtherParamOps && w == "P" {
+				// ${v@P} expands v's value as a prompt, $(…) included.
+				s.add(x, rCode, msgShellPrompt)
+			}
 		}
 		if x.NestedParam != nil {
 			s.add(x.NestedParam, rRefuse, msgShellUnsure)
@@ -692,6 +698,12 @@ func (s *shellScan) visit(nd syntax.Node) bool {
 		s.add(x.Name, rRefuse, msgShellFuncName)
 	case *syntax.DeclClause:
 		s.decl(x)
+	case *syntax.BinaryCmd:
+		if x.Op == syntax.Pipe || x.Op == syntax.PipeAll {
+			if c, ok := x.Y.Cmd.(*syntax.CallExpr); ok && len(c.Args) > 0 && stdinCode(c) {
+				s.add(x.X, rCode, "a placeholder in what is piped into a program that runs its input as code; pass the value as data")
+			}
+		}
 	case *syntax.Stmt:
 		if c, ok := x.Cmd.(*syntax.CallExpr); ok {
 			s.call(x, c)
@@ -780,6 +792,58 @@ func (s *shellScan) decl(d *syntax.DeclClause) {
 	}
 }
 
+// interpreterScript finds the argument an interpreter runs: after -c (or
+// -e for perl, ruby, node…), or else its first argument that is not an
+// option (a script file, which a value must not choose). ok is false when
+// it reads its program from standard input.
+func interpreterScript(name string, rest callWords) (int, bool) {
+	flags := "c"
+	if codeCmds[name] == codeDashE {
+		flags = "ce"
+	}
+	for i := range rest.words {
+		switch {
+		case rest.option(i) && !strings.HasPrefix(rest.lit[i], "--") && strings.ContainsAny(rest.lit[i][1:], flags):
+			return i + 1, true
+		case rest.option(i) && name != "su" && codeCmds[name] == codeDashC && strings.ContainsRune(rest.lit[i][1:], 's'):
+			return 0, false // bash -s: commands from standard input
+		case rest.is(i, "--"):
+			return i + 1, i+1 < len(rest.words)
+		case rest.option(i):
+		default:
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// stdinCode reports whether a command runs what it reads on standard input
+// as code: a shell or interpreter without a script, source /dev/stdin, or
+// xargs running one of those.
+func stdinCode(c *syntax.CallExpr) bool {
+	w, k := effective(c)
+	if k >= len(c.Args) || !w.plain[k] {
+		return false
+	}
+	name := w.lit[k]
+	rest := callWords{words: w.words[k+1:], lit: w.lit[k+1:], plain: w.plain[k+1:]}
+	// xargs gives what it reads to the command as arguments.
+	for i := 0; i < k; i++ {
+		if w.is(i, "xargs") {
+			_, isCode := codeCmds[name]
+			return isCode
+		}
+	}
+	switch codeCmds[name] {
+	case codeDashC, codeDashE:
+		_, ok := interpreterScript(name, rest)
+		return !ok
+	case codeAll:
+		return name == "source" || name == "."
+	}
+	return false
+}
+
 // callWords is a simple command's words: each one's text when it is one
 // plain literal.
 type callWords struct {
@@ -796,18 +860,13 @@ func (c callWords) option(i int) bool {
 	return i < len(c.words) && c.plain[i] && strings.HasPrefix(c.lit[i], "-")
 }
 
-// call classifies the words of a simple command: its name, the arguments of
-// commands that run code or take variable names, and calls to the script's
-// own functions (whose arguments become positional parameters).
-func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
-	if len(c.Args) == 0 {
-		return
-	}
+// effective finds the command that runs, past wrappers such as env, sudo,
+// timeout: its index in the words, len(c.Args) when there is none.
+func effective(c *syntax.CallExpr) (callWords, int) {
 	all := callWords{words: c.Args, lit: make([]string, len(c.Args)), plain: make([]bool, len(c.Args))}
 	for i, w := range c.Args {
 		all.lit[i], all.plain[i] = litWord(w)
 	}
-	// The command that runs, past wrappers such as env, sudo, timeout.
 	k := 0
 	for k < len(c.Args) && all.plain[k] {
 		extra, ok := wrappers[all.lit[k]]
@@ -820,12 +879,30 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 		}
 		k += extra
 	}
+	return all, k
+}
+
+// call classifies the words of a simple command: its name, the arguments of
+// commands that run code or take variable names, and calls to the script's
+// own functions (whose arguments become positional parameters).
+func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
+	if len(c.Args) == 0 {
+		return
+	}
+	all, k := effective(c)
 	if k >= len(c.Args) {
 		return
 	}
 	name := all.lit[k]
 	rest := callWords{words: all.words[k+1:], lit: all.lit[k+1:], plain: all.plain[k+1:]}
 	if s.names {
+		if name == "alias" {
+			// An alias may stand for eval: its arguments are unsure.
+			for i := range rest.words {
+				a, _, _ := strings.Cut(rest.lit[i], "=")
+				s.aliases[a] = true
+			}
+		}
 		if slices.Contains([]string{"declare", "typeset", "local", "export", "readonly"}, name) && all.plain[k] {
 			// Reached through a wrapper (builtin declare …): not a DeclClause.
 			integer, ref := declFlags(rest.lit)
@@ -849,7 +926,7 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 	}
 	s.add(c.Args[0], rCode, msgShellCommand)
 	s.add(c.Args[k], rCode, msgShellCommand)
-	if !all.plain[k] {
+	if !all.plain[k] || s.aliases[name] {
 		if !wordHasSlash(c.Args[k]) {
 			for _, w := range rest.words {
 				s.add(w, rRefuse, msgShellDynamic)
@@ -869,13 +946,12 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 			code(i)
 		}
 	case codeDashC, codeDashE:
-		flags := "c"
-		if codeCmds[name] == codeDashE {
-			flags = "ce"
-		}
-		for i := range rest.words {
-			if rest.option(i) && !strings.HasPrefix(rest.lit[i], "--") && strings.ContainsAny(rest.lit[i][1:], flags) {
-				code(i + 1)
+		if i, ok := interpreterScript(name, rest); ok {
+			code(i)
+		} else {
+			// No script: it reads its program from standard input.
+			for _, r := range st.Redirs {
+				s.add(r, rCode, codeMsg)
 			}
 		}
 	case codeProgram:
@@ -915,6 +991,11 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 	}
 	if opts, ok := nameArgCmds[name]; ok {
 		for i := 0; i < len(rest.words); i++ {
+			if name != "read" && name != "unset" && rest.is(i, "-C") {
+				code(i + 1) // mapfile -C callback
+				i++
+				continue
+			}
 			if rest.option(i) {
 				if slices.Contains(opts, rest.lit[i]) {
 					i++ // its argument is text

@@ -168,6 +168,27 @@ var hostileShell = []string{
 	"OPSBOOK_VALUE_1=x; echo P",
 	"echo ${OPSBOOK_VALUE_1} P",
 	"echo __opsbook_ph_0_ P",
+	"v={{ inputs.v }}; echo ${v@P}",
+	"echo ${{{ inputs.v }}@P}",
+	"v={{ inputs.v }}; w=$v; echo \"${w@P}\"",
+	"bash <<< P",
+	"bash -s <<< P",
+	"bash <<EOF\nP\nEOF",
+	"python3 - <<EOF\nprint(P)\nEOF",
+	"echo P | bash",
+	"echo P | sh -s",
+	"v=P; echo \"$v\" | bash",
+	"echo P | xargs sh -c",
+	"echo P | source /dev/stdin",
+	"bash <(echo P)",
+	"bash P",
+	"bash -- P",
+	"mapfile -C P -c 1 < /etc/hostname",
+	"shopt -s expand_aliases; alias e=eval; e P",
+	"run() { eval \"$@\"; }; run P",
+	"run() { bash -c \"$1\"; }; run P",
+	"BASH_ENV=P bash -c :",
+	"export ENV=P; sh -i < /dev/null",
 }
 
 // hostileValues try to break out of every encoding; each creates the file
@@ -214,7 +235,10 @@ func TestShellHostileCorpus(t *testing.T) {
 	}
 	var checked, rendered, ran int
 	for _, place := range hostileShell {
-		src := strings.ReplaceAll(place, "P", "{{ inputs.v }}")
+		src := place
+		if !strings.Contains(place, "{{") {
+			src = strings.ReplaceAll(place, "P", "{{ inputs.v }}")
+		}
 		tm, err := ParseTemplate(src, "t.sh", LangShell)
 		if err != nil {
 			var es engine.Errors
