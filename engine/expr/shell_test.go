@@ -207,6 +207,7 @@ var hostileValues = []string{
 	"${PATH:0:$(touch MARKER)}",
 	"$'\\x27'; touch MARKER",
 	"touch MARKER",
+	"touch${IFS}MARKER",
 	"-c touch MARKER",
 	"x=a[$(touch MARKER)]",
 	"a[$(touch MARKER)]=1",
