@@ -96,6 +96,8 @@ var parsers = sync.Pool{New: func() any {
 	return syntax.NewParser(syntax.Variant(syntax.LangBash), syntax.KeepComments(true))
 }}
 
+const msgOpaque = "a variable of a script that runs eval or source, whose code may declare it integer (declare -i) where the parser cannot see; use the placeholder directly where the value is needed instead of assigning it"
+
 type regionKind uint8
 
 const (
@@ -145,6 +147,7 @@ type shellScan struct {
 	calls   [][]*syntax.Word // arguments of calls to the script's functions or set: positional parameters
 	shifts  bool             // positions move (shift, set): any positional parameter may be any argument
 	dynamic bool             // an integer or reference declaration with a computed name
+	opaque  bool             // eval or source: code the parser cannot read may declare any variable integer
 	names   bool             // the first pass: only function names and declarations
 }
 
@@ -326,6 +329,13 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 		return m
 	}
 	mark(byName(s.ints, "a variable declared integer (declare -i), whose values bash evaluates as arithmetic"), rNumber, "")
+	if s.opaque {
+		assigned := map[string]bool{}
+		for _, a := range s.assigns {
+			assigned[a.name] = true
+		}
+		mark(byName(assigned, msgOpaque), rNumber, "")
+	}
 	mark(byName(s.refs, "a reference variable (declare -n), whose value bash reads as a variable name"), rNumber, "")
 	mark(byName(promptVars, ""), rCode, msgShellPrompt)
 
@@ -736,6 +746,8 @@ func (s *shellScan) assign(a *syntax.Assign) {
 	switch {
 	case s.ints[name]:
 		s.addSpan(st, en, rNumber, "the value of a variable declared integer (declare -i)", val.Pos().Line())
+	case s.opaque:
+		s.addSpan(st, en, rNumber, msgOpaque, val.Pos().Line())
 	case s.refs[name]:
 		s.addSpan(st, en, rNumber, "the value of a reference variable (declare -n), a variable name", val.Pos().Line())
 	case promptVars[name]:
@@ -896,6 +908,9 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 	name := all.lit[k]
 	rest := callWords{words: all.words[k+1:], lit: all.lit[k+1:], plain: all.plain[k+1:]}
 	if s.names {
+		if name == "eval" || name == "source" || name == "." {
+			s.opaque = true
+		}
 		if name == "alias" {
 			// An alias may stand for eval: its arguments are unsure.
 			for i := range rest.words {

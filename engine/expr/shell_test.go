@@ -189,6 +189,9 @@ var hostileShell = []string{
 	"run() { bash -c \"$1\"; }; run P",
 	"BASH_ENV=P bash -c :",
 	"export ENV=P; sh -i < /dev/null",
+	"eval 'declare -i x'; x=P; echo $x",
+	"echo 'declare -i x' > lib.sh; source ./lib.sh; x=P; echo $x",
+	". /dev/null; read x <<< P",
 }
 
 // hostileValues try to break out of every encoding; each creates the file
@@ -324,6 +327,8 @@ func TestShellAnalysis(t *testing.T) {
 		{"echo \\{{ inputs.v }}", "backslash"},
 		{"echo ${{ inputs.v }}", "right after $"},
 		{"echo $OPSBOOK_VALUE_1 {{ inputs.v }}", "OPSBOOK_VALUE_"},
+		{"eval 'declare -i x'; x={{ inputs.v }}", number},
+		{"source ./lib.sh; echo \"{{ inputs.v }}\"", text},
 		{"echo {{ raw(inputs.v) }}", text},
 	} {
 		tm, err := ParseTemplate(tc.src, "t.sh", LangShell)
