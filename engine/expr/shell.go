@@ -856,6 +856,24 @@ func stdinCode(c *syntax.CallExpr) bool {
 	return false
 }
 
+// setsPositional reports whether set's words set positional parameters
+// (set -- a b, set a b), not only options (set -euo pipefail).
+func setsPositional(rest callWords) bool {
+	for i := 0; i < len(rest.words); i++ {
+		switch {
+		case rest.is(i, "--", "-"):
+			return true
+		case rest.plain[i] && len(rest.lit[i]) > 1 && (rest.lit[i][0] == '-' || rest.lit[i][0] == '+'):
+			if strings.ContainsRune(rest.lit[i], 'o') {
+				i++ // -o NAME
+			}
+		default:
+			return true
+		}
+	}
+	return false
+}
+
 // callWords is a simple command's words: each one's text when it is one
 // plain literal.
 type callWords struct {
@@ -1061,10 +1079,10 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 			}
 		}
 	}
-	if s.funcs[name] || name == "set" {
+	if s.funcs[name] || name == "set" && setsPositional(rest) {
 		s.calls = append(s.calls, rest.words)
 	}
-	if name == "shift" || name == "set" && len(rest.words) > 0 {
+	if name == "shift" || name == "set" && setsPositional(rest) {
 		// Positions move (set takes options before its words): any
 		// positional parameter may hold any argument.
 		s.shifts = true

@@ -321,6 +321,8 @@ func TestShellAnalysis(t *testing.T) {
 		{"read {{ inputs.v }}", number},
 		{"n={{ inputs.v }}; (( n > 1 ))", number},
 		{"f() { echo $(( $1 )); }; f {{ inputs.v }}", number},
+		{"set -euo pipefail; f() { echo \"$1\" $(( $2 )); }; f {{ inputs.v }} 3", text},
+		{"set -e -- {{ inputs.v }}; echo $(( $1 ))", number},
 		{"x={{ inputs.v }}; echo ${!x}", number},
 		{"declare -i \"$1\"; x={{ inputs.v }}", "computed at run time"},
 		{"# {{ inputs.v }}", text},
