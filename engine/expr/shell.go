@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -139,6 +140,7 @@ type shellScan struct {
 	leaves  []region // single-quoted strings: refused
 	comment [][2]int
 	params  []varRef // $x, ${x…}: the variables a stretch of script reads
+	substs  [][2]int // $(…), `…`, <(…): what bash uses of them is a command's output
 	assigns []assignment
 	ints    map[string]bool // declare -i names: values evaluated
 	refs    map[string]bool // declare -n names: values are names
@@ -255,25 +257,10 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	b.WriteString(src[prev:])
 	sk := b.String()
 
-	parser := parsers.Get().(*syntax.Parser)
-	f, err := parser.Parse(strings.NewReader(sk), "")
-	parsers.Put(parser)
+	s, err := scanShell(sk)
 	if err != nil {
-		msg := err.Error()
-		var pe syntax.ParseError
-		if e, ok := err.(syntax.ParseError); ok {
-			pe = e
-			msg = pe.Text
-		}
-		return refuseAll("the script does not parse as bash (" + msg + "), so where its placeholders land cannot be decided; fix the script")
+		return refuseAll(err.Error() + ", so where its placeholders land cannot be decided; fix the script")
 	}
-	// Function names and declarations first: a function may assign a
-	// variable that a later line declares integer, and calls may come
-	// before the definition in the text but run after it.
-	s := &shellScan{src: sk, ints: map[string]bool{}, refs: map[string]bool{}, funcs: map[string]bool{}, aliases: map[string]bool{}, names: true}
-	syntax.Walk(f, s.visit)
-	s.names = false
-	syntax.Walk(f, s.visit)
 	if s.dynamic {
 		return refuseAll(msgShellIntDecl)
 	}
@@ -293,7 +280,7 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	}
 
 	// Values that reach an evaluated place through variables.
-	sources := s.taint(offs, n)
+	sources := s.taint(offs, n, nil)
 	mark := func(vars map[string]string, kind regionKind, msg string) {
 		for v, why := range vars {
 			for _, i := range sources[v] {
@@ -350,6 +337,115 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	}
 	return ctxs, msgs, whys
 }
+
+// scanShell parses a script (placeholders replaced by sentinels) and
+// records where bash evaluates text.
+func scanShell(sk string) (*shellScan, error) {
+	parser := parsers.Get().(*syntax.Parser)
+	f, err := parser.Parse(strings.NewReader(sk), "")
+	parsers.Put(parser)
+	if err != nil {
+		msg := err.Error()
+		if e, ok := err.(syntax.ParseError); ok {
+			msg = e.Text
+		}
+		return nil, fmt.Errorf("the script does not parse as bash (%s)", msg)
+	}
+	// Function names and declarations first: a function may assign a
+	// variable that a later line declares integer, and calls may come
+	// before the definition in the text but run after it.
+	s := &shellScan{src: sk, ints: map[string]bool{}, refs: map[string]bool{}, funcs: map[string]bool{}, aliases: map[string]bool{}, names: true}
+	syntax.Walk(f, s.visit)
+	s.names = false
+	syntax.Walk(f, s.visit)
+	return s, nil
+}
+
+// ShellEnvUse says how a shell script uses a variable of its environment
+// whose value comes from a template (a cell's env in flow.yaml): Code when
+// the script runs it as code (eval "$X", a prompt such as PS4, bash -c
+// "$X"), else Number when bash evaluates it (arithmetic, a variable name),
+// so that only a whole number may be its value; Why says where.
+type ShellEnvUse struct {
+	Code, Number bool
+	Why          string
+}
+
+// ShellEnv finds how the script of t, a LangShell template, uses each of
+// the environment variables names. An error means the script cannot be
+// analysed (it does not parse, or declares integers with computed names).
+func (t *Template) ShellEnv(names []string) (map[string]ShellEnvUse, error) {
+	out := map[string]ShellEnvUse{}
+	if len(names) == 0 {
+		return out, nil
+	}
+	var b strings.Builder
+	k := 0
+	for _, sg := range t.segs {
+		if sg.expr == nil {
+			b.WriteString(sg.text)
+			continue
+		}
+		b.WriteString(sentinel(k))
+		k++
+	}
+	s, err := scanShell(b.String())
+	if err != nil {
+		return nil, err
+	}
+	if s.dynamic {
+		return nil, errors.New(msgShellIntDecl)
+	}
+	seed := map[string][]int{}
+	for j, n := range names {
+		seed[n] = append(seed[n], j)
+	}
+	sources := s.taint(nil, 0, seed)
+	note := func(v string, code bool, why string) {
+		for _, j := range sources[v] {
+			name := names[j]
+			if v != name {
+				why += " through $" + v
+			}
+			u := out[name]
+			switch {
+			case code && !u.Code:
+				out[name] = ShellEnvUse{Code: true, Why: why}
+			case !code && !u.Code && !u.Number:
+				out[name] = ShellEnvUse{Number: true, Why: why}
+			}
+		}
+	}
+	for _, r := range s.regions {
+		if r.only {
+			continue
+		}
+		switch r.kind {
+		case rNumber, rArith:
+			for v, why := range s.readsIn(r) {
+				note(v, false, why)
+			}
+		case rCode:
+			for v := range s.readsIn(r) {
+				note(v, true, fmt.Sprintf("%s (line %d)", r.msg, r.line))
+			}
+		}
+	}
+	for v := range s.ints {
+		note(v, false, "a variable declared integer (declare -i), whose values bash evaluates as arithmetic")
+	}
+	for v := range s.refs {
+		note(v, false, "a reference variable (declare -n), whose value bash reads as a variable name")
+	}
+	for v := range promptVars {
+		note(v, true, msgShellPrompt)
+	}
+	return out, nil
+}
+
+// IsShellNumber reports whether s may stand where bash evaluates text: a
+// whole number in decimal.
+func IsShellNumber(s string) bool { return isInteger(s) }
 
 // place decides the sentinel at [a,e): an error, or a number (and whether
 // inside an arithmetic expression), or text (and whether inside "…").
@@ -410,13 +506,30 @@ func (s *shellScan) place(a, e int) (msg string, number, arith bool, why string,
 	return "", false, false, "", quote != nil && quote.kind == rQuoted
 }
 
+// reads reports whether a variable read at off, inside [a,e), gives its
+// value to that stretch of script: not when a command substitution inside
+// the stretch holds it, since then what the stretch gets is the command's
+// output (the limit of this analysis: values are followed through
+// variables and parameters, not through what commands print or write).
+func (s *shellScan) reads(off, a, e int) bool {
+	if off < a || off >= e {
+		return false
+	}
+	for _, c := range s.substs {
+		if a <= c[0] && c[1] <= e && c[0] <= off && off < c[1] {
+			return false
+		}
+	}
+	return true
+}
+
 // readsIn lists the variables whose values bash evaluates in region r, with
 // why: every $x and ${x…} in it and, in arithmetic, every bare name.
 func (s *shellScan) readsIn(r region) map[string]string {
 	out := map[string]string{}
 	why := fmt.Sprintf("%s (line %d)", r.why, r.line)
 	for _, p := range s.params {
-		if r.start <= p.off && p.off < r.end {
+		if s.reads(p.off, r.start, r.end) {
 			out[p.name] = why
 		}
 	}
@@ -425,7 +538,7 @@ func (s *shellScan) readsIn(r region) map[string]string {
 	}
 	for _, l := range s.lits {
 		la, le := span2(l)
-		if la < r.start || le > r.end {
+		if la < r.start || le > r.end || !s.reads(la, r.start, r.end) {
 			continue
 		}
 		v := l.Value
@@ -475,7 +588,9 @@ func isWordByte(c byte) bool {
 // taint maps each variable to the placeholders whose values it may hold,
 // following assignments from variable to variable (flow-insensitively:
 // anywhere in the script, any function).
-func (s *shellScan) taint(offs []int, n int) map[string][]int {
+//
+// seed gives variables that hold values from the start (the environment).
+func (s *shellScan) taint(offs []int, n int, seed map[string][]int) map[string][]int {
 	in := func(a, e int) []int {
 		var out []int
 		for i := 0; i < n; i++ {
@@ -486,6 +601,9 @@ func (s *shellScan) taint(offs []int, n int) map[string][]int {
 		return out
 	}
 	src := map[string][]int{}
+	for v, is := range seed {
+		src[v] = slices.Clone(is)
+	}
 	deps := map[string][]string{}
 	addSrc := func(v string, is []int) {
 		for _, i := range is {
@@ -497,7 +615,7 @@ func (s *shellScan) taint(offs []int, n int) map[string][]int {
 	for _, as := range s.assigns {
 		addSrc(as.name, in(as.start, as.end))
 		for _, p := range s.params {
-			if as.start <= p.off && p.off < as.end && p.name != as.name {
+			if s.reads(p.off, as.start, as.end) && p.name != as.name {
 				deps[as.name] = append(deps[as.name], p.name)
 			}
 		}
@@ -514,7 +632,7 @@ func (s *shellScan) taint(offs []int, n int) map[string][]int {
 			for _, v := range names {
 				addSrc(v, in(a, e))
 				for _, p := range s.params {
-					if a <= p.off && p.off < e && p.name != v {
+					if s.reads(p.off, a, e) && p.name != v {
 						deps[v] = append(deps[v], p.name)
 					}
 				}
@@ -620,12 +738,16 @@ func (s *shellScan) visit(nd syntax.Node) bool {
 			s.add(x, rQuoted, "")
 		}
 	case *syntax.CmdSubst:
+		a, e := span2(x)
+		s.substs = append(s.substs, [2]int{a, e})
 		if x.Backquotes {
 			s.add(x, rRefuse, msgShellBacktick)
 		} else {
 			s.add(x, rFresh, "")
 		}
 	case *syntax.ProcSubst:
+		a, e := span2(x)
+		s.substs = append(s.substs, [2]int{a, e})
 		s.add(x, rFresh, "")
 	case *syntax.ExtGlob:
 		s.add(x, rRefuse, msgShellExtGlob)

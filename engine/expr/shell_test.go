@@ -330,6 +330,8 @@ func TestShellAnalysis(t *testing.T) {
 		{"echo ${{ inputs.v }}", "right after $"},
 		{"echo $OPSBOOK_VALUE_1 {{ inputs.v }}", "OPSBOOK_VALUE_"},
 		{"eval 'declare -i x'; x={{ inputs.v }}", number},
+		{"f={{ inputs.v }}; (( $(stat -c %Y \"$f\") < 3 )); s=$(stat -c %s \"$f\"); echo $(( s + 1 ))", text},
+		{"echo $(( $(echo {{ inputs.v }}) ))", number},
 		{"source ./lib.sh; echo \"{{ inputs.v }}\"", text},
 		{"echo {{ raw(inputs.v) }}", text},
 	} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -468,5 +469,66 @@ func TestExprFromSecretIsSecret(t *testing.T) {
 		if got := string(fin[cell].Result); got != want {
 			t.Errorf("%s = %s; want %s", cell, got, want)
 		}
+	}
+}
+
+// TestShellEnvValues: a cell's env values from templates reach bash as
+// data too. One that the script evaluates (arithmetic) must be a number
+// when the cell runs; one that it runs as code (eval, PS4) is refused when
+// the flow is checked. Real bash; no marker file appears.
+func TestShellEnvValues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := dir + "/pwned"
+	envCell := func(src, name, value string) engine.Cell {
+		c := cell("a", engine.KindShell, src)
+		c.Env = []engine.EnvVar{{Name: name, Value: value, Pos: engine.Pos{File: "flow.yaml", Line: 9, Col: 12}}}
+		return c
+	}
+	flow := func(c engine.Cell) *engine.Flow {
+		return &engine.Flow{Inputs: []engine.Input{{Name: "n", Type: engine.InputString}}, Cells: []engine.Cell{c}}
+	}
+	for _, tc := range []struct {
+		src, name string
+		want      string // part of the compile error
+	}{
+		{"eval \"$CMD\"", "CMD", "runs as code"},
+		{"x=$CMD; bash -c \"$x\"", "CMD", "through $x"},
+		{"set -x; :", "PS4", "prompt"},
+	} {
+		_, err := Compile(flow(envCell(tc.src, tc.name, "{{ inputs.n }}")))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "flow.yaml:9:12") {
+			t.Errorf("%q with env %s: %v; want an error with %q", tc.src, tc.name, err, tc.want)
+		}
+	}
+	f := flow(envCell("n=0; for ((i=0; i<COUNT; i++)); do n=$((n+1)); done; echo \"count $n\"", "COUNT", "{{ inputs.n }}"))
+	for _, tc := range []struct {
+		value, want string
+	}{
+		{"a[$(touch " + marker + ")]", "only a whole number"},
+		{"3", "count 3"},
+	} {
+		p, err := Compile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		_, err = p.Run(context.Background(), Options{
+			ID: "r_env", Flow: "env", Sink: rec, Dir: t.TempDir(), TempDir: t.TempDir(), Inputs: map[string]any{"n": tc.value},
+			Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rec.finished()["a"].Error
+		for _, e := range rec.events {
+			got += strings.Join(e.Lines, "\n")
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("COUNT=%q: %q; want %q", tc.value, got, tc.want)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("an env value ran as code")
 	}
 }
