@@ -34,7 +34,11 @@
 // run as code (also through a variable), after $ or \, and wherever the
 // script does not parse or the parser cannot place it. raw(x) in a shell
 // script writes x into the code as it is: only for values the flow's
-// author controls.
+// author controls. Template.ShellEnv applies the same rules to a cell's
+// environment variables whose values come from templates. Values are
+// followed through variables and positional parameters, not through what
+// commands print or write: $(( $(cmd "$x") )) evaluates cmd's output, and
+// a program the script starts gets values as data.
 //
 // In Python a placeholder is a literal (an error inside a string or right
 // after a name, where a prefix such as f"" would apply); in SQL a bind

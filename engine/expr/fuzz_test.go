@@ -80,6 +80,9 @@ func FuzzShellPlaceholders(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if uses, err := tm.ShellEnv([]string{"X", "PS4"}); err == nil && !uses["PS4"].Code {
+			t.Fatalf("PS4 is not code: %+v", uses)
+		}
 		vars := 0
 		for _, s := range tm.segs {
 			switch {
