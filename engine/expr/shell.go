@@ -3,6 +3,7 @@ package expr
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strconv"
@@ -215,12 +216,12 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	ctxs = make([]context, n)
 	msgs = make([]string, n)
 	whys = make([]string, n)
-	any := false
+	analyse := false
 	for i := range spans {
 		ctxs[i] = ctxShellVar
-		any = any || !skip[i]
+		analyse = analyse || !skip[i]
 	}
-	if !any {
+	if !analyse {
 		return ctxs, msgs, whys
 	}
 	refuseAll := func(msg string) ([]context, []string, []string) {
@@ -282,7 +283,8 @@ func shellAnalysis(src string, spans []span, skip []bool) (ctxs []context, msgs,
 	// Values that reach an evaluated place through variables.
 	sources := s.taint(offs, n, nil)
 	mark := func(vars map[string]string, kind regionKind, msg string) {
-		for v, why := range vars {
+		for _, v := range slices.Sorted(maps.Keys(vars)) {
+			why := vars[v]
 			for _, i := range sources[v] {
 				if skip[i] {
 					continue
@@ -422,19 +424,20 @@ func (t *Template) ShellEnv(names []string) (map[string]ShellEnvUse, error) {
 		}
 		switch r.kind {
 		case rNumber, rArith:
-			for v, why := range s.readsIn(r) {
-				note(v, false, why)
+			reads := s.readsIn(r)
+			for _, v := range slices.Sorted(maps.Keys(reads)) {
+				note(v, false, reads[v])
 			}
 		case rCode:
-			for v := range s.readsIn(r) {
+			for _, v := range slices.Sorted(maps.Keys(s.readsIn(r))) {
 				note(v, true, fmt.Sprintf("%s (line %d)", r.msg, r.line))
 			}
 		}
 	}
-	for v := range s.ints {
+	for _, v := range slices.Sorted(maps.Keys(s.ints)) {
 		note(v, false, "a variable declared integer (declare -i), whose values bash evaluates as arithmetic")
 	}
-	for v := range s.refs {
+	for _, v := range slices.Sorted(maps.Keys(s.refs)) {
 		note(v, false, "a reference variable (declare -n), whose value bash reads as a variable name")
 	}
 	for v := range promptVars {
