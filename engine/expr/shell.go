@@ -1093,6 +1093,9 @@ func (s *shellScan) call(st *syntax.Stmt, c *syntax.CallExpr) {
 		return
 	}
 	codeMsg := "a placeholder in what " + name + " runs as code; pass the value as data instead (as an argument after the script, or through a variable the code reads)"
+	if codeCmds[name] == codeProgram {
+		codeMsg = "a placeholder in the program " + name + " runs (sed's e command and awk's system() run commands); pass the value as data: awk -v name=\"$value\" '…', jq --arg name \"$value\" '…', or bash's ${text//old/new}"
+	}
 	code := func(i int) {
 		if i < len(rest.words) {
 			s.add(rest.words[i], rCode, codeMsg)
