@@ -236,3 +236,42 @@ func TestWorkdir(t *testing.T) {
 		}
 	})
 }
+
+// TestHostileInputs runs a flow with form values that become code under a
+// naive encoding (bash evaluates a[$(…)] in integer variables and
+// arithmetic): text values arrive as text, a value where bash evaluates
+// text is refused before the cell runs, and no marker file appears.
+func TestHostileInputs(t *testing.T) {
+	t.Parallel()
+	dir, marker := fixture(t, "hostile")
+	touch := filepath.Join(marker, "pwned")
+	name := "$(touch " + touch + ") `touch " + touch + "` '\"; touch " + touch + " #\n# Sign in again\n[here](https://evil.example)"
+	res := runCLI(t, dir, "--json", "--input", "name="+name, "--input", "n=a[$(touch "+touch+")]")
+	if res.code != ExitFailed {
+		t.Fatalf("exit %d; want %d (count refuses its value)\n%s", res.code, ExitFailed, res.err)
+	}
+	evs := events(t, res.out)
+	ends := cellEnds(evs)
+	if got := strings.Join(logLines(evs, "greet", engine.StreamStdout), "\n"); got != "Hi "+name+"\nDear "+name+"," {
+		t.Errorf("greet printed %q; want the name as text twice", got)
+	}
+	var note engine.MarkdownResult
+	json.Unmarshal(ends["note"].Result, &note)
+	if strings.Contains(note.Text, "\n#") || strings.Contains(note.Text, "](") {
+		t.Errorf("the note's text %q holds markup from the value", note.Text)
+	}
+	if c := ends["count"]; c.Status != string(engine.CellFailed) || !strings.Contains(c.Error, "only a whole number may stand there") {
+		t.Errorf("count %s: %s; want it refused", c.Status, c.Error)
+	}
+	if _, err := os.Stat(touch); err == nil {
+		t.Fatal("a value ran as code")
+	}
+
+	res = runCLI(t, dir, "--json", "--input", "n=41")
+	if res.code != ExitOK {
+		t.Fatalf("exit %d\n%s\n%s", res.code, res.err, res.out)
+	}
+	if got := strings.Join(logLines(events(t, res.out), "count", engine.StreamStdout), "\n"); got != "count 41\nnext 42" {
+		t.Errorf("count printed %q", got)
+	}
+}

@@ -32,7 +32,11 @@ type Request struct {
 	// each value is a engine.ParamMarker(i) and Params holds them.
 	Source string
 	Params []any
-	// Env holds KEY=VALUE pairs from the cell's env, rendered.
+	// Env holds KEY=VALUE pairs from the cell's env, rendered, and for a
+	// shell cell the OPSBOOK_VALUE_n=value pairs that carry the values of
+	// its {{ }} placeholders (the script refers to them as
+	// "${OPSBOOK_VALUE_n}"): every process that runs the cell must pass
+	// them all.
 	Env []string
 	// Dir is the run's working directory, shared by its cells.
 	Dir string

@@ -1,6 +1,8 @@
 package expr
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
@@ -31,6 +33,21 @@ func BenchmarkRenderShell(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, _, err := tm.Render(env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseShell is the check-time cost of the bash parser on a cell
+// of twenty lines with placeholders.
+func BenchmarkParseShell(b *testing.B) {
+	var src strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&src, "echo \"step %d: {{ inputs.name }}\" | tee -a log\nif (( {{ inputs.n }} > %d )); then curl -fsS {{ inputs.url }} -o out%d; fi\n", i, i, i)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseTemplate(src.String(), "a.sh", LangShell); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,36 +17,34 @@ import (
 	"unicode/utf8"
 )
 
-// encode writes v into b as the context wants it.
-func encode(b *strings.Builder, ctx context, v any) error {
+// encode writes v into b as the context wants it; why says where a shell
+// number stands.
+func encode(b *strings.Builder, ctx context, v any, why string) error {
 	n, err := normalize(v)
 	if err != nil {
 		return err
 	}
 	switch ctx {
-	case ctxShellArith:
-		// bash evaluates this as arithmetic, where a quoted word still runs
-		// the $(…) inside it: only a whole number may stand here.
+	case ctxShellNumber, ctxShellArith:
+		// bash evaluates the text here, where even a quoted value runs the
+		// $(…) inside a[…]: only a whole number may stand here.
 		s, err := text(n)
 		if err != nil {
 			return err
 		}
 		if !isInteger(s) {
-			return fmt.Errorf("the value %.40q stands where bash computes arithmetic (( ((…)), [[ … -gt … ]], a[…], let ), and only a whole number may stand there; declare the input as a number, or compare text with == instead", s)
+			return fmt.Errorf("the value %.40q stands where bash evaluates text: %s; only a whole number may stand there. Declare the input as a number, or keep the value out of arithmetic and variable names (compare text with == in [[ ]])", s, why)
+		}
+		if ctx == ctxShellArith && strings.HasPrefix(s, "-") {
+			s = "(" + s + ")" // so that x-{{ n }} is not x--5
 		}
 		b.WriteString(s)
-	case ctxShell, ctxShellComment:
+	case ctxMarkdown:
 		s, err := text(n)
 		if err != nil {
 			return err
 		}
-		if strings.IndexByte(s, 0) >= 0 {
-			return errors.New("the value holds a NUL byte, which a shell script cannot hold")
-		}
-		if ctx == ctxShellComment {
-			s = strings.NewReplacer("\r", " ", "\n", " ").Replace(s)
-		}
-		b.WriteString(ShellQuote(s))
+		b.WriteString(MarkdownText(s))
 	case ctxPython:
 		return appendPython(b, n, 0)
 	case ctxURL:
@@ -93,9 +91,58 @@ func encode(b *strings.Builder, ctx context, v any) error {
 	return nil
 }
 
-// ShellQuote makes s one single-quoted bash word: it's → 'it'\”s'.
-func ShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+// maxShellVar is the longest NAME=value pair Linux passes in a process's
+// environment (MAX_ARG_STRLEN, 32 pages, with its NUL).
+const maxShellVar = 128<<10 - 1
+
+// maxShellEnv bounds the values of one script together, well inside the
+// room Linux gives a process's arguments and environment (ARG_MAX).
+const maxShellEnv = 1 << 20
+
+var errShellEnvTotal = fmt.Errorf("the values of this script add up to more than %d KiB, more than a process's environment safely holds; write large values to a file in an earlier cell (OPSBOOK_OUTPUT) and read the file here", maxShellEnv>>10)
+
+// shellEnv is the environment entry NAME=value that carries v into a shell
+// cell.
+func shellEnv(name string, v any) (string, error) {
+	n, err := normalize(v)
+	if err != nil {
+		return "", err
+	}
+	s, err := text(n)
+	if err != nil {
+		return "", err
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "", errors.New("the value holds a NUL byte, which a shell variable cannot hold")
+	}
+	pair := name + "=" + s
+	if len(pair) > maxShellVar {
+		return "", fmt.Errorf("the value is %d KiB, more than a shell cell can receive (%d KiB, the limit of one environment variable); write it to a file in an earlier cell (OPSBOOK_OUTPUT) and read the file here", len(s)>>10, maxShellVar>>10)
+	}
+	return pair, nil
+}
+
+// MarkdownText writes s so that markdown shows it as the text it is:
+// every ASCII punctuation character is backslash-escaped (CommonMark lets
+// any of them be), so no heading, link, emphasis, HTML tag, entity or
+// autolink can form, and line breaks become spaces, so the text cannot
+// start a block of its own.
+func MarkdownText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/4)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\r' || c == '\n':
+			b.WriteByte(' ')
+		case c >= '!' && c <= '/' || c >= ':' && c <= '@' || c >= '[' && c <= '`' || c >= '{' && c <= '~':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // PythonLiteral writes v as a Python literal: None, True, False, numbers,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"reflect"
 	"strconv"
@@ -126,9 +127,9 @@ func randomStrings(n int, nul bool) []string {
 	return out
 }
 
-// TestShellQuoteRoundTrip hands bash each quoted string and checks that it
-// prints it back byte for byte.
-func TestShellQuoteRoundTrip(t *testing.T) {
+// TestShellEnvRoundTrip passes each string through the environment as a
+// shell cell gets it and checks that bash prints it back byte for byte.
+func TestShellEnvRoundTrip(t *testing.T) {
 	t.Parallel()
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("no bash")
@@ -136,22 +137,21 @@ func TestShellQuoteRoundTrip(t *testing.T) {
 	strs := randomStrings(400, false)
 	var script strings.Builder
 	script.WriteString("printf '%s\\0'")
-	for _, s := range strs {
-		script.WriteString(" ")
-		script.WriteString(ShellQuote(s))
+	inputs := map[string]any{}
+	for i, s := range strs {
+		fmt.Fprintf(&script, " {{ inputs.v%d }}", i)
+		inputs[fmt.Sprintf("v%d", i)] = s
 	}
-	out, err := exec.Command("bash", "-c", script.String()).Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := strings.Split(string(out), "\x00")
-	got = got[:len(got)-1]
-	if len(got) != len(strs) {
-		t.Fatalf("bash printed %d strings, want %d", len(got), len(strs))
+	src, params := renderShell(t, script.String(), inputs)
+	got := runBash(t, src, params)
+	parts := strings.Split(got, "\x00")
+	parts = parts[:len(parts)-1]
+	if len(parts) != len(strs) {
+		t.Fatalf("bash printed %d strings, want %d", len(parts), len(strs))
 	}
 	for i := range strs {
-		if got[i] != strs[i] {
-			t.Errorf("bash read %q as %q", ShellQuote(strs[i]), got[i])
+		if parts[i] != strs[i] {
+			t.Errorf("bash read %q as %q", strs[i], parts[i])
 		}
 	}
 }
@@ -168,15 +168,12 @@ func TestShellTemplateRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range randomStrings(30, false) {
-		src, _, err := tm.Render(NewEnv(map[string]any{"a": s, "b": s}, nil, nil, engine.RunInfo{}))
+		src, params, err := tm.Render(NewEnv(map[string]any{"a": s, "b": s}, nil, nil, engine.RunInfo{}))
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command("bash", "-c", src).Output()
-		if err != nil {
-			t.Fatalf("%q: %v", src, err)
-		}
-		if want := s + "|x" + s + "y|"; string(out) != want {
+		out := runBash(t, src, params)
+		if want := s + "|x" + s + "y|"; out != want {
 			t.Errorf("%q printed %q, want %q", src, out, want)
 		}
 	}
@@ -269,9 +266,9 @@ func TestSQLParam(t *testing.T) {
 	}
 }
 
-// TestShellArithmetic: bash evaluates some words as arithmetic, where a
-// single-quoted value still runs the $(…) inside it. There a value must be
-// a whole number; elsewhere text stays text.
+// TestShellArithmetic: bash evaluates some words as arithmetic, where even
+// a quoted value runs the $(…) inside a[…]. There a value must be a whole
+// number; elsewhere text stays text, in the environment.
 func TestShellArithmetic(t *testing.T) {
 	t.Parallel()
 	evil := "a[$(touch /tmp/pwned)]"
@@ -283,13 +280,15 @@ func TestShellArithmetic(t *testing.T) {
 		{"if [[ {{ inputs.v }} -gt 5 ]]; then echo big; fi", evil, ""},
 		{"if [[ {{ inputs.v }} -gt 5 ]]; then echo big; fi", 7, "if [[ 7 -gt 5 ]]; then echo big; fi"},
 		{"echo $(( {{ inputs.v }} + 1 ))", evil, ""},
-		{"echo $(( {{ inputs.v }} + 1 ))", "-3", "echo $(( -3 + 1 ))"},
+		{"echo $(( {{ inputs.v }} + 1 ))", "-3", "echo $(( (-3) + 1 ))"},
 		{"(( n = {{ inputs.v }} ))", evil, ""},
 		{"echo ${arr[{{ inputs.v }}]}", evil, ""},
 		{"let x={{ inputs.v }}+1", evil, ""},
-		{"[[ {{ inputs.v }} == prod ]] && echo yes", evil, "[[ 'a[$(touch /tmp/pwned)]' == prod ]] && echo yes"},
-		{"echo {{ inputs.v }} # (( not code ))", evil, "echo 'a[$(touch /tmp/pwned)]' # (( not code ))"},
-		{"echo {{ inputs.v }}", evil, "echo 'a[$(touch /tmp/pwned)]'"},
+		{"let x={{ inputs.v }}+1", 2, "let x=2+1"},
+		{"[[ {{ inputs.v }} == prod ]] && echo yes", evil, `[[ "${OPSBOOK_VALUE_1}" == prod ]] && echo yes`},
+		{"echo {{ inputs.v }} # (( not code ))", evil, `echo "${OPSBOOK_VALUE_1}" # (( not code ))`},
+		{"echo {{ inputs.v }}", evil, `echo "${OPSBOOK_VALUE_1}"`},
+		{`echo "n={{ inputs.v }}"`, evil, `echo "n=${OPSBOOK_VALUE_1}"`},
 	} {
 		tmpl, err := ParseTemplate(tc.src, "a.sh", LangShell)
 		if err != nil {
@@ -303,4 +302,34 @@ func TestShellArithmetic(t *testing.T) {
 			t.Errorf("%q with %v = %q, %v; want %q", tc.src, tc.value, got, err, tc.want)
 		}
 	}
+}
+
+// renderShell parses and renders a shell template with inputs.
+func renderShell(t *testing.T, src string, inputs map[string]any) (string, []any) {
+	t.Helper()
+	tm, err := ParseTemplate(src, "t.sh", LangShell)
+	if err != nil {
+		t.Fatalf("%q: %v", src, err)
+	}
+	out, params, err := tm.Render(NewEnv(inputs, nil, nil, engine.RunInfo{}))
+	if err != nil {
+		t.Fatalf("%q: %v", src, err)
+	}
+	return out, params
+}
+
+// runBash runs src with bash -c, its values in the environment as a cell
+// gets them, and returns what it printed.
+func runBash(t *testing.T, src string, params []any) string {
+	t.Helper()
+	cmd := exec.Command("bash", "-c", src)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for _, p := range params {
+		cmd.Env = append(cmd.Env, p.(string))
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%q: %v", src, err)
+	}
+	return string(out)
 }

@@ -301,9 +301,10 @@ func TestConcurrentEval(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				out, _, err := tm.Render(env)
-				if want := fmt.Sprintf("echo 'hi\n' '%d'", i*1000+j); err != nil || out != want {
-					t.Errorf("got %q, %v; want %q", out, err, want)
+				out, params, err := tm.Render(env)
+				want := []any{ShellVar(0) + "=hi\n", fmt.Sprintf("%s=%d", ShellVar(1), i*1000+j)}
+				if err != nil || out != `echo "${OPSBOOK_VALUE_1}" "${OPSBOOK_VALUE_2}"` || !reflect.DeepEqual(params, want) {
+					t.Errorf("got %q %q, %v; want %q", out, params, err, want)
 					return
 				}
 			}

@@ -25,7 +25,7 @@ func FuzzParseTemplate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		for l := LangText; l <= LangHTTP; l++ {
+		for l := LangText; l <= LangMarkdown; l++ {
 			tm, err := ParseTemplate(src, "f", l)
 			if err != nil {
 				var es engine.Errors
@@ -48,7 +48,7 @@ func FuzzParseTemplate(f *testing.F) {
 					}
 					continue
 				}
-				if l != LangSQL && params != nil {
+				if l != LangSQL && l != LangShell && params != nil {
 					t.Fatalf("%s: params %v", l, params)
 				}
 				if tm.Static() && out != src {
@@ -59,42 +59,67 @@ func FuzzParseTemplate(f *testing.F) {
 	})
 }
 
-// unquoteShell reads back one word made of single-quoted parts and \'.
-func unquoteShell(w string) (string, bool) {
-	var b strings.Builder
-	for len(w) > 0 {
-		switch {
-		case strings.HasPrefix(w, `\'`):
-			b.WriteByte('\'')
-			w = w[2:]
-		case w[0] == '\'':
-			end := strings.IndexByte(w[1:], '\'')
-			if end < 0 {
-				return "", false
-			}
-			b.WriteString(w[1 : 1+end])
-			w = w[end+2:]
-		default:
-			return "", false
-		}
-	}
-	return b.String(), true
-}
-
-// FuzzEncodeShell checks that the quoted form of any string is one word
-// that reads back as the string (bash itself runs in TestShellQuoteRoundTrip).
-func FuzzEncodeShell(f *testing.F) {
-	for _, s := range []string{"", "'", "it's", "a'b'c''", "$(id)", "`id`", "\\", "\n", "é😀"} {
+// FuzzShellPlaceholders parses any shell script with the bash parser and
+// checks the accounting of its placeholders: each one that renders is a
+// number or one reference to its own environment variable, and the
+// variables are passed, in order, exactly as often as they are referred to.
+func FuzzShellPlaceholders(f *testing.F) {
+	for _, s := range []string{
+		"echo {{ inputs.x }}", `echo "a {{ inputs.x }} b"`, "cat <<EOF\n{{ inputs.x }}\nEOF\n", "cat <<'EOF'\n{{ inputs.x }}\nEOF\n",
+		"(( {{ inputs.x }} ))", "echo $(( {{ inputs.x }} + 1 ))", "let a={{ inputs.x }}", "a[{{ inputs.x }}]=1",
+		"f() { local -i c={{ inputs.x }}; }", "declare -i x; x={{ inputs.x }}", "[[ -v {{ inputs.x }} ]]",
+		"echo ${v:0:{{ inputs.x }}}", "printf -v {{ inputs.x }} %s", "read {{ inputs.x }}", "eval {{ inputs.x }}",
+		"bash -c {{ inputs.x }}", "echo `{{ inputs.x }}`", "echo $'{{ inputs.x }}'", "{{ inputs.x }} arg",
+		"v={{ inputs.x }}; (( v ))", "echo ${x:-{{ inputs.x }}}", "# {{ inputs.x }}", "echo {{ raw(inputs.x) }}",
+		"echo \\{{ inputs.x }}", "echo ${{ inputs.x }}", "x=({{ inputs.x }}); echo ${x[0]}", "if then {{ inputs.x }}",
+	} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, s string) {
-		q := ShellQuote(s)
-		if !strings.HasPrefix(q, "'") || !strings.HasSuffix(q, "'") || len(q) < 2 {
-			t.Fatalf("%q is not single-quoted", q)
+	f.Fuzz(func(t *testing.T, src string) {
+		tm, err := ParseTemplate(src, "f.sh", LangShell)
+		if err != nil {
+			return
 		}
-		got, ok := unquoteShell(q)
-		if !ok || got != s {
-			t.Fatalf("%q reads back as %q (%v), want %q", q, got, ok, s)
+		if uses, err := tm.ShellEnv([]string{"X", "PS4"}); err == nil && !uses["PS4"].Code {
+			t.Fatalf("PS4 is not code: %+v", uses)
+		}
+		vars := 0
+		for _, s := range tm.segs {
+			switch {
+			case s.expr == nil || s.raw:
+			case s.ctx == ctxShellVar || s.ctx == ctxShellVarDQ:
+				if s.n != vars {
+					t.Fatalf("placeholder at %v has variable %d, want %d", s.pos, s.n, vars)
+				}
+				vars++
+			case s.ctx == ctxShellNumber || s.ctx == ctxShellArith:
+				if s.why == "" {
+					t.Fatalf("number at %v without a reason", s.pos)
+				}
+			default:
+				t.Fatalf("placeholder at %v in context %d", s.pos, s.ctx)
+			}
+		}
+		for _, v := range []any{"7", "-7", "a[$(id)]"} {
+			out, params, err := tm.Render(NewEnv(map[string]any{"x": v}, nil, nil, engine.RunInfo{}))
+			if err != nil {
+				continue
+			}
+			if len(params) != vars {
+				t.Fatalf("%d variables passed, want %d", len(params), vars)
+			}
+			for i, p := range params {
+				name := ShellVar(i)
+				if !strings.HasPrefix(p.(string), name+"=") {
+					t.Fatalf("param %d is %q, want %s=…", i, p, name)
+				}
+				if n := strings.Count(out, "${"+name+"}"); n != 1 {
+					t.Fatalf("%s is referred to %d times in %q", name, n, out)
+				}
+			}
+			if strings.Count(out, ShellVarPrefix) != vars {
+				t.Fatalf("%q refers to %d variables, want %d", out, strings.Count(out, ShellVarPrefix), vars)
+			}
 		}
 	})
 }

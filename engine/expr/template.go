@@ -15,14 +15,15 @@ type Lang int
 
 // The languages of templates.
 const (
-	LangText   Lang = iota // no encoding: env values, markdown
-	LangShell              // one single-quoted word
-	LangPython             // a Python literal
-	LangSQL                // a bind parameter
-	LangHTTP               // by place: URL, header, JSON or form body
+	LangText     Lang = iota // no encoding: env values
+	LangShell                // a reference to an environment variable, or a number
+	LangPython               // a Python literal
+	LangSQL                  // a bind parameter
+	LangHTTP                 // by place: URL, header, JSON or form body
+	LangMarkdown             // text: markup characters escaped
 )
 
-var langNames = [...]string{"text", "shell", "python", "sql", "http"}
+var langNames = [...]string{"text", "shell", "python", "sql", "http", "markdown"}
 
 func (l Lang) String() string {
 	if l >= 0 && int(l) < len(langNames) {
@@ -42,6 +43,8 @@ func LangOf(k engine.Kind) Lang {
 		return LangSQL
 	case engine.KindHTTP:
 		return LangHTTP
+	case engine.KindMarkdown:
+		return LangMarkdown
 	}
 	return LangText
 }
@@ -62,6 +65,8 @@ type segment struct {
 	pos  engine.Pos // of the {{
 	ctx  context
 	raw  bool
+	why  string // a shell number: where bash evaluates it
+	n    int    // a shell value: its environment variable is ShellVar(n)
 }
 
 // span is a placeholder found in the source: byte offsets of "{{" and of the
@@ -78,29 +83,54 @@ func ParseTemplate(src, file string, lang Lang) (*Template, error) {
 	origin := engine.Pos{File: file, Line: 1, Col: 1}
 	spans, errs := scan(src, origin)
 	t := &Template{src: src, lang: lang}
-	ctxs, cerrs := contexts(src, spans, lang)
-	prev := 0
+	exprs := make([]*Expr, len(spans))
+	raw := make([]bool, len(spans))
+	bad := make([]bool, len(spans))
 	for i, sp := range spans {
-		if sp.start > prev {
-			t.segs = append(t.segs, segment{text: src[prev:sp.start]})
-		}
-		prev = sp.end
 		pos := advanceBytes(origin, src, sp.start)
-		if msg := cerrs[i]; msg != "" {
-			errs = append(errs, &engine.Error{Pos: pos, Msg: msg})
-			continue
-		}
 		inner := src[sp.start+2 : sp.end-2]
 		if strings.TrimSpace(inner) == "" {
 			errs = append(errs, engine.Errorf(pos, `empty {{ }}: write an expression inside, e.g. {{ inputs.day }}, or {{ "{{" }} for literal braces`))
+			bad[i] = true
 			continue
 		}
 		e, err := Compile(inner, advanceBytes(origin, src, sp.start+2))
 		if err != nil {
 			errs = append(errs, err.(*engine.Error))
+			bad[i] = true
 			continue
 		}
-		t.segs = append(t.segs, segment{expr: e, pos: pos, ctx: ctxs[i], raw: e.c.raw})
+		exprs[i], raw[i] = e, e.c.raw
+	}
+	// Placeholders that do not compile are left out of the analysis, like
+	// raw ones: their errors are reported already.
+	skip := make([]bool, len(spans))
+	for i := range spans {
+		skip[i] = raw[i] || bad[i]
+	}
+	ctxs, cerrs, whys := contexts(src, spans, lang, skip)
+	prev := 0
+	vars := 0
+	for i, sp := range spans {
+		if sp.start > prev {
+			t.segs = append(t.segs, segment{text: src[prev:sp.start]})
+		}
+		prev = sp.end
+		if bad[i] {
+			continue
+		}
+		pos := advanceBytes(origin, src, sp.start)
+		if msg := cerrs[i]; msg != "" {
+			errs = append(errs, &engine.Error{Pos: pos, Msg: msg})
+			continue
+		}
+		e := exprs[i]
+		seg := segment{expr: e, pos: pos, ctx: ctxs[i], raw: raw[i], why: whys[i]}
+		if !seg.raw && (seg.ctx == ctxShellVar || seg.ctx == ctxShellVarDQ) {
+			seg.n = vars
+			vars++
+		}
+		t.segs = append(t.segs, seg)
 		t.refs = append(t.refs, e.Refs()...)
 	}
 	if prev < len(src) {
@@ -133,9 +163,12 @@ func (t *Template) Static() bool {
 func (t *Template) Source() string { return t.src }
 
 // Render evaluates every placeholder and writes its value encoded for the
-// template's language. For LangSQL each placeholder becomes
-// engine.ParamMarker(i) and its value is params[i]; other languages give no
-// params. Errors are *engine.Error at the placeholder's {{.
+// template's language. Values that stay out of the code come back in
+// params: for LangSQL each placeholder becomes engine.ParamMarker(i) and its
+// value is params[i]; for LangShell a placeholder that is text becomes
+// "${OPSBOOK_VALUE_n}" (see ShellVar) and params holds the string
+// "OPSBOOK_VALUE_n=value" for the process's environment; other languages
+// give no params. Errors are *engine.Error at the placeholder's {{.
 func (t *Template) Render(env Env) (text string, params []any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -145,6 +178,7 @@ func (t *Template) Render(env Env) (text string, params []any, err error) {
 	}()
 	var b strings.Builder
 	b.Grow(len(t.src))
+	envBytes := 0
 	for _, s := range t.segs {
 		if s.expr == nil {
 			b.WriteString(s.text)
@@ -167,7 +201,24 @@ func (t *Template) Render(env Env) (text string, params []any, err error) {
 		if s.raw {
 			ctx = ctxText
 		}
-		if err := encode(&b, ctx, v); err != nil {
+		if ctx == ctxShellVar || ctx == ctxShellVarDQ {
+			pair, err := shellEnv(ShellVar(s.n), v)
+			if err != nil {
+				return "", nil, &engine.Error{Pos: s.pos, Msg: "{{" + s.expr.src + "}}: " + err.Error()}
+			}
+			envBytes += len(pair)
+			if envBytes > maxShellEnv {
+				return "", nil, &engine.Error{Pos: s.pos, Msg: "{{" + s.expr.src + "}}: " + errShellEnvTotal.Error()}
+			}
+			ref := "${" + ShellVar(s.n) + "}"
+			if ctx == ctxShellVar {
+				ref = `"` + ref + `"`
+			}
+			b.WriteString(ref)
+			params = append(params, pair)
+			continue
+		}
+		if err := encode(&b, ctx, v, s.why); err != nil {
 			return "", nil, &engine.Error{Pos: s.pos, Msg: "{{" + s.expr.src + "}}: " + err.Error()}
 		}
 	}

@@ -30,7 +30,7 @@ func TestParseTemplateErrors(t *testing.T) {
 		}},
 		{"after unicode", "é {{ foo }}", LangText, []string{"t:1:6: unknown name foo"}},
 		{"errors then unclosed", "{{ foo }} {{ x", LangText, []string{"t:1:4: unknown name foo", "t:1:11: unclosed {{: end the placeholder with }}"}},
-		{"shell double quotes", `echo "hi {{ inputs.x }}"`, LangShell, []string{`t:1:10: a placeholder inside "…" quotes would be expanded by the shell; write it outside the quotes (its value is single-quoted for you), e.g. echo "Hello, "{{ inputs.name }}`}},
+		{"shell single quotes", `echo 'hi {{ inputs.x }}'`, LangShell, []string{`t:1:10: a placeholder inside '…' quotes: the shell expands nothing there; write it outside the quotes or inside "…", e.g. echo 'Hello, '{{ inputs.name }} or echo "Hello, {{ inputs.name }}"`}},
 		{"python string", "print('hi {{ inputs.x }}')", LangPython, []string{`t:1:11: a placeholder inside a Python string: its value becomes a Python literal, so write it outside the quotes, e.g. "Hello, " + {{ inputs.name }}`}},
 	}
 	for _, tt := range tests {
@@ -133,14 +133,8 @@ func TestRender(t *testing.T) {
 		{"text map literal", `{{ {"a": {"b": 1}} }}`, LangText, `{"a":{"b":1}}`},
 		{"text struct results", "{{ cells.sh.exit_code }} {{ cells.q.rows[0].total }}", LangText, "2 12.5"},
 
-		{"shell", "echo {{ inputs.s }} {{ inputs.n }} {{ inputs.t }} {{ inputs.nil }} {{ inputs.list }}", LangShell, `echo 'it'\''s' '3' 'true' '' '[1,"two",null]'`},
-		{"shell evil", "x={{ inputs.evil }}", LangShell, `x='a'\''; rm -rf / #` + "\n" + `$(id) ` + "`id`" + ` "q" \'`},
 		{"shell raw", "{{ raw(inputs.s) }} {{ raw(upper(inputs.s)) }}", LangShell, "it's IT'S"},
-		{"shell raw not outermost", "{{ upper(raw(inputs.s)) }}", LangShell, `'IT'\''S'`},
-		{"shell comment", "# {{ inputs.evil }}\necho {{ inputs.s }}", LangShell, "# 'a'\\''; rm -rf / # $(id) `id` \"q\" \\'\necho 'it'\\''s'"},
-		{"shell after quotes and heredoc", "echo \"a\" 'b' $'c\\'' {{ inputs.s }}\ncat <<-'EOF'\n\tdon't\n\tEOF\necho {{ inputs.s }}", LangShell,
-			"echo \"a\" 'b' $'c\\'' 'it'\\''s'\ncat <<-'EOF'\n\tdon't\n\tEOF\necho 'it'\\''s'"},
-		{"shell in $()", "echo \"$(date)\" $(echo {{ inputs.s }})", LangShell, `echo "$(date)" $(echo 'it'\''s')`},
+		{"shell raw not outermost", "echo {{ upper(raw(inputs.s)) }}", LangShell, `echo "${OPSBOOK_VALUE_1}"`},
 
 		{"python scalars", "x = [{{ inputs.s }}, {{ inputs.n }}, {{ inputs.f }}, {{ inputs.neg }}, {{ inputs.i }}, {{ inputs.t }}, {{ inputs.nil }}, {{ inputs.big }}, {{ inputs.nan }}, {{ inputs.inf }}]", LangPython,
 			`x = ['it\'s', 3, 2.5, (-3), 42, True, None, 1e+21, float('nan'), float('-inf')]`},
@@ -169,7 +163,7 @@ func TestRender(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("render\n got %s\nwant %s", got, tt.want)
 			}
-			if params != nil {
+			if params != nil && tt.lang != LangShell {
 				t.Errorf("params %v", params)
 			}
 		})
@@ -197,8 +191,9 @@ func TestRenderErrors(t *testing.T) {
 		lang      Lang
 		want      string
 	}{
-		{"missing cell", "echo ok\n  {{ cells.nothere.stdout }}", LangShell, "t:2:3: {{ cells.nothere.stdout }}: cannot fetch stdout from <nil>"},
-		{"NUL in shell", "echo {{ inputs.uni }}", LangShell, "t:1:6: {{ inputs.uni }}: the value holds a NUL byte, which a shell script cannot hold"},
+		{"missing cell", "echo ok\n  echo {{ cells.nothere.stdout }}", LangShell, "t:2:8: {{ cells.nothere.stdout }}: cannot fetch stdout from <nil>"},
+		{"NUL in shell", "echo {{ inputs.uni }}", LangShell, "t:1:6: {{ inputs.uni }}: the value holds a NUL byte, which a shell variable cannot hold"},
+		{"text as a shell number", "echo $(( {{ inputs.s }} ))", LangShell, `t:1:10: {{ inputs.s }}: the value "it's" stands where bash evaluates text: arithmetic $((…)) (line 1); only a whole number may stand there. Declare the input as a number, or keep the value out of arithmetic and variable names (compare text with == in [[ ]])`},
 		{"NaN in JSON", "POST /x\nContent-Type: application/json\n\n{{ inputs.nan }}", LangHTTP, "t:4:1: {{ inputs.nan }}: cannot write the value as JSON: json: unsupported value: NaN"},
 		{"func value", "{{ inputs.fn }}", LangText, "t:1:1: {{ inputs.fn }}: cannot put a func() into a template"},
 	}
@@ -246,19 +241,19 @@ func TestShellContexts(t *testing.T) {
 		{"echo 'a' {{ inputs.s }} 'b'", ""},
 		{"echo \"a\" {{ inputs.s }} \"b\"", ""},
 		{"echo \"$(echo \"x\")\" {{ inputs.s }}", ""},
+		{"echo \"{{ inputs.s }}\"", ""},
+		{"echo \"$(echo {{ inputs.s }})\"", ""},
+		{"cat <<EOF\n{{ inputs.s }}\nEOF", ""},
+		{"cat <<-EOF\n\t{{ inputs.s }}\n\tEOF", ""},
 		{"echo '{{ inputs.s }}'", "inside '…' quotes"},
-		{"echo $'{{ inputs.s }}'", "inside '…' quotes"},
-		{"echo \"{{ inputs.s }}\"", `inside "…" quotes`},
-		{"echo \"$(echo {{ inputs.s }})\"", `inside "…" quotes`},
+		{"echo $'{{ inputs.s }}'", "inside $'…'"},
 		{"echo `echo {{ inputs.s }}`", "inside `…`"},
 		{"echo ${{ inputs.s }}", "right after $"},
 		{"echo \\{{ inputs.s }}", "after a backslash"},
-		{"cat <<EOF\n{{ inputs.s }}\nEOF", "here-document"},
 		{"cat <<'EOF'\n{{ inputs.s }}\nEOF", "here-document"},
-		{"cat <<-EOF\n\t{{ inputs.s }}\n\tEOF", "here-document"},
-		{"cat <<EOF\nnever closed\n{{ inputs.s }}", "here-document"},
+		{"cat <<EOF\nnever closed\n{{ inputs.s }}", "does not parse"},
 		{"cat <<{{ inputs.s }}\nx\n", "here-document"},
-		{"echo \"unclosed {{ inputs.s }}", `inside "…" quotes`},
+		{"echo \"unclosed {{ inputs.s }}", "does not parse"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -312,7 +307,7 @@ func TestLangOf(t *testing.T) {
 	t.Parallel()
 	want := map[engine.Kind]Lang{
 		engine.KindShell: LangShell, engine.KindPython: LangPython, engine.KindSQL: LangSQL,
-		engine.KindHTTP: LangHTTP, engine.KindExpr: LangText, engine.KindMarkdown: LangText,
+		engine.KindHTTP: LangHTTP, engine.KindExpr: LangText, engine.KindMarkdown: LangMarkdown,
 	}
 	for k, l := range want {
 		if got := LangOf(k); got != l {

@@ -23,6 +23,10 @@ type Plan struct {
 type envTmpl struct {
 	name string
 	tmpl *expr.Template
+	// number: the shell script evaluates the variable (arithmetic, a
+	// variable name), so its value must be a whole number; why says where.
+	number bool
+	why    string
 }
 
 type step struct {
@@ -113,6 +117,9 @@ func Compile(f *engine.Flow) (*Plan, error) {
 			}
 			s.env = append(s.env, envTmpl{name: ev.Name, tmpl: t})
 			refs = append(refs, shiftRefs(t.Refs(), ev.Pos)...)
+		}
+		if c.Kind == engine.KindShell && s.source != nil {
+			add(checkShellEnv(s, c))
 		}
 		for _, r := range refs {
 			switch r.Root {
@@ -224,6 +231,48 @@ func (p *Plan) cycle() []int {
 		if color[i] == white && visit(i) {
 			return found
 		}
+	}
+	return nil
+}
+
+// checkShellEnv finds where a shell script uses the env variables whose
+// values come from templates: a value the script runs as code is refused,
+// one it evaluates (arithmetic, a variable name) must be a number.
+func checkShellEnv(s *step, c *engine.Cell) error {
+	var names []string
+	for _, e := range s.env {
+		if !e.tmpl.Static() {
+			names = append(names, e.name)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	uses, err := s.source.ShellEnv(names)
+	var errs engine.Errors
+	for i := range s.env {
+		e := &s.env[i]
+		if e.tmpl.Static() {
+			continue
+		}
+		pos := engine.Pos{File: "flow.yaml"}
+		for _, ev := range c.Env {
+			if ev.Name == e.name {
+				pos = ev.Pos
+			}
+		}
+		u := uses[e.name]
+		switch {
+		case err != nil:
+			errs = append(errs, engine.Errorf(pos, "env %s of cell %s takes a value from {{ }}, and where %s uses it cannot be decided: %v", e.name, c.Name, c.File, err))
+		case u.Code:
+			errs = append(errs, engine.Errorf(pos, "env %s of cell %s takes a value from {{ }}, which %s runs as code: %s; pass the value as data", e.name, c.Name, c.File, u.Why))
+		case u.Number:
+			e.number, e.why = true, u.Why
+		}
+	}
+	if len(errs) > 0 {
+		return errs
 	}
 	return nil
 }

@@ -474,7 +474,18 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 		if err != nil {
 			return nil, fmt.Errorf("%w: env %s: %w", errNoRetry, e.name, err)
 		}
+		if e.number && !expr.IsShellNumber(v) {
+			return nil, fmt.Errorf("%w: env %s: the value %.40q stands where bash evaluates text: %s; only a whole number may stand there", errNoRetry, e.name, v, e.why)
+		}
 		vars = append(vars, e.name+"="+v)
+	}
+	if c.Kind == engine.KindShell {
+		// A shell script reads its values from the environment
+		// (OPSBOOK_VALUE_n=…): they never become part of its code.
+		for _, p := range params {
+			vars = append(vars, p.(string))
+		}
+		params = nil
 	}
 	actx := ctx
 	timeout := c.Timeout

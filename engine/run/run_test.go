@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,20 +132,33 @@ func TestNotebookOrderAndData(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	sum, rec := runFlow(t, f, ok, func(o *Options) { o.Inputs = in })
+	var mu sync.Mutex
+	envs := map[string][]string{}
+	sum, rec := runFlow(t, f, func(ctx context.Context, req *exec.Request) (any, error) {
+		mu.Lock()
+		envs[req.Cell.Name] = req.Env
+		mu.Unlock()
+		return ok(ctx, req)
+	}, func(o *Options) { o.Inputs = in })
 	if sum.Status != engine.RunSucceeded {
 		t.Fatalf("status %s: %s", sum.Status, sum.Error)
 	}
 	fin := rec.finished()
 	var b engine.ExprResult
 	json.Unmarshal(fin["b"].Result, &b)
-	if b.Value != "echo 'world'!" {
-		t.Errorf("b = %q; want the shell-encoded input plus !", b.Value)
+	if b.Value != `echo "${OPSBOOK_VALUE_1}"!` {
+		t.Errorf("b = %q; want the script, its value referred to in the environment, plus !", b.Value)
+	}
+	if got := strings.Join(envs["a"], " "); got != "OPSBOOK_VALUE_1=world" {
+		t.Errorf("env of a = %q; want the value of the input", got)
+	}
+	if got := strings.Join(envs["c"], " "); got != `OPSBOOK_VALUE_1=echo "${OPSBOOK_VALUE_1}"!` {
+		t.Errorf("env of c = %q", got)
 	}
 	var note engine.MarkdownResult
 	json.Unmarshal(fin["note"].Result, &note)
-	if note.Text != "Said echo 'world'!" {
-		t.Errorf("markdown text = %q", note.Text)
+	if note.Text != `Said echo \"\$\{OPSBOOK\_VALUE\_1\}\"\!` {
+		t.Errorf("markdown text = %q; want the value's markup escaped", note.Text)
 	}
 	// Notebook order: each cell starts after the one above finished.
 	var order []string
@@ -319,7 +333,7 @@ func TestGraphParallelAndSkipDependents(t *testing.T) {
 		return ok(ctx, req)
 	}
 	f := &engine.Flow{Order: engine.OrderGraph, Cells: []engine.Cell{
-		cell("join", engine.KindShell, "{{ cells.a.stdout }}{{ cells.b.stdout }}{{ cells.c.stdout }}"),
+		cell("join", engine.KindShell, "echo {{ cells.a.stdout }}{{ cells.b.stdout }}{{ cells.c.stdout }}"),
 		cell("a", engine.KindShell, "a"), cell("b", engine.KindShell, "b"), cell("c", engine.KindShell, "c"),
 		cell("bad", engine.KindShell, "fail"),
 		cell("after_bad", engine.KindShell, "x"),
@@ -455,5 +469,66 @@ func TestExprFromSecretIsSecret(t *testing.T) {
 		if got := string(fin[cell].Result); got != want {
 			t.Errorf("%s = %s; want %s", cell, got, want)
 		}
+	}
+}
+
+// TestShellEnvValues: a cell's env values from templates reach bash as
+// data too. One that the script evaluates (arithmetic) must be a number
+// when the cell runs; one that it runs as code (eval, PS4) is refused when
+// the flow is checked. Real bash; no marker file appears.
+func TestShellEnvValues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	marker := dir + "/pwned"
+	envCell := func(src, name, value string) engine.Cell {
+		c := cell("a", engine.KindShell, src)
+		c.Env = []engine.EnvVar{{Name: name, Value: value, Pos: engine.Pos{File: "flow.yaml", Line: 9, Col: 12}}}
+		return c
+	}
+	flow := func(c engine.Cell) *engine.Flow {
+		return &engine.Flow{Inputs: []engine.Input{{Name: "n", Type: engine.InputString}}, Cells: []engine.Cell{c}}
+	}
+	for _, tc := range []struct {
+		src, name string
+		want      string // part of the compile error
+	}{
+		{"eval \"$CMD\"", "CMD", "runs as code"},
+		{"x=$CMD; bash -c \"$x\"", "CMD", "through $x"},
+		{"set -x; :", "PS4", "prompt"},
+	} {
+		_, err := Compile(flow(envCell(tc.src, tc.name, "{{ inputs.n }}")))
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "flow.yaml:9:12") {
+			t.Errorf("%q with env %s: %v; want an error with %q", tc.src, tc.name, err, tc.want)
+		}
+	}
+	f := flow(envCell("n=0; for ((i=0; i<COUNT; i++)); do n=$((n+1)); done; echo \"count $n\"", "COUNT", "{{ inputs.n }}"))
+	for _, tc := range []struct {
+		value, want string
+	}{
+		{"a[$(touch " + marker + ")]", "only a whole number"},
+		{"3", "count 3"},
+	} {
+		p, err := Compile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &recorder{}
+		_, err = p.Run(context.Background(), Options{
+			ID: "r_env", Flow: "env", Sink: rec, Dir: t.TempDir(), TempDir: t.TempDir(), Inputs: map[string]any{"n": tc.value},
+			Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rec.finished()["a"].Error
+		for _, e := range rec.events {
+			got += strings.Join(e.Lines, "\n")
+		}
+		if !strings.Contains(got, tc.want) {
+			t.Errorf("COUNT=%q: %q; want %q", tc.value, got, tc.want)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Fatal("an env value ran as code")
 	}
 }

@@ -1,0 +1,4 @@
+echo "Hi {{ inputs.name }}"
+cat <<EOF
+Dear {{ inputs.name }},
+EOF
