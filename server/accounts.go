@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 	"unicode/utf8"
 
 	"github.com/opsbook/opsbook/engine/store"
@@ -65,6 +66,12 @@ func AddUser(ctx context.Context, st *store.Store, name, display, password, wsSl
 // first when wsSlug is empty) with the user's role there, or role when it is
 // lower. It returns the token, which is shown once and never stored.
 func CreateToken(ctx context.Context, st *store.Store, userName, wsSlug, label, role string) (string, error) {
+	return CreateTokenExpiring(ctx, st, userName, wsSlug, label, role, time.Time{})
+}
+
+// CreateTokenExpiring is CreateToken for a token that stops working at
+// expires (zero: never).
+func CreateTokenExpiring(ctx context.Context, st *store.Store, userName, wsSlug, label, role string, expires time.Time) (string, error) {
 	u, err := st.UserByName(ctx, userName)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -90,7 +97,7 @@ func CreateToken(ctx context.Context, st *store.Store, userName, wsSlug, label, 
 		role = m.Role
 	}
 	tok, hash := NewToken("obk_")
-	if _, err := st.CreateToken(ctx, store.Token{UserID: u.ID, WorkspaceID: m.Workspace.ID, Name: label, Hash: hash, Role: role}); err != nil {
+	if _, err := st.CreateToken(ctx, store.Token{UserID: u.ID, WorkspaceID: m.Workspace.ID, Name: label, Hash: hash, Role: role, ExpiresAt: expires}); err != nil {
 		return "", err
 	}
 	return tok, nil

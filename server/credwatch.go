@@ -18,9 +18,9 @@ import (
 // current role without a query; a periodic re-check against the store
 // catches a notification that was lost.
 
-// credRecheck is how often an open grant is checked against the store (a
-// variable so tests can shorten it).
-var credRecheck = 30 * time.Second
+// credRecheck is how often an open grant is checked against the store
+// (grantBook.every changes it for tests).
+const credRecheck = 30 * time.Second
 
 // Reasons a grant ends, shown to the person in the socket's close frame
 // (at most 123 bytes).
@@ -64,6 +64,16 @@ type grantBook struct {
 	// gen counts credential changes seen, so a grant taken after a change
 	// that raced its request's authentication checks the store once.
 	gen atomic.Uint64
+	// every overrides credRecheck when set (tests).
+	every atomic.Int64
+}
+
+// interval is how long a grant goes between checks against the store.
+func (b *grantBook) interval() time.Duration {
+	if d := time.Duration(b.every.Load()); d > 0 {
+		return d
+	}
+	return credRecheck
 }
 
 func (b *grantBook) add(g *grant) {
@@ -135,14 +145,15 @@ func (s *Server) hold(ctx context.Context, a access, min string, lowerCloses boo
 		}
 		g.expiry = time.AfterFunc(time.Until(expires), func() { g.end(why) })
 	}
-	g.tick = time.AfterFunc(credRecheck, func() {
+	every := s.grants.interval()
+	g.tick = time.AfterFunc(every, func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		g.recheck(c)
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		if g.role != "" && g.tick != nil {
-			g.tick.Reset(credRecheck)
+			g.tick.Reset(every)
 		}
 	})
 	return g, nil

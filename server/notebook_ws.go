@@ -53,6 +53,16 @@ var needs = map[string]string{
 	"presence": store.RoleViewer, "cell.restore": store.RoleEditor,
 }
 
+// verified are the messages that check the credential against the store
+// before they act, besides the in-memory check every message gets: they
+// are rare, and they run code or change a flow's structure, so they must
+// not slip through in the moment before another process's notification
+// of a revocation arrives. Typing (collab.push) relies on the notification.
+var verified = map[string]bool{
+	"run": true, "cancel": true, "flow.update": true, "cell.add": true, "cell.delete": true,
+	"cell.duplicate": true, "cell.move": true, "cell.update": true, "cell.restore": true,
+}
+
 // maxSel bounds a presence message's selection.
 const maxSel = 4 << 10
 
@@ -316,6 +326,9 @@ func (c *notebookConn) read(ctx context.Context, closeWith chan<- [2]any) {
 		// Checked against the credential as it is now: a revoked token, a
 		// sign-out, a new password or a removal ends the grant, a new role
 		// changes it (credwatch.go), on every process.
+		if verified[msg.T] {
+			c.grant.recheck(ctx)
+		}
 		role := c.grant.Role()
 		if role == "" {
 			closeWith <- [2]any{websocket.ClosePolicyViolation, c.grant.Reason()}
