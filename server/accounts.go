@@ -102,3 +102,20 @@ func CreateTokenExpiring(ctx context.Context, st *store.Store, userName, wsSlug,
 	}
 	return tok, nil
 }
+
+// maxTokenLife bounds a token's expiry: ten years.
+const maxTokenLife = 10 * 365 * 24 * time.Hour
+
+// TokenExpiry reads a token's lifetime as given ("" or "never": no expiry;
+// else a duration such as 720h) into its expiry from now, or a message
+// saying what to give instead.
+func TokenExpiry(v string, now time.Time) (time.Time, string) {
+	if v == "" || v == "never" {
+		return time.Time{}, ""
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute || d > maxTokenLife {
+		return time.Time{}, "give the expiry as a duration from 1m to 87600h (e.g. 720h for 30 days), or never"
+	}
+	return now.Add(d), ""
+}

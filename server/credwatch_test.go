@@ -355,6 +355,13 @@ func TestTokenExpiry(t *testing.T) {
 	if code != http.StatusUnauthorized || code != rcode || body != rbody {
 		t.Fatalf("expired: %d %s; revoked: %d %s", code, body, rcode, rbody)
 	}
+	// The settings page lists it as expired.
+	page := f.do("editor", "GET", "/w/acme/settings", "")
+	b, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if !strings.Contains(string(b), ">expired</span>") {
+		t.Errorf("the settings page does not show the token as expired")
+	}
 	// A socket cannot be opened with it either.
 	h := http.Header{"Origin": {f.ts.URL}, "Authorization": {"Bearer " + tok}}
 	if _, resp, err := websocket.DefaultDialer.Dial(f.wsURL("/w/acme/flows/hello/ws"), h); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
@@ -471,4 +478,35 @@ func TestCredentialTwoProcesses(t *testing.T) {
 	attempt(c)
 	expectClosed(t, c, start, closeWithin, "your role changed to viewer")
 	untouched(t, f, before)
+}
+
+// TestTokenCreateExpiry: the settings form creates a token with an expiry,
+// shown in the list; a bad expiry is refused with what to give.
+func TestTokenCreateExpiry(t *testing.T) {
+	f := setup(t, "sqlite")
+	resp := f.do("editor", "POST", "/w/acme/tokens", url.Values{"name": {"ci"}, "role": {"runner"}, "expires": {"720h"}}.Encode())
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "data-secret") {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	toks, err := f.st.Tokens(context.Background(), f.users["editor"].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Now().Add(720 * time.Hour)
+	if got := toks[0].ExpiresAt; toks[0].Name != "ci" || got.Before(want.Add(-time.Minute)) || got.After(want) {
+		t.Fatalf("token %q expires %v; want about %v", toks[0].Name, got, want)
+	}
+	if !strings.Contains(string(b), `<time datetime="`+toks[0].ExpiresAt.UTC().Format(engine.TimeFormat)+`"`) {
+		t.Errorf("the list does not show the expiry")
+	}
+	for _, bad := range []string{"forever", "-1h", "30s", "100000h"} {
+		resp := f.do("editor", "POST", "/w/acme/tokens", url.Values{"name": {"ci2"}, "role": {"runner"}, "expires": {bad}}.Encode())
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "e.g. 720h for 30 days") {
+			t.Errorf("expires=%s: %d", bad, resp.StatusCode)
+		}
+	}
 }
