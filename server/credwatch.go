@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,7 +146,10 @@ func (s *Server) hold(ctx context.Context, a access, min string, lowerCloses boo
 		}
 		g.expiry = time.AfterFunc(time.Until(expires), func() { g.end(why) })
 	}
+	// Spread over a quarter of the interval, so sockets opened together
+	// (a crowd on one run page) do not all query the store at once.
 	every := s.grants.interval()
+	every += rand.N(every/4 + 1)
 	g.tick = time.AfterFunc(every, func() {
 		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
