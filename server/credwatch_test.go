@@ -136,13 +136,15 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 	const nb = "/w/acme/flows/hello/ws"
 	cases := []struct {
 		name string
-		// open returns the socket and the change that ends it.
-		open func(t *testing.T, f *fixture) (*websocket.Conn, func())
+		// open returns two sockets of one credential and the change that
+		// ends it.
+		open func(t *testing.T, f *fixture) (idle, busy *websocket.Conn, change func())
 		want string
 	}{
-		{"token revoked", func(t *testing.T, f *fixture) (*websocket.Conn, func()) {
+		{"token revoked", func(t *testing.T, f *fixture) (*websocket.Conn, *websocket.Conn, func()) {
 			c := dialAs(t, f.ts.URL, nb, f.tokens["editor"], "")
-			return c, func() {
+			d := dialAs(t, f.ts.URL, nb, f.tokens["editor"], "")
+			return c, d, func() {
 				resp := f.do("editor", "POST", "/w/acme/tokens/"+tokenID(t, f, "editor")+"/revoke", "")
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusSeeOther {
@@ -150,17 +152,19 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 				}
 			}
 		}, reasonTokenRevoked},
-		{"signed out", func(t *testing.T, f *fixture) (*websocket.Conn, func()) {
+		{"signed out", func(t *testing.T, f *fixture) (*websocket.Conn, *websocket.Conn, func()) {
 			c := dialAs(t, f.ts.URL, nb, "", f.cookies["editor"])
-			return c, func() {
+			d := dialAs(t, f.ts.URL, nb, "", f.cookies["editor"])
+			return c, d, func() {
 				resp := f.do("editor", "POST", "/signout", "")
 				resp.Body.Close()
 			}
 		}, reasonSignedOut},
-		{"password changed", func(t *testing.T, f *fixture) (*websocket.Conn, func()) {
+		{"password changed", func(t *testing.T, f *fixture) (*websocket.Conn, *websocket.Conn, func()) {
 			other := signIn(t, f, "editor")
 			c := dialAs(t, f.ts.URL, nb, "", other)
-			return c, func() {
+			d := dialAs(t, f.ts.URL, nb, "", other)
+			return c, d, func() {
 				resp := f.do("editor", "POST", "/account/password", url.Values{"current": {"correct horse battery"}, "password": {"a new horse battery"}, "password_again": {"a new horse battery"}}.Encode())
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusSeeOther {
@@ -168,17 +172,19 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 				}
 			}
 		}, reasonPassword},
-		{"member removed", func(t *testing.T, f *fixture) (*websocket.Conn, func()) {
+		{"member removed", func(t *testing.T, f *fixture) (*websocket.Conn, *websocket.Conn, func()) {
 			c := dialAs(t, f.ts.URL, nb, f.tokens["editor"], "")
-			return c, func() {
+			d := dialAs(t, f.ts.URL, nb, f.tokens["editor"], "")
+			return c, d, func() {
 				if err := f.st.RemoveMember(context.Background(), f.ws.ID, f.users["editor"].ID); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}, reasonRemoved},
-		{"role lowered", func(t *testing.T, f *fixture) (*websocket.Conn, func()) {
+		{"role lowered", func(t *testing.T, f *fixture) (*websocket.Conn, *websocket.Conn, func()) {
 			c := dialAs(t, f.ts.URL, nb, "", f.cookies["editor"])
-			return c, func() {
+			d := dialAs(t, f.ts.URL, nb, "", f.cookies["editor"])
+			return c, d, func() {
 				resp := f.do("owner", "POST", "/w/acme/members", url.Values{"name": {"editor"}, "role": {"viewer"}}.Encode())
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
@@ -192,12 +198,15 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 			t.Parallel()
 			f := setup(t, "sqlite")
 			before := runCount(t, f)
-			c, change := tc.open(t, f)
-			readUntil(t, c, isType("hello"))
+			idle, busy, change := tc.open(t, f)
+			readUntil(t, idle, isType("hello"))
+			readUntil(t, busy, isType("hello"))
 			change()
 			start := time.Now() // the change is made once its request is answered
-			attempt(c)
-			expectClosed(t, c, start, closeWithin, tc.want)
+			attempt(busy)
+			// The idle socket is closed by the server, unasked.
+			expectClosed(t, idle, start, closeWithin, tc.want)
+			expectClosed(t, busy, start, closeWithin, tc.want)
 			untouched(t, f, before)
 		})
 	}
@@ -450,33 +459,44 @@ func TestCredentialTwoProcesses(t *testing.T) {
 	const nb = "/w/acme/flows/hello/ws"
 	before := runCount(t, f)
 
-	// A token revoked on the first server.
-	c := dialAs(t, ts2.URL, nb, f.tokens["editor"], "")
-	readUntil(t, c, isType("hello"))
-	start := time.Now()
-	resp := f.do("editor", "POST", "/w/acme/tokens/"+tokenID(t, f, "editor")+"/revoke", "")
-	resp.Body.Close()
-	attempt(c)
-	expectClosed(t, c, start, closeWithin, reasonTokenRevoked)
-
-	// Signing out on the first server.
-	c = dialAs(t, ts2.URL, nb, "", f.cookies["owner"])
-	readUntil(t, c, isType("hello"))
-	start = time.Now()
-	resp = f.do("owner", "POST", "/signout", "")
-	resp.Body.Close()
-	attempt(c)
-	expectClosed(t, c, start, closeWithin, reasonSignedOut)
-
-	// A role lowered on the first server.
-	c = dialAs(t, ts2.URL, nb, "", f.cookies["runner"])
-	readUntil(t, c, isType("hello"))
-	start = time.Now()
-	if err := f.st.AddMember(ctx, f.ws.ID, f.users["runner"].ID, store.RoleViewer); err != nil {
-		t.Fatal(err)
+	// On the second server, one socket that stays idle (closed by the
+	// notification) and one that tries to change the flow and run it
+	// right after the change on the first.
+	for _, tc := range []struct {
+		name, token, cookie string
+		change              func()
+		want                string
+	}{
+		{"token revoked", f.tokens["editor"], "", func() {
+			resp := f.do("editor", "POST", "/w/acme/tokens/"+tokenID(t, f, "editor")+"/revoke", "")
+			resp.Body.Close()
+		}, reasonTokenRevoked},
+		{"signed out", "", f.cookies["owner"], func() {
+			resp := f.do("owner", "POST", "/signout", "")
+			resp.Body.Close()
+		}, reasonSignedOut},
+		{"role lowered", "", f.cookies["runner"], func() {
+			if err := f.st.AddMember(ctx, f.ws.ID, f.users["runner"].ID, store.RoleViewer); err != nil {
+				t.Fatal(err)
+			}
+		}, "your role changed to viewer"},
+		{"member removed", f.tokens["owner"], "", func() {
+			if err := f.st.RemoveMember(ctx, f.ws.ID, f.users["owner"].ID); err != nil {
+				t.Fatal(err)
+			}
+		}, reasonRemoved},
+	} {
+		t.Log(tc.name)
+		idle := dialAs(t, ts2.URL, nb, tc.token, tc.cookie)
+		busy := dialAs(t, ts2.URL, nb, tc.token, tc.cookie)
+		readUntil(t, idle, isType("hello"))
+		readUntil(t, busy, isType("hello"))
+		tc.change()
+		start := time.Now()
+		attempt(busy)
+		expectClosed(t, idle, start, closeWithin, tc.want)
+		expectClosed(t, busy, start, closeWithin, tc.want)
 	}
-	attempt(c)
-	expectClosed(t, c, start, closeWithin, "your role changed to viewer")
 	untouched(t, f, before)
 }
 
