@@ -500,6 +500,19 @@ func TestCredentialTwoProcesses(t *testing.T) {
 	untouched(t, f, before)
 }
 
+// TestSessionExpiry: a session's socket closes when the session expires.
+func TestSessionExpiry(t *testing.T) {
+	f := setup(t, "sqlite")
+	tok, hash := NewToken("")
+	expires := time.Now().Add(time.Second)
+	if _, err := f.st.CreateSession(context.Background(), f.users["editor"].ID, hash, expires); err != nil {
+		t.Fatal(err)
+	}
+	c := dialAs(t, f.ts.URL, "/w/acme/flows/hello/ws", "", tok)
+	readUntil(t, c, isType("hello"))
+	expectClosed(t, c, expires, closeWithin, reasonSessionExpired)
+}
+
 // TestTokenCreateExpiry: the settings form creates a token with an expiry,
 // shown in the list; a bad expiry is refused with what to give.
 func TestTokenCreateExpiry(t *testing.T) {
