@@ -176,8 +176,10 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 			c := dialAs(t, f.ts.URL, nb, f.tokens["editor"], "")
 			d := dialAs(t, f.ts.URL, nb, f.tokens["editor"], "")
 			return c, d, func() {
-				if err := f.st.RemoveMember(context.Background(), f.ws.ID, f.users["editor"].ID); err != nil {
-					t.Fatal(err)
+				resp := f.do("owner", "POST", "/w/acme/members/editor/remove", "")
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusSeeOther {
+					t.Fatalf("remove: %d", resp.StatusCode)
 				}
 			}
 		}, reasonRemoved},
@@ -541,5 +543,34 @@ func TestTokenCreateExpiry(t *testing.T) {
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(b), "e.g. 720h for 30 days") {
 			t.Errorf("expires=%s: %d", bad, resp.StatusCode)
 		}
+	}
+}
+
+// TestMemberRemoveLastOwner: the settings page removes members, but never
+// the workspace's last owner; the removal is in the audit log.
+func TestMemberRemoveLastOwner(t *testing.T) {
+	f := setup(t, "sqlite")
+	resp := f.do("owner", "POST", "/w/acme/members/owner/remove", "")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(b), "make someone else owner first") {
+		t.Fatalf("removing the last owner: %d %s", resp.StatusCode, b)
+	}
+	resp = f.do("owner", "POST", "/w/acme/members/viewer/remove", "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("remove viewer: %d", resp.StatusCode)
+	}
+	if _, err := f.st.Member(context.Background(), f.ws.ID, f.users["viewer"].ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("viewer still a member: %v", err)
+	}
+	resp = f.do("owner", "POST", "/w/acme/members/viewer/remove", "")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("remove again: %d", resp.StatusCode)
+	}
+	entries, err := f.st.Audit(context.Background(), store.AuditQuery{WorkspaceID: f.ws.ID, Action: actMemberRemoved})
+	if err != nil || len(entries) != 1 || entries[0].Target != "user viewer" {
+		t.Fatalf("audit: %+v %v", entries, err)
 	}
 }
