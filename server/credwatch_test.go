@@ -574,3 +574,31 @@ func TestMemberRemoveLastOwner(t *testing.T) {
 		t.Fatalf("audit: %+v %v", entries, err)
 	}
 }
+
+// BenchmarkGrantRecheck is what a run or structure message on a notebook
+// socket pays to check its credential in the database (a token's grant:
+// the token and the membership).
+func BenchmarkGrantRecheck(b *testing.B) {
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		b.Run(dialect, func(b *testing.B) {
+			f := setup(b, dialect)
+			ctx := context.Background()
+			toks, err := f.st.Tokens(ctx, f.users["editor"].ID)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, err := f.srv.hold(withPrincipal(ctx, &principal{User: f.users["editor"], Token: &toks[0]}), access{Workspace: f.ws, Role: store.RoleEditor}, store.RoleViewer, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.release()
+			b.ResetTimer()
+			for b.Loop() {
+				g.recheck(ctx)
+			}
+			if g.Role() != store.RoleEditor {
+				b.Fatalf("role %q", g.Role())
+			}
+		})
+	}
+}
