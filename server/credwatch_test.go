@@ -336,7 +336,7 @@ func TestCredentialEndsRunStreams(t *testing.T) {
 func TestTokenExpiry(t *testing.T) {
 	f := setup(t, "sqlite")
 	ctx := context.Background()
-	expires := time.Now().Add(1500 * time.Millisecond)
+	expires := time.Now().Add(3 * time.Second)
 	tok, err := CreateTokenExpiring(ctx, f.st, "editor", "acme", "short", "", expires)
 	if err != nil {
 		t.Fatal(err)
@@ -506,7 +506,7 @@ func TestCredentialTwoProcesses(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	f := setup(t, "sqlite")
 	tok, hash := NewToken("")
-	expires := time.Now().Add(time.Second)
+	expires := time.Now().Add(3 * time.Second)
 	if _, err := f.st.CreateSession(context.Background(), f.users["editor"].ID, hash, expires); err != nil {
 		t.Fatal(err)
 	}
