@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 	"unicode/utf8"
 
 	"github.com/opsbook/opsbook/engine/store"
@@ -65,6 +66,12 @@ func AddUser(ctx context.Context, st *store.Store, name, display, password, wsSl
 // first when wsSlug is empty) with the user's role there, or role when it is
 // lower. It returns the token, which is shown once and never stored.
 func CreateToken(ctx context.Context, st *store.Store, userName, wsSlug, label, role string) (string, error) {
+	return CreateTokenExpiring(ctx, st, userName, wsSlug, label, role, time.Time{})
+}
+
+// CreateTokenExpiring is CreateToken for a token that stops working at
+// expires (zero: never).
+func CreateTokenExpiring(ctx context.Context, st *store.Store, userName, wsSlug, label, role string, expires time.Time) (string, error) {
 	u, err := st.UserByName(ctx, userName)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -90,8 +97,25 @@ func CreateToken(ctx context.Context, st *store.Store, userName, wsSlug, label, 
 		role = m.Role
 	}
 	tok, hash := NewToken("obk_")
-	if _, err := st.CreateToken(ctx, store.Token{UserID: u.ID, WorkspaceID: m.Workspace.ID, Name: label, Hash: hash, Role: role}); err != nil {
+	if _, err := st.CreateToken(ctx, store.Token{UserID: u.ID, WorkspaceID: m.Workspace.ID, Name: label, Hash: hash, Role: role, ExpiresAt: expires}); err != nil {
 		return "", err
 	}
 	return tok, nil
+}
+
+// maxTokenLife bounds a token's expiry: ten years.
+const maxTokenLife = 10 * 365 * 24 * time.Hour
+
+// TokenExpiry reads a token's lifetime as given ("" or "never": no expiry;
+// else a duration such as 720h) into its expiry from now, or a message
+// saying what to give instead.
+func TokenExpiry(v string, now time.Time) (time.Time, string) {
+	if v == "" || v == "never" {
+		return time.Time{}, ""
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute || d > maxTokenLife {
+		return time.Time{}, "give the expiry as a duration from 1m to 87600h (e.g. 720h for 30 days), or never"
+	}
+	return now.Add(d), ""
 }

@@ -314,7 +314,7 @@ func (s *Server) writeLog(w http.ResponseWriter, r *http.Request, run store.Run,
 // GET /api/v1/runs/{id}/events?since=N — a WebSocket when asked to upgrade,
 // else server-sent events.
 func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) error {
-	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	run, a, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -322,11 +322,18 @@ func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The stream ends when the token is revoked or expires, or its user
+	// leaves the workspace.
+	g, err := s.hold(r.Context(), a, store.RoleViewer, false)
+	if err != nil {
+		return err
+	}
 	if websocket.IsWebSocketUpgrade(r) {
-		s.streamRunWS(w, r, run.ID, since, true)
+		s.streamRunWS(w, r, run.ID, since, true, g)
 		return nil
 	}
-	return s.streamRunSSE(w, r, run.ID, since)
+	defer g.release()
+	return s.streamRunSSE(w, r, run.ID, since, g)
 }
 
 func sinceParam(r *http.Request) (int64, error) {
@@ -353,7 +360,7 @@ func eventOf(msg []byte) []byte {
 	return nil
 }
 
-func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string, since int64) error {
+func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string, since int64, g *grant) error {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		return errors.New("streaming unsupported")
@@ -458,6 +465,14 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 		case <-keep.C:
 			bw.WriteString(": keep-alive\n\n")
 			flush()
+		case <-g.Dead():
+			// The credential ended: say why, in the API's error shape, and stop.
+			b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "unauthorized", "message": g.Reason()}})
+			bw.WriteString("event: error\ndata: ")
+			bw.Write(b)
+			bw.WriteString("\n\n")
+			flush()
+			return nil
 		case <-r.Context().Done():
 			return nil
 		}

@@ -26,6 +26,7 @@ const (
 	actSecretUsed      = "secret.used"
 	actMemberAdded     = "member.added"
 	actMemberRole      = "member.role_changed"
+	actMemberRemoved   = "member.removed"
 	actTokenCreated    = "token.created"
 	actTokenRevoked    = "token.revoked"
 	actAuditRead       = "audit.read"
@@ -38,7 +39,7 @@ const (
 var auditActions = []string{
 	actSignIn, actSignInFailed, actRunStarted, actRunCanceled, actShareCreated, actShareRevoked,
 	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
-	actMemberAdded, actMemberRole, actTokenCreated, actTokenRevoked,
+	actMemberAdded, actMemberRole, actMemberRemoved, actTokenCreated, actTokenRevoked,
 	actFlowCreated, actPasswordChanged, "version.saved", "version.published", "version.restored",
 	actGitConfigured, actGitPulled, actGitResolved,
 }

@@ -66,6 +66,11 @@ type principal struct {
 	// Token is set when the request came with an API token; the token's
 	// workspace and role then bound what it can do.
 	Token *store.Token
+	// Session is set when the request came with a session cookie.
+	Session *store.Session
+	// gen is the count of credential changes seen before the credential
+	// was looked up (credwatch.go).
+	gen uint64
 }
 
 type ctxKey int
@@ -86,13 +91,14 @@ func principalFrom(ctx context.Context) *principal {
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
+		gen := s.grants.gen.Load()
 		if h := r.Header.Get("Authorization"); h != "" {
 			tok, ok := strings.CutPrefix(h, "Bearer ")
 			if ok {
 				t, err := s.store.TokenByHash(ctx, TokenHash(strings.TrimSpace(tok)))
 				if err == nil {
 					if u, err := s.store.UserByID(ctx, t.UserID); err == nil {
-						next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Token: &t})))
+						next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Token: &t, gen: gen})))
 						return
 					}
 				}
@@ -102,9 +108,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-			u, _, err := s.store.SessionUser(ctx, TokenHash(c.Value))
+			u, sess, err := s.store.SessionUser(ctx, TokenHash(c.Value))
 			if err == nil {
-				next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u})))
+				next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Session: &sess, gen: gen})))
 				return
 			}
 			if !errors.Is(err, store.ErrNotFound) {

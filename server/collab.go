@@ -53,8 +53,12 @@ func (s *Server) startCollab(ctx context.Context) {
 	var once sync.Once
 	go func() {
 		defer close(s.listenDone)
-		s.store.Listen(ctx, []string{store.ChannelDoc, store.ChannelFlow, store.ChannelPresence},
-			func() { once.Do(func() { close(ready) }) }, func(n store.Notice) { s.onNotice(ctx, n) })
+		s.store.Listen(ctx, []string{store.ChannelDoc, store.ChannelFlow, store.ChannelPresence, store.ChannelCred},
+			func() {
+				once.Do(func() { close(ready) })
+				// Listening (again): credential changes may have been missed.
+				s.recheckAll(ctx)
+			}, func(n store.Notice) { s.onNotice(ctx, n) })
 	}()
 	select {
 	case <-ready:
@@ -92,6 +96,10 @@ func (s *Server) onNotice(ctx context.Context, n store.Notice) {
 		}
 		b, _ := json.Marshal(map[string]any{"t": "draft", "draft": toDraftJSON(d)})
 		s.hub.Publish(flowTopic(flowID), &Msg{Data: b})
+	case store.ChannelCred:
+		if c, ok := n.CredChange(); ok {
+			s.onCredChange(c)
+		}
 	case store.ChannelPresence:
 		var p struct {
 			Process string          `json:"process"`

@@ -294,8 +294,8 @@ func jsonText(m map[string]any) string {
 	return b.String()
 }
 
-// signIn posts the sign-in form with extra headers and returns the answer.
-func signIn(t *testing.T, f *fixture, name, pw string, header ...string) *http.Response {
+// postSignIn posts the sign-in form with extra headers and returns the answer.
+func postSignIn(t *testing.T, f *fixture, name, pw string, header ...string) *http.Response {
 	t.Helper()
 	form := url.Values{"name": {name}, "password": {pw}, "next": {"/w/acme"}}
 	resp := f.do("", "POST", "/signin", form.Encode(), header...)
@@ -309,14 +309,14 @@ func TestSignInSharedAddress(t *testing.T) {
 	t.Parallel()
 	f := serveLimited(t, HTTPConfig{})
 	for i := 0; i < 10; i++ {
-		if resp := signIn(t, f, "nobody"+string(rune('a'+i)), "wrong"); resp.StatusCode != http.StatusUnauthorized {
+		if resp := postSignIn(t, f, "nobody"+string(rune('a'+i)), "wrong"); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d", i, resp.StatusCode)
 		}
 	}
 	for i := 0; i < 15; i++ {
-		signIn(t, f, "bob", "wrong") // refused with 401, then 429 as bob backs off
+		postSignIn(t, f, "bob", "wrong") // refused with 401, then 429 as bob backs off
 	}
-	if resp := signIn(t, f, "ana", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
+	if resp := postSignIn(t, f, "ana", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("ana's right password after others' failures at her address: status %d; want 303", resp.StatusCode)
 	}
 }
@@ -327,24 +327,24 @@ func TestSignInBackoff(t *testing.T) {
 	t.Parallel()
 	f := serveLimited(t, HTTPConfig{})
 	for i := 0; i < pairBackoff.free; i++ {
-		if resp := signIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusUnauthorized {
+		if resp := postSignIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d", i, resp.StatusCode)
 		}
 	}
-	resp := signIn(t, f, "ana", "correct horse battery")
+	resp := postSignIn(t, f, "ana", "correct horse battery")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("right password right after %d failures: status %d, Retry-After %q; want 429, 1", pairBackoff.free, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	time.Sleep(1100 * time.Millisecond)
-	if resp := signIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusUnauthorized {
+	if resp := postSignIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("after the wait: status %d; want the password checked (401)", resp.StatusCode)
 	}
-	resp = signIn(t, f, "ana", "wrong")
+	resp = postSignIn(t, f, "ana", "wrong")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
 		t.Fatalf("the next failure: status %d, Retry-After %q; want 429, 2 (doubled)", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
 	time.Sleep(2100 * time.Millisecond)
-	if resp := signIn(t, f, "ana", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
+	if resp := postSignIn(t, f, "ana", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("right password after the wait: status %d; want 303", resp.StatusCode)
 	}
 }
@@ -425,9 +425,9 @@ func TestForwardedHeaders(t *testing.T) {
 		t.Parallel()
 		f := serveLimited(t, HTTPConfig{TrustedProxies: mustPrefixes(t, "10.0.0.0/8")})
 		for i := 0; i < pairBackoff.free; i++ {
-			signIn(t, f, "ana", "wrong", "X-Forwarded-For", "203.0.113."+strconv.Itoa(i))
+			postSignIn(t, f, "ana", "wrong", "X-Forwarded-For", "203.0.113."+strconv.Itoa(i))
 		}
-		if resp := signIn(t, f, "ana", "correct horse battery", "X-Forwarded-For", "203.0.113.200"); resp.StatusCode != http.StatusTooManyRequests {
+		if resp := postSignIn(t, f, "ana", "correct horse battery", "X-Forwarded-For", "203.0.113.200"); resp.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("a new X-Forwarded-For from an untrusted peer escaped the limit: status %d; want 429", resp.StatusCode)
 		}
 		if ip := failedIP(f); ip != "127.0.0.1" {
@@ -440,15 +440,15 @@ func TestForwardedHeaders(t *testing.T) {
 		// The client wrote the first entry; the proxy appended the address it saw.
 		xff := "198.51.100.66, 203.0.113.7"
 		for i := 0; i < pairBackoff.free; i++ {
-			signIn(t, f, "ana", "wrong", "X-Forwarded-For", xff)
+			postSignIn(t, f, "ana", "wrong", "X-Forwarded-For", xff)
 		}
-		if resp := signIn(t, f, "ana", "correct horse battery", "X-Forwarded-For", xff); resp.StatusCode != http.StatusTooManyRequests {
+		if resp := postSignIn(t, f, "ana", "correct horse battery", "X-Forwarded-For", xff); resp.StatusCode != http.StatusTooManyRequests {
 			t.Fatalf("the forwarded client after %d failures: status %d; want 429", pairBackoff.free, resp.StatusCode)
 		}
 		if ip := failedIP(f); ip != "203.0.113.7" {
 			t.Fatalf("audit IP %q; want the forwarded client 203.0.113.7", ip)
 		}
-		if resp := signIn(t, f, "ana", "correct horse battery", "X-Forwarded-For", "203.0.113.8"); resp.StatusCode != http.StatusSeeOther {
+		if resp := postSignIn(t, f, "ana", "correct horse battery", "X-Forwarded-For", "203.0.113.8"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("another client behind the same proxy: status %d; want 303", resp.StatusCode)
 		}
 	})
@@ -524,7 +524,7 @@ func TestSessionCookieSecure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := serveLimited(t, tc.hc)
-			resp := signIn(t, f, "ana", "correct horse battery", tc.header...)
+			resp := postSignIn(t, f, "ana", "correct horse battery", tc.header...)
 			if resp.StatusCode != http.StatusSeeOther {
 				t.Fatalf("sign in: status %d", resp.StatusCode)
 			}

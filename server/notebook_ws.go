@@ -53,6 +53,16 @@ var needs = map[string]string{
 	"presence": store.RoleViewer, "cell.restore": store.RoleEditor,
 }
 
+// verified are the messages that check the credential against the store
+// before they act, besides the in-memory check every message gets: they
+// are rare, and they run code or change a flow's structure, so they must
+// not slip through in the moment before another process's notification
+// of a revocation arrives. Typing (collab.push) relies on the notification.
+var verified = map[string]bool{
+	"run": true, "cancel": true, "flow.update": true, "cell.add": true, "cell.delete": true,
+	"cell.duplicate": true, "cell.move": true, "cell.update": true, "cell.restore": true,
+}
+
 // maxSel bounds a presence message's selection.
 const maxSel = 4 << 10
 
@@ -61,7 +71,7 @@ type notebookConn struct {
 	s      *Server
 	conn   *websocket.Conn
 	user   store.User
-	role   string
+	grant  *grant // the credential it was opened with, and its current role
 	ws     store.Workspace
 	flow   store.FlowSummary
 	client string
@@ -71,12 +81,7 @@ type notebookConn struct {
 	closed chan struct{} // closed when the connection ends
 
 	lastPresence time.Time
-	roleChecked  time.Time // when role was last read from the store
 }
-
-// roleRecheck is how long a socket trusts the role it read (a variable so
-// tests can make it zero).
-var roleRecheck = 5 * time.Second
 
 // GET /w/{ws}/flows/{slug}/ws
 func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
@@ -96,13 +101,18 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 			since, _ = strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
 		}
 	}
+	g, err := s.hold(r.Context(), a, store.RoleViewer, true)
+	if err != nil {
+		return err
+	}
+	defer g.release()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return nil
 	}
 	s.notebooks.Add(1)
 	defer s.notebooks.Done()
-	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, role: a.Role, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), closed: make(chan struct{}), req: r, roleChecked: time.Now()}
+	c := &notebookConn{s: s, conn: conn, user: principalFrom(r.Context()).User, grant: g, ws: a.Workspace, flow: fs, client: engine.NewID("k_"), out: make(chan []byte, 64), closed: make(chan struct{}), req: r}
 	c.serve(r.Context(), replayRun, since)
 	return nil
 }
@@ -236,6 +246,10 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 			return
 		case <-sub.Done():
 			return
+		case <-c.grant.Dead():
+			// The credential ended or the role went down: the page shows why.
+			closeWS(c.conn, websocket.ClosePolicyViolation, c.grant.Reason())
+			return
 		}
 	}
 }
@@ -266,7 +280,7 @@ func (c *notebookConn) hello(ctx context.Context) ([]byte, error) {
 	}
 	me := newPeer(c.client, c.user)
 	return json.Marshal(map[string]any{
-		"t": "hello", "client": c.client, "role": c.role,
+		"t": "hello", "client": c.client, "role": c.grant.Role(),
 		"user":  map[string]string{"name": c.user.Name, "display": c.user.DisplayName, "color": me.Color, "initials": me.Initial},
 		"draft": dj, "runs": infos, "peers": c.s.presence.list(c.flow.ID, c.client),
 	})
@@ -309,18 +323,19 @@ func (c *notebookConn) read(ctx context.Context, closeWith chan<- [2]any) {
 			closeWith <- [2]any{websocket.ClosePolicyViolation, "malformed message: " + err.Error()}
 			return
 		}
-		// A role can change, or a membership end, while the socket is
-		// open: look again before anything that changes or runs.
-		if needs[msg.T] != store.RoleViewer && time.Since(c.roleChecked) > roleRecheck {
-			a, err := c.s.accessTo(ctx, c.ws, store.RoleViewer)
-			if err != nil {
-				closeWith <- [2]any{websocket.ClosePolicyViolation, "your access to this workspace changed; reload the page"}
-				return
-			}
-			c.role, c.roleChecked = a.Role, time.Now()
+		// Checked against the credential as it is now: a revoked token, a
+		// sign-out, a new password or a removal ends the grant, a new role
+		// changes it (credwatch.go), on every process.
+		if verified[msg.T] {
+			c.grant.recheck(ctx)
 		}
-		if !atLeast(c.role, needs[msg.T]) {
-			c.replyErr(msg.ID, "", "your role ("+c.role+") does not allow "+msg.T)
+		role := c.grant.Role()
+		if role == "" {
+			closeWith <- [2]any{websocket.ClosePolicyViolation, c.grant.Reason()}
+			return
+		}
+		if !atLeast(role, needs[msg.T]) {
+			c.replyErr(msg.ID, "", "your role ("+role+") does not allow "+msg.T)
 			continue
 		}
 		if err := c.handle(ctx, msg); err != nil {

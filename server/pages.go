@@ -585,7 +585,7 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 
 // GET /runs/{id}/ws?since=N
 func (s *Server) runSocket(w http.ResponseWriter, r *http.Request) error {
-	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	run, a, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -593,7 +593,11 @@ func (s *Server) runSocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.streamRunWS(w, r, run.ID, since, false)
+	g, err := s.hold(r.Context(), a, store.RoleViewer, false)
+	if err != nil {
+		return err
+	}
+	s.streamRunWS(w, r, run.ID, since, false, g)
 	return nil
 }
 

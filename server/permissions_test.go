@@ -70,6 +70,7 @@ func testPermissions(t *testing.T, dialect string) {
 		{"GET", "/w/acme/runs", "", pageGet},
 		{"GET", "/w/acme/settings", "", pageGet},
 		{"POST", "/w/acme/members", "name=&role=viewer", expect{unp, fbd, fbd, fbd, nf, una}},
+		{"POST", "/w/acme/members/outsider/remove", "", expect{nf, fbd, fbd, fbd, nf, una}},
 		{"POST", "/w/acme/tokens", "name=&role=viewer", expect{unp, unp, unp, unp, nf, una}},
 		{"POST", "/w/acme/tokens/tk_nope/revoke", "", expect{nf, nf, nf, nf, nf, una}},
 		{"GET", "/runs/" + run, "", pageGet},

@@ -43,6 +43,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /w/{ws}/runs", page(s.runList))
 	mux.Handle("GET /w/{ws}/settings", page(s.settings))
 	mux.Handle("POST /w/{ws}/members", page(s.memberAdd))
+	mux.Handle("POST /w/{ws}/members/{name}/remove", page(s.memberRemove))
 	mux.Handle("POST /w/{ws}/tokens", page(s.tokenCreate))
 	mux.Handle("POST /w/{ws}/tokens/{id}/revoke", page(s.tokenRevoke))
 	mux.Handle("GET /runs/{id}", page(s.runPage))

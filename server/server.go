@@ -73,6 +73,11 @@ type Server struct {
 	listenDone chan struct{}
 	pg         bool           // PostgreSQL: other processes may share the database
 	notebooks  sync.WaitGroup // notebook sockets still being served
+
+	// Open sockets' credentials (credwatch.go), and the end of the store's
+	// watch that keeps them current.
+	grants        grantBook
+	stopCredWatch func()
 }
 
 // New builds a server. Call Stop to end its runs.
@@ -106,6 +111,7 @@ func New(cfg Config) *Server {
 	if s.http.MaxConnsPerAddr > 0 {
 		s.proxied = newAddrCounter(s.http.MaxConnsPerAddr)
 	}
+	s.stopCredWatch = cfg.Store.WatchCredentials(s.onCredChange)
 	s.handler = s.routes()
 	return s
 }
@@ -122,6 +128,7 @@ func (s *Server) Runs() *Runs { return s.runs }
 // Stop cancels running runs and waits for them (bounded by ctx), and
 // checkpoints the cell documents changed since their last checkpoint.
 func (s *Server) Stop(ctx context.Context) error {
+	s.stopCredWatch()
 	if s.stopSchedule != nil {
 		s.stopSchedule()
 		<-s.scheduleDone

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
@@ -34,7 +35,8 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 		if t.WorkspaceID != a.Workspace.ID || !t.RevokedAt.IsZero() {
 			continue
 		}
-		props.Tokens = append(props.Tokens, views.Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: p.User.Name, CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt})
+		props.Tokens = append(props.Tokens, views.Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedBy: p.User.Name, CreatedAt: t.CreatedAt, LastUsed: t.LastUsedAt,
+			Expires: t.ExpiresAt, Expired: !t.ExpiresAt.IsZero() && !time.Now().Before(t.ExpiresAt)})
 	}
 	if err := s.secretsSection(r, a, &props); err != nil {
 		return props, err
@@ -140,6 +142,11 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 	}
 	props.TokenName = strings.TrimSpace(r.PostFormValue("name"))
 	props.TokenRole = r.PostFormValue("role")
+	props.TokenExpires = strings.TrimSpace(r.PostFormValue("expires"))
+	expires, msg := TokenExpiry(props.TokenExpires, time.Now())
+	if msg != "" {
+		props.TokenErrors["expires"] = msg
+	}
 	if props.TokenName == "" || len(props.TokenName) > 100 {
 		props.TokenErrors["name"] = "name the token after what uses it, e.g. ci-deploy"
 	}
@@ -151,11 +158,15 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if len(props.TokenErrors) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
-	tok, err := CreateToken(r.Context(), s.store, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole)
+	tok, err := CreateTokenExpiring(r.Context(), s.store, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole, expires)
 	if err != nil {
 		return err
 	}
-	s.audit(r.Context(), r, actTokenCreated, "token "+props.TokenName, "role "+props.TokenRole)
+	detail := "role " + props.TokenRole
+	if !expires.IsZero() {
+		detail += ", expires " + expires.UTC().Format(time.RFC3339)
+	}
+	s.audit(r.Context(), r, actTokenCreated, "token "+props.TokenName, detail)
 	fresh, err := s.settingsProps(r, a)
 	if err != nil {
 		return err

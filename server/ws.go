@@ -28,8 +28,9 @@ const (
 // streamRunWS sends a run's events after since, history then live, and
 // closes after run.finished. raw sends bare events (the API); otherwise
 // each is wrapped as {"t":"event","event":…} (the studio's pages).
-func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, since int64, raw bool) {
-	s.streamRun(w, r, id, since, streamOpts{raw: raw})
+// The stream ends when its grant does (the credential it was opened with).
+func (s *Server) streamRunWS(w http.ResponseWriter, r *http.Request, id string, since int64, raw bool, g *grant) {
+	s.streamRun(w, r, id, since, streamOpts{raw: raw, grant: g, done: g.release})
 }
 
 // streamOpts are the choices of a run stream. A share page's stream masks
@@ -40,6 +41,7 @@ type streamOpts struct {
 	stop   <-chan struct{}     // closed: end the stream now
 	reason string              // told to the client when stop closes
 	done   func()              // called once the stream has ended (nil: none)
+	grant  *grant              // the viewer's credential: the stream ends with it (nil: none)
 }
 
 func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, since int64, o streamOpts) {
@@ -234,6 +236,9 @@ func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id st
 			return
 		case <-o.stop:
 			closeWS(conn, websocket.ClosePolicyViolation, o.reason)
+			return
+		case <-o.grant.Dead():
+			closeWS(conn, websocket.ClosePolicyViolation, o.grant.Reason())
 			return
 		}
 	}

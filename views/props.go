@@ -222,7 +222,8 @@ type SettingsProps struct {
 	Tokens       []Token
 	TokenName    string
 	TokenRole    string
-	TokenErrors  map[string]string // keys: "name", "role", ""
+	TokenExpires string            // the chosen expiry: "" (never) or a duration such as 720h
+	TokenErrors  map[string]string // keys: "name", "role", "expires", ""
 	NewToken     string
 	Secrets      SecretsSection
 	Git          GitSection
@@ -249,7 +250,13 @@ type Token struct {
 	CreatedBy string
 	CreatedAt time.Time
 	LastUsed  time.Time // zero: never
+	Expires   time.Time // zero: never
+	Expired   bool
 }
+
+// TokenExpiries are the expiries offered when creating a token: a
+// duration for time.ParseDuration ("" is never) and its label.
+var TokenExpiries = [][2]string{{"", "never"}, {"168h", "in 7 days"}, {"720h", "in 30 days"}, {"2160h", "in 90 days"}, {"8760h", "in a year"}}
 
 // ErrorProps is an error page.
 type ErrorProps struct {

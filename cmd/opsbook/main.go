@@ -20,7 +20,9 @@ commands:
   import DIR            a folder into a studio as a new version (--server, --token)
   migrate up|down|status  database migrations
   user add NAME         create a user (password on standard input)
-  token create --user NAME  print a new API token
+  token create --user NAME  print a new API token (--expires 720h: it stops working then)
+  token list --user NAME    a user's API tokens
+  token revoke ID           revoke an API token; open sockets using it close
   key rotate            re-seal every secret under a new key (while serving)
   version      print the version
 

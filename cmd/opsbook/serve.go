@@ -275,8 +275,11 @@ func userCmd(args []string) int {
 }
 
 func tokenCmd(args []string) int {
+	if len(args) > 0 && (args[0] == "list" || args[0] == "revoke") {
+		return tokenManage(args) // token.go
+	}
 	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprintln(os.Stderr, "usage: opsbook token create --user NAME [--workspace W] [--name LABEL]")
+		fmt.Fprintln(os.Stderr, "usage: opsbook token create --user NAME [--workspace W] [--name LABEL] [--expires DURATION]")
 		return cli.ExitInvalid
 	}
 	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
@@ -285,11 +288,17 @@ func tokenCmd(args []string) int {
 	user := fs.String("user", "", "the `NAME` of the user the token acts as")
 	wsSlug := fs.String("workspace", "", "the workspace `SLUG` (default: the user's only or first workspace)")
 	label := fs.String("name", "cli", "a label for the token")
+	life := fs.String("expires", "", "how long the token works, e.g. `720h` for 30 days (default: it never expires)")
 	if !parse(fs, args[1:]) {
 		return cli.ExitInvalid
 	}
 	if *user == "" {
 		fmt.Fprintln(os.Stderr, "opsbook token create: give --user NAME")
+		return cli.ExitInvalid
+	}
+	expires, msg := server.TokenExpiry(*life, time.Now())
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, "opsbook token create: --expires:", msg)
 		return cli.ExitInvalid
 	}
 	ctx := context.Background()
@@ -299,11 +308,14 @@ func tokenCmd(args []string) int {
 		return cli.ExitFailed
 	}
 	defer st.Close()
-	tok, err := server.CreateToken(ctx, st, *user, *wsSlug, *label, "")
+	tok, err := server.CreateTokenExpiring(ctx, st, *user, *wsSlug, *label, "", expires)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook token create:", err)
 		return cli.ExitFailed
 	}
 	fmt.Println(tok)
+	if !expires.IsZero() {
+		fmt.Fprintln(os.Stderr, "the token expires at", expires.UTC().Format(time.RFC3339))
+	}
 	return cli.ExitOK
 }

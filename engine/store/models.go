@@ -60,6 +60,7 @@ type tokenModel struct {
 	CreatedAt   time.Time  `bun:"created_at"`
 	LastUsedAt  *time.Time `bun:"last_used_at"`
 	RevokedAt   *time.Time `bun:"revoked_at"`
+	ExpiresAt   *time.Time `bun:"expires_at"`
 }
 
 type flowModel struct {

@@ -67,6 +67,8 @@ type Store struct {
 	dsn  string        // PostgreSQL only, for migrate's own connection
 	log  *slog.Logger
 	now  func() time.Time
+
+	creds credWatchers // this process's watchers of credential changes (cred.go)
 }
 
 // Open opens the database that cfg names and migrates it up.

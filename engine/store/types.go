@@ -77,6 +77,13 @@ type Token struct {
 	CreatedAt   time.Time
 	LastUsedAt  time.Time // zero: never used
 	RevokedAt   time.Time // zero: not revoked
+	ExpiresAt   time.Time // zero: never expires
+}
+
+// Live reports whether the token still works at now: neither revoked nor
+// expired.
+func (t Token) Live(now time.Time) bool {
+	return t.RevokedAt.IsZero() && (t.ExpiresAt.IsZero() || now.Before(t.ExpiresAt))
 }
 
 // File is one plain file of an exported flow (flow.yaml or a cell's file).

@@ -135,11 +135,15 @@ func (s *Store) SessionUser(ctx context.Context, tokenHash string) (User, Sessio
 	return user, sess, nil
 }
 
-// DeleteSession ends a session (sign out).
+// DeleteSession ends a session (sign out); its open sockets close.
 func (s *Store) DeleteSession(ctx context.Context, tokenHash string) error {
 	res, err := s.db.NewDelete().Model((*sessionModel)(nil)).
 		Where("? = ?", bun.Ident("id"), tokenHash).Exec(ctx)
-	return wrap(affected(res, err), "delete session")
+	if err := affected(res, err); err != nil {
+		return wrap(err, "delete session")
+	}
+	s.credChanged(ctx, CredChange{Kind: CredSession, ID: tokenHash})
+	return nil
 }
 
 // DeleteExpiredSessions removes sessions past their expiry and says how many.
@@ -165,7 +169,8 @@ func sessionOf(m *sessionModel) Session {
 
 // SetPassword replaces a user's password hash and ends every other session
 // of theirs but keep (the session id of the browser that changed it; "" for
-// none), so a password that leaked stops working everywhere at once.
+// none), so a password that leaked stops working everywhere at once: their
+// open sockets close too.
 func (s *Store) SetPassword(ctx context.Context, userID, passwordHash, keep string) error {
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*userModel)(nil)).
@@ -179,5 +184,9 @@ func (s *Store) SetPassword(ctx context.Context, userID, passwordHash, keep stri
 			Where("? <> ?", bun.Ident("id"), keep).Exec(ctx)
 		return err
 	})
-	return wrap(err, "set the password of user %s", userID)
+	if err != nil {
+		return wrap(err, "set the password of user %s", userID)
+	}
+	s.credChanged(ctx, CredChange{Kind: CredPassword, UserID: userID, Keep: keep})
+	return nil
 }

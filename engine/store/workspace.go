@@ -52,7 +52,12 @@ func (s *Store) AddMember(ctx context.Context, wsID, userID, role string) error 
 		On("CONFLICT (workspace_id, user_id) DO UPDATE").
 		Set("? = EXCLUDED.?", bun.Ident("role"), bun.Ident("role")).
 		Exec(ctx)
-	return wrap(err, "add user %s to workspace %s", userID, wsID)
+	if err != nil {
+		return wrap(err, "add user %s to workspace %s", userID, wsID)
+	}
+	// The role may have changed: open sockets of this member take it now.
+	s.credChanged(ctx, CredChange{Kind: CredMember, WorkspaceID: wsID, UserID: userID, Role: role})
+	return nil
 }
 
 // Member is the role of a user in a workspace; ErrNotFound when the user is
@@ -127,10 +132,15 @@ func (s *Store) WorkspacesOf(ctx context.Context, userID string) ([]Membership, 
 }
 
 // CreateToken stores an API token; ID and CreatedAt are filled in. A taken
-// hash is ErrAlreadyExists.
+// hash is ErrAlreadyExists. A zero ExpiresAt is a token that never expires;
+// one in the past is ErrInvalid.
 func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
 	if !ValidRole(t.Role) {
 		return Token{}, fmt.Errorf("create token: role %q: %w: want owner, editor, runner or viewer", t.Role, ErrInvalid)
+	}
+	now := s.timeNow()
+	if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+		return Token{}, fmt.Errorf("create token: expiry %s: %w: it must be in the future", t.ExpiresAt.UTC().Format(time.RFC3339), ErrInvalid)
 	}
 	m := tokenModel{
 		ID:          NewID("t"),
@@ -139,7 +149,8 @@ func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
 		Name:        t.Name,
 		Hash:        t.Hash,
 		Role:        t.Role,
-		CreatedAt:   s.timeNow(),
+		CreatedAt:   now,
+		ExpiresAt:   fromTime(t.ExpiresAt),
 	}
 	if _, err := s.db.NewInsert().Model(&m).Exec(ctx); err != nil {
 		return Token{}, wrap(err, "create token %q for user %s", t.Name, t.UserID)
@@ -147,18 +158,22 @@ func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
 	return tokenOf(&m), nil
 }
 
-// TokenByHash finds a token that is not revoked by the sha256 hex of its
-// value, and records it as used (at most once a minute).
+// TokenByHash finds a token that is neither revoked nor expired by the
+// sha256 hex of its value, and records it as used (at most once a minute).
+// A revoked or expired token is ErrNotFound, like one that never was.
 func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
+	now := s.timeNow()
 	var m tokenModel
 	err := s.rdb.NewSelect().Model(&m).
 		Where("? = ?", bun.Ident("hash"), hash).
 		Where("? IS NULL", bun.Ident("revoked_at")).
+		WhereGroup(" AND ", func(q *bun.SelectQuery) *bun.SelectQuery {
+			return q.Where("? IS NULL", bun.Ident("expires_at")).WhereOr("? > ?", bun.Ident("expires_at"), now)
+		}).
 		Scan(ctx)
 	if err != nil {
 		return Token{}, wrap(err, "token")
 	}
-	now := s.timeNow()
 	if m.LastUsedAt == nil || now.Sub(*m.LastUsedAt) >= touchEvery {
 		_, err := s.db.NewUpdate().Model((*tokenModel)(nil)).
 			Set("? = ?", bun.Ident("last_used_at"), now).
@@ -172,7 +187,17 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (Token, error) {
 	return tokenOf(&m), nil
 }
 
-// Tokens lists a user's tokens, revoked ones too, newest first.
+// TokenByID finds a token by id, revoked and expired ones too (see
+// Token.Live).
+func (s *Store) TokenByID(ctx context.Context, id string) (Token, error) {
+	var m tokenModel
+	if err := s.rdb.NewSelect().Model(&m).Where("? = ?", bun.Ident("id"), id).Scan(ctx); err != nil {
+		return Token{}, wrap(err, "token %s", id)
+	}
+	return tokenOf(&m), nil
+}
+
+// Tokens lists a user's tokens, revoked and expired ones too, newest first.
 func (s *Store) Tokens(ctx context.Context, userID string) ([]Token, error) {
 	var ms []tokenModel
 	err := s.rdb.NewSelect().Model(&ms).
@@ -197,7 +222,11 @@ func (s *Store) RevokeToken(ctx context.Context, id string) error {
 		Where("? = ?", bun.Ident("id"), id).
 		Where("? IS NULL", bun.Ident("revoked_at")).
 		Exec(ctx)
-	return wrap(affected(res, err), "revoke token %s", id)
+	if err := affected(res, err); err != nil {
+		return wrap(err, "revoke token %s", id)
+	}
+	s.credChanged(ctx, CredChange{Kind: CredToken, ID: id})
+	return nil
 }
 
 func tokenOf(m *tokenModel) Token {
@@ -211,15 +240,21 @@ func tokenOf(m *tokenModel) Token {
 		CreatedAt:   m.CreatedAt.UTC(),
 		LastUsedAt:  toTime(m.LastUsedAt),
 		RevokedAt:   toTime(m.RevokedAt),
+		ExpiresAt:   toTime(m.ExpiresAt),
 	}
 }
 
 // RemoveMember takes a user out of a workspace. Their API tokens for it stop
-// working with the membership (access is checked against it on each use).
+// working with the membership (access is checked against it on each use),
+// and their open sockets close.
 func (s *Store) RemoveMember(ctx context.Context, wsID, userID string) error {
 	res, err := s.db.NewDelete().Model((*memberModel)(nil)).
 		Where("? = ?", bun.Ident("workspace_id"), wsID).
 		Where("? = ?", bun.Ident("user_id"), userID).
 		Exec(ctx)
-	return wrap(affected(res, err), "remove member %s from workspace %s", userID, wsID)
+	if err := affected(res, err); err != nil {
+		return wrap(err, "remove member %s from workspace %s", userID, wsID)
+	}
+	s.credChanged(ctx, CredChange{Kind: CredMember, WorkspaceID: wsID, UserID: userID})
+	return nil
 }

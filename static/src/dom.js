@@ -69,8 +69,16 @@ export function connect(path, { onMessage, onOpen, onState, shouldReconnect = ()
       }
       onMessage(msg);
     };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       ws = null;
+      if (e.code === 1008) {
+        // Ended by the server for a reason the person must see (signed out,
+        // token revoked, role changed, link revoked): say it, do not retry.
+        stopped = true;
+        onState && onState('done');
+        showEnded(e.reason);
+        return;
+      }
       if (stopped || !shouldReconnect()) {
         onState && onState('done');
         return;
@@ -99,6 +107,14 @@ export function connect(path, { onMessage, onOpen, onState, shouldReconnect = ()
       if (ws) ws.close();
     },
   };
+}
+
+/** A banner that stays at the top: why the server closed the connection. */
+function showEnded(reason) {
+  document.querySelector('[data-ended]')?.remove();
+  const bar = el('div', { class: 'form-error', role: 'alert', 'data-ended': '', style: 'position:sticky;top:0;z-index:60;margin:0' },
+    (reason || 'The connection was closed.') + ' ', el('a', { href: location.href }, 'Reload'));
+  document.body.prepend(bar);
 }
 
 /** Shows a short message at the bottom of the page. */
