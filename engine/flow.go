@@ -68,6 +68,9 @@ type Flow struct {
 	Name        string
 	Description string
 	Order       Order // "" means notebook
+	// NoNetwork is `network: false`: the cells' sandbox has no network
+	// at all (only its own loopback).
+	NoNetwork bool
 	Inputs      []Input
 	Triggers    []Trigger
 	Cells       []Cell
