@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/sandbox"
+)
+
+func TestMain(m *testing.M) {
+	// The test binary is the sandbox's launcher too.
+	sandbox.Main()
+	os.Exit(m.Run())
+}
+
+// TestRunCellsCannotReachTheServer: a cell of a run started by the server
+// reads none of the data folder, none of the server's environment, and
+// cannot connect to the studio's port on the loopback.
+func TestRunCellsCannotReachTheServer(t *testing.T) {
+	t.Setenv("OPSBOOK_SECRET_KEY_MARKER", "opsbook-env-marker-31337")
+	f := setup(t, "sqlite")
+	data := f.srv.runs.dataDir
+	key, err := os.ReadFile(filepath.Join(data, "secret.key"))
+	if err != nil || len(key) < 16 {
+		t.Fatalf("the data folder has no key file: %v", err)
+	}
+	u, _ := url.Parse(f.ts.URL)
+	// The cell's working directory on the host, to build relative paths.
+	hostWork := filepath.Join(f.srv.runs.runDir, "r_x", "work")
+	rel, _ := filepath.Rel(hostWork, data)
+	src := fmt.Sprintf(`
+for f in %[1]s/secret.key %[1]s/opsbook.db %[2]s/secret.key %[2]s/opsbook.db /proc/$PPID/environ /proc/1/environ; do
+  base64 -w0 "$f" 2>/dev/null; cat "$f" 2>/dev/null
+done
+env; cat /proc/*/environ 2>/dev/null | tr '\0' '\n'
+(timeout 3 bash -c 'exec 3<>/dev/tcp/%[3]s/%[4]s; echo "GET / HTTP/1.0"; cat <&3' && echo CONNECTED) 2>&1 || echo refused
+(timeout 3 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5432' && echo CONNECTED) 2>&1 || echo refused
+echo uid=$(id -u)
+grep CapEff /proc/self/status
+`, data, rel, u.Hostname(), u.Port())
+	fl := &engine.Flow{Name: "Snoop", Cells: []engine.Cell{{Name: "snoop", Kind: engine.KindShell, File: "snoop.sh", Source: src}}}
+	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.waitRun(r.ID); got.Status != engine.RunSucceeded {
+		t.Fatalf("run %s: %s", got.Status, got.Error)
+	}
+	evs, err := f.st.Events(context.Background(), r.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	for _, e := range evs {
+		log.Write(e.Data)
+		log.WriteByte('\n')
+	}
+	out := log.String()
+	keyText := strings.TrimSpace(string(key))
+	for _, bad := range []string{keyText, "SQLite format 3", "opsbook-env-marker-31337", "CONNECTED", "uid=0"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("the cell's log holds %q:\n%s", bad, out)
+		}
+	}
+	for _, want := range []string{"uid=65534", "CapEff:\\t0000000000000000", "refused"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the cell's log lacks %q:\n%s", want, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(data, "runs")); err == nil {
+		t.Errorf("run directories are inside the data folder")
+	}
+}
