@@ -71,9 +71,9 @@ type Flow struct {
 	// NoNetwork is `network: false`: the cells' sandbox has no network
 	// at all (only its own loopback).
 	NoNetwork bool
-	Inputs      []Input
-	Triggers    []Trigger
-	Cells       []Cell
+	Inputs    []Input
+	Triggers  []Trigger
+	Cells     []Cell
 }
 
 // EffectiveOrder is the flow's order with the default applied.
