@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/server"
@@ -82,10 +83,34 @@ func serve(args []string) int {
 	d.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
+	box := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none (as this server's user, able to read its data)")
+	runDir := fs.String("run-dir", "", "the `DIR` of the runs' working directories, outside --data (default: opsbook-runs in the system's temporary directory)")
+	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the server is root")
 	if !parse(fs, args) {
 		return cli.ExitInvalid
 	}
 	log := newLogger(os.Stderr, *level)
+	var sbCfg *sandbox.Config
+	switch *box {
+	case "bwrap":
+		sbCfg = &sandbox.Config{UID: *uid, GID: *uid, Logger: log}
+		if err := sbCfg.Check(); err != nil {
+			fmt.Fprintln(os.Stderr, "opsbook serve: cells cannot run in a sandbox here:", err)
+			return cli.ExitFailed
+		}
+		log.Info("sandbox", "mode", sbCfg.Describe())
+	case "none":
+		log.Warn("sandbox none: cells run as this server's user, can read its data folder and secret key, and reach its database and port; owners see a warning")
+	default:
+		fmt.Fprintf(os.Stderr, "opsbook serve: --sandbox is bwrap or none, not %q\n", *box)
+		return cli.ExitInvalid
+	}
+	// Cells a killed server started without a sandbox may still run.
+	if n, err := sandbox.KillOrphans(server.OrphansFile(d.data)); err != nil {
+		log.Warn("kill the cells of an earlier server", "err", err)
+	} else if n > 0 {
+		log.Warn("killed cells left running by an earlier server", "groups", n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -103,7 +128,7 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
-	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretKey: key})
+	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretKey: key, Sandbox: sbCfg, RunDir: *runDir})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed

@@ -520,3 +520,42 @@ func (w *syncWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// Check starts a sandbox with a network and runs `true` in it, to tell at
+// start-up whether this machine can run sandboxed cells. Its error says
+// what to do.
+func (c Config) Check() error {
+	root, err := os.MkdirTemp("", "opsbook-sandbox-check-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	os.Chmod(root, 0o711)
+	s, err := c.Start(Run{Dir: filepath.Join(root, "work"), TempDir: filepath.Join(root, "tmp"), Network: NetOutbound, Limits: DefaultLimits})
+	if err != nil {
+		return fmt.Errorf("%w\nInstall bubblewrap and slirp4netns (Debian: apt-get install bubblewrap slirp4netns) and allow user namespaces when not root; or start with --sandbox none, which runs cells as this server's user, able to read its data folder and reach its database", err)
+	}
+	defer s.Close()
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer devnull.Close()
+	p, err := s.Spawn(&opsexec.Spec{Program: "true", Env: s.Env(), Dir: InsideDir, Stdout: devnull, Stderr: devnull})
+	if err != nil {
+		return fmt.Errorf("run a process in the sandbox: %w", err)
+	}
+	if ws, err := p.Wait(); err != nil || ws.ExitStatus() != 0 {
+		return fmt.Errorf("run a process in the sandbox: %v (status %d)", err, ws.ExitStatus())
+	}
+	return nil
+}
+
+// Describe says, for logs, how cells run under c on this machine.
+func (c Config) Describe() string {
+	uid, _, userns := c.uid()
+	if userns {
+		return fmt.Sprintf("bwrap with a user namespace: cells keep this server's uid %d, without capabilities (run the server as root to give them uid %d)", os.Geteuid(), DefaultUID)
+	}
+	return fmt.Sprintf("bwrap: cells run as uid %d without capabilities", uid)
+}
