@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -75,5 +76,28 @@ grep CapEff /proc/self/status
 	}
 	if _, err := os.Stat(filepath.Join(data, "runs")); err == nil {
 		t.Errorf("run directories are inside the data folder")
+	}
+}
+
+// TestNoSandboxBanner: without a sandbox, owners see a warning on their
+// pages; others do not, and nobody does with one.
+func TestNoSandboxBanner(t *testing.T) {
+	f := setup(t, "sqlite")
+	body := func(role string) string {
+		resp := f.do(role, "GET", "/w/acme", "")
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	const banner = "Cells run without a sandbox"
+	if strings.Contains(body("owner"), banner) {
+		t.Error("a sandboxed studio shows the banner")
+	}
+	f.srv.sandbox = false
+	if !strings.Contains(body("owner"), banner) {
+		t.Error("an owner does not see the banner")
+	}
+	if strings.Contains(body("editor"), banner) {
+		t.Error("an editor sees the banner")
 	}
 }
