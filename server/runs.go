@@ -263,11 +263,15 @@ var (
 func (m *Runs) runPlan(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any, dir, tmp string, sqlx *exec.SQL, log *slog.Logger) (run.Summary, error) {
 	var sp exec.Spawner = exec.Fork{Track: m.groups}
 	if m.sandbox != nil && needsProcess(req.Flow) {
+		limits, loopback := m.sandboxLimits(ctx, req.Workspace.ID)
 		network := sandbox.NetOutbound
-		if req.Flow.NoNetwork {
+		switch {
+		case req.Flow.NoNetwork:
 			network = sandbox.NetNone
+		case loopback:
+			network = sandbox.NetHostLoopback
 		}
-		sb, err := m.sandbox.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: network, Limits: sandbox.DefaultLimits})
+		sb, err := m.sandbox.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: network, Limits: limits})
 		if err != nil {
 			return run.Summary{}, fmt.Errorf("start the run's sandbox: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -99,5 +100,43 @@ func TestNoSandboxBanner(t *testing.T) {
 	}
 	if strings.Contains(body("editor"), banner) {
 		t.Error("an editor sees the banner")
+	}
+}
+
+// TestSandboxSettings: an owner sets the workspace's limits in Settings,
+// bad values are refused with a message, and the next run has the limits.
+func TestSandboxSettings(t *testing.T) {
+	f := setup(t, "sqlite")
+	page := func(resp *http.Response) string {
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	resp := f.do("owner", "POST", "/w/acme/sandbox", "procs=3&files=4096&file_size=x&memory=0")
+	body := page(resp)
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, "allow at least 8 processes") || !strings.Contains(body, "give the largest file as a whole number") {
+		t.Fatalf("bad values: %d\n%s", resp.StatusCode, body)
+	}
+	resp = f.do("owner", "POST", "/w/acme/sandbox", "procs=256&files=512&file_size=1&memory=0")
+	if body := page(resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "data-sandbox-saved") {
+		t.Fatalf("save: %d\n%s", resp.StatusCode, body)
+	}
+	if body := page(f.do("viewer", "GET", "/w/acme/settings", "")); !strings.Contains(body, "Processes 256, open files 512, largest file 1 MiB") {
+		t.Errorf("a viewer does not see the limits:\n%s", body)
+	}
+	fl := &engine.Flow{Name: "Big", Cells: []engine.Cell{{Name: "big", Kind: engine.KindShell, File: "big.sh",
+		Source: "head -c 3000000 /dev/zero > big.bin; echo status=$? size=$(stat -c %s big.bin) files=$(ulimit -n)\n"}}}
+	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.waitRun(r.ID)
+	evs, _ := f.st.Events(context.Background(), r.ID, 0, 0)
+	var log strings.Builder
+	for _, e := range evs {
+		log.Write(e.Data)
+	}
+	if !strings.Contains(log.String(), "size=1048576 files=512") || strings.Contains(log.String(), "status=0") {
+		t.Errorf("the run does not have the workspace's limits:\n%s", log.String())
 	}
 }

@@ -228,6 +228,7 @@ type SettingsProps struct {
 	NewToken     string
 	Secrets      SecretsSection
 	Git          GitSection
+	Sandbox      SandboxSection
 }
 
 // Member is a person in a workspace.
