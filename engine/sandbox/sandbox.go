@@ -71,7 +71,7 @@ type Config struct {
 	// DefaultUID. Without root, bwrap needs a user namespace and the cells
 	// keep this process's uid (still without capabilities).
 	UID, GID int
-	Logger   *slog.Logger
+	Logger   *slog.Logger // optional: a sandbox that ends on its own says so
 }
 
 // Run is one run's sandbox.
@@ -88,6 +88,7 @@ type Sandbox struct {
 	slirp    *exec.Cmd
 	conn     *net.UnixConn
 	stderr   *syncWriter
+	log      *slog.Logger
 	exited   chan struct{} // closed when bwrap has exited
 
 	wmu     sync.Mutex
@@ -218,7 +219,7 @@ func (c Config) Start(r Run) (*Sandbox, error) {
 		cmd.Wait()
 		return nil, err
 	}
-	s := &Sandbox{dir: r.Dir, tmp: r.TempDir, bwrap: cmd, conn: conn, stderr: stderr,
+	s := &Sandbox{dir: r.Dir, tmp: r.TempDir, bwrap: cmd, conn: conn, stderr: stderr, log: c.Logger,
 		exited: make(chan struct{}), procs: map[uint64]*proc{}, closed: make(chan struct{})}
 	go func() { cmd.Wait(); close(s.exited) }()
 
@@ -394,6 +395,9 @@ func (s *Sandbox) read() {
 				s.dead = errors.New("the run's sandbox is closed")
 			} else {
 				s.dead = fmt.Errorf("the run's sandbox ended: %s", s.why(err))
+				if s.log != nil {
+					s.log.Warn("sandbox ended", "err", s.dead)
+				}
 			}
 			for id, p := range s.procs {
 				p.fail(s.dead)
