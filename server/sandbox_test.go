@@ -13,6 +13,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/sandbox"
+	"github.com/opsbook/opsbook/engine/store"
 )
 
 func TestMain(m *testing.M) {
@@ -139,4 +140,14 @@ func TestSandboxSettings(t *testing.T) {
 	if !strings.Contains(log.String(), "size=1048576 files=512") || strings.Contains(log.String(), "status=0") {
 		t.Errorf("the run does not have the workspace's limits:\n%s", log.String())
 	}
+}
+
+// eventsText is the stored events of a run, one per line.
+func eventsText(evs []store.StoredEvent) string {
+	var b strings.Builder
+	for _, e := range evs {
+		b.Write(e.Data)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
