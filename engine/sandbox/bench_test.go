@@ -101,3 +101,54 @@ func BenchmarkBwrapTrue10(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10/1e6, "ms/cell")
 }
+
+// benchSpawn starts /usr/bin/true through sp and waits for it: the cost of
+// the spawn path alone, without bash and the engine.
+func benchSpawn(b *testing.B, box bool) {
+	root := b.TempDir()
+	dir, tmp := filepath.Join(root, "work"), filepath.Join(root, "tmp")
+	os.MkdirAll(dir, 0o700)
+	os.MkdirAll(tmp, 0o700)
+	var sp exec.Spawner = exec.Fork{}
+	if box {
+		sb, err := sandbox.Config{}.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: sandbox.NetNone, Limits: sandbox.DefaultLimits})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sb.Close()
+		sp = sb
+	}
+	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	defer devnull.Close()
+	for b.Loop() {
+		p, err := sp.Spawn(&exec.Spec{Program: "/usr/bin/true", Env: sp.Env(), Dir: sp.Path(dir), Stdout: devnull, Stderr: devnull})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := p.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSpawnTrueFork(b *testing.B) { benchSpawn(b, false) }
+
+func BenchmarkSpawnTrueSandbox(b *testing.B) { benchSpawn(b, true) }
+
+// BenchmarkStartClose is the cost of a run's sandbox alone, with network
+// (bwrap, the launcher, slirp4netns) or without.
+func BenchmarkStartClose(b *testing.B) {
+	for _, n := range []sandbox.Network{sandbox.NetOutbound, sandbox.NetNone} {
+		b.Run(string(n), func(b *testing.B) {
+			root := b.TempDir()
+			for i := 0; b.Loop(); i++ {
+				dir := filepath.Join(root, fmt.Sprint(i))
+				sb, err := sandbox.Config{}.Start(sandbox.Run{Dir: dir + "/work", TempDir: dir + "/tmp", Network: n, Limits: sandbox.DefaultLimits})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sb.Close()
+			}
+		})
+	}
+}
