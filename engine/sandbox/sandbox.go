@@ -244,7 +244,7 @@ func (c Config) Start(r Run) (*Sandbox, error) {
 		return nil, fmt.Errorf("%w: the sandbox did not start: %s", ErrUnavailable, s.why(err))
 	}
 	if slirp != "" {
-		if err := s.startSlirp(slirp, r.Network == NetHostLoopback); err != nil {
+		if err := s.startSlirp(slirp, r.Network == NetHostLoopback, userns); err != nil {
 			s.kill()
 			<-s.exited
 			return nil, fmt.Errorf("%w: the cells' network did not start: %w", ErrUnavailable, err)
@@ -267,7 +267,7 @@ func (s *Sandbox) why(err error) string {
 }
 
 // startSlirp gives the sandbox's network namespace a route out.
-func (s *Sandbox) startSlirp(slirp string, hostLoopback bool) error {
+func (s *Sandbox) startSlirp(slirp string, hostLoopback, userns bool) error {
 	pid, err := childOf(s.bwrap.Process.Pid)
 	if err != nil {
 		return err
@@ -280,6 +280,11 @@ func (s *Sandbox) startSlirp(slirp string, hostLoopback bool) error {
 	args := []string{"--configure", "--mtu=65520", "--ready-fd=3"}
 	if !hostLoopback {
 		args = append(args, "--disable-host-loopback")
+	}
+	if userns {
+		// Not root: joining the network namespace takes its owner's
+		// user namespace first.
+		args = append(args, "--userns-path=/proc/"+strconv.Itoa(pid)+"/ns/user")
 	}
 	args = append(args, strconv.Itoa(pid), "tap0")
 	cmd := exec.Command(slirp, args...)
