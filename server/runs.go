@@ -59,7 +59,7 @@ func (m *Runs) useSandbox(cfg *sandbox.Config, runDir string) {
 		runDir = filepath.Join(os.TempDir(), "opsbook-runs")
 	}
 	m.runDir, m.sandbox = runDir, cfg
-	if cfg == nil {
+	if cfg == nil && m.dataDir != "" {
 		m.groups = sandbox.NewGroups(OrphansFile(m.dataDir))
 	}
 }
@@ -261,7 +261,10 @@ var (
 )
 
 func (m *Runs) runPlan(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any, dir, tmp string, sqlx *exec.SQL, log *slog.Logger) (run.Summary, error) {
-	var sp exec.Spawner = exec.Fork{Track: m.groups}
+	var sp exec.Spawner = exec.Fork{}
+	if m.groups != nil { // not a typed nil in the interface
+		sp = exec.Fork{Track: m.groups}
+	}
 	if m.sandbox != nil && needsProcess(req.Flow) {
 		limits, loopback := m.sandboxLimits(ctx, req.Workspace.ID)
 		network := sandbox.NetOutbound
