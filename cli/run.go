@@ -16,6 +16,7 @@ import (
 	"github.com/opsbook/opsbook/engine/exec"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/run"
+	"github.com/opsbook/opsbook/engine/sandbox"
 )
 
 // Exit codes of `opsbook run` and `opsbook check`.
@@ -59,6 +60,7 @@ func Run(ctx context.Context, args []string, io Stdio) int {
 	scratch := fs.String("scratch", "", "the scratch SQLite `FILE` (default: scratch.db in the working directory)")
 	keep := fs.Bool("keep-workdir", false, "keep the run's working directory and print its path")
 	parallel := fs.Int("parallel", 0, "cells running at once in graph order (default 2×CPUs, at least 4)")
+	box := fs.String("sandbox", "none", "none (cells run as you, here) or bwrap (in a sandbox, as a studio runs them)")
 	pos, err := ParseInterleaved(fs, args)
 	if err == flag.ErrHelp {
 		return ExitOK
@@ -68,6 +70,10 @@ func Run(ctx context.Context, args []string, io Stdio) int {
 	}
 	if err := EnvDefaults(fs); err != nil {
 		fmt.Fprintln(io.Err, "opsbook run:", err)
+		return ExitInvalid
+	}
+	if *box != "none" && *box != "bwrap" {
+		fmt.Fprintf(io.Err, "opsbook run: --sandbox is none or bwrap, not %q\n", *box)
 		return ExitInvalid
 	}
 	if len(pos) != 1 {
@@ -157,6 +163,22 @@ func Run(ctx context.Context, args []string, io Stdio) int {
 		}
 	}()
 
+	var sp exec.Spawner = exec.Fork{}
+	if *box == "bwrap" {
+		network := sandbox.NetOutbound
+		if f.NoNetwork {
+			network = sandbox.NetNone
+		}
+		sb, err := sandbox.Config{}.Start(sandbox.Run{Dir: workdir, TempDir: tmp, Network: network, Limits: sandbox.DefaultLimits})
+		if err != nil {
+			fmt.Fprintln(io.Err, "opsbook run: start the sandbox:", err)
+			fmt.Fprintln(io.Err, "Install bubblewrap and slirp4netns, or run without --sandbox.")
+			return ExitFailed
+		}
+		defer sb.Close()
+		sp = sb
+	}
+
 	abs, _ := filepath.Abs(dir)
 	sum, err := plan.Run(ctx, run.Options{
 		ID:      engine.NewID("r_"),
@@ -166,8 +188,8 @@ func Run(ctx context.Context, args []string, io Stdio) int {
 		Dir:     workdir,
 		TempDir: tmp,
 		Executors: map[engine.Kind]exec.Executor{
-			engine.KindShell:  &exec.Shell{},
-			engine.KindPython: &exec.Python{},
+			engine.KindShell:  &exec.Shell{Spawner: sp},
+			engine.KindPython: &exec.Python{Spawner: sp},
 			engine.KindHTTP:   &exec.HTTP{},
 			engine.KindSQL:    sqlx,
 		},

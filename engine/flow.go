@@ -68,9 +68,12 @@ type Flow struct {
 	Name        string
 	Description string
 	Order       Order // "" means notebook
-	Inputs      []Input
-	Triggers    []Trigger
-	Cells       []Cell
+	// NoNetwork is `network: false`: the cells' sandbox has no network
+	// at all (only its own loopback).
+	NoNetwork bool
+	Inputs    []Input
+	Triggers  []Trigger
+	Cells     []Cell
 }
 
 // EffectiveOrder is the flow's order with the default applied.

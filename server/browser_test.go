@@ -24,6 +24,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -43,7 +44,7 @@ type studio struct {
 func newStudio(t *testing.T) *studio {
 	t.Helper()
 	st, data := openStore(t, "sqlite")
-	srv := New(Config{Store: st, DataDir: data})
+	srv := New(Config{Store: st, DataDir: data, Sandbox: &sandbox.Config{}})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,9 @@ func (s *Server) pageOf(r *http.Request, title, ws, nav string) views.Page {
 			if m.Workspace.Slug == ws {
 				p.User.Role = m.Role
 			}
+			if m.Role == store.RoleOwner && !s.sandbox {
+				p.NoSandbox = true
+			}
 		}
 	}
 	return p

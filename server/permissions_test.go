@@ -96,6 +96,7 @@ func testPermissions(t *testing.T, dialect string) {
 		{"GET", "/healthz", "", expect{ok, ok, ok, ok, ok, ok}},
 	}
 	rows = append(rows, gitPermissionRows()...)
+	rows = append(rows, permRow{"POST", "/w/acme/sandbox", "procs=512&files=4096&file_size=1024&memory=0", expect{ok, fbd, fbd, fbd, nf, una}})
 	rows = append(rows, sharingPermissionRows(f)...)
 	checkRoutesCovered(t, rows)
 	who := append(append([]string{}, testRoles...), "", shareHolder)

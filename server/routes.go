@@ -66,6 +66,9 @@ func (s *Server) routes() http.Handler {
 
 	// Flows in git (server/git*.go, docs/GIT.md).
 	mux.Handle("POST /w/{ws}/git", page(s.gitSettingsSave))
+
+	// The cells' sandbox (server/sandbox_settings.go).
+	mux.Handle("POST /w/{ws}/sandbox", page(s.sandboxSettingsSave))
 	mux.Handle("POST /w/{ws}/git/pull", page(s.gitPull))
 	mux.Handle("GET /w/{ws}/flows/{slug}/git", page(s.gitResolvePage))
 	mux.Handle("POST /w/{ws}/flows/{slug}/git/resolve", page(s.gitResolve))

@@ -15,6 +15,7 @@ import (
 	"github.com/opsbook/opsbook/engine/exec"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/run"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -33,6 +34,9 @@ type Runs struct {
 	hub     *Hub
 	log     *slog.Logger
 	dataDir string
+	runDir  string          // the runs' working directories, outside dataDir
+	sandbox *sandbox.Config // nil: cells run without a sandbox
+	groups  *sandbox.Groups // without a sandbox: the cells' groups, for the next start
 
 	slots  chan struct{} // one per run executing now
 	mu     sync.Mutex
@@ -46,6 +50,23 @@ type Runs struct {
 func NewRuns(st *store.Store, hub *Hub, log *slog.Logger, dataDir string) *Runs {
 	return &Runs{store: st, hub: hub, log: log, dataDir: dataDir, active: map[string]*activeRun{}, slots: make(chan struct{}, maxRunning)}
 }
+
+// useSandbox sets how cells are started: in a sandbox of cfg per run, or,
+// when cfg is nil, as plain children whose groups are recorded in the data
+// folder. runDir "" means os.TempDir()/opsbook-runs.
+func (m *Runs) useSandbox(cfg *sandbox.Config, runDir string) {
+	if runDir == "" {
+		runDir = filepath.Join(os.TempDir(), "opsbook-runs")
+	}
+	m.runDir, m.sandbox = runDir, cfg
+	if cfg == nil && m.dataDir != "" {
+		m.groups = sandbox.NewGroups(OrphansFile(m.dataDir))
+	}
+}
+
+// OrphansFile is where a server without a sandbox records its cells'
+// process groups (sandbox.KillOrphans reads it at the next start).
+func OrphansFile(dataDir string) string { return filepath.Join(dataDir, "cell-groups") }
 
 type activeRun struct {
 	id, flowID string
@@ -159,10 +180,13 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 
 func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any) {
 	log := m.log.With("run", r.ID, "flow", req.FlowSlug)
-	work := filepath.Join(m.dataDir, "runs", r.ID)
+	work := filepath.Join(m.runDir, r.ID)
 	dir, tmp := filepath.Join(work, "work"), filepath.Join(work, "tmp")
 	defer os.RemoveAll(work)
 	scratchDir := filepath.Join(m.dataDir, "workspaces", req.Workspace.ID)
+	if err := os.MkdirAll(m.runDir, 0o711); err != nil {
+		log.Error("make run directory", "err", err)
+	}
 	for _, d := range []string{dir, tmp, scratchDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			log.Error("make run directory", "err", err)
@@ -237,13 +261,33 @@ var (
 )
 
 func (m *Runs) runPlan(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any, dir, tmp string, sqlx *exec.SQL, log *slog.Logger) (run.Summary, error) {
+	var sp exec.Spawner = exec.Fork{}
+	if m.groups != nil { // not a typed nil in the interface
+		sp = exec.Fork{Track: m.groups}
+	}
+	if m.sandbox != nil && needsProcess(req.Flow) {
+		limits, loopback := m.sandboxLimits(ctx, req.Workspace.ID)
+		network := sandbox.NetOutbound
+		switch {
+		case req.Flow.NoNetwork:
+			network = sandbox.NetNone
+		case loopback:
+			network = sandbox.NetHostLoopback
+		}
+		sb, err := m.sandbox.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: network, Limits: limits})
+		if err != nil {
+			return run.Summary{}, fmt.Errorf("start the run's sandbox: %w", err)
+		}
+		defer sb.Close()
+		sp = sb
+	}
 	return plan.Run(ctx, run.Options{
 		DefaultTimeout: defaultCellTimeout,
 		ID:             r.ID, Flow: req.FlowSlug, Version: req.Version, Hash: r.Hash,
 		Inputs: inputs, Secrets: req.Secrets, MaskAlso: req.MaskAlso, Dir: dir, TempDir: tmp,
 		Executors: map[engine.Kind]exec.Executor{
-			engine.KindShell:  &exec.Shell{},
-			engine.KindPython: &exec.Python{},
+			engine.KindShell:  &exec.Shell{Spawner: sp},
+			engine.KindPython: &exec.Python{Spawner: sp},
 			engine.KindHTTP:   &exec.HTTP{},
 			engine.KindSQL:    sqlx,
 		},
@@ -252,6 +296,17 @@ func (m *Runs) runPlan(ctx context.Context, ar *activeRun, plan *run.Plan, req S
 		Prior:  req.Prior,
 		Logger: log,
 	})
+}
+
+// needsProcess reports whether f has a cell that starts a process: a run
+// of only http, sql and markdown cells needs no sandbox.
+func needsProcess(f *engine.Flow) bool {
+	for _, c := range f.Cells {
+		if c.Kind == engine.KindShell || c.Kind == engine.KindPython {
+			return true
+		}
+	}
+	return false
 }
 
 // finishRun forgets an ended run and tells its viewers.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/collab"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -37,6 +38,14 @@ type Config struct {
 	// HTTP holds the limits of the HTTP server and what the studio is told
 	// about proxies and its public address (httpserver.go, client.go).
 	HTTP HTTPConfig
+	// Sandbox starts each run's sandbox (engine/sandbox). Nil runs cells as
+	// plain children of the server, which they can then read and signal:
+	// owners are shown a warning on every page.
+	Sandbox *sandbox.Config
+	// RunDir holds the runs' working directories, outside DataDir so that
+	// no cell is ever given a path inside it; "" means
+	// os.TempDir()/opsbook-runs.
+	RunDir string
 }
 
 // Server holds the handlers' dependencies.
@@ -52,7 +61,9 @@ type Server struct {
 	vhooks versionHooks // told of each saved version (git sync)
 	box    *secret.Box  // nil when no key could be had: secrets are refused
 	limits *rateLimits  // runs per hour of form links
-	git    *gitSync     // flows in git (git.go)
+	// sandbox is false when cells run without one (--sandbox none).
+	sandbox bool
+	git     *gitSync // flows in git (git.go)
 
 	setupMu sync.Mutex // one first-owner setup at a time
 
@@ -92,6 +103,7 @@ func New(cfg Config) *Server {
 		log:     log,
 		hub:     hub,
 		runs:    NewRuns(cfg.Store, hub, log, cfg.DataDir),
+		sandbox: cfg.Sandbox != nil,
 		started: time.Now(),
 		upgrader: websocket.Upgrader{
 			ReadBufferSize:  1024,
@@ -100,6 +112,7 @@ func New(cfg Config) *Server {
 			WriteBufferPool: &writePool,
 		},
 	}
+	s.runs.useSandbox(cfg.Sandbox, cfg.RunDir)
 	s.box, s.limits = newBox(cfg, log), newRateLimits()
 	s.process = engine.NewID("p_")
 	s.pg = cfg.Store.Pool() != nil

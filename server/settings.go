@@ -41,6 +41,9 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 	if err := s.secretsSection(r, a, &props); err != nil {
 		return props, err
 	}
+	if err := s.sandboxSection(r, a, &props); err != nil {
+		return props, err
+	}
 	return props, s.gitSection(r, a, &props)
 }
 

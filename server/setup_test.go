@@ -18,6 +18,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -95,7 +96,7 @@ func setup(t testing.TB, dialect string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, dialect)
-	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t)})
+	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t), Sandbox: &sandbox.Config{}})
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -81,10 +81,11 @@ func waitJS(t *testing.T, ctx context.Context, cond string, d time.Duration) {
 // window and watch it finish live; open a run form, run it, read the result.
 func TestBrowserShareAndForm(t *testing.T) {
 	f := setup(t, "sqlite")
-	gate := filepath.Join(t.TempDir(), "go")
+	// The gate is a file in the run's working directory, the one place of
+	// the host the sandboxed cell sees.
 	f.addFlow("report", &engine.Flow{Name: "Weekly report", Cells: []engine.Cell{
 		{Name: "intro", Kind: engine.KindMarkdown, File: "intro.md", Source: "# Weekly report\n\nSales by day. <img src=x onerror=\"document.body.dataset.pwned=1\">\n"},
-		{Name: "wait", Kind: engine.KindShell, File: "wait.sh", Source: "echo '<script>document.body.dataset.pwned=2</script>'\nfor i in $(seq 1 300); do [ -f " + gate + " ] && break; echo waiting $i; sleep 0.1; done\necho done\n"},
+		{Name: "wait", Kind: engine.KindShell, File: "wait.sh", Source: "echo '<script>document.body.dataset.pwned=2</script>'\nfor i in $(seq 1 300); do [ -f go ] && break; echo waiting $i; sleep 0.1; done\necho done\n"},
 		{Name: "sales", Kind: engine.KindExpr, File: "sales.expr", Source: `[{"day": "mon", "total": 3}, {"day": "tue", "total": 5}, {"day": "<b onclick=x>wed</b>", "total": 4}]` + "\n"},
 	}})
 	f.addFlow("double", formFlow())
@@ -94,6 +95,17 @@ func TestBrowserShareAndForm(t *testing.T) {
 	// The studio: sign in as the editor, open the running run, share it.
 	run := f.startRun("report", "{}", "")
 	defer f.srv.runs.Cancel(run)
+	// The run's sandbox takes a moment to start: begin once the cell
+	// writes, as the test did when cells started at once.
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		evs, _ := f.st.Events(context.Background(), run, 0, 0)
+		if strings.Contains(eventsText(evs), "waiting 1") {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("the wait cell never wrote")
+		}
+	}
 	must(t, chromedp.Do(b, chromedp.Navigate(base+"/signin?next=/runs/"+run),
 		chromedp.SetValue(chromedp.CSS(`input[name="name"]`), "editor"),
 		chromedp.SetValue(chromedp.CSS(`input[name="password"]`), "correct horse battery"),
@@ -120,7 +132,7 @@ func TestBrowserShareAndForm(t *testing.T) {
 	}
 	waitJS(t, p, `document.querySelector('[data-conn]').textContent === 'live'`, 10*time.Second)
 	waitJS(t, p, `document.querySelector('section[data-cell="wait"] [data-lines]').textContent.includes('waiting')`, 10*time.Second)
-	must(t, os.WriteFile(gate, nil, 0o600))
+	must(t, os.WriteFile(filepath.Join(f.srv.runs.runDir, run, "work", "go"), nil, 0o600))
 	waitJS(t, p, `document.querySelector('main#run').dataset.status === 'succeeded'`, 20*time.Second)
 	sentence := evalStr(t, p, `document.querySelector('[data-run-sentence]').textContent`)
 	if !strings.Contains(sentence, "finished successfully") {

@@ -17,6 +17,8 @@ type Page struct {
 	Workspaces []Workspace // the user's workspaces, for the switcher
 	Nav        string      // the current section: "flows", "runs" or "settings"
 	Now        time.Time   // for "5 min ago"; zero means time.Now()
+	// NoSandbox shows an owner that cells run without a sandbox.
+	NoSandbox bool
 }
 
 // User is the signed-in person.
@@ -227,6 +229,7 @@ type SettingsProps struct {
 	NewToken     string
 	Secrets      SecretsSection
 	Git          GitSection
+	Sandbox      SandboxSection
 }
 
 // Member is a person in a workspace.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/server"
@@ -85,6 +86,9 @@ func serve(args []string) int {
 	baseURL := fs.String("base-url", "", "the `URL` people open the studio at, e.g. https://ops.example.com (share links are built on it; https makes cookies Secure)")
 	proxies := fs.String("trusted-proxies", "", "`ADDRS`: comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	maxConns := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "open connections allowed per client address (`N`; 0 for no cap)")
+	sandboxMode := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none (as this server's user, able to read its data)")
+	runDir := fs.String("run-dir", "", "the `DIR` of the runs' working directories, outside --data (default: opsbook-runs in the system's temporary directory)")
+	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the server is root")
 	if !parse(fs, args) {
 		return cli.ExitInvalid
 	}
@@ -105,6 +109,27 @@ func serve(args []string) int {
 		return cli.ExitInvalid
 	}
 	log := newLogger(os.Stderr, *level)
+	var sbCfg *sandbox.Config
+	switch *sandboxMode {
+	case "bwrap":
+		sbCfg = &sandbox.Config{UID: *uid, GID: *uid, Logger: log}
+		if err := sbCfg.Check(); err != nil {
+			fmt.Fprintln(os.Stderr, "opsbook serve: cells cannot run in a sandbox here:", err)
+			return cli.ExitFailed
+		}
+		log.Info("sandbox", "mode", sbCfg.Describe())
+	case "none":
+		log.Warn("sandbox none: cells run as this server's user, can read its data folder and secret key, and reach its database and port; owners see a warning")
+	default:
+		fmt.Fprintf(os.Stderr, "opsbook serve: --sandbox is bwrap or none, not %q\n", *sandboxMode)
+		return cli.ExitInvalid
+	}
+	// Cells a killed server started without a sandbox may still run.
+	if n, err := sandbox.KillOrphans(server.OrphansFile(d.data)); err != nil {
+		log.Warn("kill the cells of an earlier server", "err", err)
+	} else if n > 0 {
+		log.Warn("killed cells left running by an earlier server", "groups", n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -124,7 +149,7 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
-	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc})
+	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc, Sandbox: sbCfg, RunDir: *runDir})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed

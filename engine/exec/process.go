@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,12 +31,15 @@ const stdoutTail = 64 << 10
 type Shell struct {
 	Bash  string        // the program; "" means "bash" from PATH
 	Grace time.Duration // between SIGTERM and SIGKILL on stop; 0 means DefaultGrace
+	// Spawner starts the process; nil means Fork{} (no sandbox).
+	Spawner Spawner
 }
 
 // Python runs python cells with python3.
 type Python struct {
-	Python string        // the program; "" means "python3" from PATH
-	Grace  time.Duration // between SIGTERM and SIGKILL on stop; 0 means DefaultGrace
+	Python  string        // the program; "" means "python3" from PATH
+	Grace   time.Duration // between SIGTERM and SIGKILL on stop; 0 means DefaultGrace
+	Spawner Spawner       // nil means Fork{}
 }
 
 var (
@@ -52,6 +54,7 @@ func (s Shell) Execute(ctx context.Context, req *Request) (any, error) {
 		program: orDefault(s.Bash, "bash"),
 		ext:     ".sh",
 		grace:   s.Grace,
+		spawner: s.Spawner,
 		// bash -c SCRIPT NAME sets $0, so bash's own errors name the cell.
 		inlineArgs: func(src, name string) []string { return []string{"-c", src, name} },
 	})
@@ -64,6 +67,7 @@ func (p Python) Execute(ctx context.Context, req *Request) (any, error) {
 		program:    orDefault(p.Python, "python3"),
 		ext:        ".py",
 		grace:      p.Grace,
+		spawner:    p.Spawner,
 		env:        []string{"PYTHONUNBUFFERED=1"},
 		inlineArgs: func(src, _ string) []string { return []string{"-c", src} },
 	})
@@ -74,6 +78,7 @@ type process struct {
 	program    string
 	ext        string
 	grace      time.Duration
+	spawner    Spawner
 	env        []string
 	inlineArgs func(src, name string) []string
 }
@@ -122,6 +127,11 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 			werr = cerr
 		}
 		defer os.Remove(f.Name())
+		if werr == nil {
+			// A sandboxed cell runs as another user: the file's directory
+			// is private to the run, the file need not be.
+			werr = os.Chmod(f.Name(), 0o644)
+		}
 		if werr != nil {
 			return nil, fmt.Errorf("write script file: %w", werr)
 		}
@@ -133,31 +143,23 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 		grace = DefaultGrace
 	}
 
-	cmd := exec.CommandContext(ctx, p.program, args...)
-	cmd.Dir = req.Dir
-	env := append(inherited(), p.env...)
+	sp := p.spawner
+	if sp == nil {
+		sp = Fork{}
+	}
+	env := append(sp.Env(), p.env...)
 	env = append(env, req.Env...) // the cell's env may override ours
-	cmd.Env = append(env,
-		"OPSBOOK_OUTPUT="+outPath,
+	env = append(env,
+		"OPSBOOK_OUTPUT="+sp.Path(outPath),
 		"OPSBOOK_RUN="+req.Run.ID,
 		"OPSBOOK_CELL="+name,
 	)
-	// Stdin stays nil: os/exec connects it to /dev/null.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	// On ctx done, ask the whole group to stop; os/exec kills the main
-	// process WaitDelay later if it is still there, and we kill the rest of
-	// the group as soon as the main process is gone.
-	cmd.Cancel = func() error {
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		if errors.Is(err, syscall.ESRCH) {
-			return os.ErrProcessDone
-		}
-		return err
+	if len(req.Source) >= maxInline {
+		args = []string{sp.Path(args[0])}
 	}
-	cmd.WaitDelay = grace
 
-	// Our own pipes, as *os.File, so Wait returns when the main process
-	// exits instead of waiting for every holder of the write ends.
+	// Our own pipes, as *os.File, so the cell's exit is seen when the main
+	// process exits instead of when every holder of the write ends does.
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("create pipe: %w", err)
@@ -168,21 +170,28 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 		outW.Close()
 		return nil, fmt.Errorf("create pipe: %w", err)
 	}
-	cmd.Stdout, cmd.Stderr = outW, errW
-
-	if err := cmd.Start(); err != nil {
+	if ctx.Err() != nil {
 		outR.Close()
 		outW.Close()
 		errR.Close()
 		errW.Close()
+		return nil, stopError(ctx, req)
+	}
+	dir := req.Dir
+	if dir != "" {
+		dir = sp.Path(dir)
+	}
+	proc, err := sp.Spawn(&Spec{Program: p.program, Args: args, Env: env, Dir: dir, Stdout: outW, Stderr: errW})
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		if ctx.Err() != nil {
 			return nil, stopError(ctx, req)
 		}
 		return nil, fmt.Errorf("start %s: %w", p.program, err)
 	}
-	outW.Close()
-	errW.Close()
-	pgid := cmd.Process.Pid
 
 	tail := newTail(stdoutTail)
 	outDone := make(chan error, 1)
@@ -190,10 +199,31 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 	go func() { outDone <- pump(outR, engine.StreamStdout, req.Output, tail) }()
 	go func() { errDone <- pump(errR, engine.StreamStderr, req.Output, nil) }()
 
-	waitErr := cmd.Wait()
+	// On ctx done, ask the whole group to stop, and kill it grace later.
+	exited := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-exited:
+			return
+		case <-ctx.Done():
+		}
+		_ = proc.Signal(syscall.SIGTERM)
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-t.C:
+			_ = proc.Signal(syscall.SIGKILL)
+		}
+	}()
+	ws, waitErr := proc.Wait()
+	close(exited)
+	<-stopped
 	// Whatever the script left behind in its group goes with it, so nothing
 	// keeps running or holds our pipes.
-	_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	_ = proc.Signal(syscall.SIGKILL)
 
 	// A process that left the group (setsid) may still hold the pipes: give
 	// it the grace period, then stop reading.
@@ -212,7 +242,11 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 	outR.Close()
 	errR.Close()
 
-	res := &engine.ShellResult{ExitCode: exitCode(cmd.ProcessState), Stdout: tail.String()}
+	code := -1
+	if waitErr == nil {
+		code = exitCode(ws)
+	}
+	res := &engine.ShellResult{ExitCode: code, Stdout: tail.String()}
 
 	outputs, outErr := readOutputs(outPath)
 	res.Outputs = outputs
@@ -221,13 +255,12 @@ func runProcess(ctx context.Context, req *Request, p process) (*engine.ShellResu
 		logOutputsError(req, outErr)
 		return res, stopError(ctx, req)
 	}
-	var exitErr *exec.ExitError
-	if waitErr != nil && !errors.As(waitErr, &exitErr) && !errors.Is(waitErr, exec.ErrWaitDelay) {
+	if waitErr != nil {
 		return res, fmt.Errorf("wait for %s: %w", p.program, waitErr)
 	}
 	if res.ExitCode != 0 {
 		logOutputsError(req, outErr)
-		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		if ws.Signaled() {
 			return res, fmt.Errorf("killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
 		}
 		return res, fmt.Errorf("exit status %d", res.ExitCode)
@@ -253,14 +286,11 @@ func logOutputsError(req *Request, err error) {
 
 // exitCode is the process's exit status, or 128+signal as shells report a
 // process killed by a signal.
-func exitCode(ps *os.ProcessState) int {
-	if ps == nil {
-		return -1
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+func exitCode(ws syscall.WaitStatus) int {
+	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
-	return ps.ExitCode()
+	return ws.ExitStatus()
 }
 
 func cellName(req *Request) string {

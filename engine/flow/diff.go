@@ -24,7 +24,8 @@ const (
 // Diff is what changed from one flow (the old one) to another (the new
 // one): settings, inputs, the order of cells, and each cell.
 type Diff struct {
-	// Settings are changes of name, description, order and triggers.
+	// Settings are changes of name, description, order, network and
+	// triggers.
 	Settings []FieldChange `json:"settings,omitempty"`
 	// Inputs lists the inputs that were added, removed or changed, in the
 	// new flow's order, removed ones last.
@@ -267,6 +268,7 @@ func settingsChanges(old, new *engine.Flow) []FieldChange {
 	add("name", old.Name, new.Name)
 	add("description", old.Description, new.Description)
 	add("order", string(old.EffectiveOrder()), string(new.EffectiveOrder()))
+	add("network", strconv.FormatBool(!old.NoNetwork), strconv.FormatBool(!new.NoNetwork))
 	add("triggers", triggersText(old.Triggers), triggersText(new.Triggers))
 	return out
 }

@@ -439,7 +439,7 @@ func peekName(n *yaml.Node, kind string, i int) string {
 
 func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 	if n.Kind == yaml.SequenceNode || n.Kind == yaml.ScalarNode {
-		p.fail("", n, "flow.yaml must be a mapping with the keys name, description, order, inputs, triggers and cells, not %s", describe(n))
+		p.fail("", n, "flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers and cells, not %s", describe(n))
 		return
 	}
 	m, ok := p.fields("", n, "flow.yaml", flowKeys)
@@ -454,6 +454,9 @@ func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 	}
 	if e, ok := m["order"]; ok {
 		f.Order = engine.Order(p.str("order", e.val, "order"))
+	}
+	if e, ok := m["network"]; ok {
+		f.NoNetwork = !p.boolean("network", e.val, "network")
 	}
 	if e, ok := m["inputs"]; ok {
 		for i, item := range p.list("inputs", e.val, "inputs", "[{name: day, type: date}]") {

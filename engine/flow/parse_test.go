@@ -56,7 +56,7 @@ func TestParseErrors(t *testing.T) {
 		{"cells null", setup(t, "name: T\ncells:\n"), []string{`flow.yaml:2:7: cells has no value; write cells: [] for none`}},
 		{"inputs a number", setup(t, "name: T\ninputs: 3\n"), []string{`flow.yaml:2:9: inputs must be a list`}},
 		{"cell not a mapping", setup(t, "name: T\ncells:\n  - a.sh\n"), []string{`flow.yaml:3:5: cell 1 must be a mapping with keys like name, kind, file, not "a.sh"`}},
-		{"manifest a list", setup(t, "- name: T\n"), []string{`flow.yaml:1:1: flow.yaml must be a mapping with the keys name, description, order, inputs, triggers and cells, not a list`}},
+		{"manifest a list", setup(t, "- name: T\n"), []string{`flow.yaml:1:1: flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers and cells, not a list`}},
 		{"manifest a scalar", setup(t, "hello\n"), []string{`flow.yaml:1:1: flow.yaml must be a mapping`}},
 		{"empty manifest", setup(t, "# nothing\n"), []string{`flow.yaml:1:1: flow.yaml is empty; write at least a name: and a list of cells:`}},
 		{"two documents", setup(t, "name: T\n---\nname: U\n"), []string{`flow.yaml:3:1: flow.yaml holds more than one YAML document`}},

@@ -97,6 +97,9 @@ func Manifest(f *engine.Flow) []byte {
 	b = keyString(b, "", "name", f.Name)
 	b = keyString(b, "", "description", f.Description)
 	b = keyString(b, "", "order", string(f.Order))
+	if f.NoNetwork {
+		b = append(b, "network: false\n"...)
+	}
 	if len(f.Inputs) > 0 {
 		b = append(b, "inputs:\n"...)
 		for _, in := range f.Inputs {

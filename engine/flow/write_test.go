@@ -338,6 +338,40 @@ func unpos(f *engine.Flow) *engine.Flow {
 	return &g
 }
 
+func TestNetworkKey(t *testing.T) {
+	t.Parallel()
+	off := &engine.Flow{Name: "T", NoNetwork: true, Cells: []engine.Cell{{Name: "a", Kind: engine.KindShell, File: "a.sh", Source: "true\n"}}}
+	if m := string(Manifest(off)); !strings.Contains(m, "\nnetwork: false\n") {
+		t.Errorf("manifest of a flow without network:\n%s", m)
+	}
+	on := *off
+	on.NoNetwork = false
+	if m := string(Manifest(&on)); strings.Contains(m, "network") {
+		t.Errorf("manifest of a flow with network (the default) names it:\n%s", m)
+	}
+	assertRoundTrip(t, off)
+	assertRoundTrip(t, &on)
+	for _, tc := range []struct {
+		yaml string
+		off  bool
+	}{{"network: false\n", true}, {"network: true\n", false}, {"", false}} {
+		f, err := Parse(mapFS([]File{{Name: "flow.yaml", Data: []byte("name: T\n" + tc.yaml + "cells: []\n")}}))
+		if err != nil {
+			t.Fatalf("%q: %v", tc.yaml, err)
+		}
+		if f.NoNetwork != tc.off {
+			t.Errorf("%q: NoNetwork = %v", tc.yaml, f.NoNetwork)
+		}
+	}
+	_, err := Parse(mapFS([]File{{Name: "flow.yaml", Data: []byte("name: T\nnetwork: \"no\"\ncells: []\n")}}))
+	if err == nil || !strings.Contains(err.Error(), "network must be true or false (without quotes)") {
+		t.Errorf("network: \"no\" gave %v", err)
+	}
+	if d := Compare(off, &on); len(d.Settings) != 1 || d.Settings[0].Field != "network" {
+		t.Errorf("diff: %+v", d.Settings)
+	}
+}
+
 func TestRoundTripRandom(t *testing.T) {
 	t.Parallel()
 	for seed := range uint64(2000) {
@@ -389,6 +423,8 @@ func randomFlow(r *rand.Rand) *engine.Flow {
 		Description: randomString(r, 4),
 		Order:       []engine.Order{"", engine.OrderNotebook, engine.OrderGraph}[r.IntN(3)],
 	}
+	// Not drawn from r, which would change every flow the seeds give.
+	f.NoNetwork = len(f.Description)%3 == 0
 	if strings.TrimSpace(f.Name) == "" {
 		f.Name = "x" + f.Name
 	}

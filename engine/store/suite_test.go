@@ -43,6 +43,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"Migrate", testMigrate},
 		{"CollabLog", testCollabLog},
 		{"CollabNotify", testCollabNotify},
+		{"SandboxSettings", testSandboxSettings},
 	}
 	tests = append(tests, sharingTests...)
 	tests = append(tests, gitTests...)
