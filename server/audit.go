@@ -41,7 +41,7 @@ var auditActions = []string{
 	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
 	actMemberAdded, actMemberRole, actMemberRemoved, actTokenCreated, actTokenRevoked,
 	actFlowCreated, actPasswordChanged, "version.saved", "version.published", "version.restored",
-	actGitConfigured, actGitPulled, actGitResolved,
+	actGitConfigured, actGitPulled, actGitResolved, actSandboxConfigured,
 }
 
 // audit records an action of the request's principal in the request's

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -243,7 +244,7 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || !PasswordMatches(u.PasswordHash, r.PostFormValue("password")) {
 		if err != nil {
 			// Spend the same time as a real check, so names are not revealed.
-			PasswordMatches(dummyHash, r.PostFormValue("password"))
+			PasswordMatches(dummyHash(), r.PostFormValue("password"))
 		}
 		s.signins.failed(time.Now(), addr, name)
 		s.auditEntry(r.Context(), r, store.AuditEntry{ActorID: u.ID, ActorName: truncate(name, 100), Action: actSignInFailed})
@@ -258,7 +259,13 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var dummyHash, _ = HashPassword("not a real password, only for timing")
+// dummyHash is made at the first sign-in of an unknown name, not at
+// package init: every opsbook command (and each run's sandbox launcher,
+// which is this binary) would otherwise pay ~58 ms of bcrypt at start.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := HashPassword("not a real password, only for timing")
+	return h
+})
 
 // secondsWords says a wait in whole seconds or minutes, rounded up.
 func secondsWords(d time.Duration) string {
