@@ -542,7 +542,13 @@ func (c Config) Check() error {
 	os.Chmod(root, 0o711)
 	s, err := c.Start(Run{Dir: filepath.Join(root, "work"), TempDir: filepath.Join(root, "tmp"), Network: NetOutbound, Limits: DefaultLimits})
 	if err != nil {
-		return fmt.Errorf("%w\nInstall bubblewrap and slirp4netns (Debian: apt-get install bubblewrap slirp4netns) and allow user namespaces when not root; or start with --sandbox none, which runs cells as this server's user, able to read its data folder and reach its database", err)
+		const orNone = "; or start with --sandbox none, which runs cells as this server's user, able to read its data folder and reach its database"
+		if _, _, userns := c.uid(); userns && strings.Contains(err.Error(), "network did not start") {
+			// bwrap works, but not slirp4netns into a user namespace's
+			// network (docs/SANDBOX.md, "Who a cell is").
+			return fmt.Errorf("%w\nNot as root, the cells' network cannot be given to the sandbox on this machine. Start the server as root (cells still run as uid %d, without capabilities)%s", err, DefaultUID, orNone)
+		}
+		return fmt.Errorf("%w\nInstall bubblewrap and slirp4netns (Debian: apt-get install bubblewrap slirp4netns) and allow user namespaces when not root%s", err, orNone)
 	}
 	defer s.Close()
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
