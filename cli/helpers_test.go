@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/sandbox"
 )
 
 // flowsDir holds the example flows of the repository.
@@ -25,7 +24,6 @@ const flowsDir = "../testdata/flows"
 var tmpRoot string // removed after the tests; holds the built binary
 
 func TestMain(m *testing.M) {
-	sandbox.Main()
 	d, err := os.MkdirTemp("", "opsbook-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -12,15 +12,8 @@ import (
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
 )
-
-func TestMain(m *testing.M) {
-	// The test binary is the sandbox's launcher too.
-	sandbox.Main()
-	os.Exit(m.Run())
-}
 
 // TestRunCellsCannotReachTheServer: a cell of a run started by the server
 // reads none of the data folder, none of the server's environment, and

@@ -8,7 +8,6 @@ import (
 	"os"
 
 	"github.com/opsbook/opsbook/cli"
-	"github.com/opsbook/opsbook/engine/sandbox"
 )
 
 const usage = `usage: opsbook COMMAND [flags]
@@ -33,8 +32,6 @@ Run "opsbook COMMAND -h" for a command's flags.
 var version = "dev"
 
 func main() {
-	// The same binary is the launcher inside each run's sandbox.
-	sandbox.Main()
 	if len(os.Args) < 2 {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(cli.ExitInvalid)

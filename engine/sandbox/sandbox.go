@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/opsbook/opsbook/engine/sandbox/launch"
 	"log/slog"
 	"net"
 	"os"
@@ -191,9 +192,9 @@ func (c Config) Start(r Run) (*Sandbox, error) {
 		args = append(args, "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_KILL")
 	}
 	lim := r.Limits
-	lc := launcherConfig{uid: uid, gid: gid, nproc: lim.Procs, nofile: lim.Files, fsize: lim.FileSize, memory: lim.Memory}
-	args = append(args, "--", insideSelf, launcherArg)
-	args = append(args, lc.args()...)
+	lc := launch.Config{UID: uid, GID: gid, NProc: lim.Procs, NoFile: lim.Files, FSize: lim.FileSize, Memory: lim.Memory}
+	args = append(args, "--", insideSelf, launch.Arg)
+	args = append(args, lc.Args()...)
 
 	hostEnd, launcherEnd, err := socketPair()
 	if err != nil {
@@ -202,7 +203,7 @@ func (c Config) Start(r Run) (*Sandbox, error) {
 	cmd := exec.Command(bwrap, args...)
 	// The launcher's environment: nothing of ours (OPSBOOK_* holds the
 	// database URL and the secrets' key).
-	cmd.Env = []string{"PATH=" + defaultPath}
+	cmd.Env = []string{"PATH=" + launch.DefaultPath}
 	cmd.ExtraFiles = []*os.File{launcherEnd}
 	stderr := &syncWriter{}
 	cmd.Stderr = stderr
@@ -224,10 +225,9 @@ func (c Config) Start(r Run) (*Sandbox, error) {
 	go func() { cmd.Wait(); close(s.exited) }()
 
 	// The launcher says it is ready once its limits are set.
-	var rep reply
 	ready := make(chan error, 1)
 	go func() {
-		_, err := readFrame(conn, &rep)
+		rep, err := readFrame(conn)
 		if err == nil && rep.Op != "ready" {
 			err = fmt.Errorf("unexpected %q", rep.Op)
 		}
@@ -288,7 +288,7 @@ func (s *Sandbox) startSlirp(slirp string, hostLoopback, userns bool) error {
 	}
 	args = append(args, strconv.Itoa(pid), "tap0")
 	cmd := exec.Command(slirp, args...)
-	cmd.Env = []string{"PATH=" + defaultPath}
+	cmd.Env = []string{"PATH=" + launch.DefaultPath}
 	cmd.ExtraFiles = []*os.File{wr}
 	stderr := &syncWriter{}
 	cmd.Stderr = stderr
@@ -338,7 +338,7 @@ func childOf(pid int) (int, error) {
 
 // Env is a cell's starting environment: nothing of the server's.
 func (s *Sandbox) Env() []string {
-	return []string{"PATH=" + defaultPath, "HOME=" + InsideTmp, "TMPDIR=" + InsideTmp, "LANG=C.UTF-8", "USER=opsbook"}
+	return []string{"PATH=" + launch.DefaultPath, "HOME=" + InsideTmp, "TMPDIR=" + InsideTmp, "LANG=C.UTF-8", "USER=opsbook"}
 }
 
 // Path maps a host path inside the run's directories to the cells' view.
@@ -366,7 +366,7 @@ func (s *Sandbox) Spawn(spec *opsexec.Spec) (opsexec.Proc, error) {
 	p := &proc{s: s, id: s.nextID, started: make(chan error, 1), exited: make(chan struct{})}
 	s.procs[p.id] = p
 	s.mu.Unlock()
-	err := s.send(request{Op: "start", ID: p.id, Argv: append([]string{spec.Program}, spec.Args...), Env: spec.Env, Dir: spec.Dir}, spec.Stdout, spec.Stderr)
+	err := s.send(launch.Request{Op: "start", ID: p.id, Argv: append([]string{spec.Program}, spec.Args...), Env: spec.Env, Dir: spec.Dir}, spec.Stdout, spec.Stderr)
 	if err == nil {
 		err = <-p.started
 	}
@@ -379,7 +379,7 @@ func (s *Sandbox) Spawn(spec *opsexec.Spec) (opsexec.Proc, error) {
 	return p, nil
 }
 
-func (s *Sandbox) send(r request, files ...*os.File) error {
+func (s *Sandbox) send(r launch.Request, files ...*os.File) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := writeFrame(s.conn, r, files...); err != nil {
@@ -392,8 +392,7 @@ func (s *Sandbox) send(r request, files ...*os.File) error {
 func (s *Sandbox) read() {
 	defer close(s.closed)
 	for {
-		var rep reply
-		_, err := readFrame(s.conn, &rep)
+		rep, err := readFrame(s.conn)
 		if err != nil {
 			s.mu.Lock()
 			if s.closing {
@@ -497,7 +496,7 @@ func (p *proc) Signal(sig syscall.Signal) error {
 		return os.ErrProcessDone
 	default:
 	}
-	return p.s.send(request{Op: "signal", ID: p.id, Sig: int(sig)})
+	return p.s.send(launch.Request{Op: "signal", ID: p.id, Sig: int(sig)})
 }
 
 func (p *proc) Wait() (syscall.WaitStatus, error) {

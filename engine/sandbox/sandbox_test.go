@@ -17,11 +17,6 @@ import (
 	"github.com/opsbook/opsbook/engine/sandbox"
 )
 
-func TestMain(m *testing.M) {
-	sandbox.Main()
-	os.Exit(m.Run())
-}
-
 // lines collects a cell's output.
 type lines struct {
 	mu  sync.Mutex
