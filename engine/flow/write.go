@@ -299,7 +299,10 @@ func plain(s string, inFlow bool) bool {
 			if r < 0x20 || r == 0x7f {
 				return false
 			}
-			if inFlow && strings.ContainsRune(",[]{}", r) {
+			// Inside [ ], yaml reads a '?' followed by ']' or ',' as a
+			// key indicator, not as part of the word (`[No?]` does not
+			// parse).
+			if inFlow && strings.ContainsRune(",[]{}?", r) {
 				return false
 			}
 		case !unicode.IsPrint(r):
