@@ -1,7 +1,10 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/opsbook/opsbook/views"
 )
@@ -30,10 +33,19 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
 	if err := r.ParseForm(); err != nil {
 		return errorf(http.StatusBadRequest, "bad_form", "", "the form could not be read")
 	}
+	// The current password is a second place to guess one (with a stolen
+	// session): it shares the sign-in form's limits for this name.
+	addr := limitKey(requestClient(r).Addr)
+	if wait := s.signins.wait(time.Now(), addr, p.User.Name); wait > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		return s.render(w, r, http.StatusTooManyRequests, views.AccountPage(views.AccountProps{Page: s.pageOf(r, "Your account", "", ""),
+			Errors: map[string]string{"current": fmt.Sprintf("too many wrong passwords; try again in %s", secondsWords(wait))}}))
+	}
 	errs := map[string]string{}
 	pw := r.PostFormValue("password")
 	if !PasswordMatches(p.User.PasswordHash, r.PostFormValue("current")) {
 		errs["current"] = "that is not your current password"
+		s.signins.failed(time.Now(), addr, p.User.Name)
 	}
 	if msg := CheckPassword(pw); msg != "" {
 		errs["password"] = msg

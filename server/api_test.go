@@ -261,3 +261,35 @@ func TestChangePassword(t *testing.T) {
 		t.Error("another browser of the user is still signed in")
 	}
 }
+
+// TestChangePasswordGuessesLimited: the current-password check of the
+// account page shares the sign-in limits, so a stolen session cannot guess
+// the password there without end.
+func TestChangePasswordGuessesLimited(t *testing.T) {
+	f := setup(t, "sqlite")
+	form := "current=wrong&password=new-password-1&password_again=new-password-1"
+	limited := false
+	for i := 0; i < 40 && !limited; i++ {
+		resp := f.do("editor", "POST", "/account/password", form)
+		resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusUnprocessableEntity:
+		case http.StatusTooManyRequests:
+			limited = true
+			if resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+		default:
+			t.Fatalf("guess %d: status %d", i, resp.StatusCode)
+		}
+	}
+	if !limited {
+		t.Fatal("40 wrong current passwords were all checked")
+	}
+	// While limited, even the right one waits; sign-in for the name too.
+	resp := f.do("editor", "POST", "/account/password", "current=correct+horse+battery&password=new-password-1&password_again=new-password-1")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("right password while limited: %d; want 429", resp.StatusCode)
+	}
+}
