@@ -40,7 +40,9 @@ func opsbook(t *testing.T, bin, stdin string, args ...string) string {
 // serveProc starts `opsbook serve` and waits until it is ready.
 func serveProc(t *testing.T, bin, data, addr, box string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr, "--sandbox", box)
+	// The run directories go to a folder of the test's: a killed server
+	// leaves its runs' directories behind.
+	cmd := exec.Command(bin, "serve", "--data", data, "--addr", addr, "--sandbox", box, "--run-dir", t.TempDir())
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
