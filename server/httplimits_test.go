@@ -19,6 +19,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -30,27 +31,7 @@ func serveLimited(t *testing.T, hc HTTPConfig) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, "sqlite")
-	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t), HTTP: hc})
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewUnstartedServer(nil)
-	ts.Config = srv.HTTPServer()
-	ts.Listener = srv.Listener(ts.Listener)
-	ts.Start()
-	t.Cleanup(func() {
-		srv.CloseSockets()
-		ts.CloseClientConnections()
-		ts.Close()
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Stop(c)
-	})
-	f := &fixture{t: t, st: st, srv: srv, ts: ts, users: map[string]store.User{}, cookies: map[string]string{}, tokens: map[string]string{}}
-	var err error
-	if f.ws, err = st.CreateWorkspace(ctx, "acme", "Acme"); err != nil {
-		t.Fatal(err)
-	}
+	f := serveFixture(t, st, Config{DataDir: data, HTTP: hc, Sandbox: &sandbox.Config{}}, true)
 	for name, role := range map[string]string{"ana": store.RoleOwner, "bob": store.RoleEditor} {
 		u, err := st.CreateUser(ctx, name, name, testHash)
 		if err != nil {

@@ -5,15 +5,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -216,23 +215,7 @@ func setupOwner(t *testing.T, dialect string) (*fixture, string) {
 	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, dialect)
-	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t)})
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.CloseSockets()
-		ts.Close()
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Stop(c)
-	})
-	f := &fixture{t: t, st: st, srv: srv, ts: ts, users: map[string]store.User{}, cookies: map[string]string{}, tokens: map[string]string{}}
-	var err error
-	if f.ws, err = st.CreateWorkspace(ctx, "acme", "Acme"); err != nil {
-		t.Fatal(err)
-	}
+	f := serveFixture(t, st, Config{DataDir: data, Sandbox: &sandbox.Config{}}, false)
 	u, err := st.CreateUser(ctx, "owner", "Owner", testHash)
 	if err != nil {
 		t.Fatal(err)

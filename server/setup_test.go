@@ -96,23 +96,7 @@ func setup(t testing.TB, dialect string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, dialect)
-	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t), Sandbox: &sandbox.Config{}})
-	if err := srv.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() {
-		srv.CloseSockets()
-		ts.Close()
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Stop(c)
-	})
-	f := &fixture{t: t, st: st, srv: srv, ts: ts, users: map[string]store.User{}, cookies: map[string]string{}, tokens: map[string]string{}}
-	var err error
-	if f.ws, err = st.CreateWorkspace(ctx, "acme", "Acme"); err != nil {
-		t.Fatal(err)
-	}
+	f := serveFixture(t, st, Config{DataDir: data, Sandbox: &sandbox.Config{}}, false)
 	other, err := st.CreateWorkspace(ctx, "other", "Other")
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +135,7 @@ func setup(t testing.TB, dialect string) *fixture {
 	if f.flow, err = st.CreateFlow(ctx, f.ws.ID, "hello", fl, f.users["owner"].ID, storeFiles(files), flow.Hash(fl)); err != nil {
 		t.Fatal(err)
 	}
-	r, err := srv.runs.Start(ctx, StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, Version: 1, StartedBy: f.users["owner"]})
+	r, err := f.srv.runs.Start(ctx, StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, Version: 1, StartedBy: f.users["owner"]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,4 +203,44 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
+}
+
+// serveFixture starts a studio on st with cfg and serves it over HTTP the
+// way serve does when limited is set (HTTPServer on Listener), else with
+// httptest's defaults. The fixture has the workspace "acme" and no users.
+// Cells run in the sandbox unless cfg says otherwise.
+func serveFixture(t testing.TB, st *store.Store, cfg Config, limited bool) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	cfg.Store = st
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	srv := New(cfg)
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ts *httptest.Server
+	if limited {
+		ts = httptest.NewUnstartedServer(nil)
+		ts.Config = srv.HTTPServer()
+		ts.Listener = srv.Listener(ts.Listener)
+		ts.Start()
+	} else {
+		ts = httptest.NewServer(srv.Handler())
+	}
+	t.Cleanup(func() {
+		srv.CloseSockets()
+		ts.CloseClientConnections()
+		ts.Close()
+		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Stop(c)
+	})
+	f := &fixture{t: t, st: st, srv: srv, ts: ts, users: map[string]store.User{}, cookies: map[string]string{}, tokens: map[string]string{}}
+	var err error
+	if f.ws, err = st.CreateWorkspace(ctx, "acme", "Acme"); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
