@@ -73,7 +73,36 @@ type Flow struct {
 	NoNetwork bool
 	Inputs    []Input
 	Triggers  []Trigger
-	Cells     []Cell
+	// Concurrency bounds the flow's runs at once, across every worker.
+	Concurrency Concurrency
+	Cells       []Cell
+}
+
+// Concurrency is `concurrency: {limit: N, overlap: queue|skip|cancel}`.
+type Concurrency struct {
+	Limit   int     // 0: no limit
+	Overlap Overlap // "" means queue
+}
+
+// Overlap says what a run started while the flow is at its limit does.
+type Overlap string
+
+// Overlaps of a flow's concurrency.
+const (
+	// OverlapQueue: the new run waits (queued) for a slot (the default).
+	OverlapQueue Overlap = "queue"
+	// OverlapSkip: the new run ends skipped at once.
+	OverlapSkip Overlap = "skip"
+	// OverlapCancel: the oldest running run is canceled to make room.
+	OverlapCancel Overlap = "cancel"
+)
+
+// EffectiveOverlap is the overlap with the default applied.
+func (c Concurrency) EffectiveOverlap() Overlap {
+	if c.Overlap == "" {
+		return OverlapQueue
+	}
+	return c.Overlap
 }
 
 // EffectiveOrder is the flow's order with the default applied.

@@ -17,11 +17,15 @@ const (
 	RunSucceeded RunStatus = "succeeded"
 	RunFailed    RunStatus = "failed"
 	RunCanceled  RunStatus = "canceled"
+	// RunWaiting: paused on a person (an approval); it holds no worker.
+	RunWaiting RunStatus = "waiting"
+	// RunSkipped: refused at once by the flow's concurrency (overlap: skip).
+	RunSkipped RunStatus = "skipped"
 )
 
 // Done reports whether the status is final.
 func (s RunStatus) Done() bool {
-	return s == RunSucceeded || s == RunFailed || s == RunCanceled
+	return s == RunSucceeded || s == RunFailed || s == RunCanceled || s == RunSkipped
 }
 
 // CellStatus is the state of a cell inside a run.
