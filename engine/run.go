@@ -35,6 +35,8 @@ type CellStatus string
 const (
 	CellPending   CellStatus = "pending"
 	CellRunning   CellStatus = "running"
+	// CellWaiting: an approval cell waiting for a person.
+	CellWaiting CellStatus = "waiting"
 	CellSucceeded CellStatus = "succeeded"
 	CellFailed    CellStatus = "failed"
 	CellSkipped   CellStatus = "skipped"

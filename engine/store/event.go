@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -39,6 +40,7 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, events []engine.
 			return fmt.Errorf("append events to run %s: event %d belongs to run %s", runID, i, events[i].Run)
 		}
 	}
+	var promoted []string
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := numberEvents(ctx, tx, runID, events); err != nil {
 			return err
@@ -46,9 +48,17 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, events []engine.
 		if err := insertEvents(ctx, tx, runID, events); err != nil {
 			return err
 		}
-		return applyEvents(ctx, tx, runID, events)
+		var err error
+		if promoted, err = s.applyEvents(ctx, tx, runID, events); err != nil {
+			return err
+		}
+		return s.notifyTx(ctx, tx, ChannelEvents, runID+" "+strconv.FormatInt(events[len(events)-1].Seq, 10))
 	})
-	return wrap(err, "append %d events to run %s", len(events), runID)
+	if err != nil {
+		return wrap(err, "append %d events to run %s", len(events), runID)
+	}
+	s.dispatched(promoted)
+	return nil
 }
 
 func numberEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.Event) error {
@@ -113,7 +123,12 @@ func insertEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.
 // nextPosition puts a cell first known from its events after the others.
 const nextPosition = `(SELECT COALESCE(MAX(p.position) + 1, 0) FROM cell_runs AS p WHERE p.run_id = ?)`
 
-func applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.Event) error {
+// applyEvents applies events to the run and its cells (see AppendEvents).
+// A run.finished changes only a run that has not ended (a late one never
+// flips a final status), and moves the flow's waiting runs up: it returns
+// the runs it dispatched.
+func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.Event) ([]string, error) {
+	var promoted []string
 	var logCells []string
 	logBytes := map[string]int64{}
 	for i := range events {
@@ -162,16 +177,25 @@ func applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.E
 				logBytes[e.Cell] += int64(len(l)) + 1
 			}
 		case engine.EventRunFinished:
+			var flows []runModel
 			_, err = tx.NewUpdate().Model((*runModel)(nil)).
 				Set("? = ?", bun.Ident("status"), e.Status).
 				Set("? = ?", bun.Ident("finished_at"), at).
 				Set("? = ?", bun.Ident("duration_ms"), e.DurationMS).
 				Set("? = ?", bun.Ident("error"), e.Error).
+				Set("? = NULL", bun.Ident("lease_until")).
 				Where("? = ?", bun.Ident("id"), runID).
-				Exec(ctx)
+				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+				Returning("flow_id, conc_limit").
+				Exec(ctx, &flows)
+			if err == nil && len(flows) == 1 && flows[0].ConcLimit > 0 {
+				var ids []string
+				ids, err = s.promote(ctx, tx, flows[0].FlowID)
+				promoted = append(promoted, ids...)
+			}
 		}
 		if err != nil {
-			return fmt.Errorf("apply %s event %d: %w", e.Type, e.Seq, err)
+			return nil, fmt.Errorf("apply %s event %d: %w", e.Type, e.Seq, err)
 		}
 	}
 	for _, cell := range logCells {
@@ -180,10 +204,10 @@ func applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.E
 			ON CONFLICT (run_id, name) DO UPDATE SET log_bytes = c.log_bytes + EXCLUDED.log_bytes`,
 			runID, runID, cell, string(engine.CellRunning), logBytes[cell]).Exec(ctx)
 		if err != nil {
-			return fmt.Errorf("add log bytes of cell %q: %w", cell, err)
+			return nil, fmt.Errorf("add log bytes of cell %q: %w", cell, err)
 		}
 	}
-	return nil
+	return promoted, nil
 }
 
 // Events reads a run's events with seq > since, in seq order; limit <= 0

@@ -97,7 +97,7 @@ func (s *Store) withMigrate(ctx context.Context, fn func(*migrate.Migrate) error
 		}
 		defer drv.Close()
 	} else {
-		drv, err = migratesqlite.WithInstance(s.db.DB, &migratesqlite.Config{})
+		drv, err = migratesqlite.WithInstance(s.db.DB, &migratesqlite.Config{NoTxWrap: true})
 		if err != nil {
 			return err
 		}

@@ -163,6 +163,11 @@ type runModel struct {
 	FinishedAt  *time.Time `bun:"finished_at"`
 	DurationMS  int64      `bun:"duration_ms"`
 	Error       string     `bun:"error"`
+	Worker      string     `bun:"worker"`
+	LeaseUntil  *time.Time `bun:"lease_until"`
+	Dispatched  bool       `bun:"dispatched"`
+	ConcLimit   int        `bun:"conc_limit"`
+	Request     string     `bun:"request"`
 }
 
 type cellRunModel struct {

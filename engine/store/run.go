@@ -44,6 +44,14 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 		FinishedAt:  fromTime(r.FinishedAt),
 		DurationMS:  r.DurationMS,
 		Error:       r.Error,
+		Worker:      r.Worker,
+		LeaseUntil:  fromTime(r.LeaseUntil),
+		Dispatched:  true,
+		ConcLimit:   r.ConcLimit,
+		Request:     string(r.Request),
+	}
+	if m.Request == "" {
+		m.Request = "{}"
 	}
 	if _, err := s.db.NewInsert().Model(&m).Exec(ctx); err != nil {
 		return Run{}, wrap(err, "create run of flow %s", r.FlowID)
@@ -138,6 +146,11 @@ func runOf(m *runModel, files bool) (Run, error) {
 		FinishedAt:  toTime(m.FinishedAt),
 		DurationMS:  m.DurationMS,
 		Error:       m.Error,
+		Worker:      m.Worker,
+		LeaseUntil:  toTime(m.LeaseUntil),
+		Dispatched:  m.Dispatched,
+		ConcLimit:   m.ConcLimit,
+		Request:     json.RawMessage(m.Request),
 	}
 	if files {
 		var err error

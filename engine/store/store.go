@@ -64,9 +64,11 @@ type Store struct {
 	rdb *bun.DB
 
 	pool *pgxpool.Pool // PostgreSQL only
-	dsn  string        // PostgreSQL only, for migrate's own connection
-	log  *slog.Logger
-	now  func() time.Time
+
+	dispatcher Dispatcher // the run queue; nil: runs wait, queued
+	dsn        string     // PostgreSQL only, for migrate's own connection
+	log        *slog.Logger
+	now        func() time.Time
 
 	creds credWatchers // this process's watchers of credential changes (cred.go)
 }

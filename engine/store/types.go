@@ -206,6 +206,15 @@ type Run struct {
 	FinishedAt  time.Time // zero until done
 	DurationMS  int64
 	Error       string
+	// The run plane: the worker holding a running run and until when its
+	// lease lasts; Dispatched false while a queued run waits at its flow's
+	// concurrency limit (ConcLimit, 0 for none); Request what the run was
+	// asked beyond its files and inputs (a JSON RunRequest).
+	Worker     string
+	LeaseUntil time.Time
+	Dispatched bool
+	ConcLimit  int
+	Request    json.RawMessage
 }
 
 // RunUpdate changes a run: Status always, the other fields when not zero.

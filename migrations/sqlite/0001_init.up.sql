@@ -1,3 +1,4 @@
+BEGIN;
 -- Opsbook's first schema (SQLite). Times are written by bun as UTC text
 -- ('2006-01-02 15:04:05.999999+00:00'), which sorts in time order. JSON
 -- columns hold text. Ids are prefixed random strings made in Go.
@@ -136,3 +137,4 @@ CREATE TABLE run_events (
     data   TEXT NOT NULL,
     PRIMARY KEY (run_id, seq)
 );
+COMMIT;

@@ -1,2 +1,4 @@
+BEGIN;
 DROP INDEX IF EXISTS versions_flow_hash;
 DROP TABLE IF EXISTS draft_edits;
+COMMIT;

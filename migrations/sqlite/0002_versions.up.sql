@@ -1,3 +1,4 @@
+BEGIN;
 -- Versions: who edited the draft since the last version (the co-authors of
 -- the next one), and finding the version a run's content hash matches.
 
@@ -11,3 +12,4 @@ CREATE TABLE draft_edits (
 );
 
 CREATE INDEX versions_flow_hash ON versions (flow_id, hash);
+COMMIT;

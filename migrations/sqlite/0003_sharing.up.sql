@@ -1,3 +1,4 @@
+BEGIN;
 -- Sharing (SQLite): share links, workspace secrets and the audit log.
 
 -- A share link: a run link (run_id set) shows one run, read-only and live;
@@ -59,3 +60,4 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only');
 END;
+COMMIT;

@@ -1,3 +1,4 @@
+BEGIN;
 -- Real-time collaboration (DESIGN.md, "Collaboration"). Each cell's source
 -- is a document: draft_cells.source is its checkpoint at doc_version, and
 -- doc_changes holds every accepted change (CodeMirror ChangeSet JSON), the
@@ -43,3 +44,4 @@ CREATE TABLE cell_editors (
     last_at  TIMESTAMP NOT NULL,
     PRIMARY KEY (flow_id, cell_id, user_id)
 );
+COMMIT;

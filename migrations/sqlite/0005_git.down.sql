@@ -1,2 +1,4 @@
+BEGIN;
 DROP TABLE IF EXISTS flow_git;
 DROP TABLE IF EXISTS git_settings;
+COMMIT;

@@ -1,3 +1,4 @@
+BEGIN;
 -- Flows in git (docs/GIT.md). A workspace's repository: remote, branch and
 -- folder; its credentials are workspace secrets (GIT_TOKEN, GIT_SSH_KEY, …).
 CREATE TABLE git_settings (
@@ -19,3 +20,4 @@ CREATE TABLE flow_git (
     error      TEXT NOT NULL DEFAULT '',
     updated_at TIMESTAMP NOT NULL
 );
+COMMIT;

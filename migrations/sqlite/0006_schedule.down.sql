@@ -1,1 +1,3 @@
+BEGIN;
 DROP TABLE cron_fires;
+COMMIT;

@@ -1,3 +1,4 @@
+BEGIN;
 -- Scheduled runs (cron triggers): one row per flow and minute that fired,
 -- so that when several servers share the database exactly one of them
 -- starts the run.
@@ -7,3 +8,4 @@ CREATE TABLE cron_fires (
     run_id   TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (flow_id, fire_at)
 );
+COMMIT;

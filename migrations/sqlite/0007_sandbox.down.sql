@@ -1,1 +1,3 @@
+BEGIN;
 DROP TABLE sandbox_settings;
+COMMIT;

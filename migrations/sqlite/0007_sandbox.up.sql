@@ -1,3 +1,4 @@
+BEGIN;
 -- The limits of a workspace's cell sandboxes (engine/sandbox), set by its
 -- owners; a workspace without a row has the defaults. 0 means no limit.
 -- host_loopback lets its cells reach the server's own loopback (10.0.2.2),
@@ -12,3 +13,4 @@ CREATE TABLE sandbox_settings (
     updated_at    TIMESTAMP NOT NULL,
     updated_by    TEXT REFERENCES users (id) ON DELETE SET NULL
 );
+COMMIT;

@@ -1,1 +1,3 @@
+BEGIN;
 ALTER TABLE api_tokens DROP COLUMN expires_at;
+COMMIT;

@@ -1,2 +1,4 @@
+BEGIN;
 DROP TABLE retired_keys;
 DROP TABLE secret_rotation;
+COMMIT;

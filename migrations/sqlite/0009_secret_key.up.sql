@@ -1,3 +1,4 @@
+BEGIN;
 -- Secret key rotation. secret_rotation is one row that a rotation locks
 -- while it re-seals, and that saving a secret locks too (shared), so the
 -- two never interleave. retired_keys are the ids (fingerprints, never the
@@ -14,3 +15,4 @@ CREATE TABLE retired_keys (
     key_id      TEXT PRIMARY KEY,
     retired_at  TIMESTAMP NOT NULL
 );
+COMMIT;
