@@ -33,10 +33,10 @@ type CellStatus string
 
 // Cell statuses.
 const (
-	CellPending   CellStatus = "pending"
-	CellRunning   CellStatus = "running"
+	CellPending CellStatus = "pending"
+	CellRunning CellStatus = "running"
 	// CellWaiting: an approval cell waiting for a person.
-	CellWaiting CellStatus = "waiting"
+	CellWaiting   CellStatus = "waiting"
 	CellSucceeded CellStatus = "succeeded"
 	CellFailed    CellStatus = "failed"
 	CellSkipped   CellStatus = "skipped"
