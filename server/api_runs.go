@@ -115,17 +115,7 @@ func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.Ra
 
 // waitRun waits until the run ends or d passes.
 func (s *Server) waitRun(ctx context.Context, id string, d time.Duration) {
-	done := s.runs.Done(id)
-	if done == nil {
-		return // already over
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-done:
-	case <-t.C:
-	case <-ctx.Done():
-	}
+	s.runs.Wait(ctx, id, d)
 }
 
 type apiCell struct {
@@ -252,8 +242,12 @@ func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) error {
 	if run.Status.Done() {
 		return errorf(http.StatusConflict, "finished", "", "the run already "+string(run.Status))
 	}
-	if !s.runs.Cancel(run.ID) {
-		return errorf(http.StatusConflict, "not_running", "", "the run is not executing on this server")
+	ok, err := s.runs.Cancel(r.Context(), run.ID, "")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(http.StatusConflict, "finished", "", "the run has already ended")
 	}
 	s.auditIn(r.Context(), r, run.WorkspaceID, actRunCanceled, "run "+run.ID, "")
 	writeJSON(w, http.StatusAccepted, map[string]string{"id": run.ID, "status": "canceling"})

@@ -144,7 +144,7 @@ func (s *studio) lastRun(flowID string) store.Run {
 		if err != nil {
 			s.t.Fatal(err)
 		}
-		if len(runs) == 1 && runs[0].Status.Done() && !s.srv.runs.Active(runs[0].ID) {
+		if len(runs) == 1 && runs[0].Status.Done() && (s.srv.runs.pool == nil || s.srv.runs.pool.Done(runs[0].ID) == nil) {
 			return runs[0]
 		}
 		if time.Now().After(deadline) {

@@ -267,7 +267,7 @@ func slowRun(t *testing.T, f *fixture) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		f.srv.runs.Cancel(r.ID)
+		f.srv.runs.Cancel(context.Background(), r.ID, "")
 		f.waitRun(r.ID)
 	})
 	return r.ID

@@ -164,7 +164,7 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 	if replayRun != "" {
 		replay = append(replay, replayRun)
 	}
-	for _, id := range s.runs.ActiveOfFlow(c.flow.ID) {
+	for _, id := range s.runs.ActiveOfFlow(ctx, c.flow.ID) {
 		if id != replayRun {
 			replay = append(replay, id)
 		}
@@ -467,7 +467,11 @@ func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
 		if err != nil || run.FlowID != c.flow.ID {
 			return errorf(http.StatusNotFound, "not_found", "run", "no such run of this flow")
 		}
-		if !s.runs.Cancel(m.Run) {
+		ok, err := s.runs.Cancel(ctx, m.Run, "")
+		if err != nil {
+			return err
+		}
+		if !ok {
 			return errorf(http.StatusConflict, "not_running", "run", "the run is not running")
 		}
 		s.auditIn(ctx, c.req, c.ws.ID, actRunCanceled, "run "+m.Run, "from the notebook")

@@ -617,7 +617,7 @@ func (s *Server) runCancelPage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if !run.Status.Done() && s.runs.Cancel(run.ID) {
+	if ok, _ := s.runs.Cancel(r.Context(), run.ID, ""); !run.Status.Done() && ok {
 		s.auditIn(r.Context(), r, run.WorkspaceID, actRunCanceled, "run "+run.ID, "from the run page")
 	}
 	http.Redirect(w, r, "/runs/"+run.ID, http.StatusSeeOther)

@@ -6,86 +6,42 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/queue"
 	"github.com/opsbook/opsbook/engine/run"
-	"github.com/opsbook/opsbook/engine/sandbox"
+	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine/worker"
 )
 
-// maxCellLog bounds the log stored for one cell of one run; lines past it
-// are dropped (the event keeps its seq, with no lines) after one line that
-// says so. The browser keeps less still and offers the stored log.
-var maxCellLog int64 = 100 << 20
-
-// flushEvery is how often a run's events are written to the store. Live
-// viewers get them at once from memory; late viewers from memory and store.
-const flushEvery = 25 * time.Millisecond
-
-// Runs starts runs in this process, stores their events and fans them out.
+// Runs is the studio's side of the run plane: it enqueues runs, cancels
+// them wherever they execute, and gives viewers their events — from this
+// process's workers as they happen, from other processes' through the
+// store (feed.go). The runs themselves execute in engine/worker.
 type Runs struct {
-	store   *store.Store
-	hub     *Hub
-	log     *slog.Logger
-	dataDir string
-	runDir  string          // the runs' working directories, outside dataDir
-	sandbox *sandbox.Config // nil: cells run without a sandbox
-	groups  *sandbox.Groups // without a sandbox: the cells' groups, for the next start
+	store *store.Store
+	hub   *Hub
+	log   *slog.Logger
+	pool  *worker.Pool // nil: a web-only replica
+	queue queue.Queue
+	feed  *feed // nil on SQLite: every run executes in this process
 
-	slots  chan struct{} // one per run executing now
-	mu     sync.Mutex
-	active map[string]*activeRun
-	wg     sync.WaitGroup
-	closed bool
+	lease    time.Duration
+	stopReap func()
+	reapDone chan struct{}
+
+	mu      sync.Mutex
+	infos   map[string]RunInfo // runs enqueued here and not ended: what viewers were told
+	waiters map[string][]chan struct{}
+	closed  bool
 }
 
-// NewRuns returns a run manager; dataDir holds working directories and the
-// workspaces' scratch databases.
-func NewRuns(st *store.Store, hub *Hub, log *slog.Logger, dataDir string) *Runs {
-	return &Runs{store: st, hub: hub, log: log, dataDir: dataDir, active: map[string]*activeRun{}, slots: make(chan struct{}, maxRunning)}
-}
-
-// useSandbox sets how cells are started: in a sandbox of cfg per run, or,
-// when cfg is nil, as plain children whose groups are recorded in the data
-// folder. runDir "" means os.TempDir()/opsbook-runs.
-func (m *Runs) useSandbox(cfg *sandbox.Config, runDir string) {
-	if runDir == "" {
-		runDir = filepath.Join(os.TempDir(), "opsbook-runs")
-	}
-	m.runDir, m.sandbox = runDir, cfg
-	if cfg == nil && m.dataDir != "" {
-		m.groups = sandbox.NewGroups(OrphansFile(m.dataDir))
-	}
-}
-
-// OrphansFile is where a server without a sandbox records its cells'
-// process groups (sandbox.KillOrphans reads it at the next start).
-func OrphansFile(dataDir string) string { return filepath.Join(dataDir, "cell-groups") }
-
-type activeRun struct {
-	id, flowID string
-	cancel     context.CancelCauseFunc
-	done       chan struct{} // closed when the run is over and stored
-	info       RunInfo       // what the flow's viewers were told at the start
-
-	mu        sync.Mutex
-	logBytes  map[string]int64 // per cell, to bound what is stored
-	pending   []pendingEvent   // emitted, not yet stored
-	persisted int64            // highest seq stored
-	last      int64            // highest seq emitted
-	finished  bool
-}
-
-type pendingEvent struct {
-	ev  engine.Event
-	msg []byte // {"t":"event","event":…}
-}
+func runTopic(id string) string      { return "run:" + id }
+func flowTopic(flowID string) string { return "flow:" + flowID }
 
 // StartRequest describes a run to start.
 type StartRequest struct {
@@ -100,31 +56,31 @@ type StartRequest struct {
 	// results (a notebook's state).
 	Cells []string
 	Prior map[string]any
-	// Secrets are the workspace secrets the flow references, in clear;
-	// Connections the DSNs of the SQL connections its cells name; MaskAlso
-	// every other secret value of the workspace, masked in all output.
-	Secrets     map[string]string
-	Connections map[string]string
-	MaskAlso    []string
 }
 
-// Start validates and starts a run; it returns once the run is stored.
+// SkippedError is a start refused by the flow's concurrency (overlap:
+// skip): the run is stored, ended skipped; Blocking holds the slot.
+type SkippedError struct {
+	Run      store.Run
+	Blocking string
+}
+
+func (e *SkippedError) Error() string {
+	return fmt.Sprintf("the flow allows %d run(s) at once and run %s is still going; this run was skipped (concurrency overlap: skip)", e.Run.ConcLimit, e.Blocking)
+}
+
+// Start validates a run and enqueues it; it returns once the run is
+// stored (queued, or skipped with a *SkippedError).
 func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	if errs := flow.Validate(req.Flow); len(errs) > 0 {
 		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
 	}
-	plan, err := run.Compile(req.Flow)
-	if err != nil {
+	if _, err := run.Compile(req.Flow); err != nil {
 		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
 	}
 	inputs, errs := run.Inputs(req.Flow, req.Inputs)
 	if len(errs) > 0 {
 		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
-	}
-	for _, name := range plan.Secrets() {
-		if _, ok := req.Secrets[name]; !ok {
-			return store.Run{}, fmt.Errorf("%w: the flow uses secret %s, which this workspace does not have; an owner can add it in Settings → Secrets", engine.ErrInvalid, name)
-		}
 	}
 	files, err := flow.Files(req.Flow)
 	if err != nil {
@@ -134,312 +90,211 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	for i, f := range files {
 		sfiles[i] = store.File{Name: f.Name, Data: f.Data}
 	}
-	inJSON, _ := json.Marshal(inputs)
+	inJSON, err := json.Marshal(inputs)
+	if err != nil {
+		return store.Run{}, fmt.Errorf("%w: inputs: %w", engine.ErrInvalid, err)
+	}
+	rq := store.RunRequest{Cells: req.Cells}
+	if len(req.Prior) > 0 {
+		rq.Prior = make(map[string]json.RawMessage, len(req.Prior))
+		for k, v := range req.Prior {
+			b, err := json.Marshal(v)
+			if err != nil {
+				return store.Run{}, fmt.Errorf("the result of cell %s: %w", k, err)
+			}
+			rq.Prior[k] = b
+		}
+	}
+	reqJSON, _ := json.Marshal(rq)
 	m.mu.Lock()
 	closed := m.closed
 	m.mu.Unlock()
 	if closed {
 		return store.Run{}, errors.New("the server is shutting down; try again in a moment")
 	}
-	r, err := m.store.CreateRun(ctx, store.Run{
-		WorkspaceID: req.Workspace.ID, FlowID: req.FlowID, Version: req.Version,
-		Hash: flow.Hash(req.Flow), Status: engine.RunQueued, Inputs: inJSON,
-		Files: sfiles, StartedBy: req.StartedBy.ID,
-	})
-	if err != nil {
-		return store.Run{}, fmt.Errorf("store run: %w", err)
-	}
-	rctx, cancel := context.WithCancelCause(context.Background())
-	info := runInfo(r, req.StartedBy)
-	if info.Cells = req.Cells; len(info.Cells) == 0 {
+	id := store.NewID("r")
+	info := RunInfo{ID: id, Status: string(engine.RunQueued), StartedBy: displayName(req.StartedBy), URL: "/runs/" + id, Cells: req.Cells}
+	if len(info.Cells) == 0 {
 		for _, c := range req.Flow.Cells {
 			info.Cells = append(info.Cells, c.Name)
 		}
 	}
-	ar := &activeRun{id: r.ID, flowID: req.FlowID, cancel: cancel, info: info, done: make(chan struct{})}
 	m.mu.Lock()
-	if m.closed {
-		// Stop began after the check above: this run has no owner left.
-		m.mu.Unlock()
-		cancel(nil)
-		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunCanceled, FinishedAt: time.Now(), Error: "the server was shutting down"})
-		return store.Run{}, errors.New("the server is shutting down; try again in a moment")
+	m.infos[id] = info
+	m.mu.Unlock()
+	c := req.Flow.Concurrency
+	enq, err := m.store.EnqueueRun(ctx, store.Run{
+		ID: id, WorkspaceID: req.Workspace.ID, FlowID: req.FlowID, Version: req.Version,
+		Hash: flow.Hash(req.Flow), Inputs: inJSON, Files: sfiles, StartedBy: req.StartedBy.ID,
+		Request: reqJSON,
+	}, c.Limit, c.EffectiveOverlap())
+	if err != nil {
+		m.forgetInfo(id)
+		return store.Run{}, fmt.Errorf("store run: %w", err)
 	}
-	m.active[r.ID] = ar
-	m.wg.Add(1)
+	r := enq.Run
+	info.StartedAt = r.CreatedAt.UTC().Format(time.RFC3339)
+	info.Status = string(r.Status)
+	m.mu.Lock()
+	if r.Status.Done() {
+		delete(m.infos, id)
+	} else {
+		m.infos[id] = info
+	}
 	m.mu.Unlock()
 	m.publishInfo(r.FlowID, info)
-
-	go func() {
-		defer m.wg.Done()
-		defer cancel(nil)
-		m.execute(rctx, ar, plan, req, r, inputs)
-	}()
+	if enq.Cancel != "" {
+		m.log.Info("canceling the oldest run to make room (concurrency overlap: cancel)", "run", enq.Cancel, "for", r.ID)
+		if _, err := m.Cancel(context.WithoutCancel(ctx), enq.Cancel, "canceled to make room for run "+r.ID+" (concurrency overlap: cancel)"); err != nil {
+			m.log.Error("cancel the oldest run", "run", enq.Cancel, "err", err)
+		}
+	}
+	if r.Status == engine.RunSkipped {
+		return r, &SkippedError{Run: r, Blocking: enq.Blocking}
+	}
 	return r, nil
 }
 
-func (m *Runs) execute(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any) {
-	log := m.log.With("run", r.ID, "flow", req.FlowSlug)
-	work := filepath.Join(m.runDir, r.ID)
-	dir, tmp := filepath.Join(work, "work"), filepath.Join(work, "tmp")
-	defer os.RemoveAll(work)
-	scratchDir := filepath.Join(m.dataDir, "workspaces", req.Workspace.ID)
-	if err := os.MkdirAll(m.runDir, 0o711); err != nil {
-		log.Error("make run directory", "err", err)
+func displayName(u store.User) string {
+	if u.DisplayName != "" {
+		return u.DisplayName
 	}
-	for _, d := range []string{dir, tmp, scratchDir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			log.Error("make run directory", "err", err)
-		}
-	}
-	sqlx := &exec.SQL{Scratch: filepath.Join(scratchDir, "scratch.db"), Connections: req.Connections}
-	defer sqlx.Close()
-
-	stopFlush := make(chan struct{})
-	flushed := make(chan struct{})
-	var flushErr error // of the last flush, read after flushed is closed
-	go func() {
-		defer close(flushed)
-		t := time.NewTicker(flushEvery)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				m.flush(ar, log)
-			case <-stopFlush:
-				flushErr = m.flush(ar, log)
-				return
-			}
-		}
-	}()
-
-	// At most cap(m.slots) runs execute at once; the others wait, queued,
-	// and can be canceled while they wait.
-	var (
-		sum run.Summary
-		err error
-	)
-	select {
-	case m.slots <- struct{}{}:
-		defer func() { <-m.slots }()
-	case <-ctx.Done():
-		err = errCanceledQueued
-	}
-	if err == nil {
-		sum, err = m.runPlan(ctx, ar, plan, req, r, inputs, dir, tmp, sqlx, log)
-	}
-	close(stopFlush)
-	<-flushed
-	switch {
-	case errors.Is(err, errCanceledQueued):
-		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunCanceled, FinishedAt: time.Now(), Error: "canceled before it started"})
-	case err != nil:
-		// Nothing ran: record why.
-		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: err.Error()})
-		log.Warn("run did not start", "err", err)
-	case flushErr != nil:
-		// The run ended but its last events are not stored: say so rather
-		// than leave it "running" until the next restart.
-		m.store.UpdateRun(context.Background(), r.ID, store.RunUpdate{Status: engine.RunFailed, FinishedAt: time.Now(), Error: flushErr.Error()})
-		log.Error("run events lost", "err", flushErr)
-	default:
-		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
-	}
-	m.finishRun(ar, r)
+	return u.Name
 }
 
-// errCanceledQueued is a run canceled while it waited for a slot.
-var errCanceledQueued = errors.New("canceled while queued")
-
-// maxRunning bounds the runs executing at once in one process, and
-// defaultCellTimeout the attempt of a cell that sets no timeout, so that no
-// one (a run form's visitor included) can start work that never ends.
-// (Variables, so tests can lower them.)
-var (
-	maxRunning         = 16
-	defaultCellTimeout = 2 * time.Hour
-)
-
-func (m *Runs) runPlan(ctx context.Context, ar *activeRun, plan *run.Plan, req StartRequest, r store.Run, inputs map[string]any, dir, tmp string, sqlx *exec.SQL, log *slog.Logger) (run.Summary, error) {
-	var sp exec.Spawner = exec.Fork{}
-	if m.groups != nil { // not a typed nil in the interface
-		sp = exec.Fork{Track: m.groups}
-	}
-	if m.sandbox != nil && needsProcess(req.Flow) {
-		limits, loopback := m.sandboxLimits(ctx, req.Workspace.ID)
-		network := sandbox.NetOutbound
-		switch {
-		case req.Flow.NoNetwork:
-			network = sandbox.NetNone
-		case loopback:
-			network = sandbox.NetHostLoopback
-		}
-		sb, err := m.sandbox.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: network, Limits: limits})
-		if err != nil {
-			return run.Summary{}, fmt.Errorf("start the run's sandbox: %w", err)
-		}
-		defer sb.Close()
-		sp = sb
-	}
-	return plan.Run(ctx, run.Options{
-		DefaultTimeout: defaultCellTimeout,
-		ID:             r.ID, Flow: req.FlowSlug, Version: req.Version, Hash: r.Hash,
-		Inputs: inputs, Secrets: req.Secrets, MaskAlso: req.MaskAlso, Dir: dir, TempDir: tmp,
-		Executors: map[engine.Kind]exec.Executor{
-			engine.KindShell:  &exec.Shell{Spawner: sp},
-			engine.KindPython: &exec.Python{Spawner: sp},
-			engine.KindHTTP:   &exec.HTTP{},
-			engine.KindSQL:    sqlx,
-		},
-		Sink:   run.SinkFunc(func(e *engine.Event) { m.emit(ar, e) }),
-		Cells:  req.Cells,
-		Prior:  req.Prior,
-		Logger: log,
-	})
-}
-
-// needsProcess reports whether f has a cell that starts a process: a run
-// of only http, sql and markdown cells needs no sandbox.
-func needsProcess(f *engine.Flow) bool {
-	for _, c := range f.Cells {
-		if c.Kind == engine.KindShell || c.Kind == engine.KindPython {
-			return true
-		}
-	}
-	return false
-}
-
-// finishRun forgets an ended run and tells its viewers.
-func (m *Runs) finishRun(ar *activeRun, r store.Run) {
+func (m *Runs) forgetInfo(id string) {
 	m.mu.Lock()
-	delete(m.active, r.ID)
+	delete(m.infos, id)
 	m.mu.Unlock()
-	ar.mu.Lock()
-	ar.finished = true
-	ar.mu.Unlock()
-	if fresh, err := m.store.Run(context.Background(), r.ID); err == nil {
-		u, _ := m.store.UserByID(context.Background(), fresh.StartedBy)
-		m.publishRun(fresh, u)
-	}
-	m.hub.CloseTopic(runTopic(r.ID))
-	close(ar.done)
 }
 
-// Done returns a channel closed once the run has ended and everything about
-// it is stored, or nil when the run is not executing here.
-func (m *Runs) Done(id string) <-chan struct{} {
+// Cancel cancels a run wherever it is: a queued run ends canceled at once;
+// a running one is canceled by the process that holds it (this one, or
+// another told through the store) within a second. It reports whether the
+// run had not ended.
+func (m *Runs) Cancel(ctx context.Context, id, reason string) (bool, error) {
+	if reason == "" {
+		reason = "canceled before it started"
+	}
+	ok, err := m.store.EndRun(ctx, id, engine.RunCanceled, reason, engine.RunQueued)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		m.ended(id)
+		return true, nil
+	}
+	if m.pool != nil && m.pool.Cancel(id, engine.ErrCanceled) {
+		return true, nil
+	}
+	r, err := m.store.Run(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	if r.Status.Done() {
+		return false, nil
+	}
+	if err := m.store.Notify(ctx, store.ChannelCancel, id); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Wait waits until the run ends, d passes or ctx ends.
+func (m *Runs) Wait(ctx context.Context, id string, d time.Duration) {
+	ch := make(chan struct{}, 1)
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	if ar := m.active[id]; ar != nil {
-		return ar.done
+	m.waiters[id] = append(m.waiters[id], ch)
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		list := m.waiters[id]
+		for i, c := range list {
+			if c == ch {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(m.waiters, id)
+		} else {
+			m.waiters[id] = list
+		}
+		m.mu.Unlock()
+	}()
+	deadline := time.NewTimer(d)
+	defer deadline.Stop()
+	// The signal comes from this process's workers or the feed; a poll
+	// covers a run ended elsewhere that nobody here watches.
+	poll := time.NewTicker(250 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		if r, err := m.store.Run(ctx, id); err != nil || r.Status.Done() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-poll.C:
+		case <-deadline.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
-	return nil
 }
 
-func runTopic(id string) string      { return "run:" + id }
-func flowTopic(flowID string) string { return "flow:" + flowID }
-
-// emit is the run's sink: it keeps the event until it is stored and
-// publishes it to live viewers at once.
-func (m *Runs) emit(ar *activeRun, e *engine.Event) {
-	c := *e
-	c.Lines = e.Lines // the scheduler gives each event its own slice
-	if c.Type == engine.EventCellLog {
-		n := int64(0)
-		for _, l := range c.Lines {
-			n += int64(len(l)) + 1
-		}
-		ar.mu.Lock()
-		if ar.logBytes == nil {
-			ar.logBytes = map[string]int64{}
-		}
-		before := ar.logBytes[c.Cell]
-		ar.logBytes[c.Cell] = before + n
-		ar.mu.Unlock()
-		switch {
-		case before >= maxCellLog:
-			c.Lines = []string{}
-		case before+n > maxCellLog:
-			// Keep the lines that fit, then say why the rest is missing.
-			kept, used := 0, before
-			for _, l := range c.Lines {
-				if used+int64(len(l))+1 > maxCellLog {
-					break
-				}
-				used += int64(len(l)) + 1
-				kept++
-			}
-			c.Lines = append(c.Lines[:kept:kept], fmt.Sprintf("… output cut after %s; later lines are not kept", humanBytes(maxCellLog)))
+// ended tells the run's viewers and waiters in this process that it is
+// over (its end is stored).
+func (m *Runs) ended(id string) {
+	m.mu.Lock()
+	delete(m.infos, id)
+	ws := m.waiters[id]
+	m.mu.Unlock()
+	for _, c := range ws {
+		select {
+		case c <- struct{}{}:
+		default:
 		}
 	}
-	msg := make([]byte, 0, 64+len(c.Lines)*16)
+	if fresh, err := m.store.Run(context.Background(), id); err == nil {
+		u, _ := m.store.UserByID(context.Background(), fresh.StartedBy)
+		m.publishInfo(fresh.FlowID, runInfo(fresh, u))
+	}
+	m.hub.CloseTopic(runTopic(id))
+}
+
+// Event is the worker.Live of this process: its workers' events go to
+// the run's and the flow's viewers at once.
+func (m *Runs) Event(runID, flowID string, e *engine.Event, js []byte) {
+	msg := make([]byte, 0, len(js)+24)
 	msg = append(msg, `{"t":"event","event":`...)
-	msg = c.AppendJSON(msg)
+	msg = append(msg, js...)
 	msg = append(msg, '}')
-	ar.mu.Lock()
-	ar.pending = append(ar.pending, pendingEvent{ev: c, msg: msg})
-	ar.last = c.Seq
-	hm := &Msg{Data: msg, Lines: len(c.Lines), Cell: c.Cell, Seq: c.Seq, Run: ar.id}
-	m.hub.Publish(runTopic(ar.id), hm)
-	if c.Type == engine.EventRunStarted {
+	m.publishEvent(runID, flowID, e.Type, e.Seq, e.Cell, len(e.Lines), e.Cells, msg)
+}
+
+// Ended is the worker.Live's end of a run.
+func (m *Runs) Ended(runID, flowID string) { m.ended(runID) }
+
+func (m *Runs) publishEvent(runID, flowID string, typ engine.EventType, seq int64, cell string, lines int, cells []string, msg []byte) {
+	hm := &Msg{Data: msg, Lines: lines, Cell: cell, Seq: seq, Run: runID}
+	m.hub.Publish(runTopic(runID), hm)
+	if typ == engine.EventRunStarted {
 		// queued → running is a status change the flow's viewers are told
 		// of (PROTOCOL.md), ahead of the event itself.
-		info := ar.info
+		m.mu.Lock()
+		info, ok := m.infos[runID]
+		m.mu.Unlock()
+		if !ok {
+			info = RunInfo{ID: runID, URL: "/runs/" + runID}
+		}
+		if len(cells) > 0 {
+			info.Cells = cells
+		}
 		info.Status = string(engine.RunRunning)
-		m.publishInfo(ar.flowID, info)
+		m.publishInfo(flowID, info)
 	}
-	m.hub.Publish(flowTopic(ar.flowID), hm)
-	ar.mu.Unlock()
-}
-
-func (m *Runs) flush(ar *activeRun, log *slog.Logger) error {
-	ar.mu.Lock()
-	n := len(ar.pending)
-	batch := make([]engine.Event, n)
-	for i := range n {
-		batch[i] = ar.pending[i].ev
-	}
-	ar.mu.Unlock()
-	if n == 0 {
-		return nil
-	}
-	// A failed write is retried: nothing is dropped while the run lives.
-	for attempt := 0; ; attempt++ {
-		err := m.store.AppendEvents(context.Background(), ar.id, batch)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, store.ErrAlreadyExists) {
-			// An earlier attempt was stored after all (its commit
-			// answered with an error): keep only what is not there yet.
-			if last, lerr := m.store.LastSeq(context.Background(), ar.id); lerr == nil && last >= batch[0].Seq {
-				k := 0
-				for k < len(batch) && batch[k].Seq <= last {
-					k++
-				}
-				batch = batch[k:]
-				if len(batch) == 0 {
-					break
-				}
-				continue
-			}
-		}
-		log.Error("store run events", "err", err, "attempt", attempt)
-		if attempt >= 5 {
-			return fmt.Errorf("store the run's events: %w", err)
-		}
-		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
-	}
-	ar.mu.Lock()
-	ar.persisted = ar.pending[n-1].ev.Seq
-	ar.pending = append(ar.pending[:0:0], ar.pending[n:]...)
-	ar.mu.Unlock()
-	return nil
-}
-
-// publishRun tells a flow's viewers that a run started or changed status.
-func (m *Runs) publishRun(r store.Run, by store.User) {
-	m.publishInfo(r.FlowID, runInfo(r, by))
+	m.hub.Publish(flowTopic(flowID), hm)
 }
 
 func (m *Runs) publishInfo(flowID string, info RunInfo) {
@@ -460,41 +315,15 @@ type RunInfo struct {
 }
 
 func runInfo(r store.Run, by store.User) RunInfo {
-	name := by.DisplayName
-	if name == "" {
-		name = by.Name
-	}
-	return RunInfo{ID: r.ID, Status: string(r.Status), StartedBy: name, StartedAt: r.CreatedAt.UTC().Format(time.RFC3339), URL: "/runs/" + r.ID}
+	return RunInfo{ID: r.ID, Status: string(r.Status), StartedBy: displayName(by), StartedAt: r.CreatedAt.UTC().Format(time.RFC3339), URL: "/runs/" + r.ID}
 }
 
-// Cancel cancels an active run. It reports whether the run was active here.
-func (m *Runs) Cancel(id string) bool {
-	m.mu.Lock()
-	ar := m.active[id]
-	m.mu.Unlock()
-	if ar == nil {
-		return false
-	}
-	ar.cancel(engine.ErrCanceled)
-	return true
-}
-
-// Active reports whether the run is executing in this process.
-func (m *Runs) Active(id string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.active[id] != nil
-}
-
-// ActiveOfFlow lists the ids of the flow's runs executing here.
-func (m *Runs) ActiveOfFlow(flowID string) []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var ids []string
-	for id, ar := range m.active {
-		if ar.flowID == flowID {
-			ids = append(ids, id)
-		}
+// ActiveOfFlow lists the ids of the flow's runs that have not ended,
+// wherever they execute.
+func (m *Runs) ActiveOfFlow(ctx context.Context, flowID string) []string {
+	ids, err := m.store.UnfinishedRuns(ctx, flowID)
+	if err != nil {
+		m.log.Error("unfinished runs of flow", "flow", flowID, "err", err)
 	}
 	return ids
 }
@@ -504,23 +333,30 @@ func (m *Runs) ActiveOfFlow(flowID string) []string {
 // the run is over) delivers the rest. The caller skips live events with a
 // seq it already sent. Unsubscribe sub from runTopic(id) when done.
 func (m *Runs) Attach(ctx context.Context, id string, since int64, buf int) (history [][]byte, sub *Sub, err error) {
-	m.mu.Lock()
-	ar := m.active[id]
-	m.mu.Unlock()
+	// Subscribe first: whatever is published from now on reaches sub;
+	// what was published before is stored or in the worker's memory
+	// (Snapshot), and the overlap is dropped by seq.
+	sub = m.hub.Subscribe(runTopic(id), buf)
+	if m.feed != nil {
+		m.feed.watch(ctx, id)
+	}
 	var mem [][]byte
 	upto := int64(-1) // -1: everything stored
-	if ar != nil {
-		ar.mu.Lock()
-		if !ar.finished {
-			sub = m.hub.Subscribe(runTopic(id), buf)
-			upto = ar.persisted
-			for _, p := range ar.pending {
-				if p.ev.Seq > since {
-					mem = append(mem, p.msg)
-				}
-			}
+	local := false
+	if m.pool != nil {
+		mem, upto, local = m.pool.Snapshot(id, since)
+	}
+	if !local {
+		upto = -1
+		r, err := m.store.Run(ctx, id)
+		if err != nil {
+			m.hub.Unsubscribe(runTopic(id), sub)
+			return nil, nil, err
 		}
-		ar.mu.Unlock()
+		if r.Status.Done() {
+			m.hub.Unsubscribe(runTopic(id), sub)
+			sub = nil
+		}
 	}
 	const page = 2000
 	after := since
@@ -547,26 +383,40 @@ func (m *Runs) Attach(ctx context.Context, id string, since int64, buf int) (his
 			break
 		}
 	}
-	history = append(history, mem...)
+	for _, b := range mem {
+		w := make([]byte, 0, len(b)+24)
+		w = append(w, `{"t":"event","event":`...)
+		w = append(w, b...)
+		w = append(w, '}')
+		history = append(history, w)
+	}
 	return history, sub, nil
 }
 
-// Stop cancels every active run and waits for them to end.
+// Stop refuses new runs, stops taking runs from the queue, lets the runs
+// held here finish until ctx ends, then cancels what is left and waits for
+// it to be stored. Safe to call twice.
 func (m *Runs) Stop(ctx context.Context) error {
 	m.mu.Lock()
 	m.closed = true
-	for _, ar := range m.active {
-		ar.cancel(errors.New("the server is shutting down"))
-	}
 	m.mu.Unlock()
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	m.queue.StopClaiming()
+	var err error
+	if m.pool != nil {
+		err = m.pool.Stop(ctx)
 	}
+	wctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = errors.Join(err, m.queue.Wait(wctx))
+	if m.stopReap != nil {
+		m.stopReap()
+		<-m.reapDone
+		m.stopReap = nil
+	}
+	if m.feed != nil {
+		m.feed.stop()
+	}
+	return err
 }
 
 func humanBytes(n int64) string {
@@ -577,4 +427,80 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// newRuns builds the run plane of this process: the queue (River on
+// PostgreSQL, in memory on SQLite) and, unless cfg.WebOnly, a worker pool
+// that executes cfg.Workers runs at once.
+func newRuns(cfg Config, hub *Hub, box *secret.Box, log *slog.Logger) *Runs {
+	m := &Runs{store: cfg.Store, hub: hub, log: log, infos: map[string]RunInfo{}, waiters: map[string][]chan struct{}{}}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = 16
+	}
+	if cfg.WebOnly {
+		workers = 0
+	} else {
+		m.pool = worker.New(worker.Config{
+			Store: cfg.Store, Box: box, DataDir: cfg.DataDir, RunDir: cfg.RunDir, Sandbox: cfg.Sandbox,
+			Live: m, Log: log, Lease: cfg.Lease, DefaultCellTimeout: cfg.DefaultCellTimeout, MaxCellLog: cfg.MaxCellLog,
+		})
+	}
+	var exec queue.Executor = noExecutor{}
+	if m.pool != nil {
+		exec = m.pool
+	}
+	if pool := cfg.Store.Pool(); pool != nil {
+		q, err := queue.NewRiver(pool, cfg.Store.SQLDB(), exec, queue.RiverConfig{Workers: workers, FetchCooldown: cfg.QueueFetchCooldown, Log: log})
+		if err != nil {
+			// Only a bad configuration gets here (River checks its config).
+			panic(fmt.Sprintf("river queue: %v", err))
+		}
+		m.queue = q
+		m.feed = newFeed(m)
+	} else {
+		m.queue = queue.NewMemory(cfg.Store, exec, workers, log)
+	}
+	m.lease = cfg.Lease
+	if m.lease <= 0 {
+		m.lease = 20 * time.Second
+	}
+	cfg.Store.SetDispatcher(m.queue)
+	return m
+}
+
+type noExecutor struct{}
+
+func (noExecutor) Execute(context.Context, string) error {
+	return errors.New("this process runs no workers")
+}
+
+// Pool is this process's worker pool (nil on a web-only replica).
+func (m *Runs) Pool() *worker.Pool { return m.pool }
+
+// start brings River's tables up to date (PostgreSQL), ends runs whose
+// worker was lost, and starts the workers, the queue and the feed.
+func (m *Runs) start(ctx context.Context) error {
+	if pool := m.store.Pool(); pool != nil {
+		if err := queue.Migrate(ctx, pool); err != nil {
+			return err
+		}
+	}
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.stopReap = cancel
+	m.reapDone = make(chan struct{})
+	go func() {
+		defer close(m.reapDone)
+		worker.Reap(rctx, m.store, m.lease/4, m.log, m.ended)
+	}()
+	if m.pool != nil {
+		m.pool.Start(ctx)
+	}
+	if err := m.queue.Start(ctx); err != nil {
+		return fmt.Errorf("start the run queue: %w", err)
+	}
+	if m.feed != nil {
+		m.feed.start(ctx)
+	}
+	return nil
 }

@@ -12,10 +12,7 @@ import (
 )
 
 func TestCellLogBounded(t *testing.T) {
-	f := setup(t, "sqlite")
-	old := maxCellLog
-	maxCellLog = 1000
-	t.Cleanup(func() { maxCellLog = old })
+	f := setupWith(t, "sqlite", Config{MaxCellLog: 1000})
 	fl := &engine.Flow{Name: "Loud", Cells: []engine.Cell{
 		{Name: "loud", Kind: engine.KindShell, File: "loud.sh", Source: "for i in $(seq 1 300); do echo \"line number $i of many\"; done\n"},
 	}}
@@ -50,10 +47,7 @@ func TestCellLogBounded(t *testing.T) {
 // TestRunsQueueBeyondTheLimit: past the number of runs a process executes
 // at once, runs wait queued (and can be canceled while they wait).
 func TestRunsQueueBeyondTheLimit(t *testing.T) {
-	old := maxRunning
-	maxRunning = 1
-	t.Cleanup(func() { maxRunning = old })
-	f := setup(t, "sqlite")
+	f := setupWith(t, "sqlite", Config{Workers: 1})
 	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
 	start := func() string {
 		r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
@@ -84,11 +78,11 @@ func TestRunsQueueBeyondTheLimit(t *testing.T) {
 	if rb, _ := f.st.Run(context.Background(), b); rb.Status != engine.RunQueued {
 		t.Fatalf("the second run is %s while the first runs; want queued", rb.Status)
 	}
-	f.srv.runs.Cancel(b)
+	f.srv.runs.Cancel(context.Background(), b, "")
 	if rb := f.waitRun(b); rb.Status != engine.RunCanceled || rb.Error != "canceled before it started" {
 		t.Fatalf("the queued run ended %s (%s); want canceled before it started", rb.Status, rb.Error)
 	}
-	f.srv.runs.Cancel(a)
+	f.srv.runs.Cancel(context.Background(), a, "")
 	if ra := f.waitRun(a); ra.Status != engine.RunCanceled {
 		t.Fatalf("the first run ended %s", ra.Status)
 	}

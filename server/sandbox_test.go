@@ -21,14 +21,14 @@ import (
 func TestRunCellsCannotReachTheServer(t *testing.T) {
 	t.Setenv("OPSBOOK_SECRET_KEY_MARKER", "opsbook-env-marker-31337")
 	f := setup(t, "sqlite")
-	data := f.srv.runs.dataDir
+	data := f.srv.runs.pool.DataDir()
 	key, err := os.ReadFile(filepath.Join(data, "secret.key"))
 	if err != nil || len(key) < 16 {
 		t.Fatalf("the data folder has no key file: %v", err)
 	}
 	u, _ := url.Parse(f.ts.URL)
 	// The cell's working directory on the host, to build relative paths.
-	hostWork := filepath.Join(f.srv.runs.runDir, "r_x", "work")
+	hostWork := filepath.Join(f.srv.runs.pool.RunDir(), "r_x", "work")
 	rel, _ := filepath.Rel(hostWork, data)
 	src := fmt.Sprintf(`
 for f in %[1]s/secret.key %[1]s/opsbook.db %[2]s/secret.key %[2]s/opsbook.db /proc/$PPID/environ /proc/1/environ; do

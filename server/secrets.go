@@ -6,21 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
+
 	"regexp"
-	"slices"
 	"strings"
 
-	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine/worker"
 )
 
 // connectionPrefix names the secrets that hold a SQL connection: a secret
 // CONNECTION_WAREHOUSE holding a postgres:// URL is `connection: warehouse`.
-const connectionPrefix = "CONNECTION_"
+const connectionPrefix = worker.ConnectionPrefix
 
 // maxSecretBytes bounds a secret's value.
 const maxSecretBytes = 64 << 10
@@ -46,7 +44,7 @@ func checkSecretValue(name, value string) string {
 	switch {
 	case value == "":
 		return "give the secret a value"
-	case len(value) < minSecretBytes && !notMasked[name]:
+	case len(value) < minSecretBytes && !worker.NotMasked(name):
 		// Every occurrence of a secret is masked: a two-letter value would
 		// turn ordinary words (and code) into ***.
 		return fmt.Sprintf("a secret needs at least %d characters, or it would be masked inside ordinary words", minSecretBytes)
@@ -84,25 +82,11 @@ var errNoBox = errorf(http.StatusServiceUnavailable, "no_secret_key", "", "secre
 // openSecrets decrypts a workspace's secrets: the named ones, or all when
 // names is nil.
 func (s *Server) openSecrets(ctx context.Context, wsID string, names []string) (map[string]string, error) {
-	sealed, err := s.store.SealedSecrets(ctx, wsID, names)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) == 0 {
-		return map[string]string{}, nil
-	}
-	if s.box == nil {
+	out, err := worker.OpenSecrets(ctx, s.store, s.box, wsID, names)
+	if errors.Is(err, worker.ErrNoKey) {
 		return nil, errNoBox
 	}
-	out := make(map[string]string, len(sealed))
-	for name, v := range sealed {
-		clear, err := s.box.Open(v, secret.Context(wsID, name))
-		if err != nil {
-			return nil, fmt.Errorf("secret %s: %w", name, err)
-		}
-		out[name] = clear
-	}
-	return out, nil
+	return out, err
 }
 
 // maskerFor masks every secret value of a workspace: pages and the API pass
@@ -118,66 +102,21 @@ func (s *Server) maskerFor(ctx context.Context, wsID string) *run.Masker {
 	return run.NewMasker(secretValues(all))
 }
 
-// notMasked names workspace settings kept with the secrets that are not
-// secret themselves: a git user name such as "bot" must not turn the word
-// into *** in every run.
-var notMasked = map[string]bool{"GIT_USERNAME": true}
+func secretValues(m map[string]string) []string { return worker.SecretValues(m) }
 
-func secretValues(m map[string]string) []string {
-	out := make([]string, 0, len(m)+len(m)/2)
-	for name, v := range m {
-		if notMasked[name] {
-			continue
-		}
-		out = append(out, v)
-		// A connection's password also shows alone, in driver errors.
-		if u, err := url.Parse(v); err == nil && u.User != nil {
-			if pw, ok := u.User.Password(); ok && len(pw) >= 4 {
-				out = append(out, pw)
-			}
-		}
-	}
-	return out
-}
-
-// withSecrets gives a run the workspace secrets its flow references, the
-// connections its SQL cells name, and every other secret to mask. It
-// returns the names of the secrets used, for the audit log.
+// withSecrets checks that the workspace has the secrets and connections
+// the flow uses (the worker opens them again when it runs the flow: they
+// are never stored with the run), and returns their names for the audit
+// log.
 func (s *Server) withSecrets(ctx context.Context, req *StartRequest) ([]string, error) {
-	plan, err := run.Compile(req.Flow)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
+	sec, err := worker.ResolveSecrets(ctx, s.store, s.box, req.Workspace.ID, req.Flow)
+	if errors.Is(err, worker.ErrNoKey) {
+		return nil, errNoBox
 	}
-	all, err := s.openSecrets(ctx, req.Workspace.ID, nil)
 	if err != nil {
 		return nil, err
 	}
-	used := []string{}
-	req.Secrets = map[string]string{}
-	for _, name := range plan.Secrets() {
-		if v, ok := all[name]; ok {
-			req.Secrets[name] = v
-			used = append(used, name)
-		}
-	}
-	req.Connections = map[string]string{}
-	for _, c := range req.Flow.Cells {
-		if c.Kind != engine.KindSQL || c.Connection == "" || c.Connection == exec.ScratchConnection {
-			continue
-		}
-		name := connectionPrefix + strings.ToUpper(c.Connection)
-		dsn, ok := all[name]
-		if !ok {
-			return nil, fmt.Errorf("%w: cell %s uses connection %s; an owner can add it in Settings → Secrets as %s", engine.ErrInvalid, c.Name, c.Connection, name)
-		}
-		if _, seen := req.Connections[c.Connection]; !seen {
-			req.Connections[c.Connection] = dsn
-			used = append(used, name)
-		}
-	}
-	req.MaskAlso = secretValues(all)
-	slices.Sort(used)
-	return slices.Compact(used), nil
+	return sec.Used, nil
 }
 
 // startRun starts a run with the workspace's secrets and records it, and
@@ -188,7 +127,8 @@ func (s *Server) startRun(ctx context.Context, r *http.Request, req StartRequest
 		return store.Run{}, err
 	}
 	run, err := s.runs.Start(ctx, req)
-	if err != nil {
+	var skipped *SkippedError
+	if err != nil && !errors.As(err, &skipped) {
 		return store.Run{}, err
 	}
 	version := "draft"
@@ -198,6 +138,9 @@ func (s *Server) startRun(ctx context.Context, r *http.Request, req StartRequest
 	detail := strings.TrimSpace("flow " + req.FlowSlug + " " + version + " " + via)
 	target := "run " + run.ID
 	s.auditRun(ctx, r, req, actRunStarted, target, detail)
+	if skipped != nil {
+		return run, skipped // nothing ran: no secret was used
+	}
 	for _, name := range used {
 		s.auditRun(ctx, r, req, actSecretUsed, "secret "+name, target)
 	}

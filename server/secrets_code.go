@@ -11,6 +11,7 @@ import (
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine/worker"
 )
 
 // checkSecretsInCode refuses a flow whose code (a cell's source, the
@@ -31,7 +32,7 @@ func (s *Server) checkSecretsInCode(ctx context.Context, wsID string, f *engine.
 	for name, v := range all {
 		// Settings kept with the secrets (GIT_USERNAME) are not secret, and
 		// shorter values would match ordinary words.
-		if notMasked[name] || len(v) < minSecretBytes {
+		if worker.NotMasked(name) || len(v) < minSecretBytes {
 			continue
 		}
 		find[name] = v

@@ -46,6 +46,20 @@ type Config struct {
 	// no cell is ever given a path inside it; "" means
 	// os.TempDir()/opsbook-runs.
 	RunDir string
+	// Workers is how many runs execute at once in this process (default
+	// 16). WebOnly runs none: a web-only replica, whose runs execute in
+	// `opsbook worker` processes (PostgreSQL).
+	Workers int
+	WebOnly bool
+	// Lease is how long a worker holds a run without heartbeating before
+	// another process ends it "worker lost" (default 20s).
+	Lease time.Duration
+	// DefaultCellTimeout bounds a cell attempt with no timeout of its own
+	// (default 2h); MaxCellLog the log stored per cell (default 100 MiB).
+	DefaultCellTimeout time.Duration
+	MaxCellLog         int64
+	// QueueFetchCooldown is River's least time between fetches (default 2ms).
+	QueueFetchCooldown time.Duration
 }
 
 // Server holds the handlers' dependencies.
@@ -102,7 +116,6 @@ func New(cfg Config) *Server {
 		store:   cfg.Store,
 		log:     log,
 		hub:     hub,
-		runs:    NewRuns(cfg.Store, hub, log, cfg.DataDir),
 		sandbox: cfg.Sandbox != nil,
 		started: time.Now(),
 		upgrader: websocket.Upgrader{
@@ -112,8 +125,8 @@ func New(cfg Config) *Server {
 			WriteBufferPool: &writePool,
 		},
 	}
-	s.runs.useSandbox(cfg.Sandbox, cfg.RunDir)
 	s.box, s.limits = newBox(cfg, log), newRateLimits()
+	s.runs = newRuns(cfg, hub, s.box, log)
 	s.process = engine.NewID("p_")
 	s.pg = cfg.Store.Pool() != nil
 	s.collab = s.newAuthority()
@@ -137,6 +150,20 @@ func (s *Server) Hub() *Hub { return s.hub }
 
 // Runs is the server's run manager.
 func (s *Server) Runs() *Runs { return s.runs }
+
+// StopRuns stops taking runs, lets the runs held here finish until ctx
+// ends, then cancels the rest and waits for them to be stored. Call it
+// before the HTTP server's Shutdown: viewers watch the runs end.
+func (s *Server) StopRuns(ctx context.Context) error { return s.runs.Stop(ctx) }
+
+// WorkerID names this process in the runs it holds ("" for a web-only
+// replica).
+func (s *Server) WorkerID() string {
+	if s.runs.pool == nil {
+		return ""
+	}
+	return s.runs.pool.ID()
+}
 
 // Stop cancels running runs and waits for them (bounded by ctx), and
 // checkpoints the cell documents changed since their last checkpoint.
@@ -279,15 +306,12 @@ var identRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
 func sortStrings(s []string) { sort.Strings(s) }
 
-// Start prepares the server: runs left running by a crash are marked
-// failed, since their processes are gone.
+// Start starts the server's run plane (its workers take runs from the
+// queue; runs whose worker was lost are ended), collaboration and
+// schedules.
 func (s *Server) Start(ctx context.Context) error {
-	n, err := s.store.FailUnfinishedRuns(ctx, "the server stopped while this run was running")
-	if err != nil {
-		return fmt.Errorf("recover runs: %w", err)
-	}
-	if n > 0 {
-		s.log.Warn("marked runs left running by a previous server as failed", "runs", n)
+	if err := s.runs.start(ctx); err != nil {
+		return err
 	}
 	s.startCollab(ctx)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -94,9 +94,17 @@ var storeDSN sync.Map
 // another workspace, a flow and a finished run.
 func setup(t testing.TB, dialect string) *fixture {
 	t.Helper()
+	return setupWith(t, dialect, Config{})
+}
+
+// setupWith is setup with some of the server's Config set (its store, data
+// folder and sandbox are the fixture's).
+func setupWith(t testing.TB, dialect string, cfg Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, dialect)
-	f := serveFixture(t, st, Config{DataDir: data, Sandbox: &sandbox.Config{}}, false)
+	cfg.DataDir, cfg.Sandbox = data, &sandbox.Config{}
+	f := serveFixture(t, st, cfg, false)
 	other, err := st.CreateWorkspace(ctx, "other", "Other")
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +158,7 @@ func (f *fixture) waitRun(id string) store.Run {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		r, err := f.st.Run(context.Background(), id)
-		if err == nil && r.Status.Done() && !f.srv.runs.Active(id) {
+		if err == nil && r.Status.Done() && (f.srv.runs.pool == nil || f.srv.runs.pool.Done(id) == nil) {
 			return r
 		}
 		time.Sleep(10 * time.Millisecond)

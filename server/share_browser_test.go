@@ -94,7 +94,7 @@ func TestBrowserShareAndForm(t *testing.T) {
 
 	// The studio: sign in as the editor, open the running run, share it.
 	run := f.startRun("report", "{}", "")
-	defer f.srv.runs.Cancel(run)
+	defer f.srv.runs.Cancel(context.Background(), run, "")
 	// The run's sandbox takes a moment to start: begin once the cell
 	// writes, as the test did when cells started at once.
 	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
@@ -132,7 +132,7 @@ func TestBrowserShareAndForm(t *testing.T) {
 	}
 	waitJS(t, p, `document.querySelector('[data-conn]').textContent === 'live'`, 10*time.Second)
 	waitJS(t, p, `document.querySelector('section[data-cell="wait"] [data-lines]').textContent.includes('waiting')`, 10*time.Second)
-	must(t, os.WriteFile(filepath.Join(f.srv.runs.runDir, run, "work", "go"), nil, 0o600))
+	must(t, os.WriteFile(filepath.Join(f.srv.runs.pool.RunDir(), run, "work", "go"), nil, 0o600))
 	waitJS(t, p, `document.querySelector('main#run').dataset.status === 'succeeded'`, 20*time.Second)
 	sentence := evalStr(t, p, `document.querySelector('[data-run-sentence]').textContent`)
 	if !strings.Contains(sentence, "finished successfully") {

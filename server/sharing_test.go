@@ -143,7 +143,7 @@ func TestShareRevokeClosesSocket(t *testing.T) {
 	f := setup(t, "sqlite")
 	f.addFlow("slow", longFlow())
 	run := f.startRun("slow", "{}", "")
-	defer f.srv.runs.Cancel(run)
+	defer f.srv.runs.Cancel(context.Background(), run, "")
 	id, path := f.shareRun(run, false)
 	c, _, err := f.dialAnon(path + "/ws?since=0")
 	if err != nil {
@@ -190,7 +190,7 @@ func TestShareExpiryClosesSocket(t *testing.T) {
 	f := setup(t, "sqlite")
 	f.addFlow("slow", longFlow())
 	run := f.startRun("slow", "{}", "")
-	defer f.srv.runs.Cancel(run)
+	defer f.srv.runs.Cancel(context.Background(), run, "")
 	tok, hash := NewToken(shareTokenPrefix)
 	if _, err := f.st.CreateShare(context.Background(), store.Share{WorkspaceID: f.ws.ID, FlowID: mustFlow(t, f, "slow"), RunID: run, Kind: store.ShareRun, Hash: hash, ExpiresAt: time.Now().Add(1500 * time.Millisecond)}); err != nil {
 		t.Fatal(err)

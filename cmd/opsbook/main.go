@@ -13,7 +13,8 @@ import (
 const usage = `usage: opsbook COMMAND [flags]
 
 commands:
-  serve                 the studio: web UI, API, WebSockets, in-process workers
+  serve                 the studio: web UI, API, WebSockets, in-process workers (--workers N)
+  worker                runs only: claims runs from the queue (PostgreSQL; --concurrency N)
   run DIR               run a flow folder here (no server, no database)
   check DIR             validate a flow folder
   export FLOW           a flow's version from a studio into a folder (--server, --token)
@@ -50,6 +51,8 @@ func main() {
 		code = cli.Import(ctx, args, cli.OS())
 	case "serve":
 		code = serve(args)
+	case "worker":
+		code = workerCmd(args)
 	case "migrate":
 		code = migrateCmd(args)
 	case "user":

@@ -20,6 +20,7 @@ import (
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine/worker"
 	"github.com/opsbook/opsbook/server"
 )
 
@@ -89,7 +90,17 @@ func serve(args []string) int {
 	sandboxMode := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none (as this server's user, able to read its data)")
 	runDir := fs.String("run-dir", "", "the `DIR` of the runs' working directories, outside --data (default: opsbook-runs in the system's temporary directory)")
 	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the server is root")
+	workers := fs.Int("workers", 16, "runs executing at once in this process (`N`); 0: a web-only replica, whose runs `opsbook worker` processes execute (PostgreSQL)")
+	grace := fs.Duration("grace", 15*time.Second, "on SIGTERM, how long running runs may go on before they are canceled")
 	if !parse(fs, args) {
+		return cli.ExitInvalid
+	}
+	if *workers < 0 {
+		fmt.Fprintln(os.Stderr, "opsbook serve: --workers is a number of runs at once (0 for a web-only replica)")
+		return cli.ExitInvalid
+	}
+	if *workers == 0 && d.db == "" {
+		fmt.Fprintln(os.Stderr, "opsbook serve: --workers 0 (a web-only replica) needs PostgreSQL (--db): on the embedded SQLite database no other process can run the runs")
 		return cli.ExitInvalid
 	}
 	hc := server.HTTPConfig{MaxConnsPerAddr: *maxConns}
@@ -109,23 +120,12 @@ func serve(args []string) int {
 		return cli.ExitInvalid
 	}
 	log := newLogger(os.Stderr, *level)
-	var sbCfg *sandbox.Config
-	switch *sandboxMode {
-	case "bwrap":
-		sbCfg = &sandbox.Config{UID: *uid, GID: *uid, Logger: log}
-		if err := sbCfg.Check(); err != nil {
-			fmt.Fprintln(os.Stderr, "opsbook serve: cells cannot run in a sandbox here:", err)
-			return cli.ExitFailed
-		}
-		log.Info("sandbox", "mode", sbCfg.Describe())
-	case "none":
-		log.Warn("sandbox none: cells run as this server's user, can read its data folder and secret key, and reach its database and port; owners see a warning")
-	default:
-		fmt.Fprintf(os.Stderr, "opsbook serve: --sandbox is bwrap or none, not %q\n", *sandboxMode)
-		return cli.ExitInvalid
+	sbCfg, code := makeSandbox("serve", *sandboxMode, *uid, log)
+	if code != cli.ExitOK {
+		return code
 	}
 	// Cells a killed server started without a sandbox may still run.
-	if n, err := sandbox.KillOrphans(server.OrphansFile(d.data)); err != nil {
+	if n, err := sandbox.KillOrphans(worker.OrphansFile(d.data)); err != nil {
 		log.Warn("kill the cells of an earlier server", "err", err)
 	} else if n > 0 {
 		log.Warn("killed cells left running by an earlier server", "groups", n)
@@ -149,7 +149,10 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
-	srv := server.New(server.Config{Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc, Sandbox: sbCfg, RunDir: *runDir})
+	srv := server.New(server.Config{
+		Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc, Sandbox: sbCfg, RunDir: *runDir,
+		Workers: *workers, WebOnly: *workers == 0,
+	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
@@ -170,7 +173,11 @@ func serve(args []string) int {
 	} else {
 		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s\n", url)
 	}
-	log.Info("serving", "addr", ln.Addr().String(), "db", st.Dialect())
+	role := fmt.Sprintf("studio with %d workers", *workers)
+	if *workers == 0 {
+		role = "web-only replica (runs execute in opsbook worker processes)"
+	}
+	log.Info("serving", "as", role, "addr", ln.Addr().String(), "db", st.Dialect(), "worker", srv.WorkerID())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
 	select {
@@ -179,14 +186,46 @@ func serve(args []string) int {
 		return cli.ExitFailed
 	case <-ctx.Done():
 	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	stop() // a second signal ends the process at once
+	log.Info("shutting down: no new runs; running runs may finish", "grace", *grace)
+	// Runs first (stop claiming, let them finish within the grace, then
+	// cancel and store them), while their viewers still watch; then the
+	// sockets and HTTP (Shutdown closes the sockets), then the rest.
+	gctx, cancel := context.WithTimeout(context.Background(), *grace)
 	defer cancel()
-	srv.Stop(sctx)
+	if err := srv.StopRuns(gctx); err != nil {
+		log.Warn("stop runs", "err", err)
+	}
+	sctx, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
 	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Warn("shutdown", "err", err)
 	}
+	if err := srv.Stop(sctx); err != nil {
+		log.Warn("stop", "err", err)
+	}
+	log.Info("stopped")
 	return cli.ExitOK
+}
+
+// makeSandbox turns --sandbox and --sandbox-uid into the sandbox of the
+// runs (nil for none), or an exit code after saying what is wrong.
+func makeSandbox(cmd, mode string, uid int, log *slog.Logger) (*sandbox.Config, int) {
+	switch mode {
+	case "bwrap":
+		cfg := &sandbox.Config{UID: uid, GID: uid, Logger: log}
+		if err := cfg.Check(); err != nil {
+			fmt.Fprintf(os.Stderr, "opsbook %s: cells cannot run in a sandbox here: %v\n", cmd, err)
+			return nil, cli.ExitFailed
+		}
+		log.Info("sandbox", "mode", cfg.Describe())
+		return cfg, cli.ExitOK
+	case "none":
+		log.Warn("sandbox none: cells run as this process's user, can read its data folder and secret key, and reach its database and port; owners see a warning")
+		return nil, cli.ExitOK
+	}
+	fmt.Fprintf(os.Stderr, "opsbook %s: --sandbox is bwrap or none, not %q\n", cmd, mode)
+	return nil, cli.ExitInvalid
 }
 
 func migrateCmd(args []string) int {

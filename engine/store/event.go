@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -52,7 +51,7 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, events []engine.
 		if promoted, err = s.applyEvents(ctx, tx, runID, events); err != nil {
 			return err
 		}
-		return s.notifyTx(ctx, tx, ChannelEvents, runID+" "+strconv.FormatInt(events[len(events)-1].Seq, 10))
+		return s.notifyEvents(ctx, tx, runID, events[len(events)-1].Seq)
 	})
 	if err != nil {
 		return wrap(err, "append %d events to run %s", len(events), runID)

@@ -18,7 +18,7 @@ import (
 // Channels of the run plane (PostgreSQL NOTIFY). Payloads carry ids, never
 // events: an event may exceed NOTIFY's 8000 bytes; readers fetch it.
 const (
-	// ChannelEvents: "RUN SEQ", a run's events up to SEQ are stored.
+	// ChannelEvents: "RUN SEQ FLOW", a run's events up to SEQ are stored.
 	ChannelEvents = "opsbook_events"
 	// ChannelRuns: "RUN FLOW", a run was made (queued or skipped).
 	ChannelRuns = "opsbook_runs"
@@ -330,7 +330,7 @@ func (s *Store) endRun(ctx context.Context, id string, status engine.RunStatus, 
 			return err
 		}
 		ended = true
-		return s.notifyTx(ctx, tx, ChannelEvents, id+" "+strconv.FormatInt(evs[len(evs)-1].Seq, 10))
+		return s.notifyEvents(ctx, tx, id, evs[len(evs)-1].Seq)
 	})
 	if err != nil {
 		return false, wrap(err, "end run %s", id)
@@ -390,17 +390,46 @@ func (s *Store) DispatchedQueued(ctx context.Context) ([]string, error) {
 	return ids, wrap(err, "queued runs")
 }
 
-// EventsNotice reads a ChannelEvents payload.
-func (n Notice) EventsNotice() (runID string, seq int64, ok bool) {
-	id, v, found := strings.Cut(n.Payload, " ")
-	if !found {
-		return "", 0, false
+// notifyEvents tells the other processes that a run's events up to seq
+// are stored, with the run's flow (read in the database, not here).
+func (s *Store) notifyEvents(ctx context.Context, tx bun.Tx, runID string, seq int64) error {
+	if !s.postgres() {
+		return nil
 	}
-	seq, err := strconv.ParseInt(v, 10, 64)
-	return id, seq, err == nil
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ? || ' ' || COALESCE((SELECT flow_id FROM runs WHERE id = ?), ''))",
+		ChannelEvents, runID+" "+strconv.FormatInt(seq, 10), runID)
+	return err
+}
+
+// EventsNotice reads a ChannelEvents payload.
+func (n Notice) EventsNotice() (runID string, seq int64, flowID string, ok bool) {
+	f := strings.Fields(n.Payload)
+	if len(f) < 2 {
+		return "", 0, "", false
+	}
+	seq, err := strconv.ParseInt(f[1], 10, 64)
+	if len(f) > 2 {
+		flowID = f[2]
+	}
+	return f[0], seq, flowID, err == nil
 }
 
 // RunsNotice reads a ChannelRuns payload.
 func (n Notice) RunsNotice() (runID, flowID string, ok bool) {
 	return strings.Cut(n.Payload, " ")
 }
+
+// UnfinishedRuns lists the ids of a flow's runs that have not ended,
+// oldest first.
+func (s *Store) UnfinishedRuns(ctx context.Context, flowID string) ([]string, error) {
+	var ids []string
+	err := s.rdb.NewSelect().Model((*runModel)(nil)).Column("id").
+		Where("? = ?", bun.Ident("flow_id"), flowID).
+		Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+		Order("created_at", "id").Scan(ctx, &ids)
+	return ids, wrap(err, "unfinished runs of flow %s", flowID)
+}
+
+// SQLDB is the database/sql handle writes go through (River inserts its
+// jobs through it, in the run's transaction).
+func (s *Store) SQLDB() *sql.DB { return s.db.DB }
