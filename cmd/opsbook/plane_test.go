@@ -1,0 +1,406 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// plane is a run plane of real processes on one PostgreSQL database:
+// web-only replicas and workers.
+type plane struct {
+	t     *testing.T
+	bin   string
+	dsn   string
+	env   []string
+	token string
+}
+
+// newPlane makes a fresh PostgreSQL database, an owner and a token.
+func newPlane(t *testing.T) *plane {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary and starts processes")
+	}
+	base := os.Getenv("OPSBOOK_TEST_PG")
+	if base == "" {
+		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("PostgreSQL at %s is needed (set OPSBOOK_TEST_PG): %v", base, err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("opsbook_plane_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	dsn := strings.Replace(base, "/postgres?", "/"+name+"?", 1)
+	if !strings.Contains(dsn, name) {
+		t.Fatalf("cannot make a database URL from %s", base)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	p := &plane{t: t, bin: buildOpsbook(t), dsn: dsn, env: append(os.Environ(), "OPSBOOK_SECRET_KEY="+base64.StdEncoding.EncodeToString(key), "OPSBOOK_DB="+dsn)}
+	p.run("a long enough password\n", "user", "add", "admin", "--role", "owner", "--data", t.TempDir())
+	p.token = strings.TrimSpace(p.run("", "token", "create", "--user", "admin", "--data", t.TempDir()))
+	return p
+}
+
+func (p *plane) run(stdin string, args ...string) string {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, args...)
+	cmd.Env = p.env
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("opsbook %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// proc is one opsbook process of the plane.
+type proc struct {
+	cmd  *exec.Cmd
+	url  string // a replica's
+	mu   sync.Mutex
+	logs []string
+}
+
+func (pr *proc) log() string {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return strings.Join(pr.logs, "\n")
+}
+
+// start starts `opsbook args…` and waits until its stderr says ready.
+func (p *plane) start(ready string, args ...string) *proc {
+	p.t.Helper()
+	cmd := exec.Command(p.bin, args...)
+	cmd.Env = p.env
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	pr := &proc{cmd: cmd}
+	p.t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		if p.t.Failed() {
+			p.t.Logf("%s:\n%s", strings.Join(args, " "), pr.log())
+		}
+	})
+	ok := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			pr.mu.Lock()
+			pr.logs = append(pr.logs, sc.Text())
+			pr.mu.Unlock()
+			if strings.Contains(sc.Text(), ready) {
+				select {
+				case ok <- true:
+				default:
+				}
+			}
+		}
+		ok <- false
+	}()
+	select {
+	case good := <-ok:
+		if !good {
+			p.t.Fatalf("opsbook %s ended:\n%s", strings.Join(args, " "), pr.log())
+		}
+	case <-time.After(60 * time.Second):
+		p.t.Fatalf("opsbook %s did not get ready:\n%s", strings.Join(args, " "), pr.log())
+	}
+	return pr
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// replica starts a web-only `opsbook serve --workers 0` on addr.
+func (p *plane) replica(addr string) *proc {
+	pr := p.start("is ready at", "serve", "--workers", "0", "--addr", addr, "--data", p.t.TempDir(), "--sandbox", "bwrap", "--grace", "2s")
+	pr.url = "http://" + addr
+	return pr
+}
+
+// worker starts an `opsbook worker`.
+func (p *plane) worker(concurrency int) *proc {
+	return p.start("worker ready", "worker", "--concurrency", strconv.Itoa(concurrency), "--data", p.t.TempDir(), "--run-dir", p.t.TempDir(), "--sandbox", "bwrap", "--grace", "2s")
+}
+
+// flow imports a flow folder of files into the studio at url.
+func (p *plane) flow(url, slug string, files map[string]string) {
+	p.t.Helper()
+	dir := filepath.Join(p.t.TempDir(), slug)
+	os.MkdirAll(dir, 0o755)
+	for name, data := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644)
+	}
+	p.run("", "import", dir, "--server", url, "--token", p.token)
+}
+
+func (p *plane) api(method, url string, body string) (int, map[string]any) {
+	p.t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (p *plane) startRun(url, slug string) string {
+	p.t.Helper()
+	code, body := p.api("POST", url+"/api/v1/flows/"+slug+"/runs", "{}")
+	if code != http.StatusCreated {
+		p.t.Fatalf("start %s: %d %v", slug, code, body)
+	}
+	return body["id"].(string)
+}
+
+func (p *plane) runStatus(url, id string) (string, string) {
+	p.t.Helper()
+	code, body := p.api("GET", url+"/api/v1/runs/"+id, "")
+	if code != http.StatusOK {
+		p.t.Fatalf("get run %s: %d %v", id, code, body)
+	}
+	e, _ := body["error"].(string)
+	return body["status"].(string), e
+}
+
+// waitStatus waits until the run's status is final and returns it.
+func (p *plane) waitEnd(url, id string, d time.Duration) (string, string) {
+	p.t.Helper()
+	var st, e string
+	if !waitFor(func() bool {
+		st, e = p.runStatus(url, id)
+		return st != "queued" && st != "running" && st != "waiting"
+	}, d) {
+		p.t.Fatalf("run %s still %s after %s", id, st, d)
+	}
+	return st, e
+}
+
+// sse reads a run's server-sent events from url until run.finished.
+func sse(t *testing.T, token, url, id string) []map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/api/v1/runs/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out []map[string]any
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 8<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+			t.Fatalf("event %q: %v", data, err)
+		}
+		out = append(out, ev)
+		if ev["type"] == "run.finished" {
+			return out
+		}
+	}
+	t.Fatalf("the stream ended without run.finished (err %v) after %d events", sc.Err(), len(out))
+	return nil
+}
+
+// TestRunPlane runs two web-only replicas and two workers on one
+// PostgreSQL database: a run started on one replica is watched whole on
+// the other, canceled from the other, survives a replica's restart, and a
+// worker killed with -9 loses its run ("worker lost", its processes gone)
+// while the other worker keeps serving.
+func TestRunPlane(t *testing.T) {
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		t.Skip("bwrap is not installed")
+	}
+	p := newPlane(t)
+	addrA, addrB := freeAddr(t), freeAddr(t)
+	a, b := p.replica(addrA), p.replica(addrB)
+	w1, w2 := p.worker(2), p.worker(2)
+	_ = w2
+	marker := fmt.Sprintf("301.%d", os.Getpid()%1000)
+	p.flow(a.url, "count", map[string]string{
+		"flow.yaml": "name: Count\ncells:\n  - name: count\n    kind: shell\n    file: count.sh\n  - name: done\n    kind: shell\n    file: done.sh\n",
+		"count.sh":  "for i in $(seq 1 60); do echo line $i; sleep 0.01; done\n",
+		"done.sh":   "echo done >&2\n",
+	})
+	p.flow(a.url, "sleepy", map[string]string{
+		"flow.yaml": "name: Sleepy\ncells:\n  - name: nap\n    kind: shell\n    file: nap.sh\n",
+		"nap.sh":    "sleep " + marker + " &\nwait\n",
+	})
+	p.flow(a.url, "medium", map[string]string{
+		"flow.yaml": "name: Medium\ncells:\n  - name: wait\n    kind: shell\n    file: wait.sh\n",
+		"wait.sh":   "sleep 4\necho finished\n",
+	})
+
+	t.Run("watched on the other replica, whole and in order", func(t *testing.T) {
+		for range 3 {
+			id := p.startRun(a.url, "count")
+			evs := sse(t, p.token, b.url, id)
+			var lines []string
+			for i, ev := range evs {
+				if seq := int(ev["seq"].(float64)); seq != i+1 {
+					t.Fatalf("event %d has seq %d: a gap or a double", i, seq)
+				}
+				if ev["type"] == "cell.log" && ev["cell"] == "count" {
+					for _, l := range ev["lines"].([]any) {
+						lines = append(lines, l.(string))
+					}
+				}
+			}
+			if len(lines) != 60 || lines[0] != "line 1" || lines[59] != "line 60" {
+				t.Fatalf("got %d lines (%v…): want line 1 … line 60", len(lines), lines[:min(3, len(lines))])
+			}
+			if last := evs[len(evs)-1]; last["status"] != "succeeded" {
+				t.Fatalf("run.finished %v", last)
+			}
+		}
+	})
+
+	t.Run("canceled from the other replica", func(t *testing.T) {
+		id := p.startRun(a.url, "sleepy")
+		if !waitFor(func() bool { return len(pgrep("sleep "+marker)) > 0 }, 20*time.Second) {
+			t.Fatal("the cell never started")
+		}
+		start := time.Now()
+		code, body := p.api("POST", b.url+"/api/v1/runs/"+id+"/cancel", "")
+		if code != http.StatusAccepted {
+			t.Fatalf("cancel: %d %v", code, body)
+		}
+		if st, _ := p.waitEnd(b.url, id, 10*time.Second); st != "canceled" {
+			t.Fatalf("run %s after cancel", st)
+		}
+		t.Logf("cancel from the other replica to canceled: %s", time.Since(start))
+		if !waitFor(func() bool { return len(pgrep("sleep "+marker)) == 0 }, 5*time.Second) {
+			t.Fatalf("the cell's process outlived the cancel: %v", pgrep("sleep "+marker))
+		}
+	})
+
+	t.Run("a replica restarts while a worker runs", func(t *testing.T) {
+		id := p.startRun(a.url, "medium")
+		if !waitFor(func() bool { st, _ := p.runStatus(b.url, id); return st == "running" }, 20*time.Second) {
+			t.Fatal("never running")
+		}
+		a.cmd.Process.Signal(syscall.SIGKILL)
+		a.cmd.Wait()
+		a = p.replica(addrA)
+		if st, e := p.waitEnd(a.url, id, 30*time.Second); st != "succeeded" {
+			t.Fatalf("run %s (%s) after the replica restarted", st, e)
+		}
+	})
+
+	t.Run("a worker killed with -9 loses its run; the other serves on", func(t *testing.T) {
+		id := p.startRun(a.url, "sleepy")
+		if !waitFor(func() bool { return len(pgrep("sleep "+marker)) > 0 }, 20*time.Second) {
+			t.Fatal("the cell never started")
+		}
+		holder := p.holder(id)
+		var victim, other *proc
+		for _, w := range []*proc{w1, w2} {
+			if w.cmd.Process.Pid == holder {
+				victim = w
+			} else {
+				other = w
+			}
+		}
+		if victim == nil {
+			t.Fatalf("run held by pid %d, not one of the workers (%d, %d)", holder, w1.cmd.Process.Pid, w2.cmd.Process.Pid)
+		}
+		killed := time.Now()
+		victim.cmd.Process.Signal(syscall.SIGKILL)
+		victim.cmd.Wait()
+		if !waitFor(func() bool { return len(pgrep("sleep "+marker)) == 0 }, 5*time.Second) {
+			t.Fatalf("the cell outlived its worker: %v", pgrep("sleep "+marker))
+		}
+		st, e := p.waitEnd(b.url, id, 40*time.Second)
+		if st != "failed" || !strings.Contains(e, "worker lost") {
+			t.Fatalf("run %s (%s); want failed, worker lost", st, e)
+		}
+		if d := time.Since(killed); d > 30*time.Second {
+			t.Fatalf("worker lost after %s; want at most 30s", d)
+		}
+		t.Logf("kill -9 to \"worker lost\": %s", time.Since(killed))
+		_ = other
+		id2 := p.startRun(b.url, "count")
+		if st, e := p.waitEnd(b.url, id2, 30*time.Second); st != "succeeded" {
+			t.Fatalf("after the kill, a run ended %s (%s)", st, e)
+		}
+	})
+}
+
+// holder is the pid of the process holding a run (its worker id is
+// HOST-PID-…).
+func (p *plane) holder(id string) int {
+	p.t.Helper()
+	conn, err := pgx.Connect(context.Background(), p.dsn)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var w string
+	if err := conn.QueryRow(context.Background(), "SELECT worker FROM runs WHERE id = $1", id).Scan(&w); err != nil {
+		p.t.Fatal(err)
+	}
+	parts := strings.Split(w, "-")
+	if len(parts) < 3 {
+		p.t.Fatalf("worker id %q", w)
+	}
+	pid, err := strconv.Atoi(parts[len(parts)-2])
+	if err != nil {
+		p.t.Fatalf("worker id %q: %v", w, err)
+	}
+	return pid
+}
+
+var _ = io.Discard
