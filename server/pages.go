@@ -581,6 +581,21 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 			code[c.Name] = engine.Cell{Name: c.Name, Kind: c.Kind}
 		}
 	}
+	if len(evs) == 0 && !run.Status.Done() {
+		// Queued: nothing has started yet. Show the cells it will run, so
+		// the page has a place for each when its events come.
+		var rq store.RunRequest
+		json.Unmarshal(run.Request, &rq)
+		want := map[string]bool{}
+		for _, c := range rq.Cells {
+			want[c] = true
+		}
+		for _, name := range order {
+			if len(want) == 0 || want[name] {
+				outs[name] = &views.CellOutput{Status: string(engine.CellPending)}
+			}
+		}
+	}
 	for _, name := range order {
 		o := outs[name]
 		if o == nil {

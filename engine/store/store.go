@@ -153,7 +153,17 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 	}
 	s.dialect = DialectPostgres
 	s.dsn = dsn
-	pool, err := pgxpool.New(ctx, dsn)
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	if !strings.Contains(dsn, "pool_max_conns") {
+		// pgx's default (4 on a small machine) is too few: listeners
+		// (collaboration, run events, cancels) and River's notifier each
+		// hold one connection for good, and the workers need their own.
+		pcfg.MaxConns = 32
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fmt.Errorf("open postgres: %w", err)
 	}

@@ -65,6 +65,9 @@ type Config struct {
 	MaxCellLog int64
 	// FlushEvery is how often a run's events are stored (default 25ms).
 	FlushEvery time.Duration
+	// Executors replace or add executors by cell kind (tests inject
+	// failures through it).
+	Executors map[engine.Kind]exec.Executor
 }
 
 // Pool executes runs in this process, any number at once (the queue bounds
@@ -468,16 +471,20 @@ func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store
 		defer sb.Close()
 		sp = sb
 	}
+	executors := map[engine.Kind]exec.Executor{
+		engine.KindShell:  &exec.Shell{Spawner: sp},
+		engine.KindPython: &exec.Python{Spawner: sp},
+		engine.KindHTTP:   &exec.HTTP{},
+		engine.KindSQL:    sqlx,
+	}
+	for k, e := range p.cfg.Executors {
+		executors[k] = e
+	}
 	return pr.plan.Run(ctx, run.Options{
 		DefaultTimeout: p.cfg.DefaultCellTimeout,
 		ID:             r.ID, Flow: pr.slug, Version: r.Version, Hash: r.Hash,
 		Inputs: pr.inputs, Secrets: pr.secrets.Values, MaskAlso: pr.secrets.MaskAlso, Dir: dir, TempDir: tmp,
-		Executors: map[engine.Kind]exec.Executor{
-			engine.KindShell:  &exec.Shell{Spawner: sp},
-			engine.KindPython: &exec.Python{Spawner: sp},
-			engine.KindHTTP:   &exec.HTTP{},
-			engine.KindSQL:    sqlx,
-		},
+		Executors: executors,
 		Sink:   run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
 		Cells:  pr.req.Cells,
 		Prior:  pr.prior,
