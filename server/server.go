@@ -196,6 +196,8 @@ type apiError struct {
 	// (a secret's value found in a cell); zero when it has no place.
 	Cell string
 	Line int
+	// Extra adds fields to the error object (a skipped run's ids).
+	Extra map[string]any
 }
 
 func (e *apiError) Error() string { return e.Message }
@@ -206,6 +208,9 @@ func (e *apiError) body() map[string]any {
 	m := map[string]any{"code": e.Code, "message": e.Message, "field": e.Field}
 	if e.Line > 0 {
 		m["cell"], m["line"] = e.Cell, e.Line
+	}
+	for k, v := range e.Extra {
+		m[k] = v
 	}
 	return map[string]any{"error": m}
 }
@@ -218,12 +223,18 @@ func errorf(status int, code, field, msg string) error {
 // and answered without detail.
 func (s *Server) classify(r *http.Request, err error) *apiError {
 	var ae *apiError
+	var skipped *SkippedError
 	var mbe *http.MaxBytesError
 	var fe engine.Errors
 	var one *engine.Error
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &skipped):
+		// The flow is at its concurrency limit (overlap: skip): the new
+		// run is stored, ended skipped; running names the run in the way.
+		return &apiError{Status: http.StatusConflict, Code: "skipped", Message: skipped.Error(),
+			Extra: map[string]any{"run": skipped.Run.ID, "running": skipped.Blocking}}
 	case errors.As(err, &mbe):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: fmt.Sprintf("the request body is larger than this accepts (%d KiB)", mbe.Limit>>10)}
 	case errors.Is(err, errUnauthorized):
