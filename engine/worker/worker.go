@@ -485,10 +485,10 @@ func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store
 		ID:             r.ID, Flow: pr.slug, Version: r.Version, Hash: r.Hash,
 		Inputs: pr.inputs, Secrets: pr.secrets.Values, MaskAlso: pr.secrets.MaskAlso, Dir: dir, TempDir: tmp,
 		Executors: executors,
-		Sink:   run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
-		Cells:  pr.req.Cells,
-		Prior:  pr.prior,
-		Logger: log,
+		Sink:      run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
+		Cells:     pr.req.Cells,
+		Prior:     pr.prior,
+		Logger:    log,
 	})
 }
 
