@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -67,7 +68,7 @@ func newPlane(t *testing.T) *plane {
 	key := make([]byte, 32)
 	rand.Read(key)
 	p := &plane{t: t, bin: buildOpsbook(t), dsn: dsn, env: append(os.Environ(), "OPSBOOK_SECRET_KEY="+base64.StdEncoding.EncodeToString(key), "OPSBOOK_DB="+dsn)}
-	p.run("a long enough password\n", "user", "add", "admin", "--role", "owner", "--data", t.TempDir())
+	p.run("a long enough password\n", "user", "add", "admin", "--role", "owner", "--workspace", "default", "--data", t.TempDir())
 	p.token = strings.TrimSpace(p.run("", "token", "create", "--user", "admin", "--data", t.TempDir()))
 	return p
 }
@@ -305,6 +306,53 @@ func TestRunPlane(t *testing.T) {
 			if last := evs[len(evs)-1]; last["status"] != "succeeded" {
 				t.Fatalf("run.finished %v", last)
 			}
+		}
+	})
+
+	t.Run("a notebook on the other replica sees it whole", func(t *testing.T) {
+		cookie := signIn(t, b.url, "admin", "a long enough password")
+		conn, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(b.url, "http")+"/w/default/flows/count/ws", http.Header{"Cookie": {cookie}, "Origin": {b.url}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		id := p.startRun(a.url, "count")
+		var seqs []int
+		lines := 0
+		conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+		for {
+			_, data, err := conn.ReadMessage()
+			if err != nil {
+				t.Fatalf("notebook socket: %v after seqs %v", err, seqs)
+			}
+			var m struct {
+				T     string `json:"t"`
+				Event struct {
+					Run   string   `json:"run"`
+					Seq   int      `json:"seq"`
+					Type  string   `json:"type"`
+					Lines []string `json:"lines"`
+				} `json:"event"`
+			}
+			json.Unmarshal(data, &m)
+			if m.T != "event" || m.Event.Run != id {
+				continue
+			}
+			seqs = append(seqs, m.Event.Seq)
+			if m.Event.Type == "cell.log" {
+				lines += len(m.Event.Lines)
+			}
+			if m.Event.Type == "run.finished" {
+				break
+			}
+		}
+		for i, s := range seqs {
+			if s != i+1 {
+				t.Fatalf("the notebook got seqs %v: a gap or a double", seqs)
+			}
+		}
+		if lines != 61 { // 60 lines, then "done"
+			t.Fatalf("the notebook got %d lines; want 61", lines)
 		}
 	})
 

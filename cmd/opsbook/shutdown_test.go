@@ -35,22 +35,7 @@ func TestServeStopsPromptlyWithAnOpenNotebook(t *testing.T) {
 	opsbook(t, bin, "", "import", dir, "--server", base, "--token", token)
 
 	// Sign in as a browser would, then open the notebook's socket.
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"name": {"admin"}, "password": {password}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", base)
-	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	var cookie string
-	for _, c := range resp.Cookies() {
-		cookie += c.Name + "=" + c.Value + "; "
-	}
-	if cookie == "" {
-		t.Fatalf("sign in: %d, no cookie", resp.StatusCode)
-	}
+	cookie := signIn(t, base, "admin", password)
 	h := http.Header{"Cookie": {cookie}, "Origin": {base}}
 	conn, wresp, err := websocket.DefaultDialer.Dial("ws://"+addr+"/w/default/flows/hello/ws", h)
 	if err != nil {
@@ -95,4 +80,26 @@ func TestServeStopsPromptlyWithAnOpenNotebook(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("the notebook's socket was not closed")
 	}
+}
+
+// signIn signs in at base as a browser would and returns the cookie header.
+func signIn(t *testing.T, base, name, password string) string {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequest("POST", base+"/signin", strings.NewReader(url.Values{"name": {name}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", base)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie string
+	for _, c := range resp.Cookies() {
+		cookie += c.Name + "=" + c.Value + "; "
+	}
+	if cookie == "" {
+		t.Fatalf("sign in: %d, no cookie", resp.StatusCode)
+	}
+	return cookie
 }
