@@ -359,31 +359,23 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 	if !ok {
 		return errors.New("streaming unsupported")
 	}
-	history, sub, err := s.runs.Attach(r.Context(), id, since, sseQueue)
+	rs, err := s.runs.follow(r.Context(), id, since, sseQueue, true)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if sub != nil {
-			s.hub.Unsubscribe(runTopic(id), sub)
-		}
-	}()
+	defer rs.close()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 32<<10)
-	last := since
-	write := func(ev []byte) bool {
+	write := func(msg []byte, seq int64) {
+		ev := eventOf(msg)
 		var head struct {
 			Seq  int64            `json:"seq"`
 			Type engine.EventType `json:"type"`
 		}
 		json.Unmarshal(ev, &head)
-		if head.Seq <= last {
-			return false
-		}
-		last = head.Seq
 		bw.WriteString("id: ")
 		bw.WriteString(strconv.FormatInt(head.Seq, 10))
 		bw.WriteString("\nevent: ")
@@ -391,70 +383,62 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 		bw.WriteString("\ndata: ")
 		bw.Write(ev)
 		bw.WriteString("\n\n")
-		return head.Type == engine.EventRunFinished
 	}
 	flush := func() {
 		bw.Flush()
 		fl.Flush()
 	}
-	// replay writes history; it reports whether the stream is over.
-	replay := func(history [][]byte) bool {
-		for _, m := range history {
-			if write(eventOf(m)) {
-				flush()
-				return true
+	// replay writes the history left; it reports whether the stream is over.
+	replay := func() bool {
+		for {
+			msg, ok := rs.next()
+			if !ok {
+				break
 			}
+			write(msg, 0)
 		}
 		flush()
-		return sub == nil
+		return rs.over()
 	}
 	// catchUp refetches from storage what a slow client's queue dropped:
 	// an API client gets every event, late rather than never.
 	catchUp := func() bool {
-		s.hub.Unsubscribe(runTopic(id), sub)
-		var h [][]byte
-		h, sub, err = s.runs.Attach(r.Context(), id, last, sseQueue)
-		if err != nil {
-			sub = nil
+		if rs.catchUp(r.Context()) != nil {
 			return true
 		}
-		return replay(h)
+		return replay()
 	}
-	if replay(history) {
+	if replay() {
 		return nil
 	}
 	keep := time.NewTicker(15 * time.Second)
 	defer keep.Stop()
 	for {
 		select {
-		case m := <-sub.C:
-			if sub.missed.Load() > 0 {
+		case m := <-rs.live():
+			if rs.behind() {
 				if catchUp() {
 					return nil
 				}
 				continue
 			}
-			if m.Seq <= last {
+			if !rs.accept(m.Data, m.Seq) {
 				continue
 			}
-			end := write(eventOf(m.Data))
-			if len(sub.C) == 0 || end {
+			write(m.Data, m.Seq)
+			if len(rs.live()) == 0 || rs.over() {
 				flush()
 			}
-			if end {
+			if rs.over() {
 				return nil
 			}
-		case <-sub.Done():
-			if sub.missed.Load() > 0 {
+		case <-rs.ended():
+			if rs.behind() {
 				catchUp()
 				return nil
 			}
-			for len(sub.C) > 0 {
-				if write(eventOf((<-sub.C).Data)) {
-					break
-				}
-			}
-			flush()
+			rs.drain()
+			replay()
 			return nil
 		case <-keep.C:
 			bw.WriteString(": keep-alive\n\n")

@@ -174,27 +174,21 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 		if id == replayRun {
 			from = since
 		}
-		history, rsub, err := s.runs.Attach(ctx, id, from, 1)
-		if rsub != nil {
-			s.hub.Unsubscribe(runTopic(id), rsub)
-		}
+		rs, err := s.runs.follow(ctx, id, from, 1, false)
 		if err != nil {
 			continue
 		}
-		sent[id] = from
-		for _, m := range history {
-			var head struct {
-				Seq int64 `json:"seq"`
+		rs.close() // live events come through the flow's topic
+		for {
+			msg, ok := rs.next()
+			if !ok {
+				break
 			}
-			json.Unmarshal(eventOf(m), &head)
-			if head.Seq <= sent[id] {
-				continue
-			}
-			sent[id] = head.Seq
-			if !write(m) {
+			if !write(msg) {
 				return
 			}
 		}
+		sent[id] = rs.last
 	}
 
 	readDone := make(chan struct{})

@@ -56,7 +56,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 		return // Upgrade has answered
 	}
 	conn.SetReadLimit(4096)
-	history, sub, err := s.runs.Attach(r.Context(), id, since, wsQueue)
+	rs, err := s.runs.follow(r.Context(), id, since, wsQueue, o.raw)
 	if err != nil {
 		closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
 		conn.Close()
@@ -72,7 +72,7 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 		defer ended()
 		defer s.trackSocket(conn, false)
 		defer conn.Close()
-		s.serveRunStream(ctx, conn, id, since, o, history, sub)
+		s.serveRunStream(ctx, conn, o, rs)
 	}
 	if o.stop != nil {
 		// A share page's stream stays in its handler, which owns the
@@ -85,14 +85,8 @@ func (s *Server) streamRun(w http.ResponseWriter, r *http.Request, id string, si
 
 // serveRunStream sends a run's events to a viewer's socket: history, then
 // live, until the run ends, the viewer leaves or the stream is stopped.
-func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id string, since int64, o streamOpts, history [][]byte, sub *Sub) {
-	raw := o.raw
-	var err error
-	defer func() {
-		if sub != nil {
-			s.hub.Unsubscribe(runTopic(id), sub)
-		}
-	}()
+func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, o streamOpts, rs *runStream) {
+	defer rs.close()
 	// Read only to notice the client going away.
 	gone := make(chan struct{})
 	go func() {
@@ -105,127 +99,96 @@ func (s *Server) serveRunStream(ctx context.Context, conn *websocket.Conn, id st
 			}
 		}
 	}()
-	last := since
-	send := func(msg []byte, seq int64) (end bool, err error) {
-		if seq != 0 && seq <= last {
-			return false, nil
-		}
-		if seq == 0 {
-			var head struct {
-				Seq  int64  `json:"seq"`
-				Type string `json:"type"`
-			}
-			json.Unmarshal(eventOf(msg), &head)
-			seq = head.Seq
-			if seq <= last {
-				return false, nil
-			}
-		}
-		last = seq
+	write := func(msg []byte) bool {
 		data := msg
-		if raw {
+		if o.raw {
 			data = eventOf(msg)
 		}
 		if o.mask != nil {
 			data = o.mask(data)
 		}
 		conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		if err := conn.WriteMessage(websocket.TextMessage, data); err != nil {
-			return false, err
-		}
-		return isRunFinished(msg), nil
+		return conn.WriteMessage(websocket.TextMessage, data) == nil
 	}
-	// replay sends history; it reports whether the stream is over: the run
-	// finished, it has no live part left, or the client went away.
-	replay := func(history [][]byte) bool {
-		for _, m := range history {
-			end, err := send(m, 0)
-			if err != nil {
-				return true
+	// replay sends the history left; it reports whether the stream is
+	// over: the run finished or the client went away.
+	replay := func() bool {
+		for {
+			msg, ok := rs.next()
+			if !ok {
+				break
 			}
-			if end {
-				closeWS(conn, websocket.CloseNormalClosure, "run finished")
+			if !write(msg) {
 				return true
 			}
 		}
-		if sub == nil {
+		if rs.over() {
 			closeWS(conn, websocket.CloseNormalClosure, "run finished")
 			return true
 		}
 		return false
 	}
-	// catchUp fetches from storage what an API client's queue dropped (it
-	// must get every event) and goes on live from there.
 	catchUp := func() bool {
-		s.hub.Unsubscribe(runTopic(id), sub)
-		var h [][]byte
-		h, sub, err = s.runs.Attach(ctx, id, last, wsQueue)
-		if err != nil {
-			sub = nil
+		if err := rs.catchUp(ctx); err != nil {
 			closeWS(conn, websocket.CloseInternalServerErr, "could not read the run's events")
 			return true
 		}
-		return replay(h)
+		return replay()
 	}
-	if replay(history) {
+	if replay() {
 		return
 	}
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	for {
 		select {
-		case m := <-sub.C:
-			if raw && sub.missed.Load() > 0 {
+		case m := <-rs.live():
+			if rs.behind() {
+				// An API client must get every event: the rest is in storage.
 				if catchUp() {
 					return
 				}
 				continue
 			}
-			if n, cell := sub.Missed(); n > 0 && !raw {
-				b, _ := json.Marshal(map[string]any{"t": "missed", "cell": cell, "lines": n, "run": id})
-				conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-				if conn.WriteMessage(websocket.TextMessage, b) != nil {
-					return
+			if !o.raw {
+				if n, cell := rs.sub.Missed(); n > 0 {
+					b, _ := json.Marshal(map[string]any{"t": "missed", "cell": cell, "lines": n, "run": rs.id})
+					conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+					if conn.WriteMessage(websocket.TextMessage, b) != nil {
+						return
+					}
 				}
 			}
-			if m.Seq <= last {
+			if !rs.accept(m.Data, m.Seq) {
 				continue
 			}
-			last = m.Seq
 			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
 			if o.mask != nil {
-				if conn.WriteMessage(websocket.TextMessage, o.mask(m.Data)) != nil {
+				if !write(m.Data) {
 					return
 				}
 			} else {
 				frame := m.Frame()
-				if raw {
+				if o.raw {
 					frame = m.RawFrame()
 				}
 				if conn.WritePreparedMessage(frame) != nil {
 					return
 				}
 			}
-			if isRunFinished(m.Data) {
+			if rs.over() {
 				closeWS(conn, websocket.CloseNormalClosure, "run finished")
 				return
 			}
-		case <-sub.Done():
-			if raw && sub.missed.Load() > 0 {
-				// The run ended while this API client was behind: the rest
-				// is in storage.
-				if !catchUp() {
-					closeWS(conn, websocket.CloseNormalClosure, "run finished")
-				}
+		case <-rs.ended():
+			if rs.behind() {
+				catchUp()
 				return
 			}
-			for len(sub.C) > 0 {
-				m := <-sub.C
-				if end, err := send(m.Data, m.Seq); err != nil || end {
-					break
-				}
+			rs.drain()
+			if !replay() {
+				closeWS(conn, websocket.CloseNormalClosure, "run finished")
 			}
-			closeWS(conn, websocket.CloseNormalClosure, "run finished")
 			return
 		case <-ping.C:
 			conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
