@@ -245,11 +245,28 @@ func (m *Runs) Wait(ctx context.Context, id string, d time.Duration) {
 
 // ended tells the run's viewers and waiters in this process that it is
 // over (its end is stored).
-func (m *Runs) ended(id string) {
+func (m *Runs) ended(id string) { m.endedAs(id, "", "") }
+
+// endedAs is ended when the run's flow and final status are known: a run
+// started here is then told of without reading the store.
+func (m *Runs) endedAs(id, flowID string, status engine.RunStatus) {
 	m.mu.Lock()
+	info, known := m.infos[id]
 	delete(m.infos, id)
 	ws := m.waiters[id]
 	m.mu.Unlock()
+	if known && flowID != "" && status != "" {
+		for _, c := range ws {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+		info.Status = string(status)
+		m.publishInfo(flowID, info)
+		m.hub.CloseTopic(runTopic(id))
+		return
+	}
 	for _, c := range ws {
 		select {
 		case c <- struct{}{}:
@@ -274,7 +291,9 @@ func (m *Runs) Event(runID, flowID string, e *engine.Event, js []byte) {
 }
 
 // Ended is the worker.Live's end of a run.
-func (m *Runs) Ended(runID, flowID string) { m.ended(runID) }
+func (m *Runs) Ended(runID, flowID string, status engine.RunStatus) {
+	m.endedAs(runID, flowID, status)
+}
 
 func (m *Runs) publishEvent(runID, flowID string, typ engine.EventType, seq int64, cell string, lines int, cells []string, msg []byte) {
 	hm := &Msg{Data: msg, Lines: lines, Cell: cell, Seq: seq, Run: runID}

@@ -230,22 +230,27 @@ func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string
 // twice). A run is never claimed twice.
 func (s *Store) ClaimRun(ctx context.Context, id, worker string, until time.Time) (Run, bool, error) {
 	now := s.timeNow()
-	res, err := s.db.NewUpdate().Model((*runModel)(nil)).
+	var ms []runModel
+	_, err := s.db.NewUpdate().Model((*runModel)(nil)).
 		Set("? = ?", bun.Ident("status"), string(engine.RunRunning)).
 		Set("? = ?", bun.Ident("worker"), worker).
 		Set("? = ?", bun.Ident("lease_until"), until.UTC().Truncate(time.Microsecond)).
 		Set("? = ?", bun.Ident("started_at"), now).
 		Where("? = ?", bun.Ident("id"), id).
 		Where("? = ?", bun.Ident("status"), string(engine.RunQueued)).
-		Exec(ctx)
+		Returning("*").
+		Exec(ctx, &ms)
 	if err != nil {
 		return Run{}, false, wrap(err, "claim run %s", id)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if len(ms) == 0 {
 		return Run{}, false, nil
 	}
-	r, err := s.Run(ctx, id)
-	return r, err == nil, err
+	r, err := runOf(&ms[0], true)
+	if err != nil {
+		return Run{}, false, fmt.Errorf("claim run %s: %w", id, err)
+	}
+	return r, true, nil
 }
 
 // RenewLeases extends the leases of the running runs worker holds to until,

@@ -33,8 +33,9 @@ import (
 // event as one line of JSON, shared: never modify it.
 type Live interface {
 	Event(runID, flowID string, e *engine.Event, json []byte)
-	// Ended: the run is over and everything about it is stored.
-	Ended(runID, flowID string)
+	// Ended: the run is over and everything about it is stored; status is
+	// its final status ("" when this process could not tell).
+	Ended(runID, flowID string, status engine.RunStatus)
 }
 
 // Config is what a Pool needs.
@@ -199,6 +200,7 @@ type activeRun struct {
 	pending   []pendingEvent   // emitted, not yet stored
 	persisted int64            // highest seq stored
 	finished  bool
+	final     engine.RunStatus // of the run.finished stored, if any
 }
 
 type pendingEvent struct {
@@ -248,6 +250,9 @@ func (p *Pool) Execute(ctx context.Context, runID string) error {
 			if v := recover(); v != nil {
 				log.Error("run panicked: a bug in Opsbook", "panic", v, "stack", string(debug.Stack()))
 				p.flushFinal(ar, log)
+				ar.mu.Lock()
+				ar.final = ""
+				ar.mu.Unlock()
 				p.end(r.ID, engine.RunFailed, fmt.Sprintf("internal error: %v (a bug in Opsbook; the stack is in the server log)", v), log)
 			}
 		}()
@@ -258,7 +263,10 @@ func (p *Pool) Execute(ctx context.Context, runID string) error {
 	ar.finished = true
 	ar.mu.Unlock()
 	if p.cfg.Live != nil {
-		p.cfg.Live.Ended(r.ID, r.FlowID)
+		ar.mu.Lock()
+		final := ar.final
+		ar.mu.Unlock()
+		p.cfg.Live.Ended(r.ID, r.FlowID, final)
 	}
 	close(ar.done)
 	return nil
@@ -438,7 +446,12 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 	default:
 		// The scheduler's run.finished was stored with the rest; a run
 		// that was somehow not ended by it is ended now.
-		p.end(r.ID, sum.Status, "the run ended without its final event being stored", log)
+		ar.mu.Lock()
+		stored := ar.final != ""
+		ar.mu.Unlock()
+		if !stored {
+			p.end(r.ID, sum.Status, "the run ended without its final event being stored", log)
+		}
 		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
 	}
 }
@@ -598,6 +611,11 @@ func (p *Pool) flush(ar *activeRun, log *slog.Logger) error {
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
 	ar.mu.Lock()
+	for i := range n {
+		if ar.pending[i].ev.Type == engine.EventRunFinished {
+			ar.final = engine.RunStatus(ar.pending[i].ev.Status)
+		}
+	}
 	ar.persisted = ar.pending[n-1].ev.Seq
 	ar.pending = append(ar.pending[:0:0], ar.pending[n:]...)
 	ar.mu.Unlock()
