@@ -162,7 +162,7 @@ func (p *plane) replica(addr string) *proc {
 
 // worker starts an `opsbook worker`.
 func (p *plane) worker(concurrency int) *proc {
-	return p.start("worker ready", "worker", "--concurrency", strconv.Itoa(concurrency), "--data", p.t.TempDir(), "--run-dir", p.t.TempDir(), "--sandbox", "bwrap", "--grace", "2s")
+	return p.start("worker ready", "worker", "--concurrency", strconv.Itoa(concurrency), "--data", p.t.TempDir(), "--run-dir", p.t.TempDir(), "--sandbox", "bwrap", "--grace", "20s")
 }
 
 // flow imports a flow folder of files into the studio at url.
@@ -385,6 +385,55 @@ func TestRunPlane(t *testing.T) {
 		a = p.replica(addrA)
 		if st, e := p.waitEnd(a.url, id, 30*time.Second); st != "succeeded" {
 			t.Fatalf("run %s (%s) after the replica restarted", st, e)
+		}
+	})
+
+	t.Run("a worker drained with SIGTERM finishes its run and takes no more", func(t *testing.T) {
+		id := p.startRun(a.url, "medium")
+		if !waitFor(func() bool { st, _ := p.runStatus(b.url, id); return st == "running" }, 20*time.Second) {
+			t.Fatal("never running")
+		}
+		holder := p.holder(id)
+		var drained *proc
+		for i, w := range []*proc{w1, w2} {
+			if w.cmd.Process.Pid == holder {
+				drained = w
+				// Its replacement, so that two workers remain.
+				if i == 0 {
+					w1 = p.worker(2)
+				} else {
+					w2 = p.worker(2)
+				}
+			}
+		}
+		if drained == nil {
+			t.Fatalf("run held by pid %d, not a worker", holder)
+		}
+		drained.cmd.Process.Signal(syscall.SIGTERM)
+		time.Sleep(300 * time.Millisecond)
+		// Started while it drains: another worker takes it.
+		other := p.startRun(b.url, "count")
+		if st, e := p.waitEnd(b.url, other, 30*time.Second); st != "succeeded" {
+			t.Fatalf("a run started during the drain ended %s (%s)", st, e)
+		}
+		if h := p.holder(other); h == holder {
+			t.Fatal("the draining worker took a new run")
+		}
+		if st, e := p.waitEnd(b.url, id, 30*time.Second); st != "succeeded" {
+			t.Fatalf("the drained worker's run ended %s (%s); want it finished", st, e)
+		}
+		done := make(chan error, 1)
+		go func() { done <- drained.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("the drained worker exited with %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("the drained worker did not exit")
+		}
+		if !strings.Contains(drained.log(), "draining") {
+			t.Fatalf("the worker did not say it drains:\n%s", drained.log())
 		}
 	})
 
