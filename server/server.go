@@ -174,7 +174,11 @@ func (s *Server) Stop(ctx context.Context) error {
 		<-s.scheduleDone
 		s.stopSchedule = nil
 	}
-	err := s.runs.Stop(ctx)
+	// Runs still held (StopRuns gave them their grace, if it was called)
+	// are canceled now.
+	now, cancel := context.WithCancel(ctx)
+	cancel()
+	err := s.runs.Stop(now)
 	// Notebook sockets (closed by CloseSockets) leave their documents
 	// checkpointed; wait for them, then for the rest.
 	done := make(chan struct{})
