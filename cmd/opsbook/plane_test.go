@@ -191,6 +191,22 @@ func (p *plane) api(method, url string, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+func (p *plane) get(url string) string {
+	p.t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Authorization", "Bearer "+p.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		p.t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
 func (p *plane) startRun(url, slug string) string {
 	p.t.Helper()
 	code, body := p.api("POST", url+"/api/v1/flows/"+slug+"/runs", "{}")
@@ -283,6 +299,99 @@ func TestRunPlane(t *testing.T) {
 	p.flow(a.url, "medium", map[string]string{
 		"flow.yaml": "name: Medium\ncells:\n  - name: wait\n    kind: shell\n    file: wait.sh\n",
 		"wait.sh":   "sleep 4\necho finished\n",
+	})
+
+	t.Run("a limit-1 flow's runs never overlap across replicas and workers", func(t *testing.T) {
+		p.flow(a.url, "single", map[string]string{
+			"flow.yaml": "name: Single\nconcurrency: {limit: 1, overlap: queue}\ncells:\n  - name: span\n    kind: shell\n    file: span.sh\n",
+			"span.sh":   "echo start $(date +%s%N)\nsleep 0.7\necho end $(date +%s%N)\n",
+		})
+		var ids []string
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				url := a.url
+				if i%2 == 1 {
+					url = b.url
+				}
+				id := p.startRun(url, "single")
+				mu.Lock()
+				ids = append(ids, id)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		type span struct{ start, end int64 }
+		var spans []span
+		for _, id := range ids {
+			if st, e := p.waitEnd(a.url, id, 60*time.Second); st != "succeeded" {
+				t.Fatalf("run %s ended %s (%s)", id, st, e)
+			}
+			log := p.get(b.url + "/api/v1/runs/" + id + "/log?cell=span")
+			var sp span
+			for _, line := range strings.Split(log, "\n") {
+				if v, ok := strings.CutPrefix(line, "start "); ok {
+					sp.start, _ = strconv.ParseInt(v, 10, 64)
+				}
+				if v, ok := strings.CutPrefix(line, "end "); ok {
+					sp.end, _ = strconv.ParseInt(v, 10, 64)
+				}
+			}
+			if sp.start == 0 || sp.end == 0 {
+				t.Fatalf("run %s log: %q", id, log)
+			}
+			spans = append(spans, sp)
+		}
+		for i := range spans {
+			for j := range spans {
+				if i != j && spans[i].start < spans[j].end && spans[j].start < spans[i].end {
+					t.Fatalf("runs %s and %s overlapped: %v %v", ids[i], ids[j], spans[i], spans[j])
+				}
+			}
+		}
+	})
+
+	t.Run("a webhook on one replica: a bad body is refused, a good one runs", func(t *testing.T) {
+		p.flow(a.url, "hooked", map[string]string{
+			"flow.yaml": "name: Hooked\ninputs:\n  n: {type: number}\ntriggers:\n  - webhook: true\ncells:\n  - name: double\n    kind: expr\n    file: double.expr\n",
+			"double.expr": "inputs.n * 2\n",
+		})
+		code, body := p.api("POST", a.url+"/api/v1/flows/hooked/hooks", `{"name": "ci"}`)
+		if code != http.StatusCreated {
+			t.Fatalf("make a webhook: %d %v", code, body)
+		}
+		hook := b.url + "/hooks/" + body["token"].(string)
+		for _, c := range []struct {
+			body string
+			want int
+		}{
+			{`{"n": `, http.StatusBadRequest},
+			{`[1, 2]`, http.StatusBadRequest},
+			{`{"n": "many"}`, http.StatusUnprocessableEntity},
+			{`{"m": 1}`, http.StatusUnprocessableEntity},
+		} {
+			resp, err := http.Post(hook, "application/json", strings.NewReader(c.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != c.want {
+				t.Fatalf("POST %s: %d; want %d", c.body, resp.StatusCode, c.want)
+			}
+		}
+		resp, err := http.Post(hook+"?wait=30s", "application/json", strings.NewReader(`{"n": 21}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var run map[string]any
+		json.NewDecoder(resp.Body).Decode(&run)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || run["status"] != "succeeded" {
+			t.Fatalf("webhook run: %d %v", resp.StatusCode, run)
+		}
 	})
 
 	t.Run("watched on the other replica, whole and in order", func(t *testing.T) {
@@ -499,5 +608,3 @@ func (p *plane) holder(id string) int {
 	}
 	return pid
 }
-
-var _ = io.Discard
