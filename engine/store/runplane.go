@@ -227,7 +227,8 @@ func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string
 // ClaimRun makes a dispatched queued run running, held by worker until
 // until. It reports false (and no error) when the run is not queued any
 // more: canceled while it waited, or claimed before (a job delivered
-// twice). A run is never claimed twice.
+// twice); and when it still waits for its flow's slot (a stray job must
+// not pass the concurrency gate). A run is never claimed twice.
 func (s *Store) ClaimRun(ctx context.Context, id, worker string, until time.Time) (Run, bool, error) {
 	now := s.timeNow()
 	res, err := s.db.NewUpdate().Model((*runModel)(nil)).
@@ -237,6 +238,7 @@ func (s *Store) ClaimRun(ctx context.Context, id, worker string, until time.Time
 		Set("? = ?", bun.Ident("started_at"), now).
 		Where("? = ?", bun.Ident("id"), id).
 		Where("? = ?", bun.Ident("status"), string(engine.RunQueued)).
+		Where("? = TRUE", bun.Ident("dispatched")).
 		Exec(ctx)
 	if err != nil {
 		return Run{}, false, wrap(err, "claim run %s", id)
