@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -124,9 +125,9 @@ func insertEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.
 const nextPosition = `(SELECT COALESCE(MAX(p.position) + 1, 0) FROM cell_runs AS p WHERE p.run_id = ?)`
 
 // applyEvents applies events to the run and its cells (see AppendEvents).
-// A run.finished changes only a run that has not ended (a late one never
-// flips a final status), and moves the flow's waiting runs up: it returns
-// the runs it dispatched.
+// run.started and run.finished change only a run that has not ended (a
+// late one never flips a final status); run.finished moves the flow's
+// waiting runs up: it returns the runs it dispatched.
 func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.Event) ([]string, error) {
 	var promoted []string
 	var logCells []string
@@ -137,12 +138,20 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 		var err error
 		switch e.Type {
 		case engine.EventRunStarted:
-			_, err = tx.NewUpdate().Model((*runModel)(nil)).
+			// A run ended before its worker's first batch came (canceled
+			// just after the claim) stays ended, and gets no pending cells.
+			var res sql.Result
+			res, err = tx.NewUpdate().Model((*runModel)(nil)).
 				Set("? = ?", bun.Ident("status"), string(engine.RunRunning)).
 				Set("? = ?", bun.Ident("started_at"), at).
 				Where("? = ?", bun.Ident("id"), runID).
+				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
 				Exec(ctx)
-			if err == nil && len(e.Cells) > 0 {
+			var n int64
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			if err == nil && n > 0 && len(e.Cells) > 0 {
 				rows := make([]cellRunModel, len(e.Cells))
 				for j, name := range e.Cells {
 					rows[j] = cellRunModel{RunID: runID, Position: j, Name: name, Status: string(engine.CellPending)}
