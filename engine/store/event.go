@@ -195,9 +195,11 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 				Set("? = NULL", bun.Ident("lease_until")).
 				Where("? = ?", bun.Ident("id"), runID).
 				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
-				Returning("flow_id, conc_limit").
+				Returning("flow_id").
 				Exec(ctx, &flows)
-			if err == nil && len(flows) == 1 && flows[0].ConcLimit > 0 {
+			// Every end may free a slot: a run started before its flow
+			// had a limit holds one too.
+			if err == nil && len(flows) == 1 {
 				var ids []string
 				ids, err = s.promote(ctx, tx, flows[0].FlowID)
 				promoted = append(promoted, ids...)
