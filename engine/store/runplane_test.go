@@ -25,6 +25,7 @@ var runPlaneTests = []struct {
 	{"EnqueueRun", testEnqueueRun},
 	{"ConcurrencyQueue", testConcurrencyQueue},
 	{"ConcurrencyWaitingHolds", testConcurrencyWaitingHolds},
+	{"ConcurrencyLimitSet", testConcurrencyLimitSet},
 	{"OverlapSkip", testOverlapSkip},
 	{"OverlapCancel", testOverlapCancel},
 	{"ConcurrentEnqueue", testConcurrentEnqueue},
@@ -382,6 +383,29 @@ func testConcurrencyWaitingHolds(t *testing.T, s *Store) {
 		t.Fatal("EndRun of a waiting run = false")
 	}
 	q.wantDispatched(t, "the waiting run ended", r3.ID)
+}
+
+// testConcurrencyLimitSet: a limit set while runs without one are going:
+// they hold slots, and their end lets the waiting runs in (no run waits
+// for ever).
+func testConcurrencyLimitSet(t *testing.T, s *Store) {
+	base := setup(t, s)
+	for _, e := range enders {
+		t.Run(e.name, func(t *testing.T) {
+			ctx := context.Background()
+			fx := base
+			var err error
+			fx.flow, err = s.CreateFlow(ctx, fx.ws.ID, "f-"+strings.ToLower(e.name), &engine.Flow{}, "", nil, "")
+			ok(t, err)
+			q := newFakeQueue(s)
+			r1 := enqueue(t, s, fx, "", 0, "").Run
+			claim(t, s, r1.ID, "w1")
+			r2 := enqueue(t, s, fx, "", 1, "").Run
+			q.wantDispatched(t, "a run without a limit, then one with", r1.ID)
+			e.end(t, s, r1.ID)
+			q.wantDispatched(t, "the run without a limit ended", r2.ID)
+		})
+	}
 }
 
 // testOverlapSkip: at the limit a new run ends skipped at once, naming the
@@ -908,8 +932,9 @@ func testEndRunGuard(t *testing.T, s *Store) {
 	_, err := s.EndRun(ctx, "r_nope", engine.RunCanceled, "")
 	isErr(t, err, ErrNotFound)
 
-	// A worker's late run.finished on a canceled run: stored in the log,
-	// the run stays canceled.
+	// A worker's late events on a canceled run (canceled just after the
+	// claim: its first batch comes after): stored in the log, the run stays
+	// canceled.
 	r := enqueue(t, s, fx, "", 0, "").Run
 	claim(t, s, r.ID, "w1")
 	ok(t, s.AppendEvents(ctx, r.ID, []engine.Event{{Type: engine.EventRunStarted, At: s.timeNow(), Cells: []string{"a"}}}))
@@ -922,6 +947,7 @@ func testEndRunGuard(t *testing.T, s *Store) {
 	before := runOfID(t, s, r.ID)
 	clk.add(time.Second)
 	late := []engine.Event{
+		{Type: engine.EventRunStarted, At: s.timeNow(), Cells: []string{"a"}},
 		{Type: engine.EventCellFinished, At: s.timeNow(), Cell: "a", Status: "succeeded", Attempts: 1},
 		{Type: engine.EventRunFinished, At: s.timeNow(), Status: "succeeded", DurationMS: 2000},
 	}
@@ -931,8 +957,8 @@ func testEndRunGuard(t *testing.T, s *Store) {
 	}
 	n, err := s.LastSeq(ctx, r.ID)
 	ok(t, err)
-	if n != late[1].Seq {
-		t.Fatalf("LastSeq = %d, want the late event's %d", n, late[1].Seq)
+	if n != late[2].Seq {
+		t.Fatalf("LastSeq = %d, want the late event's %d", n, late[2].Seq)
 	}
 }
 
