@@ -43,6 +43,23 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, events []engine.
 	}
 	var promoted []string
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if s.postgres() {
+			// The flow's row before the run's when the batch ends the run
+			// (lockFlowOf); the run's row before any event, as EndRun does,
+			// so that the two never wait on each other's rows or index
+			// entries, and seqs are numbered one batch at a time.
+			for i := range events {
+				if events[i].Type == engine.EventRunFinished {
+					if err := lockFlowOf(ctx, tx, runID); err != nil {
+						return err
+					}
+					break
+				}
+			}
+			if _, err := tx.NewRaw("SELECT id FROM runs WHERE id = ? FOR NO KEY UPDATE", runID).Exec(ctx); err != nil {
+				return err
+			}
+		}
 		if err := numberEvents(ctx, tx, runID, events); err != nil {
 			return err
 		}

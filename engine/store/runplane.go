@@ -185,6 +185,16 @@ func (s *Store) lockActive(ctx context.Context, tx bun.Tx, flowID string) ([]run
 	return append(first, rest...), nil
 }
 
+// lockFlowOf locks the row of a run's flow (PostgreSQL). Whatever ends a
+// run takes it before the run's row: promote changes waiting runs under
+// it, so an end holding a run while it waits for the flow would deadlock
+// with a promotion, or with a cancel of that run.
+func lockFlowOf(ctx context.Context, tx bun.Tx, runID string) error {
+	_, err := tx.NewRaw(`SELECT f.id FROM flows AS f JOIN runs AS r ON r.flow_id = f.id
+		WHERE r.id = ? FOR UPDATE OF f`, runID).Exec(ctx)
+	return err
+}
+
 // promote dispatches the flow's waiting runs (queued, not dispatched) that
 // now fit under their limit, oldest first, in tx.
 func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string, error) {
@@ -288,6 +298,9 @@ func (s *Store) endRun(ctx context.Context, id string, status engine.RunStatus, 
 		var m runModel
 		q := tx.NewSelect().Model(&m).ExcludeColumn("files", "inputs", "request").Where("? = ?", bun.Ident("id"), id)
 		if s.postgres() {
+			if err := lockFlowOf(ctx, tx, id); err != nil {
+				return err
+			}
 			q = q.For("UPDATE")
 		}
 		if err := q.Scan(ctx); err != nil {
