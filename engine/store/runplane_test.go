@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/opsbook/opsbook/engine"
 )
 
@@ -30,6 +32,7 @@ var runPlaneTests = []struct {
 	{"OverlapCancel", testOverlapCancel},
 	{"ConcurrentEnqueue", testConcurrentEnqueue},
 	{"ConcurrentEnqueueAndEnd", testConcurrentEnqueueAndEnd},
+	{"ConcurrentCancelWaiting", testConcurrentCancelWaiting},
 	{"ClaimRun", testClaimRun},
 	{"ConcurrentClaim", testConcurrentClaim},
 	{"RenewLeases", testRenewLeases},
@@ -619,6 +622,75 @@ func testConcurrentEnqueueAndEnd(t *testing.T, s *Store) {
 	if len(holders)+len(waiting) != 0 {
 		t.Fatalf("left: holders %v, waiting %v", holders, waiting)
 	}
+}
+
+// testConcurrentCancelWaiting: runs waiting for the slot are canceled
+// while the runs that hold it end and let the next in: no write fails (on
+// PostgreSQL, no deadlock between a cancel and a promotion), every run
+// ends, and no dispatch finds the slot taken.
+func testConcurrentCancelWaiting(t *testing.T, s *Store) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	fx := setup(t, s)
+	q := newFakeQueue(s)
+	q.limit = 1
+	q.sink = make(chan string, 200)
+	const n = 40
+	var ids []string
+	for range n {
+		ids = append(ids, enqueue(t, s, fx, "", 1, "").Run.ID)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	// The worker: claim and end each dispatched run, until none is left.
+	wg.Go(func() {
+		for {
+			var id string
+			select {
+			case id = <-q.sink:
+			case <-time.After(2 * time.Second):
+				return
+			}
+			if _, claimed, err := s.ClaimRun(ctx, id, "w1", time.Now().Add(time.Minute)); err != nil {
+				errs <- pgDetail(err)
+				continue
+			} else if !claimed {
+				continue // canceled after its dispatch
+			}
+			if err := s.AppendEvents(ctx, id, []engine.Event{{Type: engine.EventRunFinished, At: time.Now(), Status: "succeeded"}}); err != nil {
+				errs <- pgDetail(err)
+			}
+		}
+	})
+	// People cancel every other run, newest first, as the worker goes.
+	for g := range 2 {
+		wg.Go(func() {
+			for i := n - 1 - g; i > 0; i -= 4 {
+				if _, err := s.EndRun(ctx, ids[i], engine.RunCanceled, "canceled by ada"); err != nil {
+					errs <- pgDetail(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	q.take(t)
+	holders, waiting := slots(t, s, fx.flow.ID)
+	if len(holders)+len(waiting) != 0 {
+		t.Fatalf("left: holders %v, waiting %v", holders, waiting)
+	}
+}
+
+// pgDetail adds what PostgreSQL says of an error (a deadlock's waits).
+func pgDetail(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Detail != "" {
+		return fmt.Errorf("%w\nDETAIL: %s\nWHERE: %s", err, pe.Detail, pe.Where)
+	}
+	return err
 }
 
 // testClaimRun: a dispatched queued run is claimed once; a canceled run, or
