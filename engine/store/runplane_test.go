@@ -640,31 +640,11 @@ func testConcurrentCancelWaiting(t *testing.T, s *Store) {
 	for range n {
 		ids = append(ids, enqueue(t, s, fx, "", 1, "").Run.ID)
 	}
-	var wg sync.WaitGroup
 	errs := make(chan error, 2*n)
-	// The worker: claim and end each dispatched run, until none is left.
-	wg.Go(func() {
-		for {
-			var id string
-			select {
-			case id = <-q.sink:
-			case <-time.After(2 * time.Second):
-				return
-			}
-			if _, claimed, err := s.ClaimRun(ctx, id, "w1", time.Now().Add(time.Minute)); err != nil {
-				errs <- pgDetail(err)
-				continue
-			} else if !claimed {
-				continue // canceled after its dispatch
-			}
-			if err := s.AppendEvents(ctx, id, []engine.Event{{Type: engine.EventRunFinished, At: time.Now(), Status: "succeeded"}}); err != nil {
-				errs <- pgDetail(err)
-			}
-		}
-	})
 	// People cancel every other run, newest first, as the worker goes.
+	var people sync.WaitGroup
 	for g := range 2 {
-		wg.Go(func() {
+		people.Go(func() {
 			for i := n - 1 - g; i > 0; i -= 4 {
 				if _, err := s.EndRun(ctx, ids[i], engine.RunCanceled, "canceled by ada"); err != nil {
 					errs <- pgDetail(err)
@@ -672,7 +652,36 @@ func testConcurrentCancelWaiting(t *testing.T, s *Store) {
 			}
 		})
 	}
-	wg.Wait()
+	peopleDone := make(chan struct{})
+	go func() { people.Wait(); close(peopleDone) }()
+	// The worker: claim and end each dispatched run, until the people are
+	// done and no run is left.
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for done := false; !done; {
+		select {
+		case id := <-q.sink:
+			if _, claimed, err := s.ClaimRun(ctx, id, "w1", time.Now().Add(time.Minute)); err != nil {
+				errs <- err
+				continue
+			} else if !claimed {
+				continue // canceled after its dispatch
+			}
+			if err := s.AppendEvents(ctx, id, []engine.Event{{Type: engine.EventRunFinished, At: time.Now(), Status: "succeeded"}}); err != nil {
+				errs <- pgDetail(err)
+			}
+		case <-tick.C:
+			select {
+			case <-peopleDone:
+				holders, waiting := slots(t, s, fx.flow.ID)
+				done = len(holders)+len(waiting) == 0
+			default:
+			}
+		case <-ctx.Done():
+			holders, waiting := slots(t, s, fx.flow.ID)
+			t.Fatalf("runs left: holders %v, waiting %v", holders, waiting)
+		}
+	}
 	close(errs)
 	for err := range errs {
 		t.Error(err)
