@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -41,6 +42,23 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, events []engine.
 	}
 	var promoted []string
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if s.postgres() {
+			// The flow's row before the run's when the batch ends the run
+			// (lockFlowOf); the run's row before any event, as EndRun does,
+			// so that the two never wait on each other's rows or index
+			// entries, and seqs are numbered one batch at a time.
+			for i := range events {
+				if events[i].Type == engine.EventRunFinished {
+					if err := lockFlowOf(ctx, tx, runID); err != nil {
+						return err
+					}
+					break
+				}
+			}
+			if _, err := tx.NewRaw("SELECT id FROM runs WHERE id = ? FOR NO KEY UPDATE", runID).Exec(ctx); err != nil {
+				return err
+			}
+		}
 		if err := numberEvents(ctx, tx, runID, events); err != nil {
 			return err
 		}
@@ -123,9 +141,9 @@ func insertEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.
 const nextPosition = `(SELECT COALESCE(MAX(p.position) + 1, 0) FROM cell_runs AS p WHERE p.run_id = ?)`
 
 // applyEvents applies events to the run and its cells (see AppendEvents).
-// A run.finished changes only a run that has not ended (a late one never
-// flips a final status), and moves the flow's waiting runs up: it returns
-// the runs it dispatched.
+// run.started and run.finished change only a run that has not ended (a
+// late one never flips a final status); run.finished moves the flow's
+// waiting runs up: it returns the runs it dispatched.
 func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.Event) ([]string, error) {
 	var promoted []string
 	var logCells []string
@@ -136,12 +154,20 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 		var err error
 		switch e.Type {
 		case engine.EventRunStarted:
-			_, err = tx.NewUpdate().Model((*runModel)(nil)).
+			// A run ended before its worker's first batch came (canceled
+			// just after the claim) stays ended, and gets no pending cells.
+			var res sql.Result
+			res, err = tx.NewUpdate().Model((*runModel)(nil)).
 				Set("? = ?", bun.Ident("status"), string(engine.RunRunning)).
 				Set("? = ?", bun.Ident("started_at"), at).
 				Where("? = ?", bun.Ident("id"), runID).
+				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
 				Exec(ctx)
-			if err == nil && len(e.Cells) > 0 {
+			var n int64
+			if err == nil {
+				n, err = res.RowsAffected()
+			}
+			if err == nil && n > 0 && len(e.Cells) > 0 {
 				rows := make([]cellRunModel, len(e.Cells))
 				for j, name := range e.Cells {
 					rows[j] = cellRunModel{RunID: runID, Position: j, Name: name, Status: string(engine.CellPending)}
@@ -185,9 +211,11 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 				Set("? = NULL", bun.Ident("lease_until")).
 				Where("? = ?", bun.Ident("id"), runID).
 				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
-				Returning("flow_id, conc_limit").
+				Returning("flow_id").
 				Exec(ctx, &flows)
-			if err == nil && len(flows) == 1 && flows[0].ConcLimit > 0 {
+			// Every end may free a slot: a run started before its flow
+			// had a limit holds one too.
+			if err == nil && len(flows) == 1 {
 				var ids []string
 				ids, err = s.promote(ctx, tx, flows[0].FlowID)
 				promoted = append(promoted, ids...)

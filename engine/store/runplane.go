@@ -185,6 +185,16 @@ func (s *Store) lockActive(ctx context.Context, tx bun.Tx, flowID string) ([]run
 	return append(first, rest...), nil
 }
 
+// lockFlowOf locks the row of a run's flow (PostgreSQL). Whatever ends a
+// run takes it before the run's row: promote changes waiting runs under
+// it, so an end holding a run while it waits for the flow would deadlock
+// with a promotion, or with a cancel of that run.
+func lockFlowOf(ctx context.Context, tx bun.Tx, runID string) error {
+	_, err := tx.NewRaw(`SELECT f.id FROM flows AS f JOIN runs AS r ON r.flow_id = f.id
+		WHERE r.id = ? FOR UPDATE OF f`, runID).Exec(ctx)
+	return err
+}
+
 // promote dispatches the flow's waiting runs (queued, not dispatched) that
 // now fit under their limit, oldest first, in tx.
 func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string, error) {
@@ -227,7 +237,8 @@ func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string
 // ClaimRun makes a dispatched queued run running, held by worker until
 // until. It reports false (and no error) when the run is not queued any
 // more: canceled while it waited, or claimed before (a job delivered
-// twice). A run is never claimed twice.
+// twice); and when it still waits for its flow's slot (a stray job must
+// not pass the concurrency gate). A run is never claimed twice.
 func (s *Store) ClaimRun(ctx context.Context, id, worker string, until time.Time) (Run, bool, error) {
 	now := s.timeNow()
 	var ms []runModel
@@ -238,6 +249,7 @@ func (s *Store) ClaimRun(ctx context.Context, id, worker string, until time.Time
 		Set("? = ?", bun.Ident("started_at"), now).
 		Where("? = ?", bun.Ident("id"), id).
 		Where("? = ?", bun.Ident("status"), string(engine.RunQueued)).
+		Where("? = TRUE", bun.Ident("dispatched")).
 		Returning("*").
 		Exec(ctx, &ms)
 	if err != nil {
@@ -291,6 +303,9 @@ func (s *Store) endRun(ctx context.Context, id string, status engine.RunStatus, 
 		var m runModel
 		q := tx.NewSelect().Model(&m).ExcludeColumn("files", "inputs", "request").Where("? = ?", bun.Ident("id"), id)
 		if s.postgres() {
+			if err := lockFlowOf(ctx, tx, id); err != nil {
+				return err
+			}
 			q = q.For("UPDATE")
 		}
 		if err := q.Scan(ctx); err != nil {
