@@ -1073,10 +1073,10 @@ func testDispatchedQueued(t *testing.T, s *Store) {
 // each batch of events, once its transaction commits; a rolled-back one
 // or a refused EndRun tells nothing.
 func testRunNotices(t *testing.T, s *Store) {
-	if _, _, okk := (Notice{Payload: "r_1 x"}).EventsNotice(); okk {
+	if _, _, _, okk := (Notice{Payload: "r_1 x"}).EventsNotice(); okk {
 		t.Error("EventsNotice read a seq of x")
 	}
-	if _, _, okk := (Notice{Payload: "r_1"}).EventsNotice(); okk {
+	if _, _, _, okk := (Notice{Payload: "r_1"}).EventsNotice(); okk {
 		t.Error("EventsNotice read a payload without a seq")
 	}
 	if s.Dialect() != DialectPostgres {
@@ -1134,9 +1134,9 @@ func testRunNotices(t *testing.T, s *Store) {
 
 	want := []Notice{
 		{Channel: ChannelRuns, Payload: good + " " + fx.flow.ID},
-		{Channel: ChannelEvents, Payload: good + " 3"},
-		{Channel: ChannelEvents, Payload: good + " 6"}, // a, b and the run end
-		{Channel: ChannelEvents, Payload: good + " 7"},
+		{Channel: ChannelEvents, Payload: good + " 3 " + fx.flow.ID},
+		{Channel: ChannelEvents, Payload: good + " 6 " + fx.flow.ID}, // a, b and the run end
+		{Channel: ChannelEvents, Payload: good + " 7 " + fx.flow.ID},
 	}
 	for i, w := range want {
 		select {
@@ -1151,8 +1151,8 @@ func testRunNotices(t *testing.T, s *Store) {
 	if id, flow, okk := want[0].RunsNotice(); !okk || id != good || flow != fx.flow.ID {
 		t.Errorf("RunsNotice = %s %s %v", id, flow, okk)
 	}
-	if id, seq, okk := want[3].EventsNotice(); !okk || id != good || seq != 7 {
-		t.Errorf("EventsNotice = %s %d %v", id, seq, okk)
+	if id, seq, flow, okk := want[3].EventsNotice(); !okk || id != good || seq != 7 || flow != fx.flow.ID {
+		t.Errorf("EventsNotice = %s %d %s %v", id, seq, flow, okk)
 	}
 }
 
