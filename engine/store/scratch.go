@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -84,15 +86,18 @@ func (s *Store) PutScratch(ctx context.Context, wsID, lease, holder string, from
 		if err != nil {
 			return err
 		}
+		// The file goes as a bound parameter through database/sql (bun
+		// would write it into the statement's text, twice its size).
 		if from == 0 {
-			_, err := tx.NewInsert().Model(&m).Exec(ctx)
+			_, err := tx.Tx.ExecContext(ctx, s.bind(`INSERT INTO scratch_dbs (workspace_id, generation, size, sha256, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)`),
+				m.WorkspaceID, m.Generation, m.Size, m.SHA256, m.Data, m.UpdatedAt)
 			if errors.Is(mapErr(err), ErrAlreadyExists) {
 				return ErrStale
 			}
 			return err
 		}
-		res, err := tx.NewUpdate().Model(&m).Column("generation", "size", "sha256", "data", "updated_at").
-			Where("? = ?", bun.Ident("workspace_id"), wsID).Where("? = ?", bun.Ident("generation"), from).Exec(ctx)
+		res, err := tx.Tx.ExecContext(ctx, s.bind(`UPDATE scratch_dbs SET generation = ?, size = ?, sha256 = ?, data = ?, updated_at = ? WHERE workspace_id = ? AND generation = ?`),
+			m.Generation, m.Size, m.SHA256, m.Data, m.UpdatedAt, m.WorkspaceID, from)
 		if err := affected(res, err); errors.Is(err, ErrNotFound) {
 			return ErrStale
 		} else if err != nil {
@@ -104,4 +109,23 @@ func (s *Store) PutScratch(ctx context.Context, wsID, lease, holder string, from
 		return ScratchInfo{}, wrap(err, "store the scratch database of workspace %s", wsID)
 	}
 	return m.info(), nil
+}
+
+// bind turns a statement's ? placeholders into the driver's own ($1, $2,
+// … on PostgreSQL), for statements run on database/sql directly.
+func (s *Store) bind(q string) string {
+	if !s.postgres() {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

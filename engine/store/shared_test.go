@@ -287,7 +287,7 @@ func testScratch(t *testing.T, s *Store) {
 	isErr(t, err, ErrLeaseLost)
 	got2, err := s.ScratchInfo(ctx, ws)
 	ok(t, err)
-	if got2.Generation != 2 || got2.Size != 4 || got2.SHA256 != "sha2" {
+	if got2.Generation != 2 || got2.Size != 4 || got2.SHA256 != "sha2" || !got2.UpdatedAt.Equal(info.UpdatedAt) {
 		t.Fatalf("ScratchInfo = %+v", got2)
 	}
 	info, data, err := s.ScratchData(ctx, ws)
