@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -59,10 +60,11 @@ func Uses(f *engine.Flow) bool {
 
 // For is the provider a deployment needs: on SQLite (one machine) the file
 // under dataDir, as Local; on PostgreSQL the copy kept in the database,
-// cached under dataDir/scratch-cache.
-func For(st *store.Store, dataDir string) Provider {
+// cached under dataDir/scratch-cache, with the file Local used under
+// dataDir as a workspace's first generation.
+func For(st *store.Store, dataDir string, log *slog.Logger) Provider {
 	if st.Dialect() == store.DialectPostgres {
-		return NewShared(SharedConfig{Store: st, Dir: filepath.Join(dataDir, "scratch-cache")})
+		return NewShared(SharedConfig{Store: st, Dir: filepath.Join(dataDir, "scratch-cache"), Legacy: dataDir, Logger: log})
 	}
 	return Local(dataDir)
 }

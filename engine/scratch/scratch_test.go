@@ -33,7 +33,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // twoStores opens two stores on one database, as two machines would: a
 // PostgreSQL schema of the test's own, or one SQLite file. The first has a
 // workspace, whose id is returned.
-func twoStores(t *testing.T, dialect string) (*store.Store, *store.Store, string) {
+func twoStores(t testing.TB, dialect string) (*store.Store, *store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	cfg := store.Config{Data: t.TempDir(), Logger: quiet}
@@ -363,24 +363,41 @@ func TestSharedTooLarge(t *testing.T) {
 	})
 }
 
-// TestSharedFirstUpload: a file this machine used before scratch was
-// shared becomes the first stored generation.
+// TestSharedFirstUpload: the file a machine used before scratch was
+// shared (Local's, under the data folder) becomes the first stored
+// generation, through For as serve builds it.
 func TestSharedFirstUpload(t *testing.T) {
 	t.Parallel()
-	st1, st2, ws := twoStores(t, "sqlite")
-	dir := t.TempDir()
-	legacy := filepath.Join(dir, ws, FileName)
-	os.MkdirAll(filepath.Dir(legacy), 0o700)
+	st1, st2, ws := twoStores(t, "postgres")
+	data := t.TempDir()
+	legacy, release, err := Local(data).Open(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
 	query(t, legacy, "CREATE TABLE people (name TEXT); INSERT INTO people VALUES ('old')")
-	p1 := NewShared(SharedConfig{Store: st1, Dir: dir, Logger: quiet})
-	_, release := open(t, p1, ws)
-	if err := release(); err != nil {
+	release(context.Background())
+	p1 := For(st1, data, quiet)
+	if _, ok := p1.(*Shared); !ok {
+		t.Fatalf("For on PostgreSQL = %T", p1)
+	}
+	path, release2 := open(t, p1, ws)
+	if path == legacy || names(t, path) != "old" {
+		t.Fatalf("first Open: %s, %q", path, names(t, path))
+	}
+	if err := release2(); err != nil {
 		t.Fatal(err)
 	}
 	p2 := NewShared(SharedConfig{Store: st2, Dir: t.TempDir(), Logger: quiet})
-	path, release := open(t, p2, ws)
-	defer release()
+	path, release2 = open(t, p2, ws)
+	defer release2()
 	if got := names(t, path); got != "old" {
 		t.Fatalf("another worker sees %q; want the machine's old file", got)
 	}
+	sq, _, _ := twoStores(t, "sqlite")
+	if _, ok := For(sq, data, quiet).(local); !ok {
+		t.Fatal("For on SQLite is not Local")
+	}
 }
+
+// twoStoresB is twoStores on PostgreSQL for benchmarks.
+func twoStoresB(b *testing.B) (*store.Store, *store.Store, string) { return twoStores(b, "postgres") }

@@ -52,6 +52,11 @@ type SharedConfig struct {
 	// Logger receives what goes wrong in the background; nil is
 	// slog.Default().
 	Logger *slog.Logger
+	// Legacy is a data folder whose DATA/workspaces/<id>/scratch.db (the
+	// file Local uses) becomes a workspace's first stored generation when
+	// nothing is stored yet: a deployment that used one machine's file
+	// keeps its data. "" for none. The file itself is left as it is.
+	Legacy string
 }
 
 // Shared keeps each workspace's scratch database in the main database, for
@@ -239,6 +244,11 @@ func (p *Shared) sync(ctx context.Context, wsID, dir, path string) (marker, erro
 		// With no marker, a file already there is the one this machine
 		// used before scratch databases were shared: it is kept, and
 		// uploaded at release as the first generation.
+		if !hasMarker && p.cfg.Legacy != "" {
+			if err := p.seed(ctx, wsID, path); err != nil {
+				return marker{}, err
+			}
+		}
 		return marker{}, nil
 	case err != nil:
 		return marker{}, fmt.Errorf("open the scratch database of workspace %s: %w", wsID, err)
@@ -268,6 +278,30 @@ func (p *Shared) sync(ctx context.Context, wsID, dir, path string) (marker, erro
 		return marker{}, fmt.Errorf("fetch the scratch database of workspace %s: %w", wsID, err)
 	}
 	return m, nil
+}
+
+// seed copies the workspace's file under Legacy to path, when path does
+// not exist and that file does.
+func (p *Shared) seed(ctx context.Context, wsID, path string) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	old := filepath.Join(p.cfg.Legacy, "workspaces", wsID, FileName)
+	if _, err := os.Stat(old); err != nil {
+		return nil
+	}
+	if err := checkpoint(ctx, old); err != nil {
+		return fmt.Errorf("take the scratch database of workspace %s from %s: %w", wsID, old, err)
+	}
+	data, err := os.ReadFile(old)
+	if err != nil {
+		return fmt.Errorf("take the scratch database of workspace %s from %s: %w", wsID, old, err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return fmt.Errorf("take the scratch database of workspace %s from %s: %w", wsID, old, err)
+	}
+	p.log.Info("scratch database: the data folder's file becomes the stored one", "workspace", wsID, "file", old)
+	return nil
 }
 
 // release uploads the file when it changed since Open, then frees the
