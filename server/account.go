@@ -36,7 +36,11 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
 	// The current password is a second place to guess one (with a stolen
 	// session): it shares the sign-in form's limits for this name.
 	addr := limitKey(requestClient(r).Addr)
-	if wait := s.signins.wait(time.Now(), addr, p.User.Name); wait > 0 {
+	wait, err := s.signins.wait(r.Context(), time.Now(), addr, p.User.Name)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		return s.render(w, r, http.StatusTooManyRequests, views.AccountPage(views.AccountProps{Page: s.pageOf(r, "Your account", "", ""),
 			Errors: map[string]string{"current": fmt.Sprintf("too many wrong passwords; try again in %s", secondsWords(wait))}}))
@@ -45,7 +49,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
 	pw := r.PostFormValue("password")
 	if !PasswordMatches(p.User.PasswordHash, r.PostFormValue("current")) {
 		errs["current"] = "that is not your current password"
-		s.signins.failed(time.Now(), addr, p.User.Name)
+		s.signins.failed(r.Context(), time.Now(), addr, p.User.Name)
 	}
 	if msg := CheckPassword(pw); msg != "" {
 		errs["password"] = msg

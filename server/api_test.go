@@ -219,10 +219,10 @@ func TestSignInThrottled(t *testing.T) {
 	if code != http.StatusTooManyRequests || !strings.Contains(page, "too many failed sign-ins") {
 		t.Fatalf("after %d failures: status %d", pairBackoff.free, code)
 	}
-	if w := f.srv.signins.wait(time.Now(), "192.0.2.1", "owner"); w != 0 {
+	if w, _ := f.srv.signins.wait(t.Context(), time.Now(), "192.0.2.1", "owner"); w != 0 {
 		t.Fatalf("the same name from another address waits %s", w)
 	}
-	if w := f.srv.signins.wait(time.Now(), "127.0.0.1", "editor"); w != 0 {
+	if w, _ := f.srv.signins.wait(t.Context(), time.Now(), "127.0.0.1", "editor"); w != 0 {
 		t.Fatalf("another name from the same address waits %s", w)
 	}
 }

@@ -159,7 +159,7 @@ func (s *Server) formRun(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		return s.render(w, r, http.StatusUnprocessableEntity, views.FormPage(props))
 	}
-	if ok, wait := s.limits.take(sh.ID, sh.RunsPerHour, time.Now()); !ok {
+	if ok, wait := s.limits.take(r.Context(), sh.ID, sh.RunsPerHour, time.Now()); !ok {
 		props.Errors[""] = fmt.Sprintf("This form has had its %d runs for this hour. Try again in %s.", sh.RunsPerHour, waitWords(wait))
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		return s.render(w, r, http.StatusTooManyRequests, views.FormPage(props))

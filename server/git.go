@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/gitsync"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
@@ -44,7 +45,16 @@ var errGitOff = errorf(http.StatusConflict, "git_off", "", "this workspace keeps
 // a request wait on a remote (a push after each saved version, an open, a
 // fetch) in goroutines it owns: one queue per workspace, in order, stopped
 // by stop. Everything that reads a status and then acts on it (a commit,
-// a pull, a resolution, new settings) holds the workspace's op lock.
+// a pull, a resolution, new settings) holds the workspace's git lock
+// (lock): this process's mutex and a lease in the database, so that
+// replicas on one PostgreSQL take turns.
+//
+// What replicas share is in the database, the record: each flow's last
+// synced commit and hash (flow_git), and the remote head as the last
+// operation saw it (git_heads). Each replica's clone and sync state under
+// its data folder is a cache, made to agree with the record when the lock
+// is taken (syncer), and fetched before statuses are shown when another
+// replica recorded a head it has not seen (current).
 type gitSync struct {
 	s       *Server
 	dataDir string
@@ -57,7 +67,7 @@ type gitSync struct {
 }
 
 type gitWorkspace struct {
-	op sync.Mutex // one sync operation at a time
+	op sync.Mutex // one sync operation at a time in this process (lock)
 
 	// Guarded by gitSync.mu.
 	syncer    *gitsync.Syncer
@@ -65,6 +75,7 @@ type gitWorkspace struct {
 	jobs      []func(context.Context)
 	running   bool
 	fetchedAt time.Time
+	caughtUp  string // the recorded head this process last fetched for a page
 }
 
 func newGitSync(s *Server, dataDir string) *gitSync {
@@ -140,6 +151,84 @@ func (g *gitSync) stop(ctx context.Context) error {
 	}
 }
 
+// The workspace's git lease: held while a git operation runs, renewed
+// while it lasts; a replica that dies holding it holds it gitLeaseTTL.
+const (
+	gitLeaseTTL  = 30 * time.Second
+	gitLeaseBeat = 10 * time.Second
+	gitLeasePoll = 50 * time.Millisecond
+)
+
+// errGitLeaseLost ends an operation whose lease was taken over (the
+// process stalled for longer than gitLeaseTTL).
+var errGitLeaseLost = errors.New("git sync: the workspace's git lock expired while held; try again")
+
+// lock takes the workspace's git lock: this process's mutex, then the
+// workspace's lease in the database, which every replica takes, so one git
+// operation runs at a time per workspace across replicas. The context it
+// returns ends when ctx does or the lease is lost; unlock must be called.
+func (g *gitSync) lock(ctx context.Context, wsID string) (context.Context, func(), error) {
+	w := g.workspace(wsID)
+	w.op.Lock()
+	name, holder := "git:"+wsID, g.s.process+"/"+engine.NewID("g")
+	for {
+		got, err := g.s.store.AcquireLease(ctx, name, holder, gitLeaseTTL)
+		if err == nil && got {
+			break
+		}
+		if err == nil && ctx.Err() == nil {
+			t := time.NewTimer(gitLeasePoll)
+			select {
+			case <-t.C:
+				continue
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+		w.op.Unlock()
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("git sync: wait for another server's git operation on this workspace: %w", context.Cause(ctx))
+		}
+		return nil, nil, fmt.Errorf("git sync: take the workspace's git lock: %w", err)
+	}
+	opCtx, cancel := context.WithCancelCause(ctx)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(gitLeaseBeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+			}
+			err := g.s.store.RenewLease(context.WithoutCancel(opCtx), name, holder, gitLeaseTTL)
+			if errors.Is(err, store.ErrLeaseLost) {
+				g.s.log.Error("git sync: the workspace's git lock was lost", "lease", name)
+				cancel(errGitLeaseLost)
+				return
+			}
+			if err != nil {
+				g.s.log.Warn("git sync: renew the workspace's git lock", "err", err)
+			}
+		}
+	}()
+	var once sync.Once
+	unlock := func() {
+		once.Do(func() {
+			close(stop)
+			<-stopped
+			if err := g.s.store.ReleaseLease(context.WithoutCancel(ctx), name, holder); err != nil {
+				g.s.log.Warn("git sync: release the workspace's git lock", "err", err)
+			}
+			cancel(nil)
+			w.op.Unlock()
+		})
+	}
+	return opCtx, unlock, nil
+}
+
 // config builds a workspace's gitsync configuration from its settings and
 // secrets; errGitOff when it has no settings.
 func (g *gitSync) config(ctx context.Context, wsID string) (gitsync.Config, error) {
@@ -180,7 +269,8 @@ func configKey(c gitsync.Config) string {
 }
 
 // syncer returns the workspace's syncer, opened again when its settings or
-// credentials changed. The caller holds the workspace's op lock.
+// credentials changed, its clone caught up with the recorded head and its
+// last syncs with the database's. The caller holds the workspace's lock.
 func (g *gitSync) syncer(ctx context.Context, wsID string) (*gitsync.Syncer, error) {
 	cfg, err := g.config(ctx, wsID)
 	if err != nil {
@@ -193,6 +283,7 @@ func (g *gitSync) syncer(ctx context.Context, wsID string) (*gitsync.Syncer, err
 	same := sy != nil && w.key == key
 	g.mu.Unlock()
 	if same {
+		g.catchUp(ctx, wsID, sy)
 		g.reconcile(ctx, wsID, sy)
 		return sy, nil
 	}
@@ -204,20 +295,71 @@ func (g *gitSync) syncer(ctx context.Context, wsID string) (*gitsync.Syncer, err
 	return sy, nil
 }
 
+// catchUp fetches when another replica recorded a remote head that is not
+// this clone's. The caller holds the workspace's lock.
+func (g *gitSync) catchUp(ctx context.Context, wsID string, sy *gitsync.Syncer) {
+	h, err := g.s.store.GitHeadOf(ctx, wsID)
+	if err != nil {
+		return
+	}
+	cfg := sy.Config()
+	if h.Remote != cfg.Remote || h.Branch != cfg.Branch || h.Commit == sy.RemoteHead() {
+		return
+	}
+	if err := sy.Fetch(ctx); err != nil {
+		g.s.log.Warn("git sync: fetch what another server pushed", "err", err)
+		return
+	}
+	g.recordHead(ctx, wsID, sy)
+}
+
+// recordHead records the remote head as sy last saw it, for the other
+// replicas. The caller holds the workspace's lock, so heads are recorded
+// in the order they were seen.
+func (g *gitSync) recordHead(ctx context.Context, wsID string, sy *gitsync.Syncer) {
+	cfg := sy.Config()
+	h := store.GitHead{WorkspaceID: wsID, Remote: cfg.Remote, Branch: cfg.Branch, Commit: sy.RemoteHead()}
+	if err := g.s.store.SetGitHead(context.WithoutCancel(ctx), h); err != nil {
+		g.s.log.Warn("git sync: record the remote head", "err", err)
+	}
+}
+
 // reconcile makes the syncer's last sync of each flow the database's: the
 // database is the record (another server on the same PostgreSQL may have
-// synced since, or the local clone was lost).
+// synced since, or the local clone was lost). A commit this clone lacks is
+// fetched; a flow the database says was never synced is forgotten here.
 func (g *gitSync) reconcile(ctx context.Context, wsID string, sy *gitsync.Syncer) {
 	fgs, err := g.s.store.FlowGits(ctx, wsID)
 	if err != nil {
 		g.s.log.Warn("git sync: read the flows' last syncs", "err", err)
 		return
 	}
+	bases := sy.Bases()
+	fetched := false
 	for _, fg := range fgs {
-		if c, _ := sy.Synced(fg.Slug); c == fg.Commit || fg.Commit == "" {
+		have, known := bases[fg.Slug]
+		if fg.Commit == "" {
+			if known {
+				if err := sy.Forget(fg.Slug); err != nil {
+					g.s.log.Warn("git sync: forget a flow's last sync", "flow", fg.Slug, "err", err)
+				}
+			}
 			continue
 		}
-		if err := sy.MarkSynced(ctx, fg.Slug, fg.Commit); err != nil {
+		if have == fg.Commit {
+			continue
+		}
+		err := sy.MarkSynced(ctx, fg.Slug, fg.Commit)
+		if err != nil && !fetched && !sy.HasCommit(fg.Commit) {
+			fetched = true
+			if ferr := sy.Fetch(ctx); ferr != nil {
+				g.s.log.Warn("git sync: fetch a flow's last synced commit", "flow", fg.Slug, "err", ferr)
+			} else {
+				g.recordHead(ctx, wsID, sy)
+				err = sy.MarkSynced(ctx, fg.Slug, fg.Commit)
+			}
+		}
+		if err != nil {
 			g.s.log.Warn("git sync: restore a flow's last sync", "flow", fg.Slug, "err", err)
 		}
 	}
@@ -226,6 +368,7 @@ func (g *gitSync) reconcile(ctx context.Context, wsID string, sy *gitsync.Syncer
 // install makes sy the workspace's syncer, with each flow's last sync
 // from the database.
 func (g *gitSync) install(ctx context.Context, wsID string, sy *gitsync.Syncer, key string) {
+	g.recordHead(ctx, wsID, sy)
 	g.reconcile(ctx, wsID, sy)
 	w := g.workspace(wsID)
 	g.mu.Lock()
@@ -243,8 +386,10 @@ func (g *gitSync) forget(wsID string) {
 
 // current is the workspace's syncer as it is, for statuses on a page; nil
 // while none is open. It asks the queue to open one, or to fetch when the
-// last fetch is older than fetchEvery, without waiting.
-func (g *gitSync) current(wsID string) *gitsync.Syncer {
+// last fetch is older than fetchEvery, without waiting; but when another
+// replica recorded a remote head this clone has not seen, it fetches first
+// (once per recorded head), so that every replica shows the same statuses.
+func (g *gitSync) current(ctx context.Context, wsID string) *gitsync.Syncer {
 	w := g.workspace(wsID)
 	g.mu.Lock()
 	sy := w.syncer
@@ -256,14 +401,48 @@ func (g *gitSync) current(wsID string) *gitsync.Syncer {
 	if stale {
 		g.enqueue(wsID, func(ctx context.Context) { g.refresh(ctx, wsID) })
 	}
+	if sy != nil {
+		g.catchUpView(ctx, wsID, sy)
+	}
 	return sy
+}
+
+// catchUpView fetches, without the workspace's lock (a fetch changes only
+// this clone), when the recorded head is not this clone's and was not
+// fetched for already.
+func (g *gitSync) catchUpView(ctx context.Context, wsID string, sy *gitsync.Syncer) {
+	h, err := g.s.store.GitHeadOf(ctx, wsID)
+	if err != nil {
+		return
+	}
+	cfg := sy.Config()
+	if h.Remote != cfg.Remote || h.Branch != cfg.Branch || h.Commit == sy.RemoteHead() {
+		return
+	}
+	w := g.workspace(wsID)
+	g.mu.Lock()
+	tried := w.caughtUp == h.Commit
+	w.caughtUp = h.Commit
+	g.mu.Unlock()
+	if tried {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sy.Fetch(ctx); err != nil {
+		g.s.log.Warn("git sync: fetch what another server pushed", "err", err)
+	}
 }
 
 // refresh opens the workspace's syncer if needed, and fetches.
 func (g *gitSync) refresh(ctx context.Context, wsID string) {
+	ctx, unlock, err := g.lock(ctx, wsID)
+	if err != nil {
+		g.s.log.Warn("git sync: fetch", "err", err)
+		return
+	}
+	defer unlock()
 	w := g.workspace(wsID)
-	w.op.Lock()
-	defer w.op.Unlock()
 	g.mu.Lock()
 	had := w.syncer
 	g.mu.Unlock()
@@ -279,7 +458,9 @@ func (g *gitSync) refresh(ctx context.Context, wsID string) {
 	}
 	if err := sy.Fetch(ctx); err != nil {
 		g.s.log.Warn("git sync: fetch", "err", err)
+		return
 	}
+	g.recordHead(ctx, wsID, sy)
 }
 
 // gitSignature names a person in git. Opsbook keeps no email addresses:
@@ -313,10 +494,13 @@ func (g *gitSync) versionSaved(ctx context.Context, e VersionEvent) error {
 // recorded on the flow (its status shows it); other errors are logged and
 // recorded, and the status shows "changed here".
 func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
-	w := g.workspace(e.Workspace.ID)
-	w.op.Lock()
-	defer w.op.Unlock()
 	log := g.s.log.With("flow", e.Flow.Slug, "version", e.Version.Number)
+	ctx, unlock, err := g.lock(ctx, e.Workspace.ID)
+	if err != nil {
+		log.Error("git sync: not pushed", "err", err)
+		return
+	}
+	defer unlock()
 	fail := func(msg string) {
 		if err := g.s.store.SetFlowGitError(context.WithoutCancel(ctx), e.Flow.ID, msg); err != nil {
 			log.Error("git sync: record an error", "err", err)
@@ -328,6 +512,13 @@ func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
 			log.Error("git sync: open", "err", err)
 			fail(err.Error())
 		}
+		return
+	}
+	// A newer version (saved on another replica, whose queue is not this
+	// one, or pulled from git) is pushed by its own job or is git's
+	// already: pushing this one now would put an older version over it.
+	if fg, err := g.s.store.FlowGitOf(ctx, e.Flow.ID); err == nil && fg.Latest > e.Version.Number {
+		log.Info("git sync: a newer version was saved since; not pushed", "latest", fg.Latest)
 		return
 	}
 	var coauthors []gitsync.Signature
@@ -344,6 +535,7 @@ func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
 		return
 	}
 	hash, err := sy.Commit(ctx, e.Flow.Slug, flowFiles(e.Version.Files), gitSignature(e.By), e.Version.Message, coauthors)
+	g.recordHead(ctx, e.Workspace.ID, sy)
 	switch {
 	case err == nil:
 		if err := g.s.store.SetFlowGit(context.WithoutCancel(ctx), e.Flow.ID, hash, e.Version.Hash, ""); err != nil {
@@ -405,7 +597,7 @@ func (s *Server) gitFlows(r *http.Request, a access, props *views.FlowsProps) er
 	for _, fg := range fgs {
 		bySlug[fg.Slug] = fg
 	}
-	sy := s.git.current(a.Workspace.ID)
+	sy := s.git.current(ctx, a.Workspace.ID)
 	for i := range props.Flows {
 		props.Flows[i].Git = s.gitChipOf(ctx, a, sy, bySlug[props.Flows[i].Slug])
 	}
@@ -422,7 +614,7 @@ func (s *Server) gitChip(r *http.Request, a access, fs store.FlowSummary) *views
 	if err != nil {
 		return nil
 	}
-	return s.gitChipOf(ctx, a, s.git.current(a.Workspace.ID), fg)
+	return s.gitChipOf(ctx, a, s.git.current(ctx, a.Workspace.ID), fg)
 }
 
 func (s *Server) gitChipOf(ctx context.Context, a access, sy *gitsync.Syncer, fg store.FlowGit) *views.GitChip {

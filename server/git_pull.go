@@ -39,9 +39,11 @@ type pullItem struct {
 // flow changed here too: conflicts, deletions and invalid folders are
 // reported for a person, and nothing of them is stored.
 func (g *gitSync) pull(ctx context.Context, a access, user store.User) ([]pullItem, error) {
-	w := g.workspace(a.Workspace.ID)
-	w.op.Lock()
-	defer w.op.Unlock()
+	ctx, unlock, err := g.lock(ctx, a.Workspace.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	sy, err := g.syncer(ctx, a.Workspace.ID)
 	if err != nil {
 		return nil, err
@@ -50,6 +52,7 @@ func (g *gitSync) pull(ctx context.Context, a access, user store.User) ([]pullIt
 	if err != nil {
 		return nil, err
 	}
+	g.recordHead(ctx, a.Workspace.ID, sy)
 	out := []pullItem{}
 	for _, c := range changes {
 		it := g.pullOne(ctx, sy, a, user, c)

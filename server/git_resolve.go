@@ -38,9 +38,11 @@ func (s *Server) gitResolveProps(r *http.Request, a access, fs store.FlowSummary
 		Page: s.pageOf(r, fs.Name+" · git", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
 		CanResolve: atLeast(a.Role, store.RoleEditor),
 	}
-	gw := s.git.workspace(a.Workspace.ID)
-	gw.op.Lock()
-	defer gw.op.Unlock()
+	ctx, unlock, err := s.git.lock(ctx, a.Workspace.ID)
+	if err != nil {
+		return props, err
+	}
+	defer unlock()
 	sy, err := s.git.syncer(ctx, a.Workspace.ID)
 	if err != nil {
 		return props, err
@@ -159,9 +161,11 @@ func (e errMoved) Error() string { return "git moved to " + string(e) }
 // resolveGit settles a flow's conflict; it returns the version stored when
 // git's side was kept.
 func (s *Server) resolveGit(ctx context.Context, a access, fs store.FlowSummary, user store.User, side, seen string) (int, error) {
-	gw := s.git.workspace(a.Workspace.ID)
-	gw.op.Lock()
-	defer gw.op.Unlock()
+	ctx, unlock, err := s.git.lock(ctx, a.Workspace.ID)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	sy, err := s.git.syncer(ctx, a.Workspace.ID)
 	if err != nil {
 		return 0, err
@@ -190,6 +194,7 @@ func (s *Server) resolveGit(ctx context.Context, a access, fs store.FlowSummary,
 			return 0, err
 		}
 		hash, err := sy.Commit(ctx, fs.Slug, flowFiles(v.Files), gitSignature(user), msg+" (kept over git's "+shortCommit(c.Commit)+")", nil)
+		s.git.recordHead(ctx, a.Workspace.ID, sy)
 		if err != nil {
 			s.git.recordError(ctx, fs.ID, err.Error())
 			return 0, err

@@ -66,9 +66,11 @@ func (s *Server) gitSettingsSave(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		return s.render(w, r, status, views.SettingsPage(props))
 	}
-	gw := s.git.workspace(a.Workspace.ID)
-	gw.op.Lock()
-	defer gw.op.Unlock()
+	ctx, unlock, err := s.git.lock(ctx, a.Workspace.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if remote == "" {
 		err := s.store.DeleteGitSettings(ctx, a.Workspace.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -331,44 +331,63 @@ func TestSignInBackoff(t *testing.T) {
 }
 
 // TestSigninLimitKeys: the per-name limit across addresses and the
-// per-address limit across names, on a clock of the test's own.
+// per-address limit across names, on a clock of the test's own, with the
+// counts in the database (both kinds).
 func TestSigninLimitKeys(t *testing.T) {
 	t.Parallel()
+	for _, dialect := range []string{"sqlite", "postgres"} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			st, _ := openStore(t, dialect)
+			testSigninLimitKeys(t, func() *signinLimit { return newSigninLimit(newRateLimits(st, testLogger(t))) })
+		})
+	}
+}
+
+func testSigninLimitKeys(t *testing.T, newLimit func() *signinLimit) {
+	ctx := t.Context()
 	now := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
 	tick := func() time.Time { now = now.Add(time.Millisecond); return now }
+	wait := func(l *signinLimit, addr, name string) time.Duration {
+		t.Helper()
+		w, err := l.wait(ctx, tick(), addr, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
 
 	// One name sprayed from many addresses backs off everywhere, except
 	// where its owner has signed in before.
-	l := newSigninLimit()
-	l.succeeded(tick(), "198.51.100.1", "ana")
+	l := newLimit()
+	l.succeeded(ctx, tick(), "198.51.100.1", "ana")
 	for i := 0; i < nameBackoff.free+5; i++ {
-		l.failed(tick(), "203.0.113."+strconv.Itoa(i), "ana")
+		l.failed(ctx, tick(), "203.0.113."+strconv.Itoa(i), "ana")
 	}
-	if w := l.wait(tick(), "192.0.2.99", "ana"); w < 16*time.Second {
+	if w := wait(l, "192.0.2.99", "ana"); w < 16*time.Second {
 		t.Errorf("a new address for a name failed %d times elsewhere waits %s; want the name's back-off", nameBackoff.free+5, w)
 	}
-	if w := l.wait(tick(), "198.51.100.1", "ana"); w != 0 {
+	if w := wait(l, "198.51.100.1", "ana"); w != 0 {
 		t.Errorf("ana's own usual address waits %s; want 0", w)
 	}
-	if w := l.wait(tick(), "192.0.2.99", "bob"); w != 0 {
+	if w := wait(l, "192.0.2.99", "bob"); w != 0 {
 		t.Errorf("another name waits %s", w)
 	}
 
 	// Many names from one address: a throttle of at most addrBackoff.max,
 	// never a lock.
-	l = newSigninLimit()
 	for i := 0; i < 200; i++ {
-		l.failed(tick(), "192.0.2.1", "user"+strconv.Itoa(i))
+		l.failed(ctx, tick(), "192.0.2.1", "user"+strconv.Itoa(i))
 	}
-	w := l.wait(tick(), "192.0.2.1", "carol")
+	w := wait(l, "192.0.2.1", "carol")
 	if w == 0 || w > addrBackoff.max {
 		t.Errorf("a fresh name at an address with 200 failures waits %s; want a throttle up to %s", w, addrBackoff.max)
 	}
-	if w := l.wait(tick(), "192.0.2.2", "carol"); w != 0 {
+	if w := wait(l, "192.0.2.2", "carol"); w != 0 {
 		t.Errorf("another address waits %s", w)
 	}
 	now = now.Add(addrBackoff.max)
-	if w := l.wait(tick(), "192.0.2.1", "carol"); w != 0 {
+	if w := wait(l, "192.0.2.1", "carol"); w != 0 {
 		t.Errorf("after %s the fresh name still waits %s", addrBackoff.max, w)
 	}
 
@@ -381,12 +400,22 @@ func TestSigninLimitKeys(t *testing.T) {
 			t.Errorf("pair back-off after %d failures: %s; want %s", pairBackoff.free+tc.n, got, tc.want)
 		}
 	}
-	l = newSigninLimit()
 	for i := 0; i < 100; i++ {
-		l.failed(tick(), "192.0.2.1", "ana")
+		l.failed(ctx, tick(), "192.0.2.3", "dan")
+	}
+	if w := wait(l, "192.0.2.3", "dan"); w < 15*time.Minute-time.Second {
+		t.Errorf("after 100 failures: wait %s", w)
+	}
+	// A success clears the pair's own count.
+	l.succeeded(ctx, tick(), "192.0.2.3", "dan")
+	if w := wait(l, "192.0.2.3", "dan"); w != 0 {
+		t.Errorf("after a success there: wait %s", w)
+	}
+	for i := 0; i < 100; i++ {
+		l.failed(ctx, tick(), "192.0.2.4", "erin")
 	}
 	now = now.Add(forgetFailures + time.Minute)
-	if w := l.wait(tick(), "192.0.2.1", "ana"); w != 0 {
+	if w := wait(l, "192.0.2.4", "erin"); w != 0 {
 		t.Errorf("an hour after the last failure: wait %s", w)
 	}
 }

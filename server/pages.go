@@ -232,7 +232,11 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	next := safeNext(r.PostFormValue("next"))
 	addr := limitKey(requestClient(r).Addr)
-	if wait := s.signins.wait(time.Now(), addr, name); wait > 0 {
+	wait, err := s.signins.wait(r.Context(), time.Now(), addr, name)
+	if err != nil {
+		return err
+	}
+	if wait > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		return s.render(w, r, http.StatusTooManyRequests, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next,
 			Error: fmt.Sprintf("too many failed sign-ins; try again in %s, or ask an owner to reset your password", secondsWords(wait))}))
@@ -246,11 +250,11 @@ func (s *Server) signinSave(w http.ResponseWriter, r *http.Request) error {
 			// Spend the same time as a real check, so names are not revealed.
 			PasswordMatches(dummyHash(), r.PostFormValue("password"))
 		}
-		s.signins.failed(time.Now(), addr, name)
+		s.signins.failed(r.Context(), time.Now(), addr, name)
 		s.auditEntry(r.Context(), r, store.AuditEntry{ActorID: u.ID, ActorName: truncate(name, 100), Action: actSignInFailed})
 		return s.render(w, r, http.StatusUnauthorized, views.SignInPage(views.SignInProps{Page: s.pageOf(r, "Sign in", "", ""), Name: name, Next: next, Error: "that name and password do not match"}))
 	}
-	s.signins.succeeded(time.Now(), addr, name)
+	s.signins.succeeded(r.Context(), time.Now(), addr, name)
 	if err := s.startSession(w, r, u); err != nil {
 		return err
 	}

@@ -1,45 +1,75 @@
 package server
 
 import (
-	"math"
+	"context"
+	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/opsbook/opsbook/engine/store"
 )
 
-// rateLimits is a token bucket per form link: a link allowing n runs an
-// hour holds up to n tokens and gains n every hour. It lives in memory, so
-// it bounds one process; with several replicas each has its own buckets.
+// rateLimits are token buckets kept in the database (store.TakeToken), so
+// every replica on one PostgreSQL spends from the same buckets: a form
+// link allowing n runs an hour holds up to n tokens and gains n every
+// hour, whichever replica its visitors reach.
 type rateLimits struct {
-	mu      sync.Mutex
-	buckets map[string]*bucket
+	store *store.Store
+	log   *slog.Logger
+
+	mu        sync.Mutex
+	nextPrune time.Time // when this process next deletes expired rows
 }
 
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
+// pruneEvery is how often a process deletes the limits' expired rows
+// (buckets that would be full again, failures forgotten).
+const pruneEvery = 10 * time.Minute
 
-func newRateLimits() *rateLimits { return &rateLimits{buckets: map[string]*bucket{}} }
+// refusedOnError is the wait told when the limit could not be read: a
+// limit that cannot be checked refuses rather than lets everything by.
+const refusedOnError = 5 * time.Second
+
+func newRateLimits(st *store.Store, log *slog.Logger) *rateLimits {
+	return &rateLimits{store: st, log: log, nextPrune: time.Now().Add(pruneEvery)}
+}
 
 // take spends one run of key's perHour budget. When none is left it says
 // how long until one is.
-func (l *rateLimits) take(key string, perHour int, now time.Time) (ok bool, wait time.Duration) {
-	if perHour <= 0 {
+func (l *rateLimits) take(ctx context.Context, key string, perHour int, now time.Time) (ok bool, wait time.Duration) {
+	return l.takeRate(ctx, key, perHour, time.Hour, now)
+}
+
+// takeRate spends one of key's n tokens per period (a bucket of n that
+// gains n every period, e.g. 10 per second). When none is left it says
+// how long until one is.
+func (l *rateLimits) takeRate(ctx context.Context, key string, n int, per time.Duration, now time.Time) (ok bool, wait time.Duration) {
+	if n <= 0 || per <= 0 {
 		return true, 0
 	}
+	ok, wait, err := l.store.TakeToken(ctx, "bucket:"+key, float64(n), per, now)
+	if err != nil {
+		l.log.Error("rate limit: take a token", "key", key, "err", err)
+		return false, refusedOnError
+	}
+	l.prune(ctx, now)
+	return ok, wait
+}
+
+// prune deletes the expired rows of every limit, at most once per
+// pruneEvery in this process.
+func (l *rateLimits) prune(ctx context.Context, now time.Time) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{tokens: float64(perHour), at: now}
-		l.buckets[key] = b
+	due := !now.Before(l.nextPrune)
+	if due {
+		l.nextPrune = now.Add(pruneEvery)
 	}
-	rate := float64(perHour) / float64(time.Hour)
-	b.tokens = math.Min(float64(perHour), b.tokens+float64(now.Sub(b.at))*rate)
-	b.at = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
+	l.mu.Unlock()
+	if !due {
+		return
 	}
-	return false, time.Duration((1 - b.tokens) / rate)
+	if n, err := l.store.PruneLimits(context.WithoutCancel(ctx), now); err != nil {
+		l.log.Warn("rate limit: prune", "err", err)
+	} else if n > 0 {
+		l.log.Debug("rate limit: pruned", "rows", n)
+	}
 }

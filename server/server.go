@@ -74,7 +74,7 @@ type Server struct {
 
 	vhooks versionHooks // told of each saved version (git sync)
 	box    *secret.Box  // nil when no key could be had: secrets are refused
-	limits *rateLimits  // runs per hour of form links
+	limits *rateLimits  // token buckets in the database (runs per hour of form links, …)
 	// sandbox is false when cells run without one (--sandbox none).
 	sandbox bool
 	git     *gitSync // flows in git (git.go)
@@ -125,14 +125,14 @@ func New(cfg Config) *Server {
 			WriteBufferPool: &writePool,
 		},
 	}
-	s.box, s.limits = newBox(cfg, log), newRateLimits()
+	s.box, s.limits = newBox(cfg, log), newRateLimits(cfg.Store, log)
 	s.runs = newRuns(cfg, hub, s.box, log)
 	s.process = engine.NewID("p_")
 	s.pg = cfg.Store.Pool() != nil
 	s.collab = s.newAuthority()
 	s.git = newGitSync(s, cfg.DataDir)
 	s.OnVersionSaved(s.git.versionSaved)
-	s.signins = newSigninLimit()
+	s.signins = newSigninLimit(s.limits)
 	s.http = cfg.HTTP.withDefaults()
 	if s.http.MaxConnsPerAddr > 0 {
 		s.proxied = newAddrCounter(s.http.MaxConnsPerAddr)

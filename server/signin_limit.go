@@ -1,13 +1,17 @@
 package server
 
 import (
+	"context"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/opsbook/opsbook/engine/store"
 )
 
 // signinLimit slows password guessing without letting one person's typos,
-// or an attacker's, lock others out. It lives in memory (one process).
+// or an attacker's, lock others out. Its counts live in the database
+// (store.CountLimits), so every replica on one PostgreSQL counts the same
+// failures and no replica lets a guesser start over.
 //
 // Failed sign-ins are counted under three keys, each with its own
 // exponential back-off (after `free` failures, the next try waits `base`,
@@ -38,15 +42,7 @@ import (
 // Tries refused for waiting are not counted (hammering does not lengthen a
 // lock) and check no password (no bcrypt time spent on them).
 type signinLimit struct {
-	mu        sync.Mutex
-	fails     map[string]*failures
-	known     map[string]time.Time // pair → last successful sign-in
-	nextPrune int
-}
-
-type failures struct {
-	n    int
-	last time.Time
+	limits *rateLimits // the store, and the pruning of old rows
 }
 
 // backoff is how long a key with n failures waits after its last one.
@@ -75,86 +71,64 @@ var (
 const (
 	forgetFailures = time.Hour
 	knownFor       = 30 * 24 * time.Hour
-	// maxKnown bounds the pairs remembered as known; past it new ones are
-	// not remembered (they then get no exemption, nothing worse).
-	maxKnown = 100_000
 )
 
-func newSigninLimit() *signinLimit {
-	return &signinLimit{fails: map[string]*failures{}, known: map[string]time.Time{}, nextPrune: 10_000}
-}
+func newSigninLimit(l *rateLimits) *signinLimit { return &signinLimit{limits: l} }
 
 // signinKeys are the keys of a try: addr is a limitKey, name as typed.
-type signinKeys struct{ pair, name, addr string }
+type signinKeys struct{ pair, name, addr, known string }
 
 func keysOf(addr, name string) signinKeys {
 	name = strings.ToLower(truncate(name, 100))
-	return signinKeys{pair: "pair:" + addr + " " + name, name: "name:" + name, addr: "addr:" + addr}
+	pair := "pair:" + addr + " " + name
+	return signinKeys{pair: pair, name: "name:" + name, addr: "addr:" + addr, known: "known:" + pair}
 }
 
 // wait reports how long a sign-in as name from addr must still wait (0: it
-// may be tried now).
-func (l *signinLimit) wait(now time.Time, addr, name string) time.Duration {
+// may be tried now). An error (the database) is the caller's to refuse on.
+func (l *signinLimit) wait(ctx context.Context, now time.Time, addr, name string) (time.Duration, error) {
 	k := keysOf(addr, name)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	w := l.waitOf(now, k.pair, pairBackoff)
-	if t, ok := l.known[k.pair]; !ok || now.Sub(t) > knownFor {
-		w = max(w, l.waitOf(now, k.name, nameBackoff), l.waitOf(now, k.addr, addrBackoff))
+	rows, err := l.limits.store.Limits(ctx, []string{k.pair, k.name, k.addr, k.known})
+	if err != nil {
+		return 0, err
 	}
-	return w
+	w := waitOf(now, rows, k.pair, pairBackoff)
+	if t, ok := rows[k.known]; !ok || now.Sub(t.At) > knownFor {
+		w = max(w, waitOf(now, rows, k.name, nameBackoff), waitOf(now, rows, k.addr, addrBackoff))
+	}
+	return w, nil
 }
 
-// waitOf is key's remaining wait; l.mu is held.
-func (l *signinLimit) waitOf(now time.Time, key string, b backoff) time.Duration {
-	f := l.fails[key]
-	if f == nil || now.Sub(f.last) > forgetFailures {
+// waitOf is key's remaining wait.
+func waitOf(now time.Time, rows map[string]store.LimitRow, key string, b backoff) time.Duration {
+	f, ok := rows[key]
+	if !ok || now.Sub(f.At) > forgetFailures {
 		return 0
 	}
-	return max(0, f.last.Add(b.wait(f.n)).Sub(now))
+	return max(0, f.At.Add(b.wait(int(f.Value))).Sub(now))
 }
 
-// failed records a failed sign-in as name from addr.
-func (l *signinLimit) failed(now time.Time, addr, name string) {
+// failed records a failed sign-in as name from addr: one statement counts
+// it under the three keys.
+func (l *signinLimit) failed(ctx context.Context, now time.Time, addr, name string) {
 	k := keysOf(addr, name)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, key := range []string{k.pair, k.name, k.addr} {
-		f := l.fails[key]
-		if f == nil || now.Sub(f.last) > forgetFailures {
-			f = &failures{}
-			l.fails[key] = f
-		}
-		f.n++
-		f.last = now
+	ctx = context.WithoutCancel(ctx)
+	if err := l.limits.store.CountLimits(ctx, []string{k.pair, k.name, k.addr}, now, forgetFailures); err != nil {
+		l.limits.log.Error("sign-in limit: count a failure", "err", err)
 	}
-	if len(l.fails) > l.nextPrune {
-		for key, f := range l.fails {
-			if now.Sub(f.last) > forgetFailures {
-				delete(l.fails, key)
-			}
-		}
-		l.nextPrune = max(10_000, 2*len(l.fails))
-	}
+	l.limits.prune(ctx, now)
 }
 
 // succeeded clears the pair's failures and remembers the pair as known.
 // The name's and the address's counts stay: a success somewhere says
 // nothing about the failures elsewhere.
-func (l *signinLimit) succeeded(now time.Time, addr, name string) {
+func (l *signinLimit) succeeded(ctx context.Context, now time.Time, addr, name string) {
 	k := keysOf(addr, name)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.fails, k.pair)
-	if _, ok := l.known[k.pair]; !ok && len(l.known) >= maxKnown {
-		for key, t := range l.known {
-			if now.Sub(t) > knownFor {
-				delete(l.known, key)
-			}
-		}
-		if len(l.known) >= maxKnown {
-			return
-		}
+	ctx = context.WithoutCancel(ctx)
+	if err := l.limits.store.DeleteLimit(ctx, k.pair); err != nil {
+		l.limits.log.Error("sign-in limit: clear failures", "err", err)
 	}
-	l.known[k.pair] = now
+	if err := l.limits.store.MarkLimit(ctx, k.known, 1, now, knownFor); err != nil {
+		l.limits.log.Error("sign-in limit: remember a known address", "err", err)
+	}
 }

@@ -394,6 +394,37 @@ func TestRunPlane(t *testing.T) {
 		}
 	})
 
+	t.Run("the scratch database is the same on every worker", func(t *testing.T) {
+		p.flow(a.url, "scratchw", map[string]string{
+			"flow.yaml": "name: Scratch write\ncells:\n  - name: put\n    kind: sql\n    file: put.sql\n",
+			"put.sql":   "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v TEXT);\nINSERT OR REPLACE INTO kv VALUES ('color', 'teal');\n",
+		})
+		p.flow(a.url, "scratchr", map[string]string{
+			"flow.yaml": "name: Scratch read\ncells:\n  - name: get\n    kind: sql\n    file: get.sql\n",
+			"get.sql":   "SELECT v FROM kv WHERE k = 'color';\n",
+		})
+		w := p.startRun(a.url, "scratchw")
+		if st, e := p.waitEnd(a.url, w, 30*time.Second); st != "succeeded" {
+			t.Fatalf("write: %s (%s)", st, e)
+		}
+		writer := p.holder(w)
+		for i := 0; ; i++ {
+			r := p.startRun(b.url, "scratchr")
+			if st, e := p.waitEnd(b.url, r, 30*time.Second); st != "succeeded" {
+				t.Fatalf("read: %s (%s)", st, e)
+			}
+			if out := p.get(b.url + "/api/v1/runs/" + r); !strings.Contains(out, "teal") {
+				t.Fatalf("the read on worker %d does not see the write of worker %d: %s", p.holder(r), writer, out)
+			}
+			if p.holder(r) != writer {
+				break // read on the other worker
+			}
+			if i == 12 {
+				t.Fatal("every read landed on the writer's worker")
+			}
+		}
+	})
+
 	t.Run("watched on the other replica, whole and in order", func(t *testing.T) {
 		for range 3 {
 			id := p.startRun(a.url, "count")

@@ -101,3 +101,50 @@ func (s *Syncer) MarkSynced(ctx context.Context, slug, commit string) error {
 	s.state.Flows[slug] = base{Commit: commit, Tree: tree.String()}
 	return s.saveState()
 }
+
+// Forget drops what the syncer recorded of a flow's last sync: the flow
+// is then as one never synced (the database, the record, says so).
+func (s *Syncer) Forget(slug string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.state.Flows[slug]; !ok {
+		return nil
+	}
+	delete(s.state.Flows, slug)
+	return s.saveState()
+}
+
+// Bases returns the commit each flow was last synced at, by slug.
+func (s *Syncer) Bases() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.state.Flows))
+	for slug, b := range s.state.Flows {
+		out[slug] = b.Commit
+	}
+	return out
+}
+
+// RemoteHead is the remote branch's commit as last fetched (or pushed
+// here), "" when the branch does not exist yet.
+func (s *Syncer) RemoteHead() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, err := s.remoteHead()
+	if err != nil || h.IsZero() {
+		return ""
+	}
+	return h.String()
+}
+
+// HasCommit says whether the local clone holds commit.
+func (s *Syncer) HasCommit(commit string) bool {
+	h := plumbing.NewHash(commit)
+	if h.IsZero() || h.String() != commit {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.repo.CommitObject(h)
+	return err == nil
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/sandbox"
+	"github.com/opsbook/opsbook/engine/scratch"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -69,6 +70,10 @@ type Config struct {
 	// Executors replace or add executors by cell kind (tests inject
 	// failures through it).
 	Executors map[engine.Kind]exec.Executor
+	// Scratch gives runs their workspace's scratch database; nil:
+	// scratch.For(Store, DataDir) (a file here on SQLite, the copy kept in
+	// the database on PostgreSQL, the same for every worker).
+	Scratch scratch.Provider
 }
 
 // Pool executes runs in this process, any number at once (the queue bounds
@@ -112,6 +117,9 @@ func New(cfg Config) *Pool {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Scratch == nil {
+		cfg.Scratch = scratch.For(cfg.Store, cfg.DataDir, cfg.Log)
 	}
 	p := &Pool{cfg: cfg, st: cfg.Store, log: cfg.Log, active: map[string]*activeRun{}}
 	if cfg.Sandbox == nil && cfg.DataDir != "" {
@@ -200,6 +208,11 @@ type activeRun struct {
 	pending   []pendingEvent   // emitted, not yet stored
 	persisted int64            // highest seq stored
 	finished  bool
+	// holdEnd: the run's run.finished is kept back (in held) until what
+	// the run holds (its scratch database) is stored, so that a failure
+	// there can still fail the run.
+	holdEnd bool
+	held    *engine.Event
 	final     engine.RunStatus // of the run.finished stored, if any
 }
 
@@ -395,17 +408,62 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 	work := filepath.Join(p.cfg.RunDir, r.ID)
 	dir, tmp := filepath.Join(work, "work"), filepath.Join(work, "tmp")
 	defer os.RemoveAll(work)
-	scratchDir := filepath.Join(p.cfg.DataDir, "workspaces", r.WorkspaceID)
 	if err := os.MkdirAll(p.cfg.RunDir, 0o711); err != nil {
 		log.Error("make run directory", "err", err)
 	}
-	for _, d := range []string{dir, tmp, scratchDir} {
+	for _, d := range []string{dir, tmp} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			log.Error("make run directory", "err", err)
 		}
 	}
-	sqlx := &exec.SQL{Scratch: filepath.Join(scratchDir, "scratch.db"), Connections: pr.secrets.Connections}
-	defer sqlx.Close()
+	var (
+		scratchPath string
+		release     func(context.Context) error
+	)
+	if scratch.Uses(pr.flow) {
+		// Runs using the workspace's scratch database take turns (across
+		// every worker on PostgreSQL); a cancel ends the wait.
+		scratchPath, release, err = p.cfg.Scratch.Open(ctx, r.WorkspaceID)
+		if err != nil {
+			status := engine.RunFailed
+			if ctx.Err() != nil {
+				status = engine.RunCanceled
+			}
+			p.end(r.ID, status, fmt.Sprintf("the workspace's scratch database: %v", err), log)
+			return
+		}
+		ar.mu.Lock()
+		ar.holdEnd = true
+		ar.mu.Unlock()
+	}
+	sqlx := &exec.SQL{Scratch: scratchPath, Connections: pr.secrets.Connections}
+	closed := false
+	closeScratch := func() {
+		if closed {
+			return
+		}
+		closed = true
+		sqlx.Close()
+		if release == nil {
+			return
+		}
+		rerr := release(context.WithoutCancel(ctx))
+		ar.mu.Lock()
+		held := ar.held
+		ar.holdEnd, ar.held = false, nil
+		ar.mu.Unlock()
+		if rerr != nil {
+			log.Error("store the scratch database", "err", rerr)
+			if held != nil && held.Status == string(engine.RunSucceeded) {
+				held.Status = string(engine.RunFailed)
+				held.Error = "the run's changes to the workspace's scratch database were not kept: " + rerr.Error()
+			}
+		}
+		if held != nil {
+			p.emit(ar, held)
+		}
+	}
+	defer closeScratch()
 
 	stopFlush := make(chan struct{})
 	flushed := make(chan struct{})
@@ -428,6 +486,7 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 	func() {
 		// A panic here must still stop the flusher and store what it holds.
 		defer func() {
+			closeScratch()
 			close(stopFlush)
 			<-flushed
 		}()
@@ -565,6 +624,11 @@ func (p *Pool) emit(ar *activeRun, e *engine.Event) {
 	}
 	b := c.AppendJSON(make([]byte, 0, 48+len(c.Lines)*16))
 	ar.mu.Lock()
+	if c.Type == engine.EventRunFinished && ar.holdEnd {
+		ar.held = &c
+		ar.mu.Unlock()
+		return
+	}
 	ar.pending = append(ar.pending, pendingEvent{ev: c, json: b})
 	if p.cfg.Live != nil {
 		p.cfg.Live.Event(ar.id, ar.flowID, &c, b)

@@ -1,0 +1,4 @@
+DROP TABLE git_heads;
+DROP TABLE scratch_dbs;
+DROP TABLE leases;
+DROP TABLE limits;
