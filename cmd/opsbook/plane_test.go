@@ -408,21 +408,20 @@ func TestRunPlane(t *testing.T) {
 			t.Fatalf("write: %s (%s)", st, e)
 		}
 		writer := p.holder(w)
-		for i := 0; ; i++ {
-			r := p.startRun(b.url, "scratchr")
-			if st, e := p.waitEnd(b.url, r, 30*time.Second); st != "succeeded" {
-				t.Fatalf("read: %s (%s)", st, e)
-			}
-			if out := p.get(b.url + "/api/v1/runs/" + r); !strings.Contains(out, "teal") {
-				t.Fatalf("the read on worker %d does not see the write of worker %d: %s", p.holder(r), writer, out)
-			}
-			if p.holder(r) != writer {
-				break // read on the other worker
-			}
-			if i == 12 {
-				t.Fatal("every read landed on the writer's worker")
-			}
+		// The writer's worker stopped: the read lands on the other one.
+		syscall.Kill(writer, syscall.SIGSTOP)
+		defer syscall.Kill(writer, syscall.SIGCONT)
+		r := p.startRun(b.url, "scratchr")
+		if st, e := p.waitEnd(b.url, r, 30*time.Second); st != "succeeded" {
+			t.Fatalf("read: %s (%s)", st, e)
 		}
+		if p.holder(r) == writer {
+			t.Fatal("the stopped worker took the read")
+		}
+		if out := p.get(b.url + "/api/v1/runs/" + r); !strings.Contains(out, "teal") {
+			t.Fatalf("the read on worker %d does not see the write of worker %d: %s", p.holder(r), writer, out)
+		}
+		syscall.Kill(writer, syscall.SIGCONT)
 	})
 
 	t.Run("watched on the other replica, whole and in order", func(t *testing.T) {
