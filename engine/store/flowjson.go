@@ -44,6 +44,7 @@ type inputJSON struct {
 type triggerJSON struct {
 	Cron    string `json:"cron,omitempty"`
 	Webhook bool   `json:"webhook,omitempty"`
+	Rate    int    `json:"rate,omitempty"`
 }
 
 func durationString(d time.Duration) string {
