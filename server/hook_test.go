@@ -358,3 +358,21 @@ func TestHourPerSecond(t *testing.T) {
 		t.Fatalf("4th run: %v, wait %v", ok, wait)
 	}
 }
+
+// TestWebhookCrossSite: a cross-site POST from a browser reaches neither
+// the studio's webhook form nor a webhook (servers send no such headers).
+func TestWebhookCrossSite(t *testing.T) {
+	f := setup(t, "sqlite")
+	fs := f.addFlow("hooked", hookedFlow(0))
+	h, tok := f.makeHook(f.ws.ID, fs.ID, f.users["editor"].ID)
+	for _, path := range []string{"/w/acme/flows/hooked/hooks", "/w/acme/hooks/" + h.ID + "/revoke", "/hooks/" + tok} {
+		resp := f.do("editor", "POST", path, "name=evil", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: status %d; want 403", path, resp.StatusCode)
+		}
+	}
+	if hooks, _ := f.st.HooksOfFlow(context.Background(), fs.ID); len(hooks) != 1 || f.countRuns(fs.ID) != 0 {
+		t.Errorf("cross-site POSTs changed something: %d hooks, %d runs", len(hooks), f.countRuns(fs.ID))
+	}
+}
