@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 // testHooks: webhook tokens are made, found by hash (touching
@@ -87,4 +89,44 @@ func testHooks(t *testing.T, s *Store) {
 	isErr(t, s.RevokeHook(ctx, "h_nope"), ErrNotFound)
 	_, err = s.Hook(ctx, "h_nope")
 	isErr(t, err, ErrNotFound)
+}
+
+// testDraftSettings: a draft keeps network: false, concurrency and a
+// webhook's rate (migration 0011's flows.settings), through creation, a
+// settings change, an import, and into the version saved from it.
+func testDraftSettings(t *testing.T, s *Store) {
+	ctx := context.Background()
+	fx := setup(t, s)
+	f := sampleFlow()
+	f.NoNetwork = true
+	f.Concurrency = engine.Concurrency{Limit: 2, Overlap: engine.OverlapSkip}
+	f.Triggers = []engine.Trigger{{Webhook: true, Rate: 20}}
+	fs, err := s.CreateFlow(ctx, fx.ws.ID, "limited", f, fx.user.ID, nil, "")
+	ok(t, err)
+	check := func(when string, noNet bool, c engine.Concurrency, rate int) {
+		t.Helper()
+		d, err := s.Draft(ctx, fs.ID)
+		ok(t, err)
+		if d.Flow.NoNetwork != noNet || d.Flow.Concurrency != c || len(d.Flow.Triggers) != 1 || d.Flow.Triggers[0].Rate != rate {
+			t.Fatalf("%s: draft has network off %v, %+v, %+v", when, d.Flow.NoNetwork, d.Flow.Concurrency, d.Flow.Triggers)
+		}
+	}
+	check("created", true, f.Concurrency, 20)
+	ok(t, s.UpdateFlowSettings(ctx, fs.ID, "Limited", "", "", nil, f.Triggers))
+	check("settings changed", true, f.Concurrency, 20)
+	var exported *engine.Flow
+	_, err = s.SaveVersion(ctx, fs.ID, fx.user.ID, "v2", func(d *engine.Flow) ([]File, string, error) {
+		exported = d
+		return nil, "h2", nil
+	})
+	ok(t, err)
+	if exported == nil || !exported.NoNetwork || exported.Concurrency != f.Concurrency {
+		t.Fatalf("saved version from %+v", exported)
+	}
+	g := sampleFlow()
+	g.Triggers = []engine.Trigger{{Webhook: true}}
+	g.Concurrency = engine.Concurrency{Limit: 1}
+	_, err = s.ImportVersion(ctx, fs.ID, g, Version{Author: fx.user.ID, Hash: "h3"})
+	ok(t, err)
+	check("imported", false, engine.Concurrency{Limit: 1}, 0)
 }

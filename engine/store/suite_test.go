@@ -45,6 +45,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"CollabNotify", testCollabNotify},
 		{"SandboxSettings", testSandboxSettings},
 		{"Hooks", testHooks},
+		{"DraftSettings", testDraftSettings},
 	}
 	tests = append(tests, sharingTests...)
 	tests = append(tests, gitTests...)

@@ -13,3 +13,9 @@ CREATE TABLE hooks (
     revoked_at   TIMESTAMP
 );
 CREATE INDEX hooks_flow ON hooks (flow_id, created_at DESC);
+
+-- A draft's flow-level settings that have no column of their own, as JSON
+-- ({"network": false, "concurrency": {"limit": 1, "overlap": "skip"}}): without
+-- them a version saved from the draft would lose `network: false` and
+-- `concurrency:` of the version it came from.
+ALTER TABLE flows ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
