@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -320,6 +321,10 @@ func testWebhooks(t *testing.T, dialect string) {
 				seen["revoked"] = true
 			case m["action"] == actRunStarted && strings.Contains(m["detail"].(string), "via webhook "+id) && m["user"] == "editor":
 				seen["run"] = true
+				// A bearer token sent along to the webhook is not its credential.
+				if strings.Contains(m["detail"].(string), "API token") {
+					t.Errorf("a webhook run is put down to an API token: %v", m)
+				}
 			}
 		}
 		if len(seen) != 3 {
@@ -374,5 +379,43 @@ func TestWebhookCrossSite(t *testing.T) {
 	}
 	if hooks, _ := f.st.HooksOfFlow(context.Background(), fs.ID); len(hooks) != 1 || f.countRuns(fs.ID) != 0 {
 		t.Errorf("cross-site POSTs changed something: %d hooks, %d runs", len(hooks), f.countRuns(fs.ID))
+	}
+}
+
+// TestWebhookSectionForEditors: the share page's Webhooks section is for
+// editors; viewers and runners do not see it.
+func TestWebhookSectionForEditors(t *testing.T) {
+	f := setup(t, "sqlite")
+	fs := f.addFlow("hooked", hookedFlow(7))
+	f.makeHook(f.ws.ID, fs.ID, f.users["editor"].ID)
+	for role, want := range map[string]bool{"owner": true, "editor": true, "runner": false, "viewer": false} {
+		page := body(t, f.do(role, "GET", "/w/acme/flows/hooked/shares", ""), http.StatusOK)
+		if got := strings.Contains(page, "data-webhooks"); got != want {
+			t.Errorf("%s sees the webhooks section: %v, want %v", role, got, want)
+		}
+		if want && (!strings.Contains(page, "At most 7 runs a second") || !strings.Contains(page, "data-hook-id")) {
+			t.Errorf("%s: the section lacks the rate or the hook", role)
+		}
+	}
+}
+
+// TestHookURLOnBaseURL: webhook URLs are built on --base-url when set.
+func TestHookURLOnBaseURL(t *testing.T) {
+	t.Parallel()
+	base, _ := ParseBaseURL("https://ops.example.com/")
+	for _, tc := range []struct {
+		hc   HTTPConfig
+		want string
+	}{
+		{HTTPConfig{}, "http://studio.internal:8080/hooks/obh_x"},
+		{HTTPConfig{BaseURL: base}, "https://ops.example.com/hooks/obh_x"},
+	} {
+		s := &Server{http: tc.hc.withDefaults()}
+		var got string
+		h := s.withClient(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = hookURL(r, "obh_x") }))
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "http://studio.internal:8080/x", nil))
+		if got != tc.want {
+			t.Errorf("hook URL %q; want %q", got, tc.want)
+		}
 	}
 }
