@@ -138,6 +138,34 @@ type Input struct {
 type Trigger struct {
 	Cron    string
 	Webhook bool
+	// Rate bounds a webhook's runs a second, per webhook token; 0 means
+	// DefaultWebhookRate.
+	Rate int
+}
+
+// DefaultWebhookRate is a webhook's runs a second per token when its
+// trigger sets no rate.
+const DefaultWebhookRate = 10
+
+// MaxWebhookRate is the highest rate a webhook trigger may set.
+const MaxWebhookRate = 1000
+
+// EffectiveRate is the trigger's rate with the default applied.
+func (t Trigger) EffectiveRate() int {
+	if t.Rate <= 0 {
+		return DefaultWebhookRate
+	}
+	return t.Rate
+}
+
+// WebhookTrigger returns the flow's first webhook trigger, if it has one.
+func (f *Flow) WebhookTrigger() (Trigger, bool) {
+	for _, t := range f.Triggers {
+		if t.Webhook {
+			return t, true
+		}
+	}
+	return Trigger{}, false
 }
 
 // EnvVar is one entry of a cell's env, in the order written.

@@ -20,6 +20,8 @@ const (
 	actShareCreated    = "share.created"
 	actShareRevoked    = "share.revoked"
 	actShareOpened     = "share.opened"
+	actHookCreated     = "hook.created"
+	actHookRevoked     = "hook.revoked"
 	actSecretCreated   = "secret.created"
 	actSecretChanged   = "secret.changed"
 	actSecretDeleted   = "secret.deleted"
@@ -38,6 +40,7 @@ const (
 // auditActions lists the actions, for the activity page's filter.
 var auditActions = []string{
 	actSignIn, actSignInFailed, actRunStarted, actRunCanceled, actShareCreated, actShareRevoked,
+	actHookCreated, actHookRevoked,
 	actShareOpened, actSecretCreated, actSecretChanged, actSecretDeleted, actSecretUsed,
 	actMemberAdded, actMemberRole, actMemberRemoved, actTokenCreated, actTokenRevoked,
 	actFlowCreated, actPasswordChanged, "version.saved", "version.published", "version.restored",

@@ -124,6 +124,7 @@ var routeKinds = map[string]routeKind{
 	"GET /w/{ws}/flows/{slug}/versions/{n}/export": routeStream,
 	"GET /api/v1/flows/{slug}/versions/{n}/export": routeStream,
 	"POST /api/v1/flows/{slug}/runs":               routeLong, // "wait" up to 10 minutes
+	"POST /hooks/{token}":                          routeLong, // "?wait=" up to 10 minutes
 	"POST /w/{ws}/git":                             routeLong, // clones the remote
 	"POST /w/{ws}/git/pull":                        routeLong,
 	"POST /api/v1/git/pull":                        routeLong,
@@ -197,7 +198,7 @@ func (s *Server) limitRoutes(mux *http.ServeMux) http.Handler {
 func tooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
 	msg := fmt.Sprintf("the request body is larger than this route accepts (%d KiB)", limit>>10)
 	w.Header().Set("Connection", "close")
-	if strings.HasPrefix(r.URL.Path, "/api/") {
+	if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/hooks/") {
 		writeJSON(w, http.StatusRequestEntityTooLarge, map[string]any{"error": map[string]string{"code": "too_large", "message": msg, "field": ""}})
 		return
 	}

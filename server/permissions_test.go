@@ -97,7 +97,8 @@ func testPermissions(t *testing.T, dialect string) {
 	}
 	rows = append(rows, gitPermissionRows()...)
 	rows = append(rows, permRow{"POST", "/w/acme/sandbox", "procs=512&files=4096&file_size=1024&memory=0", expect{ok, fbd, fbd, fbd, nf, una}})
-	rows = append(rows, sharingPermissionRows(f)...)
+	rows = append(rows, hookPermissionRows(f)...)
+	rows = append(rows, sharingPermissionRows(f)...) // last: it signs everyone out
 	checkRoutesCovered(t, rows)
 	who := append(append([]string{}, testRoles...), "", shareHolder)
 	for _, row := range rows {

@@ -64,6 +64,11 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /s/{token}/ws", s.sharePage(s.shareSocket))
 	mux.Handle("GET /s/{token}/log", s.sharePage(s.shareLog))
 
+	// Webhooks (server/hook*.go): tokens made per flow; POST /hooks/{token} starts a run.
+	mux.Handle("POST /w/{ws}/flows/{slug}/hooks", page(s.hookCreatePage))
+	mux.Handle("POST /w/{ws}/hooks/{id}/revoke", page(s.hookRevokePage))
+	mux.Handle("POST /hooks/{token}", api(s.hookRun))
+
 	// Flows in git (server/git*.go, docs/GIT.md).
 	mux.Handle("POST /w/{ws}/git", page(s.gitSettingsSave))
 
@@ -90,6 +95,9 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("DELETE /api/v1/shares/{id}", api(s.apiRevokeShare))
 	mux.Handle("GET /api/v1/flows/{slug}/shares", api(s.apiListShares))
 	mux.Handle("POST /api/v1/flows/{slug}/forms", api(s.apiCreateFormLink))
+	mux.Handle("POST /api/v1/flows/{slug}/hooks", api(s.apiCreateHook))
+	mux.Handle("GET /api/v1/flows/{slug}/hooks", api(s.apiListHooks))
+	mux.Handle("DELETE /api/v1/hooks/{id}", api(s.apiRevokeHook))
 	mux.Handle("GET /api/v1/secrets", api(s.apiListSecrets))
 	mux.Handle("PUT /api/v1/secrets/{name}", api(s.apiPutSecret))
 	mux.Handle("DELETE /api/v1/secrets/{name}", api(s.apiDeleteSecret))

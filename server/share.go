@@ -68,17 +68,21 @@ func (s *Server) liveShare(ctx context.Context, token string) (store.Share, erro
 	return sh, err
 }
 
-// shareURL is the absolute URL of a link: on the studio's base URL when
-// one is set (--base-url), else on the scheme and host the request came to.
-func shareURL(r *http.Request, token string) string {
+// shareURL is the absolute URL of a link.
+func shareURL(r *http.Request, token string) string { return publicOrigin(r) + "/s/" + token }
+
+// publicOrigin is the scheme and host of the studio's absolute URLs: those
+// of its base URL when one is set (--base-url), else the scheme and host
+// the request came to.
+func publicOrigin(r *http.Request) string {
 	if c, ok := r.Context().Value(baseURLKey{}).(*url.URL); ok && c != nil {
-		return c.Scheme + "://" + c.Host + "/s/" + token
+		return c.Scheme + "://" + c.Host
 	}
 	scheme := "http"
 	if requestClient(r).HTTPS {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/s/" + token
+	return scheme + "://" + r.Host
 }
 
 // parseTTL reads a link's lifetime: a Go duration ("168h") or a number of

@@ -18,7 +18,7 @@ func (s *Server) sharesProps(r *http.Request, a access, fs store.FlowSummary) (v
 	if err != nil {
 		return views.SharesProps{}, err
 	}
-	props := views.SharesProps{Page: s.pageOf(r, fs.Name+" · share links", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
+	props := views.SharesProps{Page: s.pageOf(r, fs.Name+" · share links and webhooks", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
 		CanEdit: atLeast(a.Role, store.RoleEditor), Errors: map[string]string{}}
 	names := userNames{s: s}
 	now := time.Now()
@@ -32,6 +32,9 @@ func (s *Server) sharesProps(r *http.Request, a access, fs store.FlowSummary) (v
 			RunsPerHour: sh.RunsPerHour, CreatedBy: by, CreatedAt: sh.CreatedAt, ExpiresAt: sh.ExpiresAt,
 			Revoked: !sh.RevokedAt.IsZero(), Expired: !now.Before(sh.ExpiresAt), Views: sh.Views, LastViewedAt: sh.LastViewedAt,
 		})
+	}
+	if props.Webhooks, err = s.webhooksPanel(r, a, fs); err != nil {
+		return views.SharesProps{}, err
 	}
 	return props, nil
 }

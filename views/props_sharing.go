@@ -45,6 +45,7 @@ type SharesProps struct {
 	Shares   []ShareItem
 	NewShare *NewShare
 	Errors   map[string]string // keys: "expires_in", "runs_per_hour", ""
+	Webhooks WebhooksPanel
 }
 
 // FormProps is a run form: one field per input of the flow's version. It

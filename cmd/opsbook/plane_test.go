@@ -356,7 +356,7 @@ func TestRunPlane(t *testing.T) {
 
 	t.Run("a webhook on one replica: a bad body is refused, a good one runs", func(t *testing.T) {
 		p.flow(a.url, "hooked", map[string]string{
-			"flow.yaml": "name: Hooked\ninputs:\n  - name: n\n    type: number\ntriggers:\n  - webhook: true\ncells:\n  - name: double\n    kind: expr\n    file: double.expr\n",
+			"flow.yaml":   "name: Hooked\ninputs:\n  - name: n\n    type: number\ntriggers:\n  - webhook: true\ncells:\n  - name: double\n    kind: expr\n    file: double.expr\n",
 			"double.expr": "inputs.n * 2\n",
 		})
 		code, body := p.api("POST", a.url+"/api/v1/flows/hooked/hooks", `{"name": "ci"}`)

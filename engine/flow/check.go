@@ -96,6 +96,7 @@ func (c *checker) flow(f *engine.Flow) {
 	for i, t := range f.Triggers {
 		c.trigger(i, t)
 	}
+	c.concurrency(f.Concurrency)
 
 	names := map[string]int{}
 	for i := range f.Cells {
@@ -212,6 +213,14 @@ func (c *checker) trigger(i int, t engine.Trigger) {
 	case t.Cron != "" && t.Webhook:
 		c.add(p, subject, "a trigger is either cron or webhook; split it into two triggers")
 	}
+	switch {
+	case t.Rate < 0:
+		c.add(p+".rate", subject, "rate must be 1 or more (runs a second per webhook token); remove it for the default, %d", engine.DefaultWebhookRate)
+	case t.Rate > engine.MaxWebhookRate:
+		c.add(p+".rate", subject, "rate %d is more than %d runs a second; lower it", t.Rate, engine.MaxWebhookRate)
+	case t.Rate > 0 && !t.Webhook:
+		c.add(p+".rate", subject, "rate is only for webhook triggers; remove it, or write webhook: true in this trigger instead of cron")
+	}
 	if t.Cron == "" {
 		return
 	}
@@ -219,6 +228,22 @@ func (c *checker) trigger(i int, t engine.Trigger) {
 	fields := strings.Fields(t.Cron)
 	if !strings.HasPrefix(t.Cron, "@") && len(fields) != 5 && len(fields) != 6 {
 		c.add(p+".cron", subject, "cron %q has %d fields; write minute hour day-of-month month day-of-week, like \"0 6 * * *\"", t.Cron, len(fields))
+	}
+}
+
+func (c *checker) concurrency(cc engine.Concurrency) {
+	const p = "concurrency"
+	if cc.Limit < 0 {
+		c.add(p+".limit", "concurrency", "limit must be 1 or more (runs of this flow at once); remove concurrency for no limit")
+	}
+	switch cc.Overlap {
+	case "", engine.OverlapQueue, engine.OverlapSkip, engine.OverlapCancel:
+		if cc.Overlap != "" && cc.Limit == 0 && !c.bad[p+".limit"] {
+			c.add(p+".overlap", "concurrency", "overlap has no effect without a limit; add limit: 1 (or more) to concurrency, or remove overlap")
+		}
+	default:
+		c.text(p+".overlap", "concurrency", "the overlap", string(cc.Overlap))
+		c.add(p+".overlap", "concurrency", "unknown overlap %q; use queue (wait for a slot), skip (end the new run skipped) or cancel (cancel the oldest run)", cc.Overlap)
 	}
 }
 

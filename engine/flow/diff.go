@@ -24,8 +24,8 @@ const (
 // Diff is what changed from one flow (the old one) to another (the new
 // one): settings, inputs, the order of cells, and each cell.
 type Diff struct {
-	// Settings are changes of name, description, order, network and
-	// triggers.
+	// Settings are changes of name, description, order, network,
+	// triggers and concurrency.
 	Settings []FieldChange `json:"settings,omitempty"`
 	// Inputs lists the inputs that were added, removed or changed, in the
 	// new flow's order, removed ones last.
@@ -270,7 +270,17 @@ func settingsChanges(old, new *engine.Flow) []FieldChange {
 	add("order", string(old.EffectiveOrder()), string(new.EffectiveOrder()))
 	add("network", strconv.FormatBool(!old.NoNetwork), strconv.FormatBool(!new.NoNetwork))
 	add("triggers", triggersText(old.Triggers), triggersText(new.Triggers))
+	add("concurrency", concurrencyText(old.Concurrency), concurrencyText(new.Concurrency))
 	return out
+}
+
+// concurrencyText says a concurrency with its default overlap: "limit 1,
+// overlap queue", or "" when the flow has no limit.
+func concurrencyText(c engine.Concurrency) string {
+	if c.Limit == 0 && c.Overlap == "" {
+		return ""
+	}
+	return "limit " + strconv.Itoa(c.Limit) + ", overlap " + string(c.EffectiveOverlap())
 }
 
 func triggersText(ts []engine.Trigger) string {
@@ -280,7 +290,11 @@ func triggersText(ts []engine.Trigger) string {
 			parts = append(parts, "cron "+t.Cron)
 		}
 		if t.Webhook {
-			parts = append(parts, "webhook")
+			w := "webhook"
+			if t.Rate != 0 {
+				w += " (rate " + strconv.Itoa(t.Rate) + "/s)"
+			}
+			parts = append(parts, w)
 		}
 	}
 	return strings.Join(parts, ", ")

@@ -18,8 +18,9 @@ type File struct {
 
 // Keys of the manifest, in the order they are written.
 var (
-	flowKeys    = []string{"name", "description", "order", "network", "inputs", "triggers", "cells"}
-	inputKeys   = []string{"name", "type", "default", "required", "options", "description"}
-	triggerKeys = []string{"cron", "webhook"}
-	cellKeys    = []string{"name", "kind", "file", "timeout", "retries", "retry_delay", "if", "needs", "connection", "env", "continue_on_error"}
+	flowKeys        = []string{"name", "description", "order", "network", "inputs", "triggers", "concurrency", "cells"}
+	inputKeys       = []string{"name", "type", "default", "required", "options", "description"}
+	triggerKeys     = []string{"cron", "webhook", "rate"}
+	concurrencyKeys = []string{"limit", "overlap"}
+	cellKeys        = []string{"name", "kind", "file", "timeout", "retries", "retry_delay", "if", "needs", "connection", "env", "continue_on_error"}
 )

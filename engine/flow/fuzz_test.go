@@ -12,6 +12,9 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("name: T\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n"))
 	f.Add([]byte("name: T\norder: graph\ninputs:\n  - name: day\n    type: date\n    default: 2025-01-31\n  - name: size\n    type: select\n    options: [s, m]\n    default: m\ntriggers:\n  - cron: \"0 6 * * *\"\n  - webhook: true\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n    timeout: 1m30s\n    retries: 2\n    retry_delay: 100ms\n    if: inputs.size == \"m\"\n    env: {X: \"{{ inputs.day }}\", Y: 3}\n  - name: b\n    kind: python\n    file: b.py\n    needs: [a]\n    continue_on_error: true\n  - name: c\n    kind: sql\n    file: c.sql\n    connection: scratch\n"))
+	f.Add([]byte("name: T\ntriggers:\n  - webhook: true\n    rate: 20\nconcurrency: {limit: 1, overlap: skip}\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n"))
+	f.Add([]byte("name: T\nconcurrency:\n  overlap: \"cancel\"\n  limit: 3\n"))
+	f.Add([]byte("name: T\nconcurrency: {overlap: queue}\ntriggers: [{rate: 0}]\n"))
 	f.Add([]byte("name: &x T\ndescription: *x\n"))
 	f.Add([]byte("name: \"a\\u2028b\\x00\"\ndescription: |\n  two\n  lines\ncells: []\n"))
 	f.Add([]byte("- a\n- b\n"))

@@ -439,7 +439,7 @@ func peekName(n *yaml.Node, kind string, i int) string {
 
 func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 	if n.Kind == yaml.SequenceNode || n.Kind == yaml.ScalarNode {
-		p.fail("", n, "flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers and cells, not %s", describe(n))
+		p.fail("", n, "flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers, concurrency and cells, not %s", describe(n))
 		return
 	}
 	m, ok := p.fields("", n, "flow.yaml", flowKeys)
@@ -467,6 +467,9 @@ func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 		for i, item := range p.list("triggers", e.val, "triggers", "[{cron: \"0 6 * * *\"}]") {
 			f.Triggers = append(f.Triggers, p.trigger(i, item))
 		}
+	}
+	if e, ok := m["concurrency"]; ok {
+		f.Concurrency = p.concurrency(e.val)
 	}
 	if e, ok := m["cells"]; ok {
 		for i, item := range p.list("cells", e.val, "cells", "[{name: fetch, kind: http, file: fetch.http}]") {
@@ -559,10 +562,37 @@ func (p *parser) trigger(i int, n *yaml.Node) engine.Trigger {
 	if e, ok := m["webhook"]; ok {
 		t.Webhook = p.boolean(path+".webhook", e.val, "webhook")
 	}
+	if e, ok := m["rate"]; ok {
+		t.Rate = p.integer(path+".rate", e.val, "rate")
+		if t.Rate < 1 && !p.c.bad[path+".rate"] {
+			p.fail(path+".rate", e.val, "rate must be 1 or more (runs a second per webhook token); remove it for the default, %d", engine.DefaultWebhookRate)
+		}
+	}
 	if t.Cron == "" && !t.Webhook && (p.c.bad[path+".cron"] || p.c.bad[path+".webhook"]) {
 		p.c.bad[path] = true
 	}
 	return t
+}
+
+// concurrency reads `concurrency: {limit: N, overlap: queue|skip|cancel}`.
+func (p *parser) concurrency(n *yaml.Node) engine.Concurrency {
+	const path = "concurrency"
+	p.setPos(path, n)
+	var c engine.Concurrency
+	m, ok := p.fields(path, n, "concurrency", concurrencyKeys)
+	if !ok {
+		return c
+	}
+	if e, ok := m["limit"]; ok {
+		c.Limit = p.integer(path+".limit", e.val, "limit")
+		if c.Limit < 1 && !p.c.bad[path+".limit"] {
+			p.fail(path+".limit", e.val, "limit must be 1 or more (runs of this flow at once); remove concurrency for no limit")
+		}
+	}
+	if e, ok := m["overlap"]; ok {
+		c.Overlap = engine.Overlap(p.str(path+".overlap", e.val, "overlap"))
+	}
+	return c
 }
 
 func (p *parser) cell(i int, n *yaml.Node) engine.Cell {

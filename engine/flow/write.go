@@ -135,8 +135,28 @@ func Manifest(f *engine.Flow) []byte {
 			if t.Webhook {
 				b = append(b, ind+"webhook: true\n"...)
 			}
+			if t.Rate != 0 {
+				b = append(b, ind+"rate: "...)
+				b = strconv.AppendInt(b, int64(t.Rate), 10)
+				b = append(b, '\n')
+			}
 			b = dedentFirst(b, first, ind)
 		}
+	}
+	if c := f.Concurrency; c.Limit != 0 || c.Overlap != "" {
+		b = append(b, "concurrency: {"...)
+		if c.Limit != 0 {
+			b = append(b, "limit: "...)
+			b = strconv.AppendInt(b, int64(c.Limit), 10)
+		}
+		if c.Overlap != "" {
+			if c.Limit != 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, "overlap: "...)
+			b = appendString(b, string(c.Overlap), true)
+		}
+		b = append(b, "}\n"...)
 	}
 	if len(f.Cells) > 0 {
 		b = append(b, "cells:\n"...)

@@ -375,6 +375,79 @@ func TestNetworkKey(t *testing.T) {
 	}
 }
 
+// TestConcurrencyAndRate writes concurrency (omitted when zero) and a
+// webhook's rate, reads them back and diffs them.
+func TestConcurrencyAndRate(t *testing.T) {
+	t.Parallel()
+	base := &engine.Flow{Name: "T", Cells: []engine.Cell{{Name: "a", Kind: engine.KindShell, File: "a.sh", Source: "true\n"}}}
+	if m := string(Manifest(base)); strings.Contains(m, "concurrency") || strings.Contains(m, "rate") {
+		t.Errorf("a flow without concurrency or rate names them:\n%s", m)
+	}
+	tests := []struct {
+		c    engine.Concurrency
+		rate int
+		want string
+	}{
+		{engine.Concurrency{Limit: 1}, 0, "triggers:\n  - webhook: true\nconcurrency: {limit: 1}\ncells:\n"},
+		{engine.Concurrency{Limit: 3, Overlap: engine.OverlapSkip}, 20, "triggers:\n  - webhook: true\n    rate: 20\nconcurrency: {limit: 3, overlap: skip}\ncells:\n"},
+		{engine.Concurrency{Limit: 2, Overlap: engine.OverlapQueue}, 1, "  - webhook: true\n    rate: 1\nconcurrency: {limit: 2, overlap: queue}\n"},
+		{engine.Concurrency{Limit: 1, Overlap: engine.OverlapCancel}, 0, "concurrency: {limit: 1, overlap: cancel}\n"},
+	}
+	for _, tt := range tests {
+		f := *base
+		f.Triggers = []engine.Trigger{{Webhook: true, Rate: tt.rate}}
+		f.Concurrency = tt.c
+		if m := string(Manifest(&f)); !strings.Contains(m, tt.want) {
+			t.Errorf("%+v rate %d: manifest\n%s\nwant it to hold\n%s", tt.c, tt.rate, m, tt.want)
+		}
+		assertRoundTrip(t, &f)
+	}
+	// Block style reads the same; canonical form is the flow style.
+	f, err := Parse(mapFS([]File{
+		{Name: "flow.yaml", Data: []byte("name: T\ntriggers:\n  - webhook: true\n    rate: 5\nconcurrency:\n  overlap: cancel\n  limit: 2\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n")},
+		{Name: "a.sh", Data: []byte("true\n")},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Concurrency != (engine.Concurrency{Limit: 2, Overlap: engine.OverlapCancel}) || f.Triggers[0].Rate != 5 {
+		t.Errorf("parsed %+v, %+v", f.Concurrency, f.Triggers)
+	}
+	if tr, ok := f.WebhookTrigger(); !ok || tr.EffectiveRate() != 5 {
+		t.Errorf("WebhookTrigger = %+v, %v", tr, ok)
+	}
+	if tr := (engine.Trigger{Webhook: true}); tr.EffectiveRate() != engine.DefaultWebhookRate {
+		t.Errorf("default rate %d", tr.EffectiveRate())
+	}
+	if m := string(Manifest(f)); !strings.Contains(m, "\nconcurrency: {limit: 2, overlap: cancel}\ncells:\n") {
+		t.Errorf("canonical manifest:\n%s", m)
+	}
+
+	g := *f
+	g.Concurrency = engine.Concurrency{Limit: 1}
+	g.Triggers = []engine.Trigger{{Webhook: true}}
+	d := Compare(f, &g)
+	got := []string{}
+	for _, c := range d.Settings {
+		got = append(got, c.String())
+	}
+	want := []string{"triggers: webhook (rate 5/s) → webhook", "concurrency: limit 2, overlap cancel → limit 1, overlap queue"}
+	if !slices.Equal(got, want) {
+		t.Errorf("diff settings %q, want %q", got, want)
+	}
+	h := g
+	h.Concurrency = engine.Concurrency{}
+	if d := Compare(&g, &h); len(d.Settings) != 1 || d.Settings[0].String() != "concurrency: limit 1, overlap queue → (none)" {
+		t.Errorf("diff to no limit: %+v", d.Settings)
+	}
+	// An explicit queue is the default: no change.
+	q := g
+	q.Concurrency.Overlap = engine.OverlapQueue
+	if d := Compare(&g, &q); !d.Empty() {
+		t.Errorf("explicit overlap: queue is a change: %+v", d.Settings)
+	}
+}
+
 func TestRoundTripRandom(t *testing.T) {
 	t.Parallel()
 	for seed := range uint64(2000) {
@@ -471,10 +544,14 @@ func randomFlow(r *rand.Rand) *engine.Flow {
 	}
 	for range r.IntN(3) {
 		if r.IntN(2) == 0 {
-			f.Triggers = append(f.Triggers, engine.Trigger{Webhook: true})
+			f.Triggers = append(f.Triggers, engine.Trigger{Webhook: true, Rate: []int{0, 0, 1, 20, engine.MaxWebhookRate}[r.IntN(5)]})
 		} else {
 			f.Triggers = append(f.Triggers, engine.Trigger{Cron: []string{"0 6 * * *", "*/5 * * * *", "@daily", "0 0 1 1 * 2030", "@every 1h"}[r.IntN(5)]})
 		}
+	}
+	if r.IntN(3) == 0 {
+		f.Concurrency.Limit = 1 + r.IntN(5)
+		f.Concurrency.Overlap = []engine.Overlap{"", engine.OverlapQueue, engine.OverlapSkip, engine.OverlapCancel}[r.IntN(4)]
 	}
 	used = map[string]bool{}
 	n := r.IntN(6)
@@ -695,6 +772,12 @@ func TestValidate(t *testing.T) {
 			f.Inputs = []engine.Input{{Name: "s", Default: []string{"a"}}}
 		}, `input "s": the default of a string input must be a string`},
 		{"trigger", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{}} }, `trigger 1: the trigger does nothing`},
+		{"rate negative", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Webhook: true, Rate: -1}} }, `trigger 1: rate must be 1 or more`},
+		{"rate too high", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Webhook: true, Rate: 1001}} }, `trigger 1: rate 1001 is more than 1000 runs a second`},
+		{"rate on cron", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Cron: "@daily", Rate: 3}} }, `trigger 1: rate is only for webhook triggers`},
+		{"limit negative", func(f *engine.Flow) { f.Concurrency = engine.Concurrency{Limit: -1} }, `concurrency: limit must be 1 or more`},
+		{"overlap unknown", func(f *engine.Flow) { f.Concurrency = engine.Concurrency{Limit: 1, Overlap: "later"} }, `concurrency: unknown overlap "later"`},
+		{"overlap without limit", func(f *engine.Flow) { f.Concurrency = engine.Concurrency{Overlap: engine.OverlapCancel} }, `concurrency: overlap has no effect without a limit; add limit: 1`},
 	}
 	for _, tt := range tests {
 		var f *engine.Flow

@@ -193,6 +193,7 @@ func (s *Store) replaceDraft(ctx context.Context, tx bun.Tx, flowID string, f *e
 		Set("? = ?", bun.Ident("order"), string(f.Order)).
 		Set("? = ?", bun.Ident("inputs"), inputs).
 		Set("? = ?", bun.Ident("triggers"), encodeTriggers(f.Triggers)).
+		Set("? = ?", bun.Ident("settings"), encodeSettings(f)).
 		Set("? = ?", bun.Ident("updated_at"), now).
 		Where("? = ?", bun.Ident("id"), flowID).
 		Exec(ctx)

@@ -41,6 +41,7 @@ func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 		Order:       string(f.Order),
 		Inputs:      inputs,
 		Triggers:    encodeTriggers(f.Triggers),
+		Settings:    encodeSettings(f),
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
@@ -212,6 +213,9 @@ func readDraft(ctx context.Context, db bun.IDB, flowID string) (Draft, error) {
 		return Draft{}, fmt.Errorf("draft of flow %s: %w", flowID, err)
 	}
 	if f.Triggers, err = decodeTriggers(fm.Triggers); err != nil {
+		return Draft{}, fmt.Errorf("draft of flow %s: %w", flowID, err)
+	}
+	if err := decodeSettings(fm.Settings, f); err != nil {
 		return Draft{}, fmt.Errorf("draft of flow %s: %w", flowID, err)
 	}
 	d := Draft{FlowID: flowID, Flow: f, Cells: make([]DraftCell, len(cms))}

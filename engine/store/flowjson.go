@@ -44,6 +44,7 @@ type inputJSON struct {
 type triggerJSON struct {
 	Cron    string `json:"cron,omitempty"`
 	Webhook bool   `json:"webhook,omitempty"`
+	Rate    int    `json:"rate,omitempty"`
 }
 
 func durationString(d time.Duration) string {
@@ -174,6 +175,43 @@ func decodeTriggers(s string) ([]engine.Trigger, error) {
 		out[i] = engine.Trigger(t)
 	}
 	return out, nil
+}
+
+// flowSettings are the draft's flow-level keys that have no column of
+// their own (flows.settings).
+type flowSettings struct {
+	Network     *bool            `json:"network,omitempty"` // set only when false
+	Concurrency *concurrencyJSON `json:"concurrency,omitempty"`
+}
+
+type concurrencyJSON struct {
+	Limit   int    `json:"limit,omitempty"`
+	Overlap string `json:"overlap,omitempty"`
+}
+
+func encodeSettings(f *engine.Flow) string {
+	var st flowSettings
+	if f.NoNetwork {
+		off := false
+		st.Network = &off
+	}
+	if c := f.Concurrency; c != (engine.Concurrency{}) {
+		st.Concurrency = &concurrencyJSON{Limit: c.Limit, Overlap: string(c.Overlap)}
+	}
+	return mustJSON(st)
+}
+
+// decodeSettings fills the settings of f from their JSON.
+func decodeSettings(s string, f *engine.Flow) error {
+	var st flowSettings
+	if err := json.Unmarshal([]byte(s), &st); err != nil {
+		return fmt.Errorf("flow settings: %w", err)
+	}
+	f.NoNetwork = st.Network != nil && !*st.Network
+	if c := st.Concurrency; c != nil {
+		f.Concurrency = engine.Concurrency{Limit: c.Limit, Overlap: engine.Overlap(c.Overlap)}
+	}
+	return nil
 }
 
 func encodeFiles(fs []File) string {

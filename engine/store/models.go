@@ -74,6 +74,7 @@ type flowModel struct {
 	Order            string    `bun:"order"`
 	Inputs           string    `bun:"inputs"`
 	Triggers         string    `bun:"triggers"`
+	Settings         string    `bun:"settings"` // flowSettings as JSON (migration 0011)
 	PublishedVersion *int      `bun:"published_version"`
 	CreatedAt        time.Time `bun:"created_at"`
 	UpdatedAt        time.Time `bun:"updated_at"`

@@ -44,6 +44,8 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"CollabLog", testCollabLog},
 		{"CollabNotify", testCollabNotify},
 		{"SandboxSettings", testSandboxSettings},
+		{"Hooks", testHooks},
+		{"DraftSettings", testDraftSettings},
 	}
 	tests = append(tests, sharingTests...)
 	tests = append(tests, gitTests...)

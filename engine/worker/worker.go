@@ -213,7 +213,7 @@ type activeRun struct {
 	// there can still fail the run.
 	holdEnd bool
 	held    *engine.Event
-	final     engine.RunStatus // of the run.finished stored, if any
+	final   engine.RunStatus // of the run.finished stored, if any
 }
 
 type pendingEvent struct {

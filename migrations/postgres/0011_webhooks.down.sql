@@ -1,0 +1,2 @@
+ALTER TABLE flows DROP COLUMN settings;
+DROP TABLE hooks;

@@ -1,0 +1,4 @@
+BEGIN;
+ALTER TABLE flows DROP COLUMN settings;
+DROP TABLE hooks;
+COMMIT;
