@@ -111,3 +111,69 @@ func TestRunPageCancel(t *testing.T) {
 		t.Fatalf("run %s after Cancel", got.Status)
 	}
 }
+
+// TestConcurrencyOverlap: a flow at its limit refuses (skip: 409 naming
+// the run in the way, the new run stored skipped), makes room (cancel:
+// the oldest running run is canceled, the new one runs), or waits (queue).
+func TestConcurrencyOverlap(t *testing.T) {
+	f := setup(t, "sqlite")
+	slow := func(slug string, o engine.Overlap) {
+		f.addFlow(slug, &engine.Flow{Name: slug, Concurrency: engine.Concurrency{Limit: 1, Overlap: o},
+			Cells: []engine.Cell{{Name: "nap", Kind: engine.KindShell, File: "nap.sh", Source: "sleep 30\n"}}})
+	}
+	running := func(id string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			r, _ := f.st.Run(context.Background(), id)
+			if r.Status == engine.RunRunning {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("run %s is %s; want running", id, r.Status)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	t.Run("skip", func(t *testing.T) {
+		slow("skipper", engine.OverlapSkip)
+		first := f.apiJSON("runner", "POST", "/api/v1/flows/skipper/runs", "{}", http.StatusCreated)["id"].(string)
+		running(first)
+		e := f.apiJSON("runner", "POST", "/api/v1/flows/skipper/runs", "{}", http.StatusConflict)["error"].(map[string]any)
+		if e["code"] != "skipped" || e["running"] != first || e["run"] == "" {
+			t.Fatalf("409 body: %v", e)
+		}
+		if r, _ := f.st.Run(context.Background(), e["run"].(string)); r.Status != engine.RunSkipped {
+			t.Fatalf("the refused run is %s; want skipped", r.Status)
+		}
+		f.srv.runs.Cancel(context.Background(), first, "")
+		f.waitRun(first)
+	})
+	t.Run("cancel", func(t *testing.T) {
+		slow("canceler", engine.OverlapCancel)
+		first := f.apiJSON("runner", "POST", "/api/v1/flows/canceler/runs", "{}", http.StatusCreated)["id"].(string)
+		running(first)
+		second := f.apiJSON("runner", "POST", "/api/v1/flows/canceler/runs", "{}", http.StatusCreated)["id"].(string)
+		if r := f.waitRun(first); r.Status != engine.RunCanceled {
+			t.Fatalf("the oldest run is %s; want canceled to make room", r.Status)
+		}
+		running(second)
+		f.srv.runs.Cancel(context.Background(), second, "")
+		f.waitRun(second)
+	})
+	t.Run("queue", func(t *testing.T) {
+		slow("queuer", engine.OverlapQueue)
+		first := f.apiJSON("runner", "POST", "/api/v1/flows/queuer/runs", "{}", http.StatusCreated)["id"].(string)
+		running(first)
+		second := f.apiJSON("runner", "POST", "/api/v1/flows/queuer/runs", "{}", http.StatusCreated)["id"].(string)
+		time.Sleep(300 * time.Millisecond)
+		if r, _ := f.st.Run(context.Background(), second); r.Status != engine.RunQueued {
+			t.Fatalf("the second run is %s while the first runs; want queued", r.Status)
+		}
+		f.srv.runs.Cancel(context.Background(), first, "")
+		f.waitRun(first)
+		running(second)
+		f.srv.runs.Cancel(context.Background(), second, "")
+		f.waitRun(second)
+	})
+}
