@@ -12,7 +12,7 @@ import (
 )
 
 func TestCellLogBounded(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	old := maxCellLog
 	maxCellLog = 1000
 	t.Cleanup(func() { maxCellLog = old })
@@ -53,7 +53,7 @@ func TestRunsQueueBeyondTheLimit(t *testing.T) {
 	old := maxRunning
 	maxRunning = 1
 	t.Cleanup(func() { maxRunning = old })
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
 	start := func() string {
 		r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
@@ -96,7 +96,7 @@ func TestRunsQueueBeyondTheLimit(t *testing.T) {
 
 // TestRunPageCancel: the run page's Cancel button cancels a running run.
 func TestRunPageCancel(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
 	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
 	if err != nil {

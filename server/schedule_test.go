@@ -41,7 +41,7 @@ func TestCronDue(t *testing.T) {
 // due minute, even when asked twice (two servers on one database); a flow
 // with no published version, or a minute that is not due, starts nothing.
 func TestScheduledRuns(t *testing.T) {
-	f := setup(t, "postgres")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	fl := &engine.Flow{Name: "Nightly", Triggers: []engine.Trigger{{Cron: "0 6 * * *"}}, Cells: []engine.Cell{
 		{Name: "hi", Kind: engine.KindShell, File: "hi.sh", Source: "echo scheduled\n"},
