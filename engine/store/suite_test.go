@@ -48,6 +48,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 	tests = append(tests, sharingTests...)
 	tests = append(tests, gitTests...)
 	tests = append(tests, credTests...)
+	tests = append(tests, scheduleTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
