@@ -63,7 +63,8 @@ func openStore(t testing.TB, dialect string) (*store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	data := t.TempDir()
-	cfg := store.Config{Data: data}
+	// The store's warnings go to stderr, not its migrations' progress.
+	cfg := store.Config{Data: data, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	if dialect != "sqlite" && dialect != "postgres" {
 		t.Fatalf("no database %q: OPSBOOK_TEST_DB is sqlite (the default) or postgres", dialect)
 	}
