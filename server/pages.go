@@ -543,6 +543,22 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.RunProps, error) {
 	ctx := r.Context()
+	// The run was read before its events: when they end with run.finished
+	// it ended in between (its status is stored with that event), so read
+	// it again, or the page would wait, live, for an end it has passed.
+	evs, err := s.allEvents(ctx, run.ID)
+	if err != nil {
+		return views.RunProps{}, err
+	}
+	started := false
+	for _, e := range evs {
+		started = started || e.Type == engine.EventRunStarted
+		if e.Type == engine.EventRunFinished && !run.Status.Done() {
+			if run, err = s.store.Run(ctx, run.ID); err != nil {
+				return views.RunProps{}, err
+			}
+		}
+	}
 	f, err := s.store.FlowByID(ctx, run.FlowID)
 	if err != nil {
 		return views.RunProps{}, err
@@ -557,10 +573,6 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 		if v, err := s.store.VersionByHash(ctx, run.FlowID, run.Hash); err == nil {
 			props.Matches = v.Number
 		}
-	}
-	evs, err := s.allEvents(ctx, run.ID)
-	if err != nil {
-		return views.RunProps{}, err
 	}
 	outs, since := views.OutputsFromEvents(evs, 0)
 	props.Since = since
@@ -583,6 +595,11 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 	}
 	for _, name := range order {
 		o := outs[name]
+		if o == nil && !started && !run.Status.Done() {
+			// Nothing stored yet: the page follows every cell live (it
+			// cannot add a section for a cell it was not given).
+			o = &views.CellOutput{Status: string(engine.CellPending)}
+		}
 		if o == nil {
 			continue // not part of this run (a partial run from the notebook)
 		}
