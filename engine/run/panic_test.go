@@ -202,3 +202,46 @@ func TestPanics(t *testing.T) {
 		}
 	}
 }
+
+// TestPanicEndingCell: a Sink that panics on the cell.finished of a cell
+// that never ran (skipped after a failure, on the runner's own goroutine or
+// the caller's) neither ends the process nor changes the cell's status.
+func TestPanicEndingCell(t *testing.T) {
+	t.Parallel()
+	for _, order := range []engine.Order{engine.OrderNotebook, engine.OrderGraph} {
+		t.Run(string(order), func(t *testing.T) {
+			t.Parallel()
+			f := &engine.Flow{Order: order, Cells: []engine.Cell{
+				cell("a", engine.KindShell, "fail"), cell("b", engine.KindShell, "after {{ cells.a.stdout }}"),
+			}}
+			p, err := Compile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logs := &logBuffer{}
+			sink := &panicSink{on: func(e *engine.Event) bool { return e.Type == engine.EventCellFinished && e.Cell == "b" }}
+			sum, err := p.Run(context.Background(), Options{
+				ID: "r_test", Flow: "test", Sink: sink, Dir: t.TempDir(), TempDir: t.TempDir(), Logger: slogJSON(logs),
+				Executors: map[engine.Kind]exec.Executor{engine.KindShell: fakeExec{func(ctx context.Context, req *exec.Request) (any, error) {
+					return nil, fmt.Errorf("exit status 1")
+				}}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkStream(t, sink.events, nil, f)
+			if st := sum.Statuses(); sum.Status != engine.RunFailed || st["a"] != engine.CellFailed || st["b"] != engine.CellSkipped {
+				t.Fatalf("run %s, cells %v", sum.Status, st)
+			}
+			n := 0
+			for _, rec := range logs.records(t) {
+				if strings.Contains(rec["msg"].(string), "panicked") && rec["cell"] == "b" && rec["stack"] != nil {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Fatalf("%d panics of cell b logged; want 1", n)
+			}
+		})
+	}
+}

@@ -255,18 +255,24 @@ func (r *runner) runNotebook(ctx context.Context) {
 		if !r.scheduled[i] {
 			continue
 		}
-		switch {
-		case ctx.Err() != nil:
-			r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
-		case stopped:
-			r.finish(i, engine.CellSkipped, 0, 0, nil, "an earlier cell failed")
-		default:
-			st := r.runCellSafe(ctx, s)
-			if st == engine.CellFailed && !s.cell.ContinueOnError {
-				stopped = true
-			}
+		if st := r.notebookCell(ctx, s, stopped); st == engine.CellFailed && !s.cell.ContinueOnError {
+			stopped = true
 		}
 		close(r.done[i])
+	}
+}
+
+func (r *runner) notebookCell(ctx context.Context, s *step, stopped bool) (st engine.CellStatus) {
+	defer r.recoverCell(s.index, &st)
+	switch {
+	case ctx.Err() != nil:
+		r.finish(s.index, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
+		return engine.CellCanceled
+	case stopped:
+		r.finish(s.index, engine.CellSkipped, 0, 0, nil, "an earlier cell failed")
+		return engine.CellSkipped
+	default:
+		return r.runCell(ctx, s)
 	}
 }
 
@@ -281,6 +287,7 @@ func (r *runner) runGraph(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer close(r.done[i])
+			defer r.recoverCell(i, nil)
 			for _, d := range s.deps {
 				select {
 				case <-r.done[d]:
@@ -314,8 +321,8 @@ func (r *runner) runGraph(ctx context.Context) {
 				r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
 				return
 			}
-			r.runCellSafe(ctx, s)
-			<-sem
+			defer func() { <-sem }()
+			r.runCell(ctx, s)
 		}()
 	}
 	wg.Wait()
@@ -461,30 +468,27 @@ func (r *runner) runCell(ctx context.Context, s *step) engine.CellStatus {
 	}
 }
 
-// runCellSafe runs a cell and turns a panic that escapes it (a Sink that
-// panics on cell.started, a bug in the runner) into a failed cell, so the
-// run goes on as for any failed cell and every cell ends with a final
-// status. Panics of the executor and of its output are caught closer, in
-// attempt, where they fail only the attempt's cell.
-func (r *runner) runCellSafe(ctx context.Context, s *step) (st engine.CellStatus) {
-	defer func() {
-		v := recover()
-		if v == nil {
-			return
-		}
-		err := r.logPanic(s.cell.Name, "running the cell", v)
-		st = engine.CellFailed
-		r.mu.Lock()
-		done := r.status[s.index].Status.Done()
-		if done {
-			st = r.status[s.index].Status
-		}
-		r.mu.Unlock()
-		if !done {
-			r.finishSafe(s.index, engine.CellFailed, err)
-		}
-	}()
-	return r.runCell(ctx, s)
+// recoverCell, deferred where cell i runs, turns a panic that escapes it
+// (a Sink that panics on cell.started, a bug in the runner) into a failed
+// cell, so the run goes on as for any failed cell and every cell ends with
+// a final status; st, when not nil, gets the cell's status. Panics of the
+// executor and of its output are caught closer, in attempt.
+func (r *runner) recoverCell(i int, st *engine.CellStatus) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	err := r.logPanic(r.p.cells[i].cell.Name, "running the cell", v)
+	r.mu.Lock()
+	final := r.status[i].Status
+	r.mu.Unlock()
+	if !final.Done() {
+		final = engine.CellFailed
+		r.finishSafe(i, final, err)
+	}
+	if st != nil {
+		*st = final
+	}
 }
 
 // finishSafe ends a cell as failed after a panic, without a second panic
