@@ -2,7 +2,7 @@
 GO      ?= go
 TEMPL   := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
 
-.PHONY: test lint generate verify bench fuzz build run
+.PHONY: test test-postgres lint generate verify bench fuzz build run
 
 build:
 	$(GO) build -o bin/opsbook ./cmd/opsbook
@@ -10,8 +10,24 @@ build:
 run:
 	$(GO) run ./cmd/opsbook serve
 
+# test runs every package with -race on SQLite (the store suite and the
+# tests about two processes on one PostgreSQL run there too) and, at the same
+# time, the server package's whole suite again on PostgreSQL, without -race:
+# that pass waits on the database, browsers and timers far more than it
+# computes, so beside the -race pass it adds little to CI's time, where with
+# -race it would add minutes.
 test: lint
-	$(GO) test -race -count=1 ./...
+	@pg=$$(mktemp); \
+	OPSBOOK_TEST_DB=postgres $(GO) test -count=1 -timeout 30m ./server/ >$$pg 2>&1 & pid=$$!; \
+	OPSBOOK_TEST_DB=sqlite $(GO) test -race -count=1 -timeout 30m ./...; race=$$?; \
+	wait $$pid; pgrc=$$?; \
+	echo "== ./server on PostgreSQL (OPSBOOK_TEST_DB=postgres go test ./server/):"; \
+	cat $$pg; rm -f $$pg; \
+	[ $$race -eq 0 ] && [ $$pgrc -eq 0 ]
+
+# test-postgres runs the server package's suite on PostgreSQL alone.
+test-postgres:
+	OPSBOOK_TEST_DB=postgres $(GO) test -count=1 -timeout 30m ./server/
 
 lint:
 	$(GO) vet ./...

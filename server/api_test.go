@@ -26,7 +26,7 @@ func decode(t *testing.T, resp *http.Response) map[string]any {
 }
 
 func TestAPIStartRunWaitsAndValidates(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	for _, tc := range []struct {
 		name, body string
 		status     int
@@ -78,7 +78,7 @@ func TestAPIStartRunWaitsAndValidates(t *testing.T) {
 }
 
 func TestAPIEventsServerSent(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	resp := f.do("viewer", "GET", "/api/v1/runs/"+f.run+"/events?since=1", "")
 	defer resp.Body.Close()
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
@@ -121,7 +121,7 @@ func targz(t *testing.T, files map[string]string) []byte {
 }
 
 func TestAPICreateFlowValidatesFirst(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	good := map[string]string{
 		"report/flow.yaml": "name: Report\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n",
 		"report/a.sh":      "echo ok\n",
@@ -163,7 +163,7 @@ func TestAPICreateFlowValidatesFirst(t *testing.T) {
 // streaming client falls behind at once; it is caught up from storage and
 // still gets every event once, in order.
 func TestAPIEventsSlowClientMissesNothing(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	old := sseQueue
 	sseQueue = 1
 	t.Cleanup(func() { sseQueue = old })
@@ -203,7 +203,7 @@ func TestAPIEventsSlowClientMissesNothing(t *testing.T) {
 // address, even the right password is refused for a while, with a message
 // saying so; the same name from elsewhere and other names from here are not.
 func TestSignInThrottled(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	try := func(pw string) (int, string) {
 		resp := f.do("", "POST", "/signin", "name=owner&password="+pw)
 		b, _ := io.ReadAll(resp.Body)
@@ -230,7 +230,7 @@ func TestSignInThrottled(t *testing.T) {
 // TestChangePassword: the current password is needed; the new one works,
 // the old one no longer does, and other browsers are signed out.
 func TestChangePassword(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	other, hash := NewToken("")
 	if _, err := f.st.CreateSession(t.Context(), f.users["editor"].ID, hash, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
@@ -266,7 +266,7 @@ func TestChangePassword(t *testing.T) {
 // account page shares the sign-in limits, so a stolen session cannot guess
 // the password there without end.
 func TestChangePasswordGuessesLimited(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	form := "current=wrong&password=new-password-1&password_again=new-password-1"
 	limited := false
 	for i := 0; i < 40 && !limited; i++ {

@@ -43,7 +43,7 @@ type studio struct {
 // newStudio starts a server with an empty store: no user, no workspace.
 func newStudio(t *testing.T) *studio {
 	t.Helper()
-	st, data := openStore(t, "sqlite")
+	st, data := openStore(t, testDB)
 	srv := New(Config{Store: st, DataDir: data, Sandbox: &sandbox.Config{}})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)

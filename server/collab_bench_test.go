@@ -124,7 +124,7 @@ func benchEditors(b *testing.B, dialect string, editors, perSecond int, dur time
 // changes) and per connected, idle editor.
 func BenchmarkCollabMemory(b *testing.B) {
 	for b.Loop() {
-		f := setupB(b, "sqlite")
+		f := setupB(b, testDB)
 		ctx := context.Background()
 		heap := func() uint64 {
 			runtime.GC()

@@ -64,7 +64,7 @@ func cellText(ctx context.Context, cell string) (string, error) {
 // the same place, at the same moment; both end with the same text, holding
 // everything both typed, and so does the server.
 func TestBrowserTwoTypists(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	cell := firstCell(t, f)
 	alloc := collabBrowser(t)
 	a := openNotebook(t, alloc, f, "editor")

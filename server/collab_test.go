@@ -344,7 +344,7 @@ func waitSettled(t *testing.T, srv *Server, flowID, cell string, eds []*editor) 
 // random delays, losing their connections now and then and editing offline;
 // all end with the server's text, which is also what the store keeps.
 func TestCollabConverge(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			f := setup(t, dialect)
@@ -417,7 +417,7 @@ func TestCollabConverge(t *testing.T) {
 // untouched.
 func TestCollabRejects(t *testing.T) {
 	t.Parallel()
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	cell := firstCell(t, f)
 	ctx := context.Background()
 	v0, text0, err := f.srv.collab.Doc(ctx, f.flow.ID, cell)
@@ -479,7 +479,7 @@ func TestCollabRejects(t *testing.T) {
 // with its text, and push again.
 func TestCollabDeletedCell(t *testing.T) {
 	t.Parallel()
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	cell := firstCell(t, f)
 	ed, _ := f.dial("editor", "/w/acme/flows/hello/ws")
 	owner, _ := f.dial("owner", "/w/acme/flows/hello/ws")
@@ -509,7 +509,7 @@ func TestCollabDeletedCell(t *testing.T) {
 // TestCollabPresence: people in a flow see each other arrive, move and leave.
 func TestCollabPresence(t *testing.T) {
 	t.Parallel()
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	a, _ := f.dial("editor", "/w/acme/flows/hello/ws")
 	readUntil(t, a, isType("hello"))
 	b, _ := f.dial("viewer", "/w/acme/flows/hello/ws")

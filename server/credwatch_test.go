@@ -198,7 +198,7 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := setup(t, "sqlite")
+			f := setup(t, testDB)
 			before := runCount(t, f)
 			idle, busy, change := tc.open(t, f)
 			readUntil(t, idle, isType("hello"))
@@ -217,7 +217,7 @@ func TestCredentialEndsNotebookSocket(t *testing.T) {
 // TestCredentialKeepsOthers: a password change keeps the browser that
 // made it; a raised role is taken without closing the socket.
 func TestCredentialKeepsOthers(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	mine := dialAs(t, f.ts.URL, "/w/acme/flows/hello/ws", "", f.cookies["viewer"])
 	readUntil(t, mine, isType("hello"))
 	resp := f.do("viewer", "POST", "/account/password", url.Values{"current": {"correct horse battery"}, "password": {"a new horse battery"}, "password_again": {"a new horse battery"}}.Encode())
@@ -276,7 +276,7 @@ func slowRun(t *testing.T, f *fixture) string {
 // TestCredentialEndsRunStreams: the run page's socket, the API's WebSocket
 // and its server-sent events end with their credential.
 func TestCredentialEndsRunStreams(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	run := slowRun(t, f)
 	page := dialAs(t, f.ts.URL, "/runs/"+run+"/ws", "", f.cookies["viewer"])
 	api := dialAs(t, f.ts.URL, "/api/v1/runs/"+run+"/events", f.tokens["runner"], "")
@@ -334,7 +334,7 @@ func TestCredentialEndsRunStreams(t *testing.T) {
 // TestTokenExpiry: an expired token answers 401 exactly like a revoked
 // one, and its open socket closes when it expires.
 func TestTokenExpiry(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	expires := time.Now().Add(3 * time.Second)
 	tok, err := CreateTokenExpiring(ctx, f.st, "editor", "acme", "short", "", expires)
@@ -504,7 +504,7 @@ func TestCredentialTwoProcesses(t *testing.T) {
 
 // TestSessionExpiry: a session's socket closes when the session expires.
 func TestSessionExpiry(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	tok, hash := NewToken("")
 	expires := time.Now().Add(3 * time.Second)
 	if _, err := f.st.CreateSession(context.Background(), f.users["editor"].ID, hash, expires); err != nil {
@@ -518,7 +518,7 @@ func TestSessionExpiry(t *testing.T) {
 // TestTokenCreateExpiry: the settings form creates a token with an expiry,
 // shown in the list; a bad expiry is refused with what to give.
 func TestTokenCreateExpiry(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	resp := f.do("editor", "POST", "/w/acme/tokens", url.Values{"name": {"ci"}, "role": {"runner"}, "expires": {"720h"}}.Encode())
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -549,7 +549,7 @@ func TestTokenCreateExpiry(t *testing.T) {
 // TestMemberRemoveLastOwner: the settings page removes members, but never
 // the workspace's last owner; the removal is in the audit log.
 func TestMemberRemoveLastOwner(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	resp := f.do("owner", "POST", "/w/acme/members/owner/remove", "")
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -579,7 +579,7 @@ func TestMemberRemoveLastOwner(t *testing.T) {
 // socket pays to check its credential in the database (a token's grant:
 // the token and the membership).
 func BenchmarkGrantRecheck(b *testing.B) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		b.Run(dialect, func(b *testing.B) {
 			f := setup(b, dialect)
 			ctx := context.Background()

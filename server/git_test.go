@@ -181,7 +181,7 @@ func (f *fixture) exportFiles(slug string, n int) map[string][]byte {
 // studio: the bare repository gets a commit by the person who saved, with
 // the version's message and a Co-authored-by trailer per co-author.
 func TestGitSaveCommits(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			f := setup(t, dialect)
 			remote := bareRepo(t)
@@ -227,7 +227,7 @@ func TestGitSaveCommits(t *testing.T) {
 // a new version and a new flow whose exports are git's exact bytes, and
 // commits nothing back.
 func TestGitPull(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	remote := bareRepo(t)
 	f.configureGit(remote, "flows")
 	f.saveVersion("owner", "First in git")
@@ -317,7 +317,7 @@ func TestGitPull(t *testing.T) {
 // TestGitConflict: both sides change a flow; the status shows a conflict,
 // nothing is lost on either side, and a person resolves it either way.
 func TestGitConflict(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	remote := bareRepo(t)
 	f.configureGit(remote, "")
@@ -398,7 +398,7 @@ func TestGitConflict(t *testing.T) {
 // TestGitBadRemote: a remote that cannot be opened is not kept, and its
 // error is shown beside the field as gitsync says it.
 func TestGitBadRemote(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	missing := filepath.Join(t.TempDir(), "nowhere.git")
 	resp := f.do("owner", "POST", "/w/acme/git", "remote="+url.QueryEscape(missing)+"&branch=main")
 	page := body(t, resp, http.StatusUnprocessableEntity)
@@ -425,7 +425,7 @@ func TestGitBadRemote(t *testing.T) {
 // TestGitTokenNeverShown: the git token secret appears on no page and in
 // no API answer, even when the remote refuses it.
 func TestGitTokenNeverShown(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	const token = "ghp_tok3n_that_must_never_show_9f8e7d"
 	body(t, f.do("owner", "POST", "/w/acme/secrets", "name=GIT_TOKEN&value="+token), http.StatusOK)
 	body(t, f.do("owner", "POST", "/w/acme/secrets", "name=GIT_USERNAME&value=bot"), http.StatusOK)
@@ -479,7 +479,7 @@ func gitPermissionRows() []permRow {
 // TestGitPermissionsConfigured: with git set up, the routes answer each
 // role as they should, and a cross-site POST is refused.
 func TestGitPermissionsConfigured(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.configureGit(bareRepo(t), "flows")
 	rows := []permRow{
 		{"POST", "/w/acme/git/pull", "", expect{http.StatusOK, http.StatusOK, http.StatusForbidden, http.StatusForbidden, http.StatusNotFound, http.StatusUnauthorized}},

@@ -14,7 +14,7 @@ import (
 // it starts a run; the page, loaded again, lists the hook without its URL,
 // and revoking it turns the URL away.
 func TestBrowserWebhook(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	fs := f.addFlow("hooked", hookedFlow(0))
 	b := browser(t)
 	base := f.ts.URL

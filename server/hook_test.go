@@ -345,7 +345,7 @@ func mustJSON(t *testing.T, v any) []byte {
 // TestHookRate: a webhook token's budget is its rate a second, kept in the
 // database (shared by replicas).
 func TestHookRate(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	for i := range 3 {
 		if ok, _ := f.srv.hookAllowed(ctx, "h_x", 3); !ok {
@@ -364,7 +364,7 @@ func TestHookRate(t *testing.T) {
 // TestWebhookCrossSite: a cross-site POST from a browser reaches neither
 // the studio's webhook form nor a webhook (servers send no such headers).
 func TestWebhookCrossSite(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	fs := f.addFlow("hooked", hookedFlow(0))
 	h, tok := f.makeHook(f.ws.ID, fs.ID, f.users["editor"].ID)
 	for _, path := range []string{"/w/acme/flows/hooked/hooks", "/w/acme/hooks/" + h.ID + "/revoke", "/hooks/" + tok} {
@@ -382,7 +382,7 @@ func TestWebhookCrossSite(t *testing.T) {
 // TestWebhookSectionForEditors: the share page's Webhooks section is for
 // editors; viewers and runners do not see it.
 func TestWebhookSectionForEditors(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	fs := f.addFlow("hooked", hookedFlow(7))
 	f.makeHook(f.ws.ID, fs.ID, f.users["editor"].ID)
 	for role, want := range map[string]bool{"owner": true, "editor": true, "runner": false, "viewer": false} {

@@ -30,7 +30,7 @@ import (
 func serveLimited(t *testing.T, hc HTTPConfig) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	st, data := openStore(t, "sqlite")
+	st, data := openStore(t, testDB)
 	f := serveFixture(t, st, Config{DataDir: data, HTTP: hc, Sandbox: &sandbox.Config{}}, true)
 	for name, role := range map[string]string{"ana": store.RoleOwner, "bob": store.RoleEditor} {
 		u, err := st.CreateUser(ctx, name, name, testHash)

@@ -22,7 +22,7 @@ import (
 // while the rotation runs), a secret saved by the server right after is
 // sealed with the new key, and the old key opens nothing any more.
 func TestKeyRotateWhileServing(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			if os.Getenv(secret.EnvKey) != "" {
 				t.Skip("OPSBOOK_SECRET_KEY is set: this test rotates the key file")
@@ -112,7 +112,7 @@ func TestKeyRotateWhileServing(t *testing.T) {
 // rotation with nothing re-sealed and both keys kept in the file; once it
 // is gone, running again finishes the same rotation.
 func TestKeyRotateAllOrNothing(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			if os.Getenv(secret.EnvKey) != "" {
 				t.Skip("OPSBOOK_SECRET_KEY is set: this test rotates the key file")
@@ -166,7 +166,7 @@ func TestKeyRotateAllOrNothing(t *testing.T) {
 // TestKeyRotateEnv rotates as with OPSBOOK_SECRET_KEY: the new key and the
 // old one given, every secret re-sealed, the old key refused afterwards.
 func TestKeyRotateEnv(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			f, data := setupOwner(t, dialect)
 			ctx := context.Background()

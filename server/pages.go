@@ -547,6 +547,22 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.RunProps, error) {
 	ctx := r.Context()
+	// The run was read before its events: when they end with run.finished
+	// it ended in between (its status is stored with that event), so read
+	// it again, or the page would wait, live, for an end it has passed.
+	evs, err := s.allEvents(ctx, run.ID)
+	if err != nil {
+		return views.RunProps{}, err
+	}
+	started := false
+	for _, e := range evs {
+		started = started || e.Type == engine.EventRunStarted
+		if e.Type == engine.EventRunFinished && !run.Status.Done() {
+			if run, err = s.store.Run(ctx, run.ID); err != nil {
+				return views.RunProps{}, err
+			}
+		}
+	}
 	f, err := s.store.FlowByID(ctx, run.FlowID)
 	if err != nil {
 		return views.RunProps{}, err
@@ -561,10 +577,6 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 		if v, err := s.store.VersionByHash(ctx, run.FlowID, run.Hash); err == nil {
 			props.Matches = v.Number
 		}
-	}
-	evs, err := s.allEvents(ctx, run.ID)
-	if err != nil {
-		return views.RunProps{}, err
 	}
 	outs, since := views.OutputsFromEvents(evs, 0)
 	props.Since = since
@@ -585,7 +597,7 @@ func (s *Server) runProps(r *http.Request, run store.Run, wsSlug string) (views.
 			code[c.Name] = engine.Cell{Name: c.Name, Kind: c.Kind}
 		}
 	}
-	if len(evs) == 0 && !run.Status.Done() {
+	if !started && !run.Status.Done() {
 		// Queued: nothing has started yet. Show the cells it will run, so
 		// the page has a place for each when its events come.
 		var rq store.RunRequest

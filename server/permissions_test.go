@@ -18,7 +18,7 @@ type expect [6]int
 // Routes of the table are matched against the server's route table so a
 // new route without a row fails the test.
 func TestPermissions(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) { testPermissions(t, dialect) })
 	}
 }
@@ -126,7 +126,7 @@ func testPermissions(t *testing.T, dialect string) {
 // TestCrossSiteRefused checks that a state-changing request from another
 // site is refused, whoever sends it.
 func TestCrossSiteRefused(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	for _, path := range append([]string{"/w/acme/flows", "/signout", "/w/acme/tokens", "/setup", "/signin"}, sharingPostPaths(f)...) {
 		resp := f.do("owner", "POST", path, "name=evil", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
 		resp.Body.Close()

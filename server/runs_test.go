@@ -12,7 +12,7 @@ import (
 )
 
 func TestCellLogBounded(t *testing.T) {
-	f := setupWith(t, "sqlite", Config{MaxCellLog: 1000})
+	f := setupWith(t, testDB, Config{MaxCellLog: 1000})
 	fl := &engine.Flow{Name: "Loud", Cells: []engine.Cell{
 		{Name: "loud", Kind: engine.KindShell, File: "loud.sh", Source: "for i in $(seq 1 300); do echo \"line number $i of many\"; done\n"},
 	}}
@@ -47,7 +47,7 @@ func TestCellLogBounded(t *testing.T) {
 // TestRunsQueueBeyondTheLimit: past the number of runs a process executes
 // at once, runs wait queued (and can be canceled while they wait).
 func TestRunsQueueBeyondTheLimit(t *testing.T) {
-	f := setupWith(t, "sqlite", Config{Workers: 1})
+	f := setupWith(t, testDB, Config{Workers: 1})
 	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
 	start := func() string {
 		r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
@@ -90,7 +90,7 @@ func TestRunsQueueBeyondTheLimit(t *testing.T) {
 
 // TestRunPageCancel: the run page's Cancel button cancels a running run.
 func TestRunPageCancel(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{{Name: "slow", Kind: engine.KindShell, File: "slow.sh", Source: "sleep 30\n"}}}
 	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
 	if err != nil {
@@ -116,7 +116,7 @@ func TestRunPageCancel(t *testing.T) {
 // the run in the way, the new run stored skipped), makes room (cancel:
 // the oldest running run is canceled, the new one runs), or waits (queue).
 func TestConcurrencyOverlap(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	slow := func(slug string, o engine.Overlap) {
 		f.addFlow(slug, &engine.Flow{Name: slug, Concurrency: engine.Concurrency{Limit: 1, Overlap: o},
 			Cells: []engine.Cell{{Name: "nap", Kind: engine.KindShell, File: "nap.sh", Source: "sleep 30\n"}}})

@@ -20,7 +20,7 @@ import (
 // cannot connect to the studio's port on the loopback.
 func TestRunCellsCannotReachTheServer(t *testing.T) {
 	t.Setenv("OPSBOOK_SECRET_KEY_MARKER", "opsbook-env-marker-31337")
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	data := f.srv.runs.pool.DataDir()
 	key, err := os.ReadFile(filepath.Join(data, "secret.key"))
 	if err != nil || len(key) < 16 {
@@ -77,7 +77,7 @@ grep CapEff /proc/self/status
 // TestNoSandboxBanner: without a sandbox, owners see a warning on their
 // pages; others do not, and nobody does with one.
 func TestNoSandboxBanner(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	body := func(role string) string {
 		resp := f.do(role, "GET", "/w/acme", "")
 		defer resp.Body.Close()
@@ -100,7 +100,7 @@ func TestNoSandboxBanner(t *testing.T) {
 // TestSandboxSettings: an owner sets the workspace's limits in Settings,
 // bad values are refused with a message, and the next run has the limits.
 func TestSandboxSettings(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	page := func(resp *http.Response) string {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)

@@ -16,14 +16,36 @@ import (
 // descriptor such as @daily, in UTC.
 var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
 
+// The claims of the ticks (cron_fires) are what makes a tick fire once
+// across servers, and only while they are kept. A scheduler claims a tick
+// when its timer fires, and never one more than cronLate after it (a
+// process that was suspended skips the ticks it slept through; the other
+// servers fired them). So a claim must be kept for cronLate plus the skew
+// between the servers' clocks: a week is far more than that, whatever the
+// flow's period (the scheduler never looks back at older claims to catch
+// up), and keeps a week of history to look at.
+const (
+	cronLate       = time.Hour
+	cronKeep       = 7 * 24 * time.Hour
+	cronPruneEvery = time.Hour
+)
+
 // schedule starts the runs of cron triggers: each minute it looks at the
 // published version of every flow and starts those whose schedule falls on
 // that minute. With several servers on one database, a row per flow and
 // minute (ClaimCronFire) makes exactly one of them start the run.
 func (s *Server) schedule(ctx context.Context) {
 	defer close(s.scheduleDone)
+	s.scheduleEvery(ctx, time.Minute, cronParser)
+}
+
+// scheduleEvery fires the triggers due at each tick (a multiple of every,
+// read with parser) until ctx ends, and prunes old claims now and then.
+// Tests tick every second, with a parser that reads seconds.
+func (s *Server) scheduleEvery(ctx context.Context, every time.Duration, parser cron.Parser) {
+	var pruned time.Time
 	for {
-		next := time.Now().Truncate(time.Minute).Add(time.Minute)
+		next := time.Now().Truncate(every).Add(every)
 		t := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
@@ -31,12 +53,27 @@ func (s *Server) schedule(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		s.fireDue(ctx, next)
+		if late := time.Since(next); late > cronLate {
+			s.log.Warn("scheduled runs: skipped a tick the process slept through", "tick", next, "late", late.Round(time.Second))
+			continue
+		}
+		s.fireAt(ctx, next, parser)
+		if time.Since(pruned) >= cronPruneEvery {
+			pruned = time.Now()
+			if _, err := s.store.PruneCronFires(ctx, cronKeep); err != nil && ctx.Err() == nil {
+				s.log.Warn("scheduled runs: prune old claims", "err", err)
+			}
+		}
 	}
 }
 
 // fireDue starts the runs whose cron schedule falls on minute.
 func (s *Server) fireDue(ctx context.Context, minute time.Time) int {
+	return s.fireAt(ctx, minute.UTC().Truncate(time.Minute), cronParser)
+}
+
+// fireAt starts the runs whose schedule, read with parser, falls on tick.
+func (s *Server) fireAt(ctx context.Context, tick time.Time, parser cron.Parser) int {
 	flows, err := s.store.PublishedFlows(ctx)
 	if err != nil {
 		s.log.Error("scheduled runs: list flows", "err", err)
@@ -53,13 +90,18 @@ func (s *Server) fireDue(ctx context.Context, minute time.Time) int {
 			continue
 		}
 		for _, tr := range f.Triggers {
-			if tr.Cron == "" || !cronDue(tr.Cron, minute) {
+			if tr.Cron == "" || !due(parser, tr.Cron, tick) {
 				continue
 			}
-			if ok, err := s.store.ClaimCronFire(ctx, fl.ID, minute); err != nil || !ok {
-				break // another server has it, or the database refused: once per minute at most
+			if ctx.Err() != nil {
+				return started // stopping: claim nothing more
 			}
-			if err := s.startScheduled(ctx, fl, f, tr.Cron); err != nil {
+			if ok, err := s.store.ClaimCronFire(ctx, fl.ID, tick); err != nil || !ok {
+				break // another server has it, or the database refused: once per tick at most
+			}
+			// A claimed tick is started even when the server is stopping:
+			// no other server will start it.
+			if err := s.startScheduled(context.WithoutCancel(ctx), fl, f, tr.Cron); err != nil {
 				s.log.Warn("scheduled run did not start", "flow", fl.Slug, "cron", tr.Cron, "err", err)
 			} else {
 				started++
@@ -72,12 +114,17 @@ func (s *Server) fireDue(ctx context.Context, minute time.Time) int {
 
 // cronDue reports whether spec falls on minute (in UTC).
 func cronDue(spec string, minute time.Time) bool {
-	sched, err := cronParser.Parse(strings.TrimSpace(spec))
+	return due(cronParser, spec, minute.UTC().Truncate(time.Minute))
+}
+
+// due reports whether spec, read with parser, falls on tick (in UTC).
+func due(parser cron.Parser, spec string, tick time.Time) bool {
+	sched, err := parser.Parse(strings.TrimSpace(spec))
 	if err != nil {
 		return false
 	}
-	m := minute.UTC().Truncate(time.Minute)
-	return sched.Next(m.Add(-time.Second)).Equal(m)
+	tick = tick.UTC()
+	return sched.Next(tick.Add(-time.Second)).Equal(tick)
 }
 
 func (s *Server) startScheduled(ctx context.Context, fl store.ScheduledFlow, f *engine.Flow, spec string) error {

@@ -47,7 +47,7 @@ func secretRefusal(t *testing.T, what string, code int, b []byte, secretName, ce
 // TestSecretInCodeRefused: every path that stores a version refuses code
 // holding a workspace secret's value, and stores nothing.
 func TestSecretInCodeRefused(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			f := setup(t, dialect)
 			ctx := context.Background()
@@ -143,7 +143,7 @@ func TestSecretInCodeRefused(t *testing.T) {
 // TestSecretInCodeNotPushed: a version saved before its value became a
 // secret is not pushed to git; the flow's git status says why.
 func TestSecretInCodeNotPushed(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	const later = "later-Secret-42"
 	f.editCell("editor", 0, "echo "+later+"\n")

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -41,6 +42,13 @@ type fixture struct {
 
 var testHash, _ = HashPassword("correct horse battery")
 
+// testDB is the database the package's tests run on: SQLite, or
+// PostgreSQL with OPSBOOK_TEST_DB=postgres. `make test` runs the suite once
+// per database (as GoToSocial's scripts/test.sh does); a test that is about
+// one database (two processes on one PostgreSQL, another process on one
+// SQLite file) names it instead.
+var testDB = cmp.Or(os.Getenv("OPSBOOK_TEST_DB"), "sqlite")
+
 // testPG returns the PostgreSQL URL tests use.
 func testPG() string {
 	if v := os.Getenv("OPSBOOK_TEST_PG"); v != "" {
@@ -55,7 +63,11 @@ func openStore(t testing.TB, dialect string) (*store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	data := t.TempDir()
-	cfg := store.Config{Data: data}
+	// The store's warnings go to stderr, not its migrations' progress.
+	cfg := store.Config{Data: data, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	if dialect != "sqlite" && dialect != "postgres" {
+		t.Fatalf("no database %q: OPSBOOK_TEST_DB is sqlite (the default) or postgres", dialect)
+	}
 	if dialect == "postgres" {
 		var b [6]byte
 		rand.Read(b[:])

@@ -80,7 +80,7 @@ func waitJS(t *testing.T, ctx context.Context, cond string, d time.Duration) {
 // it: share a run from the studio's run page, open the link in a private
 // window and watch it finish live; open a run form, run it, read the result.
 func TestBrowserShareAndForm(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	// The gate is a file in the run's working directory, the one place of
 	// the host the sandboxed cell sees.
 	f.addFlow("report", &engine.Flow{Name: "Weekly report", Cells: []engine.Cell{

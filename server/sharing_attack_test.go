@@ -26,7 +26,7 @@ func evilFlow() *engine.Flow {
 // TestAttacksInert: whatever a flow's notes and output hold stays text on
 // the run page and the share page.
 func TestAttacksInert(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("evil", evilFlow())
 	run := f.startRun("evil", "{}", "30s")
 	f.waitRun(run)

@@ -13,7 +13,7 @@ import (
 // TestAuditTrail does each audited action and finds it in the log, with
 // who and from where; then the filters of the API and the activity page.
 func TestAuditTrail(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("slow", longFlow())
 	ua := "audit-test/1.0"
 	post := func(role, path, form string, want int) {

@@ -35,7 +35,7 @@ func fieldMessage(doc *html.Node, name string) string {
 }
 
 func TestRunForm(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("double", formFlow())
 	out := f.apiJSON("editor", "POST", "/api/v1/flows/double/forms", `{"runs_per_hour":2}`, http.StatusCreated)
 	path := out["url"].(string)[strings.Index(out["url"].(string), "/s/"):]
@@ -119,7 +119,7 @@ func mustFlow(t *testing.T, f *fixture, slug string) string {
 // TestRunFormSignIn: a members-only form sends visitors to sign in and
 // runs as the member who is signed in.
 func TestRunFormSignIn(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("double", formFlow())
 	out := f.apiJSON("editor", "POST", "/api/v1/flows/double/forms", `{"require_signin":true,"runs_per_hour":0}`, http.StatusCreated)
 	path := out["url"].(string)[strings.Index(out["url"].(string), "/s/"):]

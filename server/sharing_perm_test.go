@@ -172,7 +172,7 @@ func pathMatches(pattern, path string) bool {
 // as every role and checks that exactly the roles below the message's need
 // are refused; other principals cannot open the socket at all.
 func TestNotebookSocketMessageRoles(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	_, tok := f.makeShare(store.ShareRun, nil)
 	f.holder = tok
 	msgs := map[string]string{

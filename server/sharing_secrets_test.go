@@ -47,7 +47,7 @@ func leaks(text string) []string {
 }
 
 func TestSecretsMaskedEverywhere(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("secret", secretFlow())
 	// Without the secret, the run is refused before anything runs.
 	out := f.apiJSON("owner", "POST", "/api/v1/flows/secret/runs", `{}`, http.StatusUnprocessableEntity)
@@ -140,7 +140,7 @@ func jsonString(m map[string]any) string {
 // TestConnectionSecret: a CONNECTION_NAME secret holding a postgres URL is
 // `connection: name` for sql cells.
 func TestConnectionSecret(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("warehouse", &engine.Flow{Name: "Warehouse", Cells: []engine.Cell{
 		{Name: "answer", Kind: engine.KindSQL, File: "answer.sql", Connection: "wh", Source: "select 41 + 1 as answer\n"},
 	}})

@@ -28,7 +28,7 @@ func (f *fixture) dialAnon(path string) (*websocket.Conn, *http.Response, error)
 }
 
 func TestShareLink(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	id, path := f.shareRun(f.run, false)
 	token := strings.TrimPrefix(path, "/s/")
 	if raw, err := base64.RawURLEncoding.DecodeString(token); err != nil || len(raw) < 16 {
@@ -101,7 +101,7 @@ func TestShareLink(t *testing.T) {
 // TestShareGoneIsUniform: a guessed, an expired and a revoked link get the
 // same 404 with the same body, on the page, its log and its socket.
 func TestShareGoneIsUniform(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	guessed, _ := NewToken(shareTokenPrefix)
 	_, expired := f.makeShare(store.ShareRun, func(s *store.Share) { s.ExpiresAt = time.Now().Add(-time.Second) })
 	revokedID, revoked := f.shareRun(f.run, false)
@@ -140,7 +140,7 @@ func longFlow() *engine.Flow {
 
 // TestShareRevokeClosesSocket: revoking a link ends its open sockets at once.
 func TestShareRevokeClosesSocket(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("slow", longFlow())
 	run := f.startRun("slow", "{}", "")
 	defer f.srv.runs.Cancel(context.Background(), run, "")
@@ -187,7 +187,7 @@ func TestShareRevokeClosesSocket(t *testing.T) {
 
 // TestShareExpiryClosesSocket: a link's open socket ends when it expires.
 func TestShareExpiryClosesSocket(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	f.addFlow("slow", longFlow())
 	run := f.startRun("slow", "{}", "")
 	defer f.srv.runs.Cancel(context.Background(), run, "")

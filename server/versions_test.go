@@ -78,7 +78,7 @@ func diskArchive(t *testing.T, dir string, format archive.Format) ([]byte, map[s
 // API on SQLite, export → import → export gives identical bytes, in both
 // formats, and the files are those on disk.
 func TestExportImportRoundTrip(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	root := filepath.Join("..", "testdata", "flows")
 	entries, err := os.ReadDir(root)
 	if err != nil {
@@ -189,7 +189,7 @@ func hostileTar(t *testing.T, extra ...*tar.Header) []byte {
 // TestHostileArchives: each is refused with a message, and nothing is
 // stored: not a version, not a cell, not a flow.
 func TestHostileArchives(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	var many []*tar.Header
 	for i := range 10000 {
 		many = append(many, &tar.Header{Name: fmt.Sprintf("hello/c%05d.sh", i), Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
@@ -294,7 +294,7 @@ func (f *fixture) saveVersion(role, message string) int {
 // TestRunPageShowsItsVersion: a run's page shows the code that ran and
 // links to its version, after later versions changed that code.
 func TestRunPageShowsItsVersion(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	code, b := f.post("runner", "/api/v1/flows/hello/runs", "application/json", []byte(`{"version":1,"wait":"30s"}`))
 	if code != http.StatusCreated {
@@ -335,7 +335,7 @@ func TestRunPageShowsItsVersion(t *testing.T) {
 // TestDiffPage renders added, removed and changed cells, line by line,
 // and option and order changes as such.
 func TestDiffPage(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	d, _ := f.st.Draft(ctx, f.flow.ID)
 	ed := f.users["editor"].ID
@@ -379,7 +379,7 @@ func TestDiffPage(t *testing.T) {
 // the version names one as author and the other as co-author, and the next
 // version, with no edits, none.
 func TestCoauthorsFromTwoEditors(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	owner, err := f.dial("owner", "/w/acme/flows/hello/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +438,7 @@ func TestCoauthorsFromTwoEditors(t *testing.T) {
 // TestRestoreAndPublish: restoring a version makes it the draft and tells
 // open notebooks; publishing makes API runs use it.
 func TestRestoreAndPublish(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	d, _ := f.st.Draft(ctx, f.flow.ID)
 	f.st.UpdateCellSource(ctx, f.flow.ID, d.Cells[1].ID, "40 + 3\n", f.users["editor"].ID)
@@ -481,7 +481,7 @@ func TestRestoreAndPublish(t *testing.T) {
 
 // TestSaveInvalidDraft: a draft that does not compile is not saved.
 func TestSaveInvalidDraft(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	d, _ := f.st.Draft(ctx, f.flow.ID)
 	f.st.UpdateCellSource(ctx, f.flow.ID, d.Cells[1].ID, "cells.missing.value\n", f.users["editor"].ID)
@@ -521,7 +521,7 @@ func newMultipart(w io.Writer, filename string, data []byte) string {
 // as collaboration updates, its document stays in step with the server's
 // (its next edit is accepted), and the stored text is the one it sees.
 func TestRestoreWhileEditing(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			f := setup(t, dialect)
 			ctx := context.Background()

@@ -74,7 +74,7 @@ func eventType(m map[string]any) string {
 }
 
 func TestNotebookSocketEditAndRun(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ed, err := f.dial("editor", "/w/acme/flows/hello/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +140,7 @@ func TestNotebookSocketEditAndRun(t *testing.T) {
 }
 
 func TestNotebookSocketBadInput(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	other, err := f.dial("editor", "/w/acme/flows/hello/ws")
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +200,7 @@ func TestNotebookSocketBadInput(t *testing.T) {
 }
 
 func TestWebSocketOriginChecked(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	u := "ws" + strings.TrimPrefix(f.ts.URL, "http") + "/w/acme/flows/hello/ws"
 	h := http.Header{}
 	h.Set("Origin", "https://evil.example")
@@ -217,7 +217,7 @@ func TestWebSocketOriginChecked(t *testing.T) {
 // TestRunEventsSince checks that a viewer arriving mid-run gets every event
 // after since exactly once: history from storage, then live.
 func TestRunEventsSince(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) {
 			f := setup(t, dialect)
 			fl := &engine.Flow{Name: "Slow", Cells: []engine.Cell{
@@ -268,7 +268,7 @@ func TestRunEventsSince(t *testing.T) {
 // them, takes effect on a socket that is already open: it closes with a
 // reason the page shows (credwatch_test.go has the rest).
 func TestNotebookSocketRoleChange(t *testing.T) {
-	f := setup(t, "sqlite")
+	f := setup(t, testDB)
 	ctx := context.Background()
 	for _, tc := range []struct {
 		change func() error

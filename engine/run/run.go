@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -167,12 +167,37 @@ type runner struct {
 
 func (r *runner) emit(e *engine.Event) {
 	r.emitMu.Lock()
+	defer r.emitMu.Unlock() // a panicking Sink must not leave the run locked
 	r.seq++
 	e.Seq = r.seq
 	e.Run = r.o.ID
 	e.At = r.o.Now()
 	r.o.Sink.Emit(e)
-	r.emitMu.Unlock()
+}
+
+// emitSafe emits e where no cell can take the blame for a panicking Sink
+// (run.started, run.finished, a cell.finished written after a panic): the
+// panic is logged with its stack and the run goes on.
+func (r *runner) emitSafe(e *engine.Event) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.logPanic(e.Cell, "handling the run's events", v)
+		}
+	}()
+	r.emit(e)
+}
+
+// logPanic logs a recovered panic with its stack, as River's job executor
+// does, and returns the error the cell fails with: a bug of Opsbook, not of
+// the cell, so it is never retried.
+func (r *runner) logPanic(cell, what string, v any) error {
+	msg := r.masker.String(fmt.Sprint(v))
+	args := []any{"run", r.o.ID, "panic", msg, "stack", string(debug.Stack())}
+	if cell != "" {
+		args = append(args, "cell", cell)
+	}
+	r.o.Logger.Error(what+" panicked; this is a bug in Opsbook", args...)
+	return fmt.Errorf("%w: %s panicked: %s; this is a bug in Opsbook, not in the cell (its stack is in the log)", errNoRetry, what, msg)
 }
 
 func (r *runner) run(ctx context.Context) Summary {
@@ -187,7 +212,7 @@ func (r *runner) run(ctx context.Context) Summary {
 	if names == nil {
 		names = []string{}
 	}
-	r.emit(&engine.Event{Type: engine.EventRunStarted, Flow: r.o.Flow, Version: r.o.Version, Hash: r.o.Hash, Inputs: r.o.Inputs, Cells: names})
+	r.emitSafe(&engine.Event{Type: engine.EventRunStarted, Flow: r.o.Flow, Version: r.o.Version, Hash: r.o.Hash, Inputs: r.o.Inputs, Cells: names})
 
 	if r.p.Flow.EffectiveOrder() == engine.OrderGraph {
 		r.runGraph(ctx)
@@ -220,7 +245,7 @@ func (r *runner) run(ctx context.Context) Summary {
 	if sum.Status == engine.RunCanceled && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), engine.ErrCanceled) {
 		sum.Error = "canceled: " + context.Cause(ctx).Error()
 	}
-	r.emit(&engine.Event{Type: engine.EventRunFinished, Status: string(sum.Status), DurationMS: sum.Duration.Milliseconds(), Error: r.masker.String(sum.Error)})
+	r.emitSafe(&engine.Event{Type: engine.EventRunFinished, Status: string(sum.Status), DurationMS: sum.Duration.Milliseconds(), Error: r.masker.String(sum.Error)})
 	return sum
 }
 
@@ -230,18 +255,24 @@ func (r *runner) runNotebook(ctx context.Context) {
 		if !r.scheduled[i] {
 			continue
 		}
-		switch {
-		case ctx.Err() != nil:
-			r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
-		case stopped:
-			r.finish(i, engine.CellSkipped, 0, 0, nil, "an earlier cell failed")
-		default:
-			st := r.runCell(ctx, s)
-			if st == engine.CellFailed && !s.cell.ContinueOnError {
-				stopped = true
-			}
+		if st := r.notebookCell(ctx, s, stopped); st == engine.CellFailed && !s.cell.ContinueOnError {
+			stopped = true
 		}
 		close(r.done[i])
+	}
+}
+
+func (r *runner) notebookCell(ctx context.Context, s *step, stopped bool) (st engine.CellStatus) {
+	defer r.recoverCell(s.index, &st)
+	switch {
+	case ctx.Err() != nil:
+		r.finish(s.index, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
+		return engine.CellCanceled
+	case stopped:
+		r.finish(s.index, engine.CellSkipped, 0, 0, nil, "an earlier cell failed")
+		return engine.CellSkipped
+	default:
+		return r.runCell(ctx, s)
 	}
 }
 
@@ -256,6 +287,7 @@ func (r *runner) runGraph(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			defer close(r.done[i])
+			defer r.recoverCell(i, nil)
 			for _, d := range s.deps {
 				select {
 				case <-r.done[d]:
@@ -289,8 +321,8 @@ func (r *runner) runGraph(ctx context.Context) {
 				r.finish(i, engine.CellCanceled, 0, 0, nil, "run canceled before the cell started")
 				return
 			}
+			defer func() { <-sem }()
 			r.runCell(ctx, s)
-			<-sem
 		}()
 	}
 	wg.Wait()
@@ -436,6 +468,41 @@ func (r *runner) runCell(ctx context.Context, s *step) engine.CellStatus {
 	}
 }
 
+// recoverCell, deferred where cell i runs, turns a panic that escapes it
+// (a Sink that panics on cell.started, a bug in the runner) into a failed
+// cell, so the run goes on as for any failed cell and every cell ends with
+// a final status; st, when not nil, gets the cell's status. Panics of the
+// executor and of its output are caught closer, in attempt.
+func (r *runner) recoverCell(i int, st *engine.CellStatus) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	err := r.logPanic(r.p.cells[i].cell.Name, "running the cell", v)
+	r.mu.Lock()
+	final := r.status[i].Status
+	r.mu.Unlock()
+	if !final.Done() {
+		final = engine.CellFailed
+		r.finishSafe(i, final, err)
+	}
+	if st != nil {
+		*st = final
+	}
+}
+
+// finishSafe ends a cell as failed after a panic, without a second panic
+// from the Sink.
+func (r *runner) finishSafe(i int, st engine.CellStatus, err error) {
+	msg := strings.TrimPrefix(err.Error(), errNoRetry.Error()+": ")
+	defer func() {
+		if v := recover(); v != nil {
+			r.logPanic(r.p.cells[i].cell.Name, "handling the run's events", v)
+		}
+	}()
+	r.finish(i, st, 0, 0, nil, msg)
+}
+
 // errNoRetry marks failures that another attempt cannot fix, such as a
 // template that does not render.
 var errNoRetry = errors.New("no retry")
@@ -497,16 +564,70 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 		actx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
 		defer cancel()
 	}
+	// A panic while handling the cell's output (often on a goroutine the
+	// executor started) stops the attempt through pctx and fails it.
+	pctx, stop := context.WithCancelCause(actx)
+	defer stop(nil)
+	aout := &attemptOutput{out: out, stop: stop}
 	req := &exec.Request{
 		Cell: c, Run: r.info, Attempt: n, Source: src, Params: params,
-		Env: vars, Dir: r.o.Dir, TempDir: r.o.TempDir, Output: out,
+		Env: vars, Dir: r.o.Dir, TempDir: r.o.TempDir, Output: aout,
 	}
-	res, err := ex.Execute(actx, req)
+	res, err := r.execute(pctx, ex, req)
+	if perr := aout.panicked(); perr != nil {
+		return nil, perr
+	}
 	if err != nil && actx.Err() != nil && ctx.Err() == nil {
 		// The cell's own timeout, not a cancel of the run: retryable.
 		err = context.Cause(actx)
 	}
 	return res, err
+}
+
+// execute calls the executor and turns its panic into the cell's error.
+// A panic on a goroutine the executor starts itself is out of reach here:
+// an executor must recover on its own goroutines (or, like the process
+// executor's pumps, only call Output there, which is guarded).
+func (r *runner) execute(ctx context.Context, ex exec.Executor, req *exec.Request) (res any, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			res, err = nil, r.logPanic(req.Cell.Name, "the cell's "+string(req.Cell.Kind)+" executor", v)
+		}
+	}()
+	return ex.Execute(ctx, req)
+}
+
+// attemptOutput is the Output of one attempt: it recovers a panic while
+// handling the cell's lines (masking, the Sink), logs it once, and stops
+// the attempt, which then fails with that panic.
+type attemptOutput struct {
+	out  *cellOutput
+	stop context.CancelCauseFunc
+
+	mu  sync.Mutex
+	err error // the first panic
+}
+
+func (a *attemptOutput) Lines(stream string, lines []string) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if a.err == nil {
+			a.err = a.out.r.logPanic(a.out.cell, "handling the cell's output", v)
+			a.stop(a.err)
+		}
+	}()
+	a.out.Lines(stream, lines)
+}
+
+func (a *attemptOutput) panicked() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.err
 }
 
 // Statuses returns the final status of each cell by name, for tests and

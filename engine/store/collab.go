@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -194,7 +196,7 @@ func (s *Store) appendDocPG(ctx context.Context, flowID, cellID string, rows []d
 	var stored, noted int64
 	err := s.pool.QueryRow(ctx, appendDocSQL, flowID, cellID, versions, changes, clients, users, ats,
 		last.At.UTC().Truncate(time.Microsecond), by, cpVersion, cpSource, editors, counts,
-		ChannelDoc, flowID+" "+cellID+" "+strconv.Itoa(last.Version)).Scan(&stored, &noted)
+		s.Channel(ChannelDoc), flowID+" "+cellID+" "+strconv.Itoa(last.Version)).Scan(&stored, &noted)
 	switch {
 	case err != nil:
 		if errors.Is(mapErr(err), ErrAlreadyExists) {
@@ -394,13 +396,29 @@ func (s *Store) DraftEdits(ctx context.Context, flowID string) ([]CellEdits, err
 	return out, nil
 }
 
+// Channel is the PostgreSQL channel of a notification channel's name
+// (ChannelDoc…): the name itself in the public schema, else the name and
+// the schema, so that stores in other schemas of the same database (other
+// studios, parallel tests) neither hear nor wake each other.
+func (s *Store) Channel(name string) string {
+	if s.schema == "" {
+		return name
+	}
+	ch := name + "@" + s.schema
+	if len(ch) > 63 { // PostgreSQL's longest identifier
+		sum := sha256.Sum256([]byte(s.schema))
+		ch = name + "@" + hex.EncodeToString(sum[:8])
+	}
+	return ch
+}
+
 // notifyTx sends a notification to the other processes when tx commits
 // (PostgreSQL; nothing on SQLite, where one process serves).
 func (s *Store) notifyTx(ctx context.Context, tx bun.Tx, channel, payload string) error {
 	if !s.postgres() {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", channel, payload)
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ?)", s.Channel(channel), payload)
 	return err
 }
 
@@ -410,7 +428,7 @@ func (s *Store) Notify(ctx context.Context, channel, payload string) error {
 	if !s.postgres() {
 		return nil
 	}
-	_, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", channel, payload)
+	_, err := s.pool.Exec(ctx, "SELECT pg_notify($1, $2)", s.Channel(channel), payload)
 	return wrap(err, "notify %s", channel)
 }
 
@@ -461,8 +479,10 @@ func (s *Store) listenOnce(ctx context.Context, channels []string, ready func(),
 	}
 	// A connection that listened must not go back to the pool.
 	defer func() { conn.Conn().Close(context.Background()); conn.Release() }()
+	names := make(map[string]string, len(channels)) // PostgreSQL's channel → ours
 	for _, ch := range channels {
-		if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(ch)); err != nil {
+		names[s.Channel(ch)] = ch
+		if _, err := conn.Exec(ctx, "LISTEN "+quoteIdent(s.Channel(ch))); err != nil {
 			return err
 		}
 	}
@@ -474,7 +494,7 @@ func (s *Store) listenOnce(ctx context.Context, channels []string, ready func(),
 		if err != nil {
 			return err
 		}
-		fn(Notice{Channel: n.Channel, Payload: n.Payload})
+		fn(Notice{Channel: names[n.Channel], Payload: n.Payload})
 	}
 }
 

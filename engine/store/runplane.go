@@ -417,7 +417,7 @@ func (s *Store) notifyEvents(ctx context.Context, tx bun.Tx, runID string, seq i
 		return nil
 	}
 	_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ? || ' ' || COALESCE((SELECT flow_id FROM runs WHERE id = ?), ''))",
-		ChannelEvents, runID+" "+strconv.FormatInt(seq, 10), runID)
+		s.Channel(ChannelEvents), runID+" "+strconv.FormatInt(seq, 10), runID)
 	return err
 }
 

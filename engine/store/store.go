@@ -67,8 +67,12 @@ type Store struct {
 
 	dispatcher Dispatcher // the run queue; nil: runs wait, queued
 	dsn        string     // PostgreSQL only, for migrate's own connection
-	log        *slog.Logger
-	now        func() time.Time
+	// schema is the PostgreSQL schema the store lives in when it is not
+	// public: its notification channels carry it (Channel), since
+	// LISTEN/NOTIFY reaches the whole database.
+	schema string
+	log    *slog.Logger
+	now    func() time.Time
 
 	creds credWatchers // this process's watchers of credential changes (cred.go)
 }
@@ -174,6 +178,14 @@ func (s *Store) openPostgres(ctx context.Context, dsn string) error {
 	s.pool = pool
 	s.db = bun.NewDB(stdlib.OpenDBFromPool(pool), pgdialect.New())
 	s.rdb = s.db
+	var schema *string
+	if err := pool.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		pool.Close()
+		return fmt.Errorf("open postgres: read the schema: %w", err)
+	}
+	if schema != nil && *schema != "public" {
+		s.schema = *schema
+	}
 	return nil
 }
 

@@ -52,6 +52,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 	tests = append(tests, credTests...)
 	tests = append(tests, runPlaneTests...)
 	tests = append(tests, sharedTests...)
+	tests = append(tests, scheduleTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
