@@ -111,7 +111,7 @@ func (f *fixture) countRuns(flowID string) int {
 // TestWebhooks makes, lists, calls and revokes webhooks through the API,
 // and tries what a caller could get wrong or try on purpose.
 func TestWebhooks(t *testing.T) {
-	for _, dialect := range []string{"sqlite", "postgres"} {
+	for _, dialect := range []string{testDB} {
 		t.Run(dialect, func(t *testing.T) { testWebhooks(t, dialect) })
 	}
 }
