@@ -208,10 +208,11 @@ func readyURL(line string) string {
 	return strings.Fields(rest)[0]
 }
 
-// serve starts a studio (workers 0: a web-only replica).
+// serve starts a studio (workers 0: a web-only replica); every client
+// is on 127.0.0.1, so the cap of connections per address is lifted.
 func (p *bplane) serve(workers int, sandboxMode string) *bproc {
 	return p.start("is ready at", "serve", "--data", p.data, "--addr", "127.0.0.1:0", "--log-level", "warn",
-		"--workers", strconv.Itoa(workers), "--sandbox", sandboxMode, "--run-dir", p.b.TempDir(), "--grace", "5s")
+		"--max-conns-per-addr", "0", "--workers", strconv.Itoa(workers), "--sandbox", sandboxMode, "--run-dir", p.b.TempDir(), "--grace", "5s")
 }
 
 // worker starts an `opsbook worker`.
