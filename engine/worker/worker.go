@@ -199,6 +199,7 @@ type activeRun struct {
 	pending   []pendingEvent   // emitted, not yet stored
 	persisted int64            // highest seq stored
 	finished  bool
+	endStored bool // a run.finished event is stored: the run has ended
 }
 
 type pendingEvent struct {
@@ -436,9 +437,15 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 		log.Error("run events lost", "err", flushErr)
 		p.end(r.ID, engine.RunFailed, flushErr.Error(), log)
 	default:
-		// The scheduler's run.finished was stored with the rest; a run
-		// that was somehow not ended by it is ended now.
-		p.end(r.ID, sum.Status, "the run ended without its final event being stored", log)
+		// The scheduler's run.finished was stored with the rest (one
+		// write less per run); a run that was somehow not ended by it is
+		// ended now.
+		ar.mu.Lock()
+		stored := ar.endStored
+		ar.mu.Unlock()
+		if !stored {
+			p.end(r.ID, sum.Status, "the run ended without its final event being stored", log)
+		}
 		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
 	}
 }
@@ -485,10 +492,10 @@ func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store
 		ID:             r.ID, Flow: pr.slug, Version: r.Version, Hash: r.Hash,
 		Inputs: pr.inputs, Secrets: pr.secrets.Values, MaskAlso: pr.secrets.MaskAlso, Dir: dir, TempDir: tmp,
 		Executors: executors,
-		Sink:   run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
-		Cells:  pr.req.Cells,
-		Prior:  pr.prior,
-		Logger: log,
+		Sink:      run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
+		Cells:     pr.req.Cells,
+		Prior:     pr.prior,
+		Logger:    log,
 	})
 }
 
@@ -598,6 +605,11 @@ func (p *Pool) flush(ar *activeRun, log *slog.Logger) error {
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
 	ar.mu.Lock()
+	for _, pe := range ar.pending[:n] {
+		if pe.ev.Type == engine.EventRunFinished {
+			ar.endStored = true
+		}
+	}
 	ar.persisted = ar.pending[n-1].ev.Seq
 	ar.pending = append(ar.pending[:0:0], ar.pending[n:]...)
 	ar.mu.Unlock()
