@@ -46,8 +46,13 @@ func benchPhase() time.Duration {
 	return 10 * time.Second
 }
 
+// benchBinary builds the opsbook binary once, or takes OPSBOOK_BENCH_BIN
+// (another build, to compare two in one session).
 func benchBinary(tb testing.TB) string {
 	tb.Helper()
+	if bin := os.Getenv("OPSBOOK_BENCH_BIN"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "opsbook-bin-")
 		if buildErr != nil {
