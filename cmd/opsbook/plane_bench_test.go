@@ -361,13 +361,45 @@ func floor(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config) f
 
 // floorAround measures the floor for half of d before and half after
 // measure (which runs for d), so drift of the machine's load cancels
-// out, and returns both figures: opsbook's and the floor's mean.
-func floorAround(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config, measure func() float64) (float64, float64) {
-	f1 := floor(b, clients, n, d/2, box)
-	got := measure()
-	f2 := floor(b, clients, n, d/2, box)
+// out, and reports both figures (opsbook's and the floor's mean), with the
+// CPU time each spent per run: the opsbook processes' own and their
+// waited-for children's (the cells), and the benchmark process's and its
+// children's during the floor.
+func floorAround(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config, procs []*bproc, measure func() (float64, int)) {
+	f1, c1 := floorCPU(b, clients, n, d/2, box)
+	var before float64
+	for _, pr := range procs {
+		before += cpuAllMS(pr.cmd.Process.Pid)
+	}
+	got, bad := measure()
+	var after float64
+	for _, pr := range procs {
+		after += cpuAllMS(pr.cmd.Process.Pid)
+	}
+	f2, c2 := floorCPU(b, clients, n, d/2, box)
 	b.Logf("floor %.1f then %.1f runs/s around %.1f", f1, f2, got)
-	return got, (f1 + f2) / 2
+	fl := (f1 + f2) / 2
+	reportRatio(b, got, fl, bad)
+	if got > 0 {
+		b.ReportMetric((after-before)/(got*d.Seconds()), "cpu-ms/run")
+	}
+	b.ReportMetric((c1+c2)/((f1+f2)*d.Seconds()/2), "floor-cpu-ms/run")
+}
+
+// floorCPU is floor with the CPU time this process and its children
+// spent, in ms.
+func floorCPU(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config) (float64, float64) {
+	c0 := rusageMS()
+	r := floor(b, clients, n, d, box)
+	return r, rusageMS() - c0
+}
+
+func rusageMS() float64 {
+	var self, kids syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids)
+	ms := func(t syscall.Timeval) float64 { return float64(t.Sec)*1000 + float64(t.Usec)/1000 }
+	return ms(self.Utime) + ms(self.Stime) + ms(kids.Utime) + ms(kids.Stime)
 }
 
 func reportRatio(b *testing.B, got, fl float64, bad int) {
@@ -400,42 +432,26 @@ func BenchmarkPlaneShell(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		p := newBenchPlane(b, false)
 		s := p.serve(16, "none")
+		procs := []*bproc{s}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
-		var bad int
-		got, fl := floorAround(b, benchClients, 5, d, nil, func() float64 {
-			r, n := p.load(s.url, "shell5", benchClients, d)
-			bad = n
-			return r
-		})
-		reportRatio(b, got, fl, bad)
+		floorAround(b, benchClients, 5, d, nil, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
 	})
 	b.Run("postgres-serve", func(b *testing.B) {
 		p := newBenchPlane(b, true)
 		s := p.serve(16, "none")
+		procs := []*bproc{s}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
-		var bad int
-		got, fl := floorAround(b, benchClients, 5, d, nil, func() float64 {
-			r, n := p.load(s.url, "shell5", benchClients, d)
-			bad = n
-			return r
-		})
-		reportRatio(b, got, fl, bad)
+		floorAround(b, benchClients, 5, d, nil, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
 	})
 	b.Run("postgres-replica-worker", func(b *testing.B) {
 		p := newBenchPlane(b, true)
 		s := p.serve(0, "none")
-		p.worker(16, "none")
+		procs := []*bproc{s, p.worker(16, "none")}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
-		var bad int
-		got, fl := floorAround(b, benchClients, 5, d, nil, func() float64 {
-			r, n := p.load(s.url, "shell5", benchClients, d)
-			bad = n
-			return r
-		})
-		reportRatio(b, got, fl, bad)
+		floorAround(b, benchClients, 5, d, nil, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
 	})
 }
 
@@ -480,29 +496,18 @@ func BenchmarkPlaneShellSandbox(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		p := newBenchPlane(b, false)
 		s := p.serve(16, "bwrap")
+		procs := []*bproc{s}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
-		var bad int
-		got, fl := floorAround(b, benchClients, 5, d, box, func() float64 {
-			r, n := p.load(s.url, "shell5", benchClients, d)
-			bad = n
-			return r
-		})
-		reportRatio(b, got, fl, bad)
+		floorAround(b, benchClients, 5, d, box, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
 	})
 	b.Run("postgres-replica-worker", func(b *testing.B) {
 		p := newBenchPlane(b, true)
 		s := p.serve(0, "bwrap")
-		p.worker(16, "bwrap")
+		procs := []*bproc{s, p.worker(16, "bwrap")}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
-		var bad int
-		got, fl := floorAround(b, benchClients, 5, d, box, func() float64 {
-			r, n := p.load(s.url, "shell5", benchClients, d)
-			bad = n
-			return r
-		})
-		reportRatio(b, got, fl, bad)
+		floorAround(b, benchClients, 5, d, box, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
 	})
 }
 
@@ -750,4 +755,20 @@ func cpuMS(pid int) float64 {
 	u, _ := strconv.ParseFloat(f[11], 64)
 	sy, _ := strconv.ParseFloat(f[12], 64)
 	return (u + sy) * 10 // clock ticks of 10 ms
+}
+
+// cpuAllMS is cpuMS with the process's waited-for children (its cells).
+func cpuAllMS(pid int) float64 {
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	_, rest, _ := strings.Cut(string(data), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 15 {
+		return 0
+	}
+	var sum float64
+	for _, i := range []int{11, 12, 13, 14} {
+		v, _ := strconv.ParseFloat(f[i], 64)
+		sum += v
+	}
+	return sum * 10
 }
