@@ -400,8 +400,9 @@ func filesFS(files []store.File) fs.FS {
 func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slog.Logger) {
 	pr, err := p.prepare(ctx, r)
 	if err != nil {
+		status, reason := endOf(ctx, err)
 		log.Warn("run did not start", "err", err)
-		p.end(r.ID, engine.RunFailed, err.Error(), log)
+		p.end(r.ID, status, reason, log)
 		return
 	}
 	log = log.With("flow", pr.slug)
@@ -495,8 +496,9 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 	switch {
 	case err != nil:
 		// Nothing ran: record why.
+		status, reason := endOf(ctx, err)
 		log.Warn("run did not start", "err", err)
-		p.end(r.ID, engine.RunFailed, err.Error(), log)
+		p.end(r.ID, status, reason, log)
 	case flushErr != nil:
 		// The run ended but its last events are not stored: say so rather
 		// than leave it running.
@@ -513,6 +515,19 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 		}
 		log.Info("run finished", "status", sum.Status, "duration", sum.Duration)
 	}
+}
+
+// endOf is how a run that could not start ends: canceled when it was
+// canceled meanwhile (saying by what), else failed with err.
+func endOf(ctx context.Context, err error) (engine.RunStatus, string) {
+	if ctx.Err() != nil {
+		cause := context.Cause(ctx)
+		if errors.Is(cause, engine.ErrCanceled) || cause == nil {
+			return engine.RunCanceled, "canceled before it started"
+		}
+		return engine.RunCanceled, "canceled before it started: " + cause.Error()
+	}
+	return engine.RunFailed, err.Error()
 }
 
 // flushFinal stores what a run that panicked still holds.

@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -209,5 +210,29 @@ func TestStopCancelsAfterTheGrace(t *testing.T) {
 	}
 	if err := p.Execute(context.Background(), f.enqueue(t, "late", engine.Cell{Name: "x", Kind: engine.KindExpr, File: "x.expr", Source: "1\n"})); err != ErrShuttingDown {
 		t.Fatalf("a stopped pool took a run: %v", err)
+	}
+}
+
+// TestEndOf: a run that could not start ends canceled when it was canceled
+// meanwhile (the error is then only the context's), else failed with why.
+func TestEndOf(t *testing.T) {
+	canceled, cancel := context.WithCancelCause(context.Background())
+	cancel(engine.ErrCanceled)
+	stopping, stop := context.WithCancelCause(context.Background())
+	stop(ErrShuttingDown)
+	for _, c := range []struct {
+		ctx    context.Context
+		err    error
+		status engine.RunStatus
+		reason string
+	}{
+		{context.Background(), errors.New("no such secret"), engine.RunFailed, "no such secret"},
+		{canceled, context.Canceled, engine.RunCanceled, "canceled before it started"},
+		{stopping, context.Canceled, engine.RunCanceled, "canceled before it started: " + ErrShuttingDown.Error()},
+	} {
+		status, reason := endOf(c.ctx, c.err)
+		if status != c.status || reason != c.reason {
+			t.Errorf("endOf(%v) = %s %q; want %s %q", c.err, status, reason, c.status, c.reason)
+		}
 	}
 }
