@@ -45,8 +45,8 @@ func (f *feed) start(ctx context.Context) {
 		f.m.store.Listen(ctx, []string{store.ChannelEvents, store.ChannelRuns}, func() { f.pollAll(ctx) }, func(n store.Notice) {
 			switch n.Channel {
 			case store.ChannelEvents:
-				if id, _, flowID, ok := n.EventsNotice(); ok {
-					f.notified(ctx, id, flowID)
+				if e, ok := n.RunEvents(); ok {
+					f.notifiedEnd(ctx, e.Run, e.Flow, e.Final)
 				}
 			case store.ChannelRuns:
 				if id, flowID, ok := n.RunsNotice(); ok {
@@ -135,6 +135,31 @@ func (f *feed) created(ctx context.Context, id, flowID string) {
 	f.m.publishInfo(flowID, runInfo(r, u))
 }
 
+// notifiedEnd: the run has new stored events, and ended with final (when
+// not ""). A run whose events nobody here reads, only waited for (an API
+// start with "wait", a webhook), needs no read: its waiters are told of
+// the end.
+func (f *feed) notifiedEnd(ctx context.Context, id, flowID string, final engine.RunStatus) {
+	if f.local(id) {
+		return
+	}
+	f.mu.Lock()
+	fr := f.runs[id]
+	f.mu.Unlock()
+	if fr == nil && f.m.hub.Subscribers(runTopic(id)) == 0 && (flowID == "" || f.m.hub.Subscribers(flowTopic(flowID)) == 0) {
+		if final != "" && flowID != "" {
+			f.m.mu.Lock()
+			waited := len(f.m.waiters[id]) > 0
+			f.m.mu.Unlock()
+			if waited {
+				f.m.endedAs(id, flowID, final)
+			}
+		}
+		return
+	}
+	f.notified(ctx, id, flowID)
+}
+
 // notified: the run has new stored events; publish them if anyone here
 // watches it.
 func (f *feed) notified(ctx context.Context, id, flowID string) {
@@ -186,10 +211,10 @@ func (f *feed) notified(ctx context.Context, id, flowID string) {
 			f.m.log.Warn("read a run's events for its viewers", "run", id, "err", err)
 			return
 		}
-		finished := false
+		finished, final := false, engine.RunStatus("")
 		for _, e := range evs {
 			var ev engine.Event
-			if e.Type == engine.EventCellLog || e.Type == engine.EventRunStarted {
+			if e.Type == engine.EventCellLog || e.Type == engine.EventRunStarted || e.Type == engine.EventRunFinished {
 				json.Unmarshal(e.Data, &ev)
 			}
 			msg := make([]byte, 0, len(e.Data)+24)
@@ -199,12 +224,12 @@ func (f *feed) notified(ctx context.Context, id, flowID string) {
 			f.m.publishEvent(id, fr.flowID, e.Type, e.Seq, e.Cell, len(ev.Lines), ev.Cells, msg)
 			fr.last = e.Seq
 			if e.Type == engine.EventRunFinished {
-				finished = true
+				finished, final = true, engine.RunStatus(ev.Status)
 			}
 		}
 		if finished {
 			f.forget(id, fr)
-			f.m.ended(id)
+			f.m.endedAs(id, fr.flowID, final)
 			return
 		}
 		if len(evs) < 1000 {

@@ -273,6 +273,11 @@ func (m *Runs) endedAs(id, flowID string, status engine.RunStatus) {
 		default:
 		}
 	}
+	if flowID != "" && m.hub.Subscribers(flowTopic(flowID)) == 0 {
+		// Nobody here shows the flow's runs: nothing to read and tell.
+		m.hub.CloseTopic(runTopic(id))
+		return
+	}
 	if fresh, err := m.store.Run(context.Background(), id); err == nil {
 		u, _ := m.store.UserByID(context.Background(), fresh.StartedBy)
 		m.publishInfo(fresh.FlowID, runInfo(fresh, u))

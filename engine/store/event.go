@@ -69,7 +69,7 @@ func (s *Store) AppendEvents(ctx context.Context, runID string, events []engine.
 		if promoted, err = s.applyEvents(ctx, tx, runID, events); err != nil {
 			return err
 		}
-		return s.notifyEvents(ctx, tx, runID, events[len(events)-1].Seq)
+		return s.notifyEvents(ctx, tx, runID, events[len(events)-1].Seq, finalStatus(events))
 	})
 	if err != nil {
 		return wrap(err, "append %d events to run %s", len(events), runID)

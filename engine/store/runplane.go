@@ -350,7 +350,7 @@ func (s *Store) endRun(ctx context.Context, id string, status engine.RunStatus, 
 			return err
 		}
 		ended = true
-		return s.notifyEvents(ctx, tx, id, evs[len(evs)-1].Seq)
+		return s.notifyEvents(ctx, tx, id, evs[len(evs)-1].Seq, string(status))
 	})
 	if err != nil {
 		return false, wrap(err, "end run %s", id)
@@ -411,27 +411,61 @@ func (s *Store) DispatchedQueued(ctx context.Context) ([]string, error) {
 }
 
 // notifyEvents tells the other processes that a run's events up to seq
-// are stored, with the run's flow (read in the database, not here).
-func (s *Store) notifyEvents(ctx context.Context, tx bun.Tx, runID string, seq int64) error {
+// are stored, with the run's flow (read in the database, not here) and,
+// when the batch ended the run, its final status: "RUN SEQ FLOW[ STATUS]".
+func (s *Store) notifyEvents(ctx context.Context, tx bun.Tx, runID string, seq int64, final string) error {
 	if !s.postgres() {
 		return nil
 	}
-	_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ? || ' ' || COALESCE((SELECT flow_id FROM runs WHERE id = ?), ''))",
-		s.Channel(ChannelEvents), runID+" "+strconv.FormatInt(seq, 10), runID)
+	tail := ""
+	if final != "" {
+		tail = " " + final
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_notify(?, ? || ' ' || COALESCE((SELECT flow_id FROM runs WHERE id = ?), '') || ?)",
+		s.Channel(ChannelEvents), runID+" "+strconv.FormatInt(seq, 10), runID, tail)
 	return err
+}
+
+// finalStatus is the status of the batch's run.finished, if it has one.
+func finalStatus(events []engine.Event) string {
+	for i := range events {
+		if events[i].Type == engine.EventRunFinished {
+			return events[i].Status
+		}
+	}
+	return ""
 }
 
 // EventsNotice reads a ChannelEvents payload.
 func (n Notice) EventsNotice() (runID string, seq int64, flowID string, ok bool) {
+	e, ok := n.RunEvents()
+	return e.Run, e.Seq, e.Flow, ok
+}
+
+// RunEventsNotice is a ChannelEvents payload read whole.
+type RunEventsNotice struct {
+	Run  string
+	Seq  int64
+	Flow string
+	// Final is the run's final status when this batch ended it.
+	Final engine.RunStatus
+}
+
+// RunEvents reads a ChannelEvents payload whole.
+func (n Notice) RunEvents() (RunEventsNotice, bool) {
 	f := strings.Fields(n.Payload)
 	if len(f) < 2 {
-		return "", 0, "", false
+		return RunEventsNotice{}, false
 	}
 	seq, err := strconv.ParseInt(f[1], 10, 64)
+	e := RunEventsNotice{Run: f[0], Seq: seq}
 	if len(f) > 2 {
-		flowID = f[2]
+		e.Flow = f[2]
 	}
-	return f[0], seq, flowID, err == nil
+	if len(f) > 3 {
+		e.Final = engine.RunStatus(f[3])
+	}
+	return e, err == nil
 }
 
 // RunsNotice reads a ChannelRuns payload.

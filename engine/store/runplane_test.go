@@ -1135,7 +1135,7 @@ func testRunNotices(t *testing.T, s *Store) {
 	want := []Notice{
 		{Channel: ChannelRuns, Payload: good + " " + fx.flow.ID},
 		{Channel: ChannelEvents, Payload: good + " 3 " + fx.flow.ID},
-		{Channel: ChannelEvents, Payload: good + " 6 " + fx.flow.ID}, // a, b and the run end
+		{Channel: ChannelEvents, Payload: good + " 6 " + fx.flow.ID + " canceled"}, // a, b and the run end, with its status
 		{Channel: ChannelEvents, Payload: good + " 7 " + fx.flow.ID},
 	}
 	for i, w := range want {
@@ -1153,6 +1153,9 @@ func testRunNotices(t *testing.T, s *Store) {
 	}
 	if id, seq, flow, okk := want[3].EventsNotice(); !okk || id != good || seq != 7 || flow != fx.flow.ID {
 		t.Errorf("EventsNotice = %s %d %s %v", id, seq, flow, okk)
+	}
+	if e, okk := want[2].RunEvents(); !okk || e.Final != engine.RunCanceled || e.Seq != 6 {
+		t.Errorf("RunEvents = %+v %v; want the final status canceled", e, okk)
 	}
 }
 
