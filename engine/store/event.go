@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -146,6 +147,8 @@ const nextPosition = `(SELECT COALESCE(MAX(p.position) + 1, 0) FROM cell_runs AS
 // waiting runs up: it returns the runs it dispatched.
 func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events []engine.Event) ([]string, error) {
 	var promoted []string
+	cells := map[string]*cellFold{}
+	var cellOrder []string
 	var logCells []string
 	logBytes := map[string]int64{}
 	for i := range events {
@@ -177,23 +180,15 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 					Set("? = EXCLUDED.?", bun.Ident("position"), bun.Ident("position")).
 					Exec(ctx)
 			}
-		case engine.EventCellStarted:
-			_, err = tx.NewRaw(`INSERT INTO cell_runs AS c (run_id, position, name, status, attempts, started_at)
-				VALUES (?, `+nextPosition+`, ?, ?, ?, ?)
-				ON CONFLICT (run_id, name) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
-				started_at = COALESCE(c.started_at, EXCLUDED.started_at)`,
-				runID, runID, e.Cell, string(engine.CellRunning), e.Attempt, at).Exec(ctx)
-		case engine.EventCellFinished:
-			var result *string
-			if len(e.Result) > 0 {
-				r := string(e.Result)
-				result = &r
+		case engine.EventCellStarted, engine.EventCellFinished:
+			// Folded per cell, stored in one statement after the loop.
+			c := cells[e.Cell]
+			if c == nil {
+				c = &cellFold{name: e.Cell}
+				cells[e.Cell] = c
+				cellOrder = append(cellOrder, e.Cell)
 			}
-			_, err = tx.NewRaw(`INSERT INTO cell_runs AS c (run_id, position, name, status, attempts, finished_at, duration_ms, result)
-				VALUES (?, `+nextPosition+`, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (run_id, name) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
-				finished_at = EXCLUDED.finished_at, duration_ms = EXCLUDED.duration_ms, result = EXCLUDED.result`,
-				runID, runID, e.Cell, e.Status, e.Attempts, at, e.DurationMS, result).Exec(ctx)
+			c.add(e, at)
 		case engine.EventCellLog:
 			if _, ok := logBytes[e.Cell]; !ok {
 				logCells = append(logCells, e.Cell)
@@ -224,6 +219,9 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 		if err != nil {
 			return nil, fmt.Errorf("apply %s event %d: %w", e.Type, e.Seq, err)
 		}
+	}
+	if err := upsertCells(ctx, tx, runID, cellOrder, cells); err != nil {
+		return nil, err
 	}
 	for _, cell := range logCells {
 		_, err := tx.NewRaw(`INSERT INTO cell_runs AS c (run_id, position, name, status, log_bytes)
@@ -321,4 +319,61 @@ func (s *Store) LatestResults(ctx context.Context, flowID string) (map[string]js
 		out[r.Name] = json.RawMessage(r.Result)
 	}
 	return out, nil
+}
+
+// cellFold is what a batch's cell.started and cell.finished events say of
+// one cell, folded in order: the state its row ends in.
+type cellFold struct {
+	name       string
+	status     string
+	attempts   int
+	startedAt  *time.Time // the batch's first start
+	finishedAt *time.Time // the batch's last finish
+	duration   int64
+	result     *string
+}
+
+func (c *cellFold) add(e *engine.Event, at time.Time) {
+	if e.Type == engine.EventCellStarted {
+		c.status, c.attempts = string(engine.CellRunning), e.Attempt
+		if c.startedAt == nil {
+			c.startedAt = &at
+		}
+		return
+	}
+	c.status, c.attempts, c.finishedAt, c.duration, c.result = e.Status, e.Attempts, &at, e.DurationMS, nil
+	if len(e.Result) > 0 {
+		r := string(e.Result)
+		c.result = &r
+	}
+}
+
+// upsertCells stores the folded cells of a batch in one statement: a row
+// keeps its first start; a finish in the batch sets the finish, duration
+// and result, a start alone leaves the earlier ones; a cell first known
+// here goes after the others.
+func upsertCells(ctx context.Context, tx bun.Tx, runID string, order []string, cells map[string]*cellFold) error {
+	if len(order) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO cell_runs AS c (run_id, position, name, status, attempts, started_at, finished_at, duration_ms, result) VALUES `)
+	args := make([]any, 0, len(order)*9)
+	for i, name := range order {
+		c := cells[name]
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(`(?, ` + nextPosition + ` + ?, ?, ?, ?, ?, ?, ?, ?)`)
+		args = append(args, runID, runID, i, c.name, c.status, c.attempts, c.startedAt, c.finishedAt, c.duration, c.result)
+	}
+	q.WriteString(` ON CONFLICT (run_id, name) DO UPDATE SET status = EXCLUDED.status, attempts = EXCLUDED.attempts,
+		started_at = COALESCE(c.started_at, EXCLUDED.started_at),
+		finished_at = COALESCE(EXCLUDED.finished_at, c.finished_at),
+		duration_ms = CASE WHEN EXCLUDED.finished_at IS NULL THEN c.duration_ms ELSE EXCLUDED.duration_ms END,
+		result = CASE WHEN EXCLUDED.finished_at IS NULL THEN c.result ELSE EXCLUDED.result END`)
+	if _, err := tx.NewRaw(q.String(), args...).Exec(ctx); err != nil {
+		return fmt.Errorf("store the cells of %d events: %w", len(order), err)
+	}
+	return nil
 }
