@@ -13,8 +13,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine/worker"
 )
 
 // POST /api/v1/flows/{slug}/runs
@@ -459,11 +459,7 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 
 // flowFromFiles parses stored plain files back into a flow.
 func flowFromFiles(files []store.File) (*engine.Flow, error) {
-	m := make(map[string][]byte, len(files))
-	for _, f := range files {
-		m[f.Name] = f.Data
-	}
-	return flow.Parse(mapFS(m))
+	return worker.FlowFromFiles(files)
 }
 
 // sseQueue is how far a server-sent-events client may fall behind before it

@@ -443,16 +443,6 @@ func (m *Runs) Stop(ctx context.Context) error {
 	return err
 }
 
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
-}
-
 // newRuns builds the run plane of this process: the queue (River on
 // PostgreSQL, in memory on SQLite) and, unless cfg.WebOnly, a worker pool
 // that executes cfg.Workers runs at once.

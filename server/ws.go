@@ -3,10 +3,8 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"net/http"
 	"sync"
-	"testing/fstest"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -215,12 +213,4 @@ func isRunFinished(msg []byte) bool {
 
 func closeWS(conn *websocket.Conn, code int, reason string) {
 	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-}
-
-func mapFS(m map[string][]byte) fs.FS {
-	out := fstest.MapFS{}
-	for name, b := range m {
-		out[name] = &fstest.MapFile{Data: b, Mode: 0o644}
-	}
-	return out
 }
