@@ -1,11 +1,18 @@
 # Opsbook's everyday commands. `make test` is what CI runs (see README.md).
 GO      ?= go
-TEMPL   := $(GO) run github.com/a-h/templ/cmd/templ@v0.3.1100
+# templ and staticcheck are pinned by the tool directives in go.mod.
+TEMPL   := $(GO) tool templ
 
-.PHONY: test test-postgres lint generate verify bench fuzz build run
+.PHONY: test test-postgres lint staticcheck generate verify bench fuzz build run screenshots
+
+# The version, commit and date `opsbook version` prints (the go command's
+# own vcs stamp is missing in git worktrees and with -buildvcs=false).
+LDFLAGS = -X main.version=$(shell git describe --tags --always --dirty 2>/dev/null || echo dev) \
+	-X main.commit=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X main.date=$(shell git log -1 --format=%cI 2>/dev/null)
 
 build:
-	$(GO) build -o bin/opsbook ./cmd/opsbook
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/opsbook ./cmd/opsbook
 
 run:
 	$(GO) run ./cmd/opsbook serve
@@ -29,9 +36,12 @@ test: lint
 test-postgres:
 	OPSBOOK_TEST_DB=postgres $(GO) test -count=1 -timeout 30m ./server/
 
-lint:
+lint: staticcheck
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+staticcheck:
+	$(GO) tool staticcheck ./...
 
 generate:
 	@if ls views/*.templ >/dev/null 2>&1; then $(TEMPL) generate -path views; fi
@@ -45,11 +55,16 @@ verify: lint
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# fuzz runs each fuzz target for FUZZTIME (default 30s).
-FUZZTIME ?= 30s
+# fuzz runs each fuzz target (every func Fuzz… in a _test.go) for FUZZTIME.
+FUZZTIME ?= 15s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-	  for t in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
-	    echo "$$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	@for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$dir/*_test.go); do \
+	    echo "$$dir $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir || exit 1; \
 	  done; \
 	done
+
+# screenshots saves a PNG of every page, on a laptop and on a phone, from a
+# realistic run into screenshots/ (gitignored), for a reviewer to look at.
+screenshots:
+	OPSBOOK_SCREENSHOTS=$(CURDIR)/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./server/

@@ -3,11 +3,46 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
+
+// NewFlagSet is a command's flag set: it writes its problems to w and,
+// when usage is not "", prints usage and then the flags for -h.
+func NewFlagSet(name string, w io.Writer, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(w)
+	if usage != "" {
+		fs.Usage = func() { fmt.Fprint(w, usage); fs.PrintDefaults() }
+	}
+	return fs
+}
+
+// ParseFlags is the opening of every command: it parses args, whose flags
+// may come before or after the positional arguments (ParseInterleaved),
+// then sets each flag not given from its OPSBOOK_<NAME> variable
+// (EnvDefaults), saying a bad variable on w after the command's name. When
+// the command should stop, ok is false and code is its exit status: ExitOK
+// when help was asked for, ExitInvalid for a bad flag (which the flag set
+// has said already) or variable.
+func ParseFlags(fs *flag.FlagSet, args []string, w io.Writer) (pos []string, code int, ok bool) {
+	pos, err := ParseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil, ExitOK, false
+	}
+	if err != nil {
+		return nil, ExitInvalid, false
+	}
+	if err := EnvDefaults(fs); err != nil {
+		fmt.Fprintf(w, "opsbook %s: %v\n", fs.Name(), err)
+		return nil, ExitInvalid, false
+	}
+	return pos, ExitOK, true
+}
 
 // pairs is a repeatable NAME=VALUE flag.
 type pairs struct {

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // secret has characters that base64 and URL encoding change.
@@ -135,8 +135,8 @@ func TestBigOutput(t *testing.T) {
 	if len(long) != 2 {
 		t.Fatalf("long_line logged %d lines; want 2", len(long))
 	}
-	if want := strings.Repeat("x", exec.MaxLine) + exec.CutMark; long[0] != want {
-		t.Errorf("the 10 MB line is %d bytes ending %q; want %d x's and the cut mark", len(long[0]), long[0][max(0, len(long[0])-40):], exec.MaxLine)
+	if want := strings.Repeat("x", executor.MaxLine) + executor.CutMark; long[0] != want {
+		t.Errorf("the 10 MB line is %d bytes ending %q; want %d x's and the cut mark", len(long[0]), long[0][max(0, len(long[0])-40):], executor.MaxLine)
 	}
 	if long[1] != "next line intact" {
 		t.Errorf("line after the long one: %q", long[1])

@@ -13,21 +13,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"testing/fstest"
 	"time"
 
 	"github.com/opsbook/opsbook/engine/archive"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/run"
 )
-
-func mapFiles(m map[string][]byte) map[string]*fstest.MapFile {
-	out := make(map[string]*fstest.MapFile, len(m))
-	for k, v := range m {
-		out[k] = &fstest.MapFile{Data: v, Mode: 0o644}
-	}
-	return out
-}
 
 // remote talks to a studio's API with a token.
 type remote struct {
@@ -64,6 +55,12 @@ type apiErr struct {
 	} `json:"error"`
 }
 
+// remoteError is the API's answer to a request it refused: its message,
+// and its code ("unchanged", "invalid", …) for the commands to tell apart.
+type remoteError struct{ code, msg string }
+
+func (e *remoteError) Error() string { return e.msg }
+
 // do sends a request and returns the body of a 2xx answer, or an error
 // with the API's message.
 func (r *remote) do(ctx context.Context, method, path, contentType string, body []byte) ([]byte, int, error) {
@@ -87,7 +84,7 @@ func (r *remote) do(ctx context.Context, method, path, contentType string, body 
 	if resp.StatusCode/100 != 2 {
 		var e apiErr
 		if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-			return nil, resp.StatusCode, fmt.Errorf("%s %s: %s", method, path, e.Error.Message)
+			return nil, resp.StatusCode, &remoteError{code: e.Error.Code, msg: fmt.Sprintf("%s %s: %s", method, path, e.Error.Message)}
 		}
 		return nil, resp.StatusCode, fmt.Errorf("%s %s: %s", method, path, resp.Status)
 	}
@@ -104,39 +101,30 @@ flags:
 `
 
 // Export is `opsbook export`.
-func Export(ctx context.Context, args []string, io Stdio) int {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(io.Err)
-	fs.Usage = func() { fmt.Fprint(io.Err, exportUsage); fs.PrintDefaults() }
+func Export(ctx context.Context, args []string, std Stdio) int {
+	fs := NewFlagSet("export", std.Err, exportUsage)
 	server, token := remoteFlags(fs)
 	version := fs.Int("version", 0, "the version `N` to export (default: the latest)")
 	out := fs.String("out", "", "the folder `DIR` to write (default: ./FLOW)")
-	pos, err := ParseInterleaved(fs, args)
-	if err == flag.ErrHelp {
-		return ExitOK
-	}
-	if err != nil {
-		return ExitInvalid
-	}
-	if err := EnvDefaults(fs); err != nil {
-		fmt.Fprintln(io.Err, "opsbook export:", err)
-		return ExitInvalid
+	pos, code, ok := ParseFlags(fs, args, std.Err)
+	if !ok {
+		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(io.Err, "opsbook export: name one flow by its slug, e.g. opsbook export nightly-report")
+		fmt.Fprintln(std.Err, "opsbook export: name one flow by its slug, e.g. opsbook export nightly-report")
 		return ExitInvalid
 	}
 	slug := pos[0]
 	r, err := newRemote(*server, *token)
 	if err != nil {
-		fmt.Fprintln(io.Err, "opsbook export:", err)
+		fmt.Fprintln(std.Err, "opsbook export:", err)
 		return ExitInvalid
 	}
 	n := *version
 	if n == 0 {
 		b, _, err := r.do(ctx, http.MethodGet, "/api/v1/flows/"+url.PathEscape(slug)+"/versions", "", nil)
 		if err != nil {
-			fmt.Fprintln(io.Err, "opsbook export:", err)
+			fmt.Fprintln(std.Err, "opsbook export:", err)
 			return ExitFailed
 		}
 		var list struct {
@@ -145,7 +133,7 @@ func Export(ctx context.Context, args []string, io Stdio) int {
 			} `json:"versions"`
 		}
 		if err := json.Unmarshal(b, &list); err != nil || len(list.Versions) == 0 {
-			fmt.Fprintln(io.Err, "opsbook export: the studio listed no versions of", slug)
+			fmt.Fprintln(std.Err, "opsbook export: the studio listed no versions of", slug)
 			return ExitFailed
 		}
 		for _, v := range list.Versions {
@@ -154,21 +142,17 @@ func Export(ctx context.Context, args []string, io Stdio) int {
 	}
 	data, _, err := r.do(ctx, http.MethodGet, "/api/v1/flows/"+url.PathEscape(slug)+"/versions/"+strconv.Itoa(n)+"/export?format=tar.gz", "", nil)
 	if err != nil {
-		fmt.Fprintln(io.Err, "opsbook export:", err)
+		fmt.Fprintln(std.Err, "opsbook export:", err)
 		return ExitFailed
 	}
 	files, _, err := archive.Read(data, archive.TarGz.ContentType(), archive.DefaultLimits)
 	if err != nil {
-		fmt.Fprintln(io.Err, "opsbook export: the studio sent an archive that cannot be read:", err)
+		fmt.Fprintln(std.Err, "opsbook export: the studio sent an archive that cannot be read:", err)
 		return ExitFailed
 	}
-	m := make(map[string][]byte, len(files))
-	for _, f := range files {
-		m[f.Name] = f.Data
-	}
-	f, err := flow.Parse(fstest.MapFS(mapFiles(m)))
+	f, err := flow.ParseFiles(files)
 	if err != nil {
-		fmt.Fprintln(io.Err, "opsbook export: the exported flow does not parse:", err)
+		fmt.Fprintln(std.Err, "opsbook export: the exported flow does not parse:", err)
 		return ExitFailed
 	}
 	dir := *out
@@ -177,10 +161,10 @@ func Export(ctx context.Context, args []string, io Stdio) int {
 	}
 	// WriteDir writes the canonical files, which are the stored ones.
 	if err := flow.WriteDir(dir, f); err != nil {
-		fmt.Fprintln(io.Err, "opsbook export:", err)
+		fmt.Fprintln(std.Err, "opsbook export:", err)
 		return ExitFailed
 	}
-	fmt.Fprintf(io.Out, "wrote %s v%d to %s (%d files)\n", slug, n, filepath.Clean(dir), len(files))
+	fmt.Fprintf(std.Out, "wrote %s v%d to %s (%d files)\n", slug, n, filepath.Clean(dir), len(files))
 	return ExitOK
 }
 
@@ -188,38 +172,30 @@ const importUsage = `usage: opsbook import --server URL --token TOKEN DIR [--flo
 
 Checks the flow folder DIR here, then uploads it to a studio as a new
 version of flow SLUG (default: DIR's name), which becomes its draft. A flow
-that does not exist yet is created (as version 1).
+that does not exist yet is created (as version 1); a folder that the
+latest version already holds makes no version.
 
 flags:
 `
 
 // Import is `opsbook import`.
-func Import(ctx context.Context, args []string, io Stdio) int {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(io.Err)
-	fs.Usage = func() { fmt.Fprint(io.Err, importUsage); fs.PrintDefaults() }
+func Import(ctx context.Context, args []string, std Stdio) int {
+	fs := NewFlagSet("import", std.Err, importUsage)
 	server, token := remoteFlags(fs)
 	slug := fs.String("flow", "", "the flow's `SLUG` in the studio (default: the folder's name)")
 	message := fs.String("message", "", "the version's `MESSAGE`")
-	pos, err := ParseInterleaved(fs, args)
-	if err == flag.ErrHelp {
-		return ExitOK
-	}
-	if err != nil {
-		return ExitInvalid
-	}
-	if err := EnvDefaults(fs); err != nil {
-		fmt.Fprintln(io.Err, "opsbook import:", err)
-		return ExitInvalid
+	pos, code, ok := ParseFlags(fs, args, std.Err)
+	if !ok {
+		return code
 	}
 	if len(pos) != 1 {
-		fmt.Fprintln(io.Err, "opsbook import: give one flow folder, e.g. opsbook import testdata/flows/service-health")
+		fmt.Fprintln(std.Err, "opsbook import: give one flow folder, e.g. opsbook import testdata/flows/service-health")
 		return ExitInvalid
 	}
 	dir := pos[0]
 	r, err := newRemote(*server, *token)
 	if err != nil {
-		fmt.Fprintln(io.Err, "opsbook import:", err)
+		fmt.Fprintln(std.Err, "opsbook import:", err)
 		return ExitInvalid
 	}
 	// Check everything here first, as the studio will.
@@ -228,12 +204,12 @@ func Import(ctx context.Context, args []string, io Stdio) int {
 		_, err = run.Compile(f)
 	}
 	if err != nil {
-		printProblems(io.Err, dir, err)
+		printProblems(std.Err, dir, err)
 		return ExitInvalid
 	}
 	files, err := flow.Files(f)
 	if err != nil {
-		printProblems(io.Err, dir, err)
+		printProblems(std.Err, dir, err)
 		return ExitInvalid
 	}
 	name := *slug
@@ -243,7 +219,7 @@ func Import(ctx context.Context, args []string, io Stdio) int {
 	}
 	var buf bytes.Buffer
 	if err := archive.Write(&buf, archive.TarGz, name, files); err != nil {
-		fmt.Fprintln(io.Err, "opsbook import:", err)
+		fmt.Fprintln(std.Err, "opsbook import:", err)
 		return ExitFailed
 	}
 	path := "/api/v1/flows/" + url.PathEscape(name) + "/versions?message=" + url.QueryEscape(*message)
@@ -251,12 +227,19 @@ func Import(ctx context.Context, args []string, io Stdio) int {
 	if code == http.StatusNotFound {
 		b, _, err = r.do(ctx, http.MethodPost, "/api/v1/flows?slug="+url.QueryEscape(name), archive.TarGz.ContentType(), buf.Bytes())
 		if err == nil {
-			fmt.Fprintf(io.Out, "created %s v1\n", name)
+			fmt.Fprintf(std.Out, "created %s v1\n", name)
 			return ExitOK
 		}
 	}
+	// The studio's latest version already holds this folder: no version
+	// was made, and there is nothing to do.
+	var re *remoteError
+	if errors.As(err, &re) && re.code == "unchanged" {
+		fmt.Fprintf(std.Out, "%s is unchanged: %s\n", name, strings.TrimPrefix(re.msg, http.MethodPost+" "+path+": "))
+		return ExitOK
+	}
 	if err != nil {
-		fmt.Fprintln(io.Err, "opsbook import:", err)
+		fmt.Fprintln(std.Err, "opsbook import:", err)
 		if code == http.StatusUnprocessableEntity || code == http.StatusBadRequest {
 			return ExitInvalid
 		}
@@ -266,6 +249,6 @@ func Import(ctx context.Context, args []string, io Stdio) int {
 		Number int `json:"number"`
 	}
 	json.Unmarshal(b, &v)
-	fmt.Fprintf(io.Out, "imported %s as v%d (now the draft)\n", name, v.Number)
+	fmt.Fprintf(std.Out, "imported %s as v%d (now the draft)\n", name, v.Number)
 	return ExitOK
 }

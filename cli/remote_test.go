@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/server"
 )
@@ -26,10 +28,10 @@ func studio(t *testing.T) (url, token string) {
 	srv := server.New(server.Config{Store: st, DataDir: data})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	if _, _, err := server.AddUser(ctx, st, "ana", "Ana", "a-long-password", "acme", store.RoleEditor); err != nil {
+	if _, _, err := account.AddUser(ctx, st, "ana", "Ana", "a-long-password", "acme", engine.RoleEditor); err != nil {
 		t.Fatal(err)
 	}
-	token, err = server.CreateToken(ctx, st, "ana", "acme", "cli", "")
+	token, err = account.CreateToken(ctx, st, "ana", "acme", "cli", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +45,9 @@ func runCmd(t *testing.T, cmd func(context.Context, []string, Stdio) int, args .
 	return code, out.String() + errb.String()
 }
 
-// TestImportExport: import creates the flow, a second import is v2, and
-// export writes back the folder byte for byte.
+// TestImportExport: import creates the flow, an import of the same folder
+// makes no version, one of a changed folder does, and export writes back
+// the folder byte for byte.
 func TestImportExport(t *testing.T) {
 	url, token := studio(t)
 	src := filepath.Join("..", "testdata", "flows", "service-health")
@@ -55,12 +58,27 @@ func TestImportExport(t *testing.T) {
 	t.Setenv("OPSBOOK_SERVER", url)
 	t.Setenv("OPSBOOK_TOKEN", token)
 	code, out = runCmd(t, Import, src, "--message", "again")
+	if code != ExitOK || !strings.Contains(out, "service-health is unchanged: this archive holds the same flow as v1; no new version was made") {
+		t.Fatalf("second import of the same folder: %d %s", code, out)
+	}
+	// A changed folder is v2.
+	changed := filepath.Join(t.TempDir(), "service-health")
+	if err := os.CopyFS(changed, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	manifest, _ := os.ReadFile(filepath.Join(changed, "flow.yaml"))
+	os.WriteFile(filepath.Join(changed, "flow.yaml"), bytes.Replace(manifest, []byte("name: "), []byte("name: Changed "), 1), 0o644)
+	code, out = runCmd(t, Import, changed, "--message", "again")
 	if code != ExitOK || !strings.Contains(out, "as v2") {
-		t.Fatalf("second import: %d %s", code, out)
+		t.Fatalf("import of a changed folder: %d %s", code, out)
+	}
+	code, out = runCmd(t, Import, src, "--message", "back")
+	if code != ExitOK || !strings.Contains(out, "as v3") {
+		t.Fatalf("import of the first folder again: %d %s", code, out)
 	}
 	dir := filepath.Join(t.TempDir(), "out")
 	code, out = runCmd(t, Export, "service-health", "--out", dir)
-	if code != ExitOK || !strings.Contains(out, "v2") {
+	if code != ExitOK || !strings.Contains(out, "v3") {
 		t.Fatalf("export: %d %s", code, out)
 	}
 	entries, _ := os.ReadDir(src)

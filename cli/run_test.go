@@ -593,3 +593,24 @@ func TestTextOutput(t *testing.T) {
 		}
 	})
 }
+
+// The terminal shows an http cell's body once, under the cell, whether
+// the answer succeeded or failed it.
+func TestHTTPBodyInTerminal(t *testing.T) {
+	t.Parallel()
+	h, _ := jsonHandler(503, `{"status": "down", "n": 42}`)(t)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	res := runCLI(t, filepath.Join(flowsDir, "service-health"), "--input", "base_url="+srv.URL)
+	if res.code != ExitOK {
+		t.Fatalf("exit %d; want %d\nstderr: %s\nstdout: %s", res.code, ExitOK, res.err, res.out)
+	}
+	if n := strings.Count(res.out, `"status": "down"`); n != 1 {
+		t.Errorf("the body is shown %d times; want once:\n%s", n, res.out)
+	}
+	for _, want := range []string{"  │   \"n\": 42,\n", "→ 503 Service Unavailable", "✗ probe failed", "answered 503 Service Unavailable; the cell expects 2xx"} {
+		if !strings.Contains(res.out, want) {
+			t.Errorf("output lacks %q:\n%s", want, res.out)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // jsonSink writes each event as one line of JSON.
@@ -52,6 +54,12 @@ func isTerminal(f *os.File) bool {
 	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
 		return false
 	}
+	return isCharDevice(f)
+}
+
+// isCharDevice reports whether f is a terminal (or another character
+// device), whatever NO_COLOR says.
+func isCharDevice(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
@@ -102,6 +110,9 @@ func (t *termSink) Emit(e *engine.Event) {
 	case engine.EventCellFinished:
 		t.counts[e.Status]++
 		d := human(time.Duration(e.DurationMS) * time.Millisecond)
+		if t.kinds[e.Cell] == engine.KindHTTP {
+			t.httpBody(e)
+		}
 		switch engine.CellStatus(e.Status) {
 		case engine.CellSucceeded:
 			if t.kinds[e.Cell] == engine.KindMarkdown {
@@ -114,6 +125,9 @@ func (t *termSink) Emit(e *engine.Event) {
 				break
 			}
 			extra := ""
+			if t.kinds[e.Cell] == engine.KindApproval {
+				extra = approvalNote(e.Result)
+			}
 			if t.kinds[e.Cell] == engine.KindExpr {
 				var x struct{ Value json.RawMessage }
 				if json.Unmarshal(e.Result, &x) == nil {
@@ -151,6 +165,19 @@ func (t *termSink) Emit(e *engine.Event) {
 	t.w.Flush()
 }
 
+// approvalNote says who approved an approval cell, and why.
+func approvalNote(result []byte) string {
+	var r engine.ApprovalResult
+	if json.Unmarshal(result, &r) != nil || r.By == "" {
+		return ""
+	}
+	s := ": approved by " + r.By
+	if r.Comment != "" {
+		s += " (" + clip(r.Comment, 200) + ")"
+	}
+	return s
+}
+
 func attemptsNote(n int) string {
 	if n > 1 {
 		return fmt.Sprintf(" (%d attempts)", n)
@@ -176,4 +203,25 @@ func human(d time.Duration) string {
 		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
 	}
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// httpBody prints the start of an http cell's response body under it: the
+// log holds only the request and its status, the body is in the result.
+func (t *termSink) httpBody(e *engine.Event) {
+	var r struct{ Body any }
+	d := json.NewDecoder(bytes.NewReader(e.Result))
+	d.UseNumber()
+	if len(e.Result) == 0 || d.Decode(&r) != nil {
+		return
+	}
+	prefix := "  │ "
+	if t.graph {
+		prefix = "  " + e.Cell + " │ "
+	}
+	prefix = t.c(cDim, prefix)
+	for _, l := range executor.BodyPreview(r.Body) {
+		t.w.WriteString(prefix)
+		t.w.WriteString(l)
+		t.w.WriteByte('\n')
+	}
 }

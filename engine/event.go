@@ -17,12 +17,25 @@ const (
 	EventCellLog      EventType = "cell.log"
 	EventCellFinished EventType = "cell.finished"
 	EventRunFinished  EventType = "run.finished"
+	// EventApprovalRequested: an approval cell waits for people (status
+	// "waiting"); the run stops here and holds no worker until they
+	// decide.
+	EventApprovalRequested EventType = "approval.requested"
+	// EventApprovalDecided: an approval cell was decided (status
+	// "approved" or "rejected"); its cell.finished follows.
+	EventApprovalDecided EventType = "approval.decided"
+	// EventRunResumed: a run that waited goes on (status "running"), its
+	// first event in that part; run.started is sent once per run.
+	EventRunResumed EventType = "run.resumed"
 )
 
 // Streams of a cell.log event.
 const (
 	StreamStdout = "stdout"
 	StreamStderr = "stderr"
+	// StreamPruned marks the one cell.log event that stands, at its first
+	// seq, for a cell's log lines pruned by the workspace's retention.
+	StreamPruned = "pruned"
 )
 
 // TimeFormat is RFC 3339 with milliseconds, the form of every event's `at`.

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -96,24 +97,33 @@ type MarkdownResult struct {
 	Text string `json:"text" expr:"text"`
 }
 
+// ApprovalResult is what an approval cell gives later cells: the
+// decision, who made it (their names, in order, joined by ", "), the
+// deciding comment, the form's values and the message they read.
+type ApprovalResult struct {
+	Approved  bool             `json:"approved" expr:"approved"`
+	By        string           `json:"by" expr:"by"`
+	Comment   string           `json:"comment" expr:"comment"`
+	Inputs    map[string]any   `json:"inputs" expr:"inputs"`
+	Message   string           `json:"message" expr:"message"`
+	Decisions []ApprovalChoice `json:"decisions" expr:"decisions"`
+}
+
+// ApprovalChoice is one person's decision on an approval cell. By is a
+// user's name, or "link holder (IP)" for someone with the decision link,
+// or "timeout" when on_timeout decided.
+type ApprovalChoice struct {
+	By       string         `json:"by" expr:"by"`
+	At       string         `json:"at" expr:"at"` // RFC 3339, UTC
+	Approved bool           `json:"approved" expr:"approved"`
+	Comment  string         `json:"comment,omitempty" expr:"comment"`
+	Inputs   map[string]any `json:"inputs,omitempty" expr:"inputs"`
+}
+
 // ParamMarker stands in a rendered SQL source for the i-th bound value
 // (from 0). The sql executor replaces each marker with its driver's
 // placeholder after splitting the statements, so a value never becomes SQL.
-func ParamMarker(i int) string { return "\x00p" + itoa(i) + "\x00" }
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b [20]byte
-	n := len(b)
-	for i > 0 {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-	}
-	return string(b[n:])
-}
+func ParamMarker(i int) string { return "\x00p" + strconv.Itoa(i) + "\x00" }
 
 // NewID returns a new random identifier with the given prefix, e.g. "r_".
 // It carries 80 random bits, enough that ids are never guessed or reused.

@@ -1,13 +1,22 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
+
+// passwordSetter changes a password, keeping one session signed in.
+type passwordSetter interface {
+	SetPassword(ctx context.Context, userID, passwordHash, keep string) error
+}
+
+var _ passwordSetter = (*store.Store)(nil)
 
 // GET /account: the signed-in person's account.
 func (s *Server) account(w http.ResponseWriter, r *http.Request) error {
@@ -16,6 +25,7 @@ func (s *Server) account(w http.ResponseWriter, r *http.Request) error {
 	}
 	return s.render(w, r, http.StatusOK, views.AccountPage(views.AccountProps{
 		Page: s.pageOf(r, "Your account", "", ""), Done: r.URL.Query().Get("done") != "",
+		MustChange: principalFrom(r.Context()).User.MustChangePassword,
 	}))
 }
 
@@ -36,7 +46,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
 	// The current password is a second place to guess one (with a stolen
 	// session): it shares the sign-in form's limits for this name.
 	addr := limitKey(requestClient(r).Addr)
-	wait, err := s.signins.wait(r.Context(), time.Now(), addr, p.User.Name)
+	wait, err := s.signins.wait(r.Context(), s.clock.Now(), addr, p.User.Name)
 	if err != nil {
 		return err
 	}
@@ -47,11 +57,11 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	errs := map[string]string{}
 	pw := r.PostFormValue("password")
-	if !PasswordMatches(p.User.PasswordHash, r.PostFormValue("current")) {
+	if !account.PasswordMatches(p.User.PasswordHash, r.PostFormValue("current")) {
 		errs["current"] = "that is not your current password"
-		s.signins.failed(r.Context(), time.Now(), addr, p.User.Name)
+		s.signins.failed(r.Context(), s.clock.Now(), addr, p.User.Name)
 	}
-	if msg := CheckPassword(pw); msg != "" {
+	if msg := account.CheckPassword(pw); msg != "" {
 		errs["password"] = msg
 	} else if pw != r.PostFormValue("password_again") {
 		errs["password_again"] = "the two passwords differ"
@@ -59,15 +69,15 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) error {
 	if len(errs) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.AccountPage(views.AccountProps{Page: s.pageOf(r, "Your account", "", ""), Errors: errs}))
 	}
-	hash, err := HashPassword(pw)
+	hash, err := account.HashPassword(pw)
 	if err != nil {
 		return err
 	}
 	keep := ""
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		keep = TokenHash(c.Value)
+		keep = account.TokenHash(c.Value)
 	}
-	if err := s.store.SetPassword(r.Context(), p.User.ID, hash, keep); err != nil {
+	if err := s.stores.password.SetPassword(r.Context(), p.User.ID, hash, keep); err != nil {
 		return err
 	}
 	s.auditIn(r.Context(), r, "", actPasswordChanged, "user "+p.User.Name, "")

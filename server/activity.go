@@ -1,15 +1,25 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
+
+// auditReader is what the activity page and the audit API read.
+type auditReader interface {
+	Members(ctx context.Context, wsID string) ([]store.Member, error)
+	Audit(ctx context.Context, q store.AuditQuery) ([]store.AuditEntry, error)
+}
+
+var _ auditReader = (*store.Store)(nil)
 
 // auditQuery reads the filters: action, user, since and until (YYYY-MM-DD
 // or RFC 3339; until's day is included), before (an entry id), limit.
@@ -52,14 +62,14 @@ func parseDay(v string, endOfDay bool) (time.Time, error) {
 
 // GET /w/{ws}/activity (owner): the workspace's audit log.
 func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return err
 	}
 	v := r.URL.Query()
 	props := views.ActivityProps{Page: s.pageOf(r, "Activity", a.Workspace.Slug, "activity"), Actions: auditActions,
 		Action: v.Get("action"), User: v.Get("user"), Since: v.Get("since"), Until: v.Get("until")}
-	if members, err := s.store.Members(r.Context(), a.Workspace.ID); err == nil {
+	if members, err := s.stores.activity.Members(r.Context(), a.Workspace.ID); err == nil {
 		for _, m := range members {
 			props.Users = append(props.Users, m.User.Name)
 		}
@@ -70,7 +80,7 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 		props.Error, status = s.classify(r, err).Message, http.StatusBadRequest
 	} else {
 		q.Limit = 200
-		entries, err := s.store.Audit(r.Context(), q)
+		entries, err := s.stores.activity.Audit(r.Context(), q)
 		if err != nil {
 			return err
 		}
@@ -89,7 +99,7 @@ func (s *Server) activity(w http.ResponseWriter, r *http.Request) error {
 
 // GET /api/v1/audit?action=&user=&since=&until=&before=&limit= (owner)
 func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleOwner)
+	a, err := s.apiWorkspace(r, engine.RoleOwner)
 	if err != nil {
 		return err
 	}
@@ -97,7 +107,7 @@ func (s *Server) apiAudit(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	entries, err := s.store.Audit(r.Context(), q)
+	entries, err := s.stores.activity.Audit(r.Context(), q)
 	if err != nil {
 		return err
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
@@ -18,7 +16,7 @@ import (
 
 // apiWorkspace resolves the workspace of an API request: the token's, or
 // ?workspace= for a session.
-func (s *Server) apiWorkspace(r *http.Request, min string) (access, error) {
+func (s *Server) apiWorkspace(r *http.Request, min engine.Role) (access, error) {
 	p := principalFrom(r.Context())
 	if p == nil {
 		return access{}, errUnauthorized
@@ -51,6 +49,7 @@ type apiFlow struct {
 	PublishedVersion *int           `json:"published_version"`
 	Versions         int            `json:"versions"`
 	LastRun          *apiRunSummary `json:"last_run"`
+	ArchivedAt       string         `json:"archived_at,omitempty"` // RFC 3339; listed only with ?archived=1
 }
 
 type apiRunSummary struct {
@@ -68,12 +67,15 @@ func flowJSON(f store.FlowSummary) apiFlow {
 	if f.LastRunID != "" {
 		a.LastRun = &apiRunSummary{ID: f.LastRunID, Status: string(f.LastRunStatus), CreatedAt: f.LastRunAt.UTC().Format(time.RFC3339)}
 	}
+	if !f.ArchivedAt.IsZero() {
+		a.ArchivedAt = f.ArchivedAt.UTC().Format(time.RFC3339)
+	}
 	return a
 }
 
 // GET /api/v1/flows
 func (s *Server) apiListFlows(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleViewer)
+	a, err := s.apiWorkspace(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -82,39 +84,20 @@ func (s *Server) apiListFlows(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := make([]apiFlow, 0, len(flows))
+	withArchived := r.URL.Query().Get("archived") == "1"
 	for _, f := range flows {
+		if !f.ArchivedAt.IsZero() && !withArchived {
+			continue
+		}
 		out = append(out, flowJSON(f))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"flows": out})
 	return nil
 }
 
-var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
-
-// slugify turns a name into a slug: lower case, dashes, at most 63 chars.
-func slugify(name string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(name) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-			dash = false
-		case b.Len() > 0 && !dash:
-			b.WriteByte('-')
-			dash = true
-		}
-	}
-	s := strings.TrimRight(b.String(), "-")
-	if len(s) > 63 {
-		s = strings.TrimRight(s[:63], "-")
-	}
-	return s
-}
-
 // POST /api/v1/flows (a .tar.gz or .zip flow folder)
 func (s *Server) apiCreateFlow(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleEditor)
+	a, err := s.apiWorkspace(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -134,11 +117,11 @@ func (s *Server) apiCreateFlow(w http.ResponseWriter, r *http.Request) error {
 // importFlow parses an archive, validates everything, and only then stores
 // the flow with its version 1.
 func (s *Server) importFlow(ctx context.Context, a access, data []byte, contentType, slug string) (*engine.Flow, string, error) {
-	fsys, top, err := readArchive(data, contentType)
+	folder, top, err := readArchive(data, contentType)
 	if err != nil {
 		return nil, "", err
 	}
-	f, err := flow.Parse(fsys)
+	f, err := flow.ParseFiles(folder)
 	if err != nil {
 		return nil, "", err
 	}
@@ -149,12 +132,12 @@ func (s *Server) importFlow(ctx context.Context, a access, data []byte, contentT
 		return nil, "", err
 	}
 	if slug == "" {
-		slug = slugify(top)
+		slug = engine.Slugify(top)
 	}
 	if slug == "" {
-		slug = slugify(f.Name)
+		slug = engine.Slugify(f.Name)
 	}
-	if !slugRE.MatchString(slug) {
+	if !engine.IsSlug(slug) {
 		return nil, "", errorf(http.StatusBadRequest, "slug", "slug", "give the flow a slug of lower-case letters, digits and dashes with ?slug=")
 	}
 	files, err := flow.Files(f)
@@ -184,7 +167,7 @@ func storeFiles(files []flow.File) []store.File {
 
 // GET /api/v1/flows/{slug}
 func (s *Server) apiGetFlow(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleViewer)
+	a, err := s.apiWorkspace(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}

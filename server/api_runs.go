@@ -2,10 +2,12 @@ package server
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,7 +21,7 @@ import (
 
 // POST /api/v1/flows/{slug}/runs
 func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleRunner)
+	a, err := s.apiWorkspace(r, engine.RoleRunner)
 	if err != nil {
 		return err
 	}
@@ -73,7 +75,8 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
 }
 
 // flowForRun picks the flow content to run: "draft", "published", a
-// version number, or by default the published version (else the latest).
+// version number, or by default the published version (else the latest;
+// else, for a flow with no version yet, the draft, as version 0).
 func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.RawMessage) (*engine.Flow, int, error) {
 	sel := strings.Trim(string(v), `"`)
 	if sel == "draft" {
@@ -91,6 +94,10 @@ func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.Ra
 		}
 		if sel == "published" && fs.PublishedVersion == 0 {
 			return nil, 0, errorf(http.StatusConflict, "unpublished", "version", "this flow has no published version; publish one or ask for \"draft\" or a number")
+		}
+		if n == 0 {
+			// No version saved yet: the draft is all there is.
+			return s.flowForRun(ctx, fs, json.RawMessage(`"draft"`))
 		}
 	default:
 		var err error
@@ -126,6 +133,9 @@ type apiCell struct {
 	DurationMS int64           `json:"duration_ms"`
 	Result     json.RawMessage `json:"result,omitempty"`
 	LogBytes   int64           `json:"log_bytes"`
+	// ReusedFrom is, in a re-run, the run this cell's result was taken
+	// from (it did not execute again).
+	ReusedFrom string `json:"reused_from,omitempty"`
 }
 
 type apiRun struct {
@@ -143,6 +153,13 @@ type apiRun struct {
 	Error      string          `json:"error,omitempty"`
 	Cells      []apiCell       `json:"cells"`
 	URL        string          `json:"url"`
+	// RerunOf and RerunFrom: this run re-runs that run from that cell.
+	RerunOf   string `json:"rerun_of,omitempty"`
+	RerunFrom string `json:"rerun_from,omitempty"`
+	// Reruns are the runs that re-run this one, newest first.
+	Reruns []string `json:"reruns,omitempty"`
+	// Notifications is the run's delivery log (GET /api/v1/runs/{id} only).
+	Notifications *[]apiDelivery `json:"notifications,omitempty"`
 }
 
 func fmtTime(t time.Time) string {
@@ -183,16 +200,36 @@ func (s *Server) runJSON(ctx context.Context, id string) (apiRun, error) {
 		out.Version = r.Version
 	}
 	kinds := map[string]engine.Kind{}
+	var order []string
 	if f, err := flowFromFiles(r.Files); err == nil {
 		for _, c := range f.Cells {
 			kinds[c.Name] = c.Kind
+			order = append(order, c.Name)
 		}
+	}
+	var rq store.RunRequest
+	json.Unmarshal(r.Request, &rq)
+	out.RerunOf, out.RerunFrom = rq.RerunOf, rq.From
+	if out.Reruns, err = s.store.RerunsOf(ctx, r.ID); err != nil {
+		return apiRun{}, err
 	}
 	for _, c := range cells {
 		if c.Kind == "" {
 			c.Kind = kinds[c.Name]
 		}
 		out.Cells = append(out.Cells, apiCell{Name: c.Name, Kind: string(c.Kind), Status: string(c.Status), Attempts: c.Attempts, DurationMS: c.DurationMS, Result: c.Result, LogBytes: c.LogBytes})
+	}
+	if len(rq.Reused) > 0 {
+		// The cells a re-run took from another run, in the flow's order
+		// among those it executed.
+		at := map[string]int{}
+		for i, name := range order {
+			at[name] = i
+		}
+		for name, from := range rq.Reused {
+			out.Cells = append(out.Cells, apiCell{Name: name, Kind: string(kinds[name]), Status: string(from.Status), Result: rq.Prior[name], ReusedFrom: from.Run})
+		}
+		slices.SortStableFunc(out.Cells, func(a, b apiCell) int { return cmp.Compare(at[a.Name], at[b.Name]) })
 	}
 	if m := s.maskerFor(ctx, r.WorkspaceID); m.Active() {
 		out.Error, out.Inputs = m.String(out.Error), maskJSON(m, out.Inputs)
@@ -204,7 +241,7 @@ func (s *Server) runJSON(ctx context.Context, id string) (apiRun, error) {
 }
 
 // runAccess loads a run and checks the principal's role in its workspace.
-func (s *Server) runAccess(ctx context.Context, id, min string) (store.Run, access, error) {
+func (s *Server) runAccess(ctx context.Context, id string, min engine.Role) (store.Run, access, error) {
 	if principalFrom(ctx) == nil {
 		return store.Run{}, access{}, errUnauthorized
 	}
@@ -222,11 +259,15 @@ func (s *Server) runAccess(ctx context.Context, id, min string) (store.Run, acce
 
 // GET /api/v1/runs/{id}
 func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) error {
-	if _, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer); err != nil {
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), engine.RoleViewer)
+	if err != nil {
 		return err
 	}
 	out, err := s.runJSON(r.Context(), r.PathValue("id"))
 	if err != nil {
+		return err
+	}
+	if out.Notifications, err = s.apiDeliveries(r.Context(), run); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -235,7 +276,7 @@ func (s *Server) apiGetRun(w http.ResponseWriter, r *http.Request) error {
 
 // POST /api/v1/runs/{id}/cancel
 func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) error {
-	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleRunner)
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), engine.RoleRunner)
 	if err != nil {
 		return err
 	}
@@ -256,7 +297,7 @@ func (s *Server) apiCancelRun(w http.ResponseWriter, r *http.Request) error {
 
 // GET /api/v1/runs/{id}/log?cell=NAME and /runs/{id}/log?cell=NAME
 func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
-	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -267,9 +308,16 @@ func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
 	if !runHasCell(run, cell) {
 		return errorf(http.StatusNotFound, "not_found", "cell", "this run has no cell "+cell)
 	}
+	if from := reusedFrom(run, cell); from != "" {
+		// A re-run did not execute this cell: its log is the run's it
+		// was taken from (same workspace, same masking).
+		if src, err := s.store.Run(r.Context(), from); err == nil && src.WorkspaceID == run.WorkspaceID {
+			run = src
+		}
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if r.URL.Query().Get("download") != "" || !strings.HasPrefix(r.URL.Path, "/api/") {
-		w.Header().Set("Content-Disposition", `attachment; filename="`+run.ID+"-"+slugify(cell)+`.log"`)
+		w.Header().Set("Content-Disposition", `attachment; filename="`+run.ID+"-"+engine.Slugify(cell)+`.log"`)
 	}
 	return s.writeLog(w, r, run, cell)
 }
@@ -308,7 +356,7 @@ func (s *Server) writeLog(w http.ResponseWriter, r *http.Request, run store.Run,
 // GET /api/v1/runs/{id}/events?since=N — a WebSocket when asked to upgrade,
 // else server-sent events.
 func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) error {
-	run, a, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	run, a, err := s.runAccess(r.Context(), r.PathValue("id"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -318,7 +366,7 @@ func (s *Server) apiRunEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	// The stream ends when the token is revoked or expires, or its user
 	// leaves the workspace.
-	g, err := s.hold(r.Context(), a, store.RoleViewer, false)
+	g, err := s.hold(r.Context(), a, engine.RoleViewer, false)
 	if err != nil {
 		return err
 	}
@@ -354,12 +402,14 @@ func eventOf(msg []byte) []byte {
 	return nil
 }
 
+// streamRunSSE sends a run's events as server-sent events: history, then
+// live, until the run ends, the client leaves or its credential ends.
 func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string, since int64, g *grant) error {
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		return errors.New("streaming unsupported")
 	}
-	rs, err := s.runs.follow(r.Context(), id, since, sseQueue, true)
+	rs, err := s.runs.follow(r.Context(), id, since, s.cfg.SSEQueue, true)
 	if err != nil {
 		return err
 	}
@@ -368,47 +418,8 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	bw := bufio.NewWriterSize(w, 32<<10)
-	write := func(msg []byte, seq int64) {
-		ev := eventOf(msg)
-		var head struct {
-			Seq  int64            `json:"seq"`
-			Type engine.EventType `json:"type"`
-		}
-		json.Unmarshal(ev, &head)
-		bw.WriteString("id: ")
-		bw.WriteString(strconv.FormatInt(head.Seq, 10))
-		bw.WriteString("\nevent: ")
-		bw.WriteString(string(head.Type))
-		bw.WriteString("\ndata: ")
-		bw.Write(ev)
-		bw.WriteString("\n\n")
-	}
-	flush := func() {
-		bw.Flush()
-		fl.Flush()
-	}
-	// replay writes the history left; it reports whether the stream is over.
-	replay := func() bool {
-		for {
-			msg, ok := rs.next()
-			if !ok {
-				break
-			}
-			write(msg, 0)
-		}
-		flush()
-		return rs.over()
-	}
-	// catchUp refetches from storage what a slow client's queue dropped:
-	// an API client gets every event, late rather than never.
-	catchUp := func() bool {
-		if rs.catchUp(r.Context()) != nil {
-			return true
-		}
-		return replay()
-	}
-	if replay() {
+	sse := &sseStream{ctx: r.Context(), bw: bufio.NewWriterSize(w, 32<<10), fl: fl, rs: rs}
+	if sse.replay() {
 		return nil
 	}
 	keep := time.NewTicker(15 * time.Second)
@@ -416,40 +427,16 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 	for {
 		select {
 		case m := <-rs.live():
-			if rs.behind() {
-				if catchUp() {
-					return nil
-				}
-				continue
-			}
-			if !rs.accept(m.Data, m.Seq) {
-				continue
-			}
-			write(m.Data, m.Seq)
-			if len(rs.live()) == 0 || rs.over() {
-				flush()
-			}
-			if rs.over() {
+			if sse.sendLive(m) {
 				return nil
 			}
 		case <-rs.ended():
-			if rs.behind() {
-				catchUp()
-				return nil
-			}
-			rs.drain()
-			replay()
+			sse.finish()
 			return nil
 		case <-keep.C:
-			bw.WriteString(": keep-alive\n\n")
-			flush()
+			sse.keepAlive()
 		case <-g.Dead():
-			// The credential ended: say why, in the API's error shape, and stop.
-			b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "unauthorized", "message": g.Reason()}})
-			bw.WriteString("event: error\ndata: ")
-			bw.Write(b)
-			bw.WriteString("\n\n")
-			flush()
+			sse.credentialEnded(g.Reason())
 			return nil
 		case <-r.Context().Done():
 			return nil
@@ -457,14 +444,103 @@ func (s *Server) streamRunSSE(w http.ResponseWriter, r *http.Request, id string,
 	}
 }
 
+// sseStream is one client reading a run as server-sent events: the steps
+// of streamRunSSE. The steps that report a bool "done" report whether the
+// stream is over.
+type sseStream struct {
+	ctx context.Context
+	bw  *bufio.Writer
+	fl  http.Flusher
+	rs  *runStream
+}
+
+// write buffers one stored message as an event with its seq as the id.
+func (e *sseStream) write(msg []byte) {
+	ev := eventOf(msg)
+	var head struct {
+		Seq  int64            `json:"seq"`
+		Type engine.EventType `json:"type"`
+	}
+	json.Unmarshal(ev, &head)
+	e.bw.WriteString("id: ")
+	e.bw.WriteString(strconv.FormatInt(head.Seq, 10))
+	e.bw.WriteString("\nevent: ")
+	e.bw.WriteString(string(head.Type))
+	e.bw.WriteString("\ndata: ")
+	e.bw.Write(ev)
+	e.bw.WriteString("\n\n")
+}
+
+func (e *sseStream) flush() {
+	e.bw.Flush()
+	e.fl.Flush()
+}
+
+// replay writes the history left.
+func (e *sseStream) replay() (done bool) {
+	for {
+		msg, ok := e.rs.next()
+		if !ok {
+			break
+		}
+		e.write(msg)
+	}
+	e.flush()
+	return e.rs.over()
+}
+
+// catchUp refetches from storage what a slow client's queue dropped:
+// an API client gets every event, late rather than never.
+func (e *sseStream) catchUp() (done bool) {
+	if e.rs.catchUp(e.ctx) != nil {
+		return true
+	}
+	return e.replay()
+}
+
+// sendLive writes one live message, flushing when no other is waiting.
+func (e *sseStream) sendLive(m *Msg) (done bool) {
+	if e.rs.behind() {
+		return e.catchUp()
+	}
+	if !e.rs.accept(m.Data, m.Seq) {
+		return false
+	}
+	e.write(m.Data)
+	if len(e.rs.live()) == 0 || e.rs.over() {
+		e.flush()
+	}
+	return e.rs.over()
+}
+
+// finish writes what is left once the live part has ended.
+func (e *sseStream) finish() {
+	if e.rs.behind() {
+		e.catchUp()
+		return
+	}
+	e.rs.drain()
+	e.replay()
+}
+
+func (e *sseStream) keepAlive() {
+	e.bw.WriteString(": keep-alive\n\n")
+	e.flush()
+}
+
+// credentialEnded says why the stream stops, in the API's error shape.
+func (e *sseStream) credentialEnded(reason string) {
+	b, _ := json.Marshal(map[string]any{"error": map[string]string{"code": "unauthorized", "message": reason}})
+	e.bw.WriteString("event: error\ndata: ")
+	e.bw.Write(b)
+	e.bw.WriteString("\n\n")
+	e.flush()
+}
+
 // flowFromFiles parses stored plain files back into a flow.
 func flowFromFiles(files []store.File) (*engine.Flow, error) {
 	return worker.FlowFromFiles(files)
 }
-
-// sseQueue is how far a server-sent-events client may fall behind before it
-// is caught up from storage (a variable so tests can make it tiny).
-var sseQueue = 4096
 
 // runHasCell reports whether cell is one of the cells of the run's flow.
 func runHasCell(run store.Run, cell string) bool {
@@ -473,4 +549,14 @@ func runHasCell(run store.Run, cell string) bool {
 		return true // cannot tell: answer with what is stored
 	}
 	return f.Cell(cell) != nil
+}
+
+// reusedFrom is the run a re-run took cell from instead of executing it
+// ("" when it executed it, or is no re-run).
+func reusedFrom(run store.Run, cell string) string {
+	var rq store.RunRequest
+	if json.Unmarshal(run.Request, &rq) != nil {
+		return ""
+	}
+	return rq.Reused[cell].Run
 }

@@ -6,13 +6,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"github.com/opsbook/opsbook/engine"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine"
 )
 
 func decode(t *testing.T, resp *http.Response) map[string]any {
@@ -163,10 +165,7 @@ func TestAPICreateFlowValidatesFirst(t *testing.T) {
 // streaming client falls behind at once; it is caught up from storage and
 // still gets every event once, in order.
 func TestAPIEventsSlowClientMissesNothing(t *testing.T) {
-	f := setup(t, testDB)
-	old := sseQueue
-	sseQueue = 1
-	t.Cleanup(func() { sseQueue = old })
+	f := setupWith(t, testDB, Config{SSEQueue: 1})
 	fl := &engine.Flow{Name: "Chatty", Cells: []engine.Cell{
 		{Name: "chatty", Kind: engine.KindShell, File: "chatty.sh", Source: "for i in $(seq 1 400); do echo line $i; done\n"},
 	}}
@@ -231,7 +230,7 @@ func TestSignInThrottled(t *testing.T) {
 // the old one no longer does, and other browsers are signed out.
 func TestChangePassword(t *testing.T) {
 	f := setup(t, testDB)
-	other, hash := NewToken("")
+	other, hash := account.NewToken("")
 	if _, err := f.st.CreateSession(t.Context(), f.users["editor"].ID, hash, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +253,10 @@ func TestChangePassword(t *testing.T) {
 		}
 	}
 	// The browser that changed it stays signed in; another one is out.
-	if _, _, err := f.st.SessionUser(t.Context(), TokenHash(f.cookies["editor"])); err != nil {
+	if _, _, err := f.st.SessionUser(t.Context(), account.TokenHash(f.cookies["editor"])); err != nil {
 		t.Errorf("the changing browser was signed out: %v", err)
 	}
-	if _, _, err := f.st.SessionUser(t.Context(), TokenHash(other)); err == nil {
+	if _, _, err := f.st.SessionUser(t.Context(), account.TokenHash(other)); err == nil {
 		t.Error("another browser of the user is still signed in")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/archive"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -50,7 +51,7 @@ func (s *Server) versionJSON(ctx context.Context, names userLogins, v store.Vers
 }
 
 // apiFlowAccess resolves the workspace and the {slug} flow of an API request.
-func (s *Server) apiFlowAccess(r *http.Request, min string) (access, store.FlowSummary, error) {
+func (s *Server) apiFlowAccess(r *http.Request, min engine.Role) (access, store.FlowSummary, error) {
 	a, err := s.apiWorkspace(r, min)
 	if err != nil {
 		return access{}, store.FlowSummary{}, err
@@ -61,7 +62,7 @@ func (s *Server) apiFlowAccess(r *http.Request, min string) (access, store.FlowS
 
 // GET /api/v1/flows/{slug}/versions
 func (s *Server) apiListVersions(w http.ResponseWriter, r *http.Request) error {
-	_, fs, err := s.apiFlowAccess(r, store.RoleViewer)
+	_, fs, err := s.apiFlowAccess(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (s *Server) apiListVersions(w http.ResponseWriter, r *http.Request) error {
 
 // POST /api/v1/flows/{slug}/versions?message= (a .tar.gz or .zip flow folder)
 func (s *Server) apiImportVersion(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.apiFlowAccess(r, store.RoleEditor)
+	a, fs, err := s.apiFlowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func versionsURL(ws, slug string) string { return "/w/" + ws + "/flows/" + slug 
 
 // GET /api/v1/flows/{slug}/versions/{n}/export?format=zip|tar.gz
 func (s *Server) apiExportVersion(w http.ResponseWriter, r *http.Request) error {
-	_, fs, err := s.apiFlowAccess(r, store.RoleViewer)
+	_, fs, err := s.apiFlowAccess(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -145,7 +146,7 @@ func (s *Server) exportVersion(w http.ResponseWriter, r *http.Request, fs store.
 
 // POST /api/v1/flows/{slug}/versions/{n}/publish
 func (s *Server) apiPublishVersion(w http.ResponseWriter, r *http.Request) error {
-	_, fs, err := s.apiFlowAccess(r, store.RoleEditor)
+	_, fs, err := s.apiFlowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}

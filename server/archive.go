@@ -3,10 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
-	"io/fs"
-	"testing/fstest"
 
 	"github.com/opsbook/opsbook/engine/archive"
+	"github.com/opsbook/opsbook/engine/flow"
 )
 
 // Limits on an uploaded flow folder (docs/API.md).
@@ -32,7 +31,7 @@ func badArchive(format string, args ...any) error {
 // engine/archive's checks (links, devices, absolute paths, `..`, repeated
 // or case-folded names, too many or too large files, bombs). It strips one
 // top-level folder, whose name it returns (the flow's slug).
-func readArchive(data []byte, contentType string) (fs.FS, string, error) {
+func readArchive(data []byte, contentType string) ([]flow.File, string, error) {
 	files, top, err := archive.Read(data, contentType, archiveLimits)
 	if err != nil {
 		var ae *archive.Error
@@ -41,11 +40,7 @@ func readArchive(data []byte, contentType string) (fs.FS, string, error) {
 		}
 		return nil, "", err
 	}
-	out := fstest.MapFS{}
-	for _, f := range files {
-		out[f.Name] = &fstest.MapFile{Data: f.Data, Mode: 0o644, ModTime: archive.ModTime}
-	}
-	return out, top, nil
+	return files, top, nil
 }
 
 var errArchive *archiveError

@@ -45,6 +45,7 @@ var auditActions = []string{
 	actMemberAdded, actMemberRole, actMemberRemoved, actTokenCreated, actTokenRevoked,
 	actFlowCreated, actPasswordChanged, "version.saved", "version.published", "version.restored",
 	actGitConfigured, actGitPulled, actGitResolved, actSandboxConfigured,
+	actFlowArchived, actFlowUnarchived, actFlowDeleted, actApprovalDecided,
 }
 
 // audit records an action of the request's principal in the request's
@@ -83,7 +84,7 @@ func (s *Server) auditEntry(ctx context.Context, r *http.Request, e store.AuditE
 	}
 	// The entry is written even when the request was canceled meanwhile.
 	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Error("audit", "action", e.Action, "target", e.Target, "err", err)
+		s.log.ErrorContext(ctx, "audit", "action", e.Action, "target", e.Target, "err", err)
 	}
 }
 

@@ -2,63 +2,20 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
 const (
 	sessionCookie = "opsbook_session"
 	sessionTTL    = 30 * 24 * time.Hour
-	// bcryptCost is bcrypt's default: about 50 ms a check on this machine.
-	bcryptCost = bcrypt.DefaultCost
 )
-
-// HashPassword hashes a password for storage.
-func HashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcryptCost)
-	if err != nil {
-		return "", err
-	}
-	return string(h), nil
-}
-
-// PasswordMatches reports whether pw matches the stored hash.
-func PasswordMatches(hash, pw string) bool {
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
-}
-
-// NewToken returns a random token (256 bits, URL-safe) and its sha256 hex,
-// which is what the store keeps.
-func NewToken(prefix string) (token, hash string) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	token = prefix + base64.RawURLEncoding.EncodeToString(b[:])
-	return token, TokenHash(token)
-}
-
-// TokenHash is the stored form of a token.
-func TokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
-
-// roleRank orders roles: a higher rank can do everything a lower one can.
-var roleRank = map[string]int{store.RoleViewer: 1, store.RoleRunner: 2, store.RoleEditor: 3, store.RoleOwner: 4}
-
-// atLeast reports whether role has the rights of min.
-func atLeast(role, min string) bool { return roleRank[role] >= roleRank[min] && roleRank[role] > 0 }
 
 // principal is who is making a request.
 type principal struct {
@@ -78,6 +35,9 @@ type ctxKey int
 const principalKey ctxKey = 1
 
 func withPrincipal(ctx context.Context, p *principal) context.Context {
+	if p != nil {
+		noteUser(ctx, p.User.ID)
+	}
 	return context.WithValue(ctx, principalKey, p)
 }
 
@@ -95,7 +55,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); h != "" {
 			tok, ok := strings.CutPrefix(h, "Bearer ")
 			if ok {
-				t, err := s.store.TokenByHash(ctx, TokenHash(strings.TrimSpace(tok)))
+				t, err := s.store.TokenByHash(ctx, account.TokenHash(strings.TrimSpace(tok)))
 				if err == nil {
 					if u, err := s.store.UserByID(ctx, t.UserID); err == nil {
 						next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Token: &t, gen: gen})))
@@ -108,13 +68,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-			u, sess, err := s.store.SessionUser(ctx, TokenHash(c.Value))
+			u, sess, err := s.store.SessionUser(ctx, account.TokenHash(c.Value))
 			if err == nil {
 				next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Session: &sess, gen: gen})))
 				return
 			}
 			if !errors.Is(err, store.ErrNotFound) {
-				s.log.Error("session lookup", "err", err)
+				s.log.ErrorContext(ctx, "session lookup", "err", err)
 			}
 		}
 		next.ServeHTTP(w, r)
@@ -123,7 +83,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 
 // startSession signs the user in on this browser.
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) error {
-	token, hash := NewToken("")
+	token, hash := account.NewToken("")
 	exp := time.Now().Add(sessionTTL)
 	if _, err := s.store.CreateSession(r.Context(), u.ID, hash, exp); err != nil {
 		return err
@@ -137,7 +97,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		s.store.DeleteSession(r.Context(), TokenHash(c.Value))
+		s.store.DeleteSession(r.Context(), account.TokenHash(c.Value))
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(r)})
 }
@@ -145,7 +105,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 // access is what a principal may do in a workspace.
 type access struct {
 	Workspace store.Workspace
-	Role      string
+	Role      engine.Role
 }
 
 // errForbidden and errUnauthorized map to 403 and 401 (or a sign-in
@@ -159,7 +119,7 @@ var (
 // workspaceAccess checks that the principal is a member of the workspace
 // with at least min role. Members of other workspaces get errNotFound, so
 // a workspace's existence is not revealed.
-func (s *Server) workspaceAccess(ctx context.Context, wsSlug, min string) (access, error) {
+func (s *Server) workspaceAccess(ctx context.Context, wsSlug string, min engine.Role) (access, error) {
 	p := principalFrom(ctx)
 	if p == nil {
 		return access{}, errUnauthorized
@@ -174,7 +134,7 @@ func (s *Server) workspaceAccess(ctx context.Context, wsSlug, min string) (acces
 	return s.accessTo(ctx, ws, min)
 }
 
-func (s *Server) accessTo(ctx context.Context, ws store.Workspace, min string) (access, error) {
+func (s *Server) accessTo(ctx context.Context, ws store.Workspace, min engine.Role) (access, error) {
 	p := principalFrom(ctx)
 	if p == nil {
 		return access{}, errUnauthorized
@@ -191,11 +151,9 @@ func (s *Server) accessTo(ctx context.Context, ws store.Workspace, min string) (
 			return access{}, errNotFound
 		}
 		// A token never has more rights than its owner has now.
-		if roleRank[p.Token.Role] < roleRank[role] {
-			role = p.Token.Role
-		}
+		role = role.Lower(p.Token.Role)
 	}
-	if !atLeast(role, min) {
+	if !role.AtLeast(min) {
 		return access{Workspace: ws, Role: role}, errForbidden
 	}
 	return access{Workspace: ws, Role: role}, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/sandbox"
@@ -72,7 +73,7 @@ func (s *studio) workspace() store.Workspace {
 
 // member creates a user with a role in the workspace and returns a session
 // token for it.
-func (s *studio) member(name, display, role string) (store.User, string) {
+func (s *studio) member(name, display string, role engine.Role) (store.User, string) {
 	s.t.Helper()
 	ctx := context.Background()
 	u, err := s.st.CreateUser(ctx, name, display, testHash)
@@ -82,7 +83,7 @@ func (s *studio) member(name, display, role string) (store.User, string) {
 	if err := s.st.AddMember(ctx, s.ws.ID, u.ID, role); err != nil {
 		s.t.Fatal(err)
 	}
-	tok, hash := NewToken("")
+	tok, hash := account.NewToken("")
 	if _, err := s.st.CreateSession(ctx, u.ID, hash, time.Now().Add(time.Hour)); err != nil {
 		s.t.Fatal(err)
 	}
@@ -300,6 +301,26 @@ func (b *tab) submit(sel string) {
 	}
 }
 
+// follow clicks the link sel as the page holds it at that moment and waits
+// for the page it leads to. (A click by selector can land on a node the
+// page's script has just drawn anew — the notebook redraws its run banners
+// when its socket says hello — and then nothing navigates.)
+func (b *tab) follow(sel string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, browserWait)
+	defer cancel()
+	click := `(() => { const a = document.querySelector(` + jsString(sel) + `); if (!a) return false; a.click(); return true; })()`
+	var found bool
+	act := chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		var err error
+		found, err = chromedp.Evaluate[bool](click)(ctx, tg)
+		return chromedp.Void{}, err
+	})
+	if _, err := chromedp.RunResponse(ctx, act); err != nil || !found {
+		b.t.Fatalf("follow %s (found %v): %v%s", sel, found, err, b.state())
+	}
+}
+
 // eval evaluates a JavaScript expression and decodes its value into T.
 func eval[T any](b *tab, expr string) T {
 	b.t.Helper()
@@ -429,7 +450,7 @@ func TestBrowserFirstStart(t *testing.T) {
 		t.Fatalf("the owner was not stored: %v", err)
 	}
 	ms, err := s.st.WorkspacesOf(context.Background(), u.ID)
-	if err != nil || len(ms) != 1 || ms[0].Role != store.RoleOwner || ms[0].Workspace.Name != "Acme Ops" {
+	if err != nil || len(ms) != 1 || ms[0].Role != engine.RoleOwner || ms[0].Workspace.Name != "Acme Ops" {
 		t.Errorf("ada's workspaces: %+v, %v; want owner of Acme Ops", ms, err)
 	}
 }
@@ -441,7 +462,7 @@ func TestBrowserFirstStart(t *testing.T) {
 func TestBrowserNotebookRun(t *testing.T) {
 	s := newStudio(t)
 	s.workspace()
-	_, tok := s.member("ada", "Ada Lovelace", store.RoleOwner)
+	_, tok := s.member("ada", "Ada Lovelace", engine.RoleOwner)
 	b := newBrowser(t, s)
 	b.signIn(tok)
 
@@ -505,7 +526,7 @@ func TestBrowserNotebookRun(t *testing.T) {
 	// The run page, from the banner's link.
 	link := `[data-runs] [data-run-id=` + jsString(run.ID) + `] a[href]`
 	b.wait("the link to the run", `document.querySelector(`+jsString(link)+`) !== null`)
-	b.submit(link)
+	b.follow(link)
 	b.do("the run page", chromedp.WaitReady(chromedp.CSS(`#run`)))
 	if loc := eval[string](b, `location.pathname`); loc != "/runs/"+run.ID {
 		t.Fatalf("the link led to %s, want /runs/%s", loc, run.ID)
@@ -534,7 +555,7 @@ func TestBrowserNotebookRun(t *testing.T) {
 func TestBrowserCancel(t *testing.T) {
 	s := newStudio(t)
 	s.workspace()
-	ada, tok := s.member("ada", "Ada Lovelace", store.RoleOwner)
+	ada, tok := s.member("ada", "Ada Lovelace", engine.RoleOwner)
 	fs := s.flow("slow", "Slow", ada,
 		engine.Cell{Name: "wait", Kind: engine.KindShell, Source: "echo waiting\nsleep 30\necho never\n"},
 		engine.Cell{Name: "after", Kind: engine.KindShell, Source: "echo after\n"},
@@ -574,8 +595,8 @@ func TestBrowserCancel(t *testing.T) {
 func TestBrowserTwoTabs(t *testing.T) {
 	s := newStudio(t)
 	s.workspace()
-	ada, adaTok := s.member("ada", "Ada Lovelace", store.RoleOwner)
-	_, bobTok := s.member("bob", "Bob Builder", store.RoleEditor)
+	ada, adaTok := s.member("ada", "Ada Lovelace", engine.RoleOwner)
+	_, bobTok := s.member("bob", "Bob Builder", engine.RoleEditor)
 	s.flow("shared", "Shared", ada,
 		engine.Cell{Name: "ticks", Kind: engine.KindShell, Source: "for i in 1 2 3; do echo tick $i; sleep 0.3; done\n"},
 	)
@@ -614,7 +635,7 @@ func TestBrowserTwoTabs(t *testing.T) {
 func TestBrowserSourceTooLarge(t *testing.T) {
 	s := newStudio(t)
 	s.workspace()
-	ada, tok := s.member("ada", "Ada Lovelace", store.RoleOwner)
+	ada, tok := s.member("ada", "Ada Lovelace", engine.RoleOwner)
 	const original = "echo small\n"
 	fs := s.flow("big", "Big", ada, engine.Cell{Name: "data", Kind: engine.KindShell, Source: original})
 	b := newBrowser(t, s)
@@ -695,7 +716,7 @@ func TestBrowserInert(t *testing.T) {
 	s.workspace()
 	const display = `<img src=x onerror=alert('display')>`
 	const flowName = `<script>alert('flow')</script><img src=x onerror=alert('flow')>`
-	ada, tok := s.member("ada", display, store.RoleOwner)
+	ada, tok := s.member("ada", display, engine.RoleOwner)
 	fs := s.flow("xss", flowName, ada,
 		engine.Cell{Name: "notes", Kind: engine.KindMarkdown, Source: "# Notes <script>alert('md')</script>\n\n<img src=x onerror=alert('md')>\n\n[link](javascript:alert('md'))\n"},
 		engine.Cell{Name: "out", Kind: engine.KindShell, Source: `echo '<script>alert("out")</script>'

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"hash/fnv"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/opsbook/opsbook/engine/collab"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -32,13 +34,6 @@ func (s *Server) newAuthority() *collab.Authority {
 	})
 }
 
-type updatesMsg struct {
-	T       string          `json:"t"`
-	Cell    string          `json:"cell"`
-	Version int             `json:"version"`
-	Updates []collab.Update `json:"updates"`
-}
-
 // startCollab starts the checkpointer and, on PostgreSQL, the listener for
 // other processes' changes; stopCollab (from Stop) ends both.
 func (s *Server) startCollab(ctx context.Context) {
@@ -53,7 +48,7 @@ func (s *Server) startCollab(ctx context.Context) {
 	var once sync.Once
 	go func() {
 		defer close(s.listenDone)
-		s.store.Listen(ctx, []string{store.ChannelDoc, store.ChannelFlow, store.ChannelPresence, store.ChannelCred},
+		s.store.Listen(ctx, []string{store.ChannelDoc, store.ChannelFlow, store.ChannelPresence, store.ChannelCred, store.ChannelApproval},
 			func() {
 				once.Do(func() { close(ready) })
 				// Listening (again): credential changes may have been missed.
@@ -82,30 +77,39 @@ func (s *Server) onNotice(ctx context.Context, n store.Notice) {
 	case store.ChannelDoc:
 		if flowID, cellID, v, ok := n.DocNotice(); ok {
 			if err := s.collab.Sync(ctx, flowID, cellID, v); err != nil {
-				s.log.Error("catch up on another process's changes", "flow", flowID, "cell", cellID, "err", err)
+				s.log.Error("catch up on another process's changes", logattr.Flow(flowID), logattr.CellID(cellID), "err", err)
 			}
 		}
 	case store.ChannelFlow:
 		flowID, from, _ := strings.Cut(n.Payload, " ")
+		from, what, _ := strings.Cut(from, " ")
 		if from == s.process || s.hub.Subscribers(flowTopic(flowID)) == 0 {
+			return
+		}
+		if what == flowNoticePaused {
+			s.tellPaused(ctx, flowID, "")
 			return
 		}
 		d, err := s.store.Draft(ctx, flowID)
 		if err != nil {
 			return
 		}
-		b, _ := json.Marshal(map[string]any{"t": "draft", "draft": toDraftJSON(d)})
+		b, _ := json.Marshal(draftMsg{T: "draft", Draft: toDraftJSON(d)})
 		s.hub.Publish(flowTopic(flowID), &Msg{Data: b})
 	case store.ChannelCred:
 		if c, ok := n.CredChange(); ok {
 			s.onCredChange(c)
 		}
-	case store.ChannelPresence:
-		var p struct {
-			Process string          `json:"process"`
-			Flow    string          `json:"flow"`
-			Msg     json.RawMessage `json:"msg"`
+	case store.ChannelApproval:
+		f := strings.Fields(n.Payload)
+		if len(f) != 4 || f[3] == s.process {
+			return
 		}
+		if k, err := strconv.Atoi(f[2]); err == nil {
+			s.publishVoteHere(f[0], f[1], k)
+		}
+	case store.ChannelPresence:
+		var p presenceNotice
 		if json.Unmarshal([]byte(n.Payload), &p) != nil || p.Process == s.process {
 			return
 		}
@@ -117,7 +121,7 @@ func (s *Server) onNotice(ctx context.Context, n store.Notice) {
 // announceFlow tells other processes that a flow's structure changed.
 func (s *Server) announceFlow(ctx context.Context, flowID string) {
 	if err := s.store.Notify(ctx, store.ChannelFlow, flowID+" "+s.process); err != nil {
-		s.log.Warn("notify other processes", "flow", flowID, "err", err)
+		s.log.Warn("notify other processes", logattr.Flow(flowID), "err", err)
 	}
 }
 
@@ -128,7 +132,7 @@ func (s *Server) publishPresence(ctx context.Context, flowID string, msg []byte)
 	if !s.pg || len(msg) > 7000 {
 		return
 	}
-	b, _ := json.Marshal(map[string]any{"process": s.process, "flow": flowID, "msg": json.RawMessage(msg)})
+	b, _ := json.Marshal(presenceNotice{Process: s.process, Flow: flowID, Msg: msg})
 	s.store.Notify(ctx, store.ChannelPresence, string(b))
 }
 
@@ -138,27 +142,27 @@ func (s *Server) publishPresence(ctx context.Context, flowID string, msg []byte)
 // collab.pull-needed; a deleted cell → collab.gone; anything invalid →
 // collab.error. The document is touched only by an accepted push, and the
 // ack is sent only once the change is stored.
-func (c *notebookConn) collabPush(ctx context.Context, m *clientMsg) error {
+func (c *notebookConn) collabPush(ctx context.Context, m *collabPushReq) error {
 	var ups []collab.Update
 	if err := json.Unmarshal(m.Updates, &ups); err != nil || len(ups) == 0 {
 		msg := "updates must be a non-empty list of {changes, clientID}"
 		if err != nil {
 			msg = err.Error()
 		}
-		c.ordered(map[string]any{"t": "collab.error", "cell": m.Cell, "message": msg})
+		c.ordered(collabErrorMsg{T: "collab.error", Cell: m.Cell, Message: msg})
 		return nil
 	}
 	start, err := c.s.collab.Push(ctx, c.flow.ID, m.Cell, c.user.ID, *m.Version, ups)
 	var stale *collab.StaleError
 	switch {
 	case err == nil:
-		c.ordered(map[string]any{"t": "collab.ack", "cell": m.Cell, "version": start + len(ups)})
+		c.ordered(collabVersionMsg{T: "collab.ack", Cell: m.Cell, Version: start + len(ups)})
 	case errors.As(err, &stale):
-		c.ordered(map[string]any{"t": "collab.pull-needed", "cell": m.Cell, "version": stale.Version})
+		c.ordered(collabVersionMsg{T: "collab.pull-needed", Cell: m.Cell, Version: stale.Version})
 	case errors.Is(err, collab.ErrGone):
 		c.gone(ctx, m.Cell)
 	case errors.Is(err, collab.ErrInvalid), errors.Is(err, collab.ErrTooLarge):
-		c.ordered(map[string]any{"t": "collab.error", "cell": m.Cell, "message": err.Error()})
+		c.ordered(collabErrorMsg{T: "collab.error", Cell: m.Cell, Message: err.Error()})
 	default:
 		return err
 	}
@@ -168,25 +172,25 @@ func (c *notebookConn) collabPush(ctx context.Context, m *clientMsg) error {
 // gone tells the client that a cell it edits was deleted, by whom, so it
 // can offer to restore it.
 func (c *notebookConn) gone(ctx context.Context, cellID string) {
-	msg := map[string]any{"t": "collab.gone", "cell": cellID}
+	msg := collabGoneMsg{T: "collab.gone", Cell: cellID}
 	if dc, err := c.s.store.DeletedCellByID(ctx, c.flow.ID, cellID); err == nil {
-		msg["name"] = dc.Name
+		msg.Name = dc.Name
 		if u, err := c.s.store.UserByID(ctx, dc.DeletedBy); err == nil {
-			msg["by"] = u.Name
+			msg.By = u.Name
 		}
 	}
 	c.ordered(msg)
 }
 
 // collabPull handles collab.pull: the updates after version.
-func (c *notebookConn) collabPull(ctx context.Context, m *clientMsg) error {
+func (c *notebookConn) collabPull(ctx context.Context, m *collabPullReq) error {
 	ups, err := c.s.collab.Pull(ctx, c.flow.ID, m.Cell, *m.Version)
 	switch {
 	case errors.Is(err, collab.ErrGone):
 		c.gone(ctx, m.Cell)
 		return nil
 	case errors.Is(err, collab.ErrInvalid):
-		c.ordered(map[string]any{"t": "collab.error", "cell": m.Cell, "message": err.Error()})
+		c.ordered(collabErrorMsg{T: "collab.error", Cell: m.Cell, Message: err.Error()})
 		return nil
 	case err != nil:
 		return err
@@ -200,7 +204,7 @@ func (c *notebookConn) collabPull(ctx context.Context, m *clientMsg) error {
 
 // collabDoc handles collab.doc: a cell's whole text and version, for a
 // client that lost track of it.
-func (c *notebookConn) collabDoc(ctx context.Context, m *clientMsg) error {
+func (c *notebookConn) collabDoc(ctx context.Context, m *collabDocReq) error {
 	v, text, err := c.s.collab.Doc(ctx, c.flow.ID, m.Cell)
 	if errors.Is(err, collab.ErrGone) {
 		c.gone(ctx, m.Cell)
@@ -209,7 +213,7 @@ func (c *notebookConn) collabDoc(ctx context.Context, m *clientMsg) error {
 	if err != nil {
 		return err
 	}
-	c.ordered(map[string]any{"t": "collab.doc", "cell": m.Cell, "version": v, "source": text})
+	c.ordered(collabDocMsg{T: "collab.doc", Cell: m.Cell, Version: v, Source: text})
 	return nil
 }
 
@@ -262,12 +266,6 @@ type peer struct {
 	Initial string          `json:"initials"`
 	Cell    string          `json:"cell,omitempty"`
 	Sel     json.RawMessage `json:"sel,omitempty"`
-}
-
-// presenceMsg is what everyone in a flow is told about one peer.
-type presenceMsg struct {
-	T string `json:"t"`
-	peer
 }
 
 // presenceBook keeps who is in which flow (this process's sockets, and

@@ -522,7 +522,7 @@ func TestCollabPresence(t *testing.T) {
 		t.Fatalf("presence %v", p)
 	}
 	b.WriteJSON(map[string]any{"t": "presence", "cell": "c_x", "sel": []any{map[string]any{"anchor": 1, "head": 3}}})
-	got = readUntil(t, a, func(m map[string]any) bool { return m["t"] == "presence" && m["cell"] == "c_x" })
+	readUntil(t, a, func(m map[string]any) bool { return m["t"] == "presence" && m["cell"] == "c_x" })
 	b.Close()
 	readUntil(t, a, isType("presence.leave"))
 }

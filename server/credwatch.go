@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/clock"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -18,10 +21,6 @@ import (
 // touches in memory, so every socket message is checked against the
 // current role without a query; a periodic re-check against the store
 // catches a notification that was lost.
-
-// credRecheck is how often an open grant is checked against the store
-// (grantBook.every changes it for tests).
-const credRecheck = 30 * time.Second
 
 // Reasons a grant ends, shown to the person in the socket's close frame
 // (at most 123 bytes).
@@ -40,22 +39,23 @@ const (
 type grant struct {
 	s         *Server
 	user      string
-	session   string // session id, or "" for a token
-	token     string // token id, or ""
-	tokenRole string // a token's own role: the grant never exceeds it
+	session   string      // session id, or "" for a token
+	token     string      // token id, or ""
+	tokenRole engine.Role // a token's own role: the grant never exceeds it
 	ws        string
+	request   string // the socket's request id, for the lines its re-checks log
 	// min is the least role the socket needs to stay open; with
 	// lowerCloses, any lowering closes it (a notebook page's controls were
 	// drawn for the role it had).
-	min         string
+	min         engine.Role
 	lowerCloses bool
 
 	mu     sync.Mutex
-	role   string // "" once ended
+	role   engine.Role // "" once ended
 	reason string
 	dead   chan struct{}
-	tick   *time.Timer // the next re-check against the store
-	expiry *time.Timer // the credential's expiry, or nil
+	tick   clock.Timer // the next re-check against the store (Config.CredRecheck)
+	expiry clock.Timer // the credential's expiry, or nil
 }
 
 // grantBook is the server's open grants.
@@ -65,16 +65,6 @@ type grantBook struct {
 	// gen counts credential changes seen, so a grant taken after a change
 	// that raced its request's authentication checks the store once.
 	gen atomic.Uint64
-	// every overrides credRecheck when set (tests).
-	every atomic.Int64
-}
-
-// interval is how long a grant goes between checks against the store.
-func (b *grantBook) interval() time.Duration {
-	if d := time.Duration(b.every.Load()); d > 0 {
-		return d
-	}
-	return credRecheck
 }
 
 func (b *grantBook) add(g *grant) {
@@ -112,12 +102,12 @@ func (b *grantBook) count() int {
 // hold takes a grant for a socket the request's principal opens with
 // access a; release it when the socket ends. A credential that ended
 // meanwhile is errUnauthorized.
-func (s *Server) hold(ctx context.Context, a access, min string, lowerCloses bool) (*grant, error) {
+func (s *Server) hold(ctx context.Context, a access, min engine.Role, lowerCloses bool) (*grant, error) {
 	p := principalFrom(ctx)
 	if p == nil {
 		return nil, errUnauthorized
 	}
-	g := &grant{s: s, user: p.User.ID, ws: a.Workspace.ID, min: min, lowerCloses: lowerCloses, role: a.Role, dead: make(chan struct{})}
+	g := &grant{s: s, user: p.User.ID, ws: a.Workspace.ID, min: min, lowerCloses: lowerCloses, role: a.Role, dead: make(chan struct{}), request: logattr.RequestOf(ctx)}
 	var expires time.Time
 	if p.Token != nil {
 		g.token, g.tokenRole, expires = p.Token.ID, p.Token.Role, p.Token.ExpiresAt
@@ -144,14 +134,14 @@ func (s *Server) hold(ctx context.Context, a access, min string, lowerCloses boo
 		if g.token != "" {
 			why = reasonTokenExpired
 		}
-		g.expiry = time.AfterFunc(time.Until(expires), func() { g.end(why) })
+		g.expiry = s.clock.AfterFunc(expires.Sub(s.clock.Now()), func() { g.end(why) })
 	}
 	// Spread over a quarter of the interval, so sockets opened together
 	// (a crowd on one run page) do not all query the store at once.
-	every := s.grants.interval()
+	every := s.cfg.CredRecheck
 	every += rand.N(every/4 + 1)
-	g.tick = time.AfterFunc(every, func() {
-		c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	g.tick = s.clock.AfterFunc(every, func() {
+		c, cancel := context.WithTimeout(logattr.WithRequest(context.Background(), g.request), 10*time.Second)
 		defer cancel()
 		g.recheck(c)
 		g.mu.Lock()
@@ -176,9 +166,9 @@ func (g *grant) stopTimers() {
 }
 
 // Role is the grant's current role; "" once it ended.
-func (g *grant) Role() string {
+func (g *grant) Role() engine.Role {
 	if g == nil {
-		return store.RoleViewer
+		return engine.RoleViewer
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -232,21 +222,21 @@ func (g *grant) release() {
 
 // setRole takes a member's new role in the grant's workspace ("" when they
 // were removed), bounded by a token's own role.
-func (g *grant) setRole(member string) {
+func (g *grant) setRole(member engine.Role) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.role == "" {
 		return
 	}
 	role := member
-	if g.token != "" && roleRank[g.tokenRole] < roleRank[role] {
-		role = g.tokenRole
+	if g.token != "" {
+		role = role.Lower(g.tokenRole)
 	}
 	switch {
-	case member == "" || !atLeast(role, g.min):
+	case member == "" || !role.AtLeast(g.min):
 		g.endLocked(reasonRemoved)
-	case g.lowerCloses && roleRank[role] < roleRank[g.role]:
-		g.endLocked("your role changed to " + role + "; reload the page")
+	case g.lowerCloses && !role.AtLeast(g.role):
+		g.endLocked("your role changed to " + string(role) + "; reload the page")
 	default:
 		g.role = role
 	}
@@ -270,7 +260,7 @@ func (g *grant) recheck(ctx context.Context) {
 			g.end(reasonTokenExpired)
 			return
 		case err != nil:
-			s.log.Warn("re-check an open socket's token", "err", err)
+			s.log.WarnContext(ctx, "re-check an open socket's token", "err", err)
 			return
 		}
 	}
@@ -281,7 +271,7 @@ func (g *grant) recheck(ctx context.Context) {
 			g.end(reasonSignedOut)
 			return
 		case err != nil:
-			s.log.Warn("re-check an open socket's session", "err", err)
+			s.log.WarnContext(ctx, "re-check an open socket's session", "err", err)
 			return
 		}
 	}
@@ -290,7 +280,7 @@ func (g *grant) recheck(ctx context.Context) {
 	case errors.Is(err, store.ErrNotFound):
 		g.setRole("")
 	case err != nil:
-		s.log.Warn("re-check an open socket's membership", "err", err)
+		s.log.WarnContext(ctx, "re-check an open socket's membership", "err", err)
 	default:
 		g.setRole(role)
 	}

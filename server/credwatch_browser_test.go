@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/store"
 )
 
 // TestBrowserSignedOutElsewhere: signing out in one browser tab ends the
@@ -15,14 +15,14 @@ import (
 func TestBrowserSignedOutElsewhere(t *testing.T) {
 	s := newStudio(t)
 	s.workspace()
-	ada, adaTok := s.member("ada", "Ada Lovelace", store.RoleOwner)
+	ada, adaTok := s.member("ada", "Ada Lovelace", engine.RoleOwner)
 	s.flow("shared", "Shared", ada, engine.Cell{Name: "hi", Kind: engine.KindShell, Source: "echo hi\n"})
 	b := newBrowser(t, s)
 	b.signIn(adaTok)
 	b.open("/w/acme/flows/shared", cellSel("hi", ".cm-content"))
 	b.wait("the notebook's socket", `document.querySelector('[data-conn]')?.dataset.conn === 'open'`)
 	// The same session signs out (another tab of this browser).
-	if err := s.st.DeleteSession(context.Background(), TokenHash(adaTok)); err != nil {
+	if err := s.st.DeleteSession(context.Background(), account.TokenHash(adaTok)); err != nil {
 		t.Fatal(err)
 	}
 	b.wait("the reason, shown", `document.querySelector('[data-ended]')?.textContent.includes(`+jsString(reasonSignedOut)+`)`)

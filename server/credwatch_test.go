@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/store"
@@ -231,7 +232,7 @@ func TestCredentialKeepsOthers(t *testing.T) {
 	if m := readUntil(t, mine, isType("error")); !strings.Contains(m[len(m)-1]["message"].(string), "viewer") {
 		t.Fatalf("a viewer's flow.update: %v", m[len(m)-1])
 	}
-	if err := f.st.AddMember(context.Background(), f.ws.ID, f.users["viewer"].ID, store.RoleEditor); err != nil {
+	if err := f.st.AddMember(context.Background(), f.ws.ID, f.users["viewer"].ID, engine.RoleEditor); err != nil {
 		t.Fatal(err)
 	}
 	mine.WriteJSON(map[string]any{"t": "flow.update", "id": "u2", "name": "Renamed"})
@@ -337,7 +338,7 @@ func TestTokenExpiry(t *testing.T) {
 	f := setup(t, testDB)
 	ctx := context.Background()
 	expires := time.Now().Add(3 * time.Second)
-	tok, err := CreateTokenExpiring(ctx, f.st, "editor", "acme", "short", "", expires)
+	tok, err := account.CreateTokenExpiring(ctx, f.st, "editor", "acme", "short", "", expires)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,8 +387,7 @@ func TestTokenExpiry(t *testing.T) {
 func TestCredentialRecheck(t *testing.T) {
 	ctx := context.Background()
 	st, data := openStore(t, "sqlite")
-	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t)})
-	srv.grants.every.Store(int64(200 * time.Millisecond))
+	srv := New(Config{Store: st, DataDir: data, Logger: testLogger(t), CredRecheck: 200 * time.Millisecond})
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		srv.CloseSockets()
@@ -402,7 +402,7 @@ func TestCredentialRecheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.AddMember(ctx, ws.ID, u.ID, store.RoleEditor); err != nil {
+	if err := st.AddMember(ctx, ws.ID, u.ID, engine.RoleEditor); err != nil {
 		t.Fatal(err)
 	}
 	fl := &engine.Flow{Name: "Hello", Cells: []engine.Cell{{Name: "answer", Kind: engine.KindExpr, File: "answer.expr", Source: "40 + 2\n"}}}
@@ -413,7 +413,7 @@ func TestCredentialRecheck(t *testing.T) {
 	if _, err := st.CreateFlow(ctx, ws.ID, "hello", fl, u.ID, storeFiles(files), flow.Hash(fl)); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := CreateToken(ctx, st, "ed", "acme", "t", "")
+	tok, err := account.CreateToken(ctx, st, "ed", "acme", "t", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestCredentialTwoProcesses(t *testing.T) {
 			resp.Body.Close()
 		}, reasonSignedOut},
 		{"role lowered", "", f.cookies["runner"], func() {
-			if err := f.st.AddMember(ctx, f.ws.ID, f.users["runner"].ID, store.RoleViewer); err != nil {
+			if err := f.st.AddMember(ctx, f.ws.ID, f.users["runner"].ID, engine.RoleViewer); err != nil {
 				t.Fatal(err)
 			}
 		}, "your role changed to viewer"},
@@ -505,7 +505,7 @@ func TestCredentialTwoProcesses(t *testing.T) {
 // TestSessionExpiry: a session's socket closes when the session expires.
 func TestSessionExpiry(t *testing.T) {
 	f := setup(t, testDB)
-	tok, hash := NewToken("")
+	tok, hash := account.NewToken("")
 	expires := time.Now().Add(3 * time.Second)
 	if _, err := f.st.CreateSession(context.Background(), f.users["editor"].ID, hash, expires); err != nil {
 		t.Fatal(err)
@@ -587,7 +587,7 @@ func BenchmarkGrantRecheck(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			g, err := f.srv.hold(withPrincipal(ctx, &principal{User: f.users["editor"], Token: &toks[0]}), access{Workspace: f.ws, Role: store.RoleEditor}, store.RoleViewer, true)
+			g, err := f.srv.hold(withPrincipal(ctx, &principal{User: f.users["editor"], Token: &toks[0]}), access{Workspace: f.ws, Role: engine.RoleEditor}, engine.RoleViewer, true)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -596,7 +596,7 @@ func BenchmarkGrantRecheck(b *testing.B) {
 			for b.Loop() {
 				g.recheck(ctx)
 			}
-			if g.Role() != store.RoleEditor {
+			if g.Role() != engine.RoleEditor {
 				b.Fatalf("role %q", g.Role())
 			}
 		})

@@ -1,6 +1,9 @@
 package server
 
 import (
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
@@ -18,6 +21,12 @@ type cellOptions struct {
 	Env             map[string]string `json:"env,omitempty"`
 	EnvOrder        []string          `json:"env_order,omitempty"`
 	ContinueOnError bool              `json:"continue_on_error,omitempty"`
+	ExpectStatus    []string          `json:"expect_status,omitempty"`
+	// An approval cell's (its timeout is Timeout; its form is edited in
+	// flow.yaml).
+	Approvers []string `json:"approvers,omitempty"`
+	Approvals int      `json:"approvals,omitempty"`
+	OnTimeout string   `json:"on_timeout,omitempty"`
 }
 
 type draftCellJSON struct {
@@ -35,7 +44,43 @@ type inputJSON struct {
 	Default     any      `json:"default,omitempty"`
 	Required    bool     `json:"required,omitempty"`
 	Options     []string `json:"options,omitempty"`
+	Label       string   `json:"label,omitempty"`
 	Description string   `json:"description,omitempty"`
+	Placeholder string   `json:"placeholder,omitempty"`
+}
+
+// triggerJSON is one trigger of the DRAFT: what flow.yaml says, the key a
+// pause names it by, and for a cron its next fire times (RFC 3339 with the
+// zone's offset) or why it has none.
+type triggerJSON struct {
+	Cron     string   `json:"cron,omitempty"`
+	Timezone string   `json:"timezone,omitempty"`
+	Webhook  bool     `json:"webhook,omitempty"`
+	Rate     int      `json:"rate,omitempty"`
+	Key      string   `json:"key"`
+	Next     []string `json:"next,omitempty"`
+	Error    string   `json:"error,omitempty"`
+}
+
+// draftNextFires is how many fire times the DRAFT shows for each cron.
+const draftNextFires = 3
+
+func triggersJSON(ts []engine.Trigger, now time.Time) []triggerJSON {
+	out := make([]triggerJSON, 0, len(ts))
+	for _, t := range ts {
+		tj := triggerJSON{Cron: t.Cron, Timezone: t.Timezone, Webhook: t.Webhook, Rate: t.Rate, Key: t.Key()}
+		if t.Cron != "" {
+			next, err := nextFires(t, now, draftNextFires)
+			if err != nil {
+				tj.Error = err.Error()
+			}
+			for _, n := range next {
+				tj.Next = append(tj.Next, n.Format(time.RFC3339))
+			}
+		}
+		out = append(out, tj)
+	}
+	return out
 }
 
 // draftJSON is the DRAFT of docs/PROTOCOL.md.
@@ -44,11 +89,13 @@ type draftJSON struct {
 	Description string          `json:"description"`
 	Order       string          `json:"order"`
 	Inputs      []inputJSON     `json:"inputs"`
+	Triggers    []triggerJSON   `json:"triggers"`
 	Cells       []draftCellJSON `json:"cells"`
 }
 
 func optionsOf(c *engine.Cell) cellOptions {
-	o := cellOptions{Retries: c.Retries, If: c.If, Needs: c.Needs, Connection: c.Connection, ContinueOnError: c.ContinueOnError}
+	o := cellOptions{Retries: c.Retries, If: c.If, Needs: c.Needs, Connection: c.Connection, ContinueOnError: c.ContinueOnError, ExpectStatus: c.ExpectStatus,
+		Approvers: c.Approvers, Approvals: c.Approvals, OnTimeout: string(c.OnTimeout)}
 	if c.Timeout > 0 {
 		o.Timeout = compactDuration(c.Timeout)
 	}
@@ -78,17 +125,47 @@ func compactDuration(d time.Duration) string {
 func inputsJSON(in []engine.Input) []inputJSON {
 	out := make([]inputJSON, 0, len(in))
 	for _, i := range in {
-		out = append(out, inputJSON{Name: i.Name, Type: string(i.Type), Default: i.Default, Required: i.Required, Options: i.Options, Description: i.Description})
+		out = append(out, inputJSON{Name: i.Name, Type: string(i.Type), Default: i.Default, Required: i.Required, Options: i.Options, Label: i.Label, Description: i.Description, Placeholder: i.Placeholder})
 	}
 	return out
 }
 
 func toDraftJSON(d store.Draft) draftJSON {
 	f := d.Flow
-	out := draftJSON{Name: f.Name, Description: f.Description, Order: string(f.EffectiveOrder()), Inputs: inputsJSON(f.Inputs), Cells: []draftCellJSON{}}
+	out := draftJSON{Name: f.Name, Description: f.Description, Order: string(f.EffectiveOrder()), Inputs: inputsJSON(f.Inputs), Triggers: triggersJSON(f.Triggers, time.Now()), Cells: []draftCellJSON{}}
 	for i := range f.Cells {
 		c := &f.Cells[i]
 		out.Cells = append(out.Cells, draftCellJSON{ID: d.Cells[i].ID, Name: c.Name, Kind: c.Kind, Source: c.Source, Options: optionsOf(c), Version: d.Cells[i].Version})
 	}
 	return out
+}
+
+// editedTriggers checks the triggers a flow.update sends, naming the field
+// of the first problem (triggers.N.cron, triggers.N.timezone) so the page
+// shows it there.
+func editedTriggers(in []triggerEditJSON) ([]engine.Trigger, error) {
+	var out []engine.Trigger
+	for i, t := range in {
+		tr := engine.Trigger{Cron: strings.TrimSpace(t.Cron), Timezone: strings.TrimSpace(t.Timezone), Webhook: t.Webhook, Rate: t.Rate}
+		at := func(key string) string { return "triggers." + strconv.Itoa(i) + "." + key }
+		switch {
+		case tr.Cron == "" && !tr.Webhook:
+			return nil, errorf(http.StatusUnprocessableEntity, "invalid", at("cron"), "write a cron schedule, like 0 6 * * * (minute hour day-of-month month day-of-week), or remove the trigger")
+		case len(tr.Cron) > 200:
+			return nil, errorf(http.StatusUnprocessableEntity, "invalid", at("cron"), "a cron schedule is at most 200 characters")
+		case tr.Timezone != "" && !engine.KnownZone(tr.Timezone):
+			return nil, errorf(http.StatusUnprocessableEntity, "invalid", at("timezone"), "timezone "+strconv.Quote(tr.Timezone)+" is not a known zone; write an IANA name such as Europe/Paris, or leave it empty for UTC")
+		}
+		if tr.Cron != "" {
+			if _, _, err := parseTrigger(cronParser, tr); err != nil {
+				msg := err.Error()
+				if !strings.Contains(msg, "; write ") {
+					msg += "; write minute hour day-of-month month day-of-week, like 0 6 * * *"
+				}
+				return nil, errorf(http.StatusUnprocessableEntity, "invalid", at("cron"), msg)
+			}
+		}
+		out = append(out, tr)
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -208,7 +209,7 @@ func (f *feed) notified(ctx context.Context, id, flowID string) {
 	for {
 		evs, err := f.m.store.Events(ctx, id, fr.last, 1000)
 		if err != nil {
-			f.m.log.Warn("read a run's events for its viewers", "run", id, "err", err)
+			f.m.log.Warn("read a run's events for its viewers", logattr.Run(id), "err", err)
 			return
 		}
 		finished, final := false, engine.RunStatus("")

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/gitsync"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
@@ -62,8 +64,9 @@ type gitSync struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu sync.Mutex
-	ws map[string]*gitWorkspace
+	mu      sync.Mutex
+	ws      map[string]*gitWorkspace
+	waiters map[string]*gitWaiter // saves waiting for their push (git_outcome.go)
 }
 
 type gitWorkspace struct {
@@ -177,9 +180,9 @@ func (g *gitSync) lock(ctx context.Context, wsID string) (context.Context, func(
 			break
 		}
 		if err == nil && ctx.Err() == nil {
-			t := time.NewTimer(gitLeasePoll)
+			t := g.s.clock.NewTimer(gitLeasePoll)
 			select {
-			case <-t.C:
+			case <-t.C():
 				continue
 			case <-ctx.Done():
 				t.Stop()
@@ -341,7 +344,7 @@ func (g *gitSync) reconcile(ctx context.Context, wsID string, sy *gitsync.Syncer
 		if fg.Commit == "" {
 			if known {
 				if err := sy.Forget(fg.Slug); err != nil {
-					g.s.log.Warn("git sync: forget a flow's last sync", "flow", fg.Slug, "err", err)
+					g.s.log.Warn("git sync: forget a flow's last sync", logattr.Slug(fg.Slug), "err", err)
 				}
 			}
 			continue
@@ -353,14 +356,14 @@ func (g *gitSync) reconcile(ctx context.Context, wsID string, sy *gitsync.Syncer
 		if err != nil && !fetched && !sy.HasCommit(fg.Commit) {
 			fetched = true
 			if ferr := sy.Fetch(ctx); ferr != nil {
-				g.s.log.Warn("git sync: fetch a flow's last synced commit", "flow", fg.Slug, "err", ferr)
+				g.s.log.Warn("git sync: fetch a flow's last synced commit", logattr.Slug(fg.Slug), "err", ferr)
 			} else {
 				g.recordHead(ctx, wsID, sy)
 				err = sy.MarkSynced(ctx, fg.Slug, fg.Commit)
 			}
 		}
 		if err != nil {
-			g.s.log.Warn("git sync: restore a flow's last sync", "flow", fg.Slug, "err", err)
+			g.s.log.Warn("git sync: restore a flow's last sync", logattr.Slug(fg.Slug), "err", err)
 		}
 	}
 }
@@ -486,19 +489,23 @@ func (g *gitSync) versionSaved(ctx context.Context, e VersionEvent) error {
 	} else if err != nil {
 		return err
 	}
-	g.enqueue(e.Workspace.ID, func(ctx context.Context) { g.commit(ctx, e) })
+	g.expect(e.Flow.ID, e.Version.Number)
+	g.enqueue(e.Workspace.ID, func(ctx context.Context) {
+		g.told(e.Flow.ID, e.Version.Number, g.commit(ctx, e))
+	})
 	return nil
 }
 
-// commit pushes one saved version. A conflict keeps the version and is
-// recorded on the flow (its status shows it); other errors are logged and
-// recorded, and the status shows "changed here".
-func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
-	log := g.s.log.With("flow", e.Flow.Slug, "version", e.Version.Number)
+// commit pushes one saved version and says what it did, with the flow's
+// git status after it. A conflict keeps the version and is recorded on the
+// flow (its status shows it); other errors are logged and recorded, and
+// the status shows "changed here".
+func (g *gitSync) commit(ctx context.Context, e VersionEvent) (out gitOutcome) {
+	log := g.s.log.With(logattr.Flow(e.Flow.ID), logattr.Slug(e.Flow.Slug), "version", e.Version.Number)
 	ctx, unlock, err := g.lock(ctx, e.Workspace.ID)
 	if err != nil {
 		log.Error("git sync: not pushed", "err", err)
-		return
+		return gitOutcome{Outcome: gitFailed, Message: "not pushed: " + err.Error()}
 	}
 	defer unlock()
 	fail := func(msg string) {
@@ -512,14 +519,23 @@ func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
 			log.Error("git sync: open", "err", err)
 			fail(err.Error())
 		}
-		return
+		return gitOutcome{Outcome: gitFailed, Message: err.Error()}
 	}
+	// The chip's status once the push is done, as a page would show it.
+	defer func() {
+		fg, err := g.s.store.FlowGitOf(context.WithoutCancel(ctx), e.Flow.ID)
+		if err != nil {
+			return
+		}
+		st := g.status(context.WithoutCancel(ctx), sy, fg)
+		out.Status, out.Label = string(st), st.Label()
+	}()
 	// A newer version (saved on another replica, whose queue is not this
 	// one, or pulled from git) is pushed by its own job or is git's
 	// already: pushing this one now would put an older version over it.
 	if fg, err := g.s.store.FlowGitOf(ctx, e.Flow.ID); err == nil && fg.Latest > e.Version.Number {
 		log.Info("git sync: a newer version was saved since; not pushed", "latest", fg.Latest)
-		return
+		return gitOutcome{Outcome: gitSkipped, Message: "v" + strconv.Itoa(fg.Latest) + " was saved since; it is pushed instead"}
 	}
 	var coauthors []gitsync.Signature
 	for _, id := range e.Version.Coauthors {
@@ -532,7 +548,7 @@ func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
 	if err := g.s.checkVersionSecrets(ctx, e.Workspace.ID, e.Version.Files); err != nil {
 		log.Info("git sync: not pushed", "err", err)
 		fail("not pushed: " + err.Error())
-		return
+		return gitOutcome{Outcome: gitFailed, Message: "not pushed: " + err.Error()}
 	}
 	hash, err := sy.Commit(ctx, e.Flow.Slug, flowFiles(e.Version.Files), gitSignature(e.By), e.Version.Message, coauthors)
 	g.recordHead(ctx, e.Workspace.ID, sy)
@@ -541,12 +557,15 @@ func (g *gitSync) commit(ctx context.Context, e VersionEvent) {
 		if err := g.s.store.SetFlowGit(context.WithoutCancel(ctx), e.Flow.ID, hash, e.Version.Hash, ""); err != nil {
 			log.Error("git sync: record a commit", "commit", hash, "err", err)
 		}
+		return gitOutcome{Outcome: gitCommitted, Message: "pushed as " + shortCommit(hash)}
 	case errors.Is(err, gitsync.ErrConflict):
 		log.Info("git sync: conflict; the version is kept here", "err", err)
 		fail("conflict: " + err.Error())
+		return gitOutcome{Outcome: gitConflict, Message: "conflict: " + err.Error()}
 	default:
 		log.Error("git sync: commit", "err", err)
 		fail(err.Error())
+		return gitOutcome{Outcome: gitFailed, Message: err.Error()}
 	}
 }
 
@@ -557,7 +576,7 @@ func (g *gitSync) status(ctx context.Context, sy *gitsync.Syncer, fg store.FlowG
 	}
 	st, err := sy.Status(ctx, fg.Slug, fg.LatestHash, fg.Hash)
 	if err != nil {
-		g.s.log.Warn("git sync: status", "flow", fg.Slug, "err", err)
+		g.s.log.Warn("git sync: status", logattr.Slug(fg.Slug), "err", err)
 		return ""
 	}
 	return st
@@ -588,7 +607,7 @@ func (s *Server) gitFlows(r *http.Request, a access, props *views.FlowsProps) er
 	if err != nil {
 		return err
 	}
-	props.Git = &views.GitPanel{Remote: st.Remote, Branch: st.Branch, Folder: st.Folder, CanPull: atLeast(a.Role, store.RoleEditor)}
+	props.Git = &views.GitPanel{Remote: st.Remote, Branch: st.Branch, Folder: st.Folder, CanPull: a.Role.AtLeast(engine.RoleEditor)}
 	fgs, err := s.store.FlowGits(ctx, a.Workspace.ID)
 	if err != nil {
 		return err
@@ -623,7 +642,7 @@ func (s *Server) gitChipOf(ctx context.Context, a access, sy *gitsync.Syncer, fg
 	if st == gitsync.InSync {
 		c.Error = "" // an old error no longer matters
 	}
-	if st != "" && st != gitsync.InSync && atLeast(a.Role, store.RoleEditor) {
+	if st != "" && st != gitsync.InSync && a.Role.AtLeast(engine.RoleEditor) {
 		c.Link = "/w/" + a.Workspace.Slug + "/flows/" + fg.Slug + "/git"
 	}
 	return c

@@ -8,7 +8,9 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/gitsync"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
@@ -143,10 +145,10 @@ func (g *gitSync) pullOne(ctx context.Context, sy *gitsync.Syncer, a access, use
 // database.
 func (g *gitSync) synced(ctx context.Context, sy *gitsync.Syncer, flowID, slug, commit, hash string) {
 	if err := sy.MarkSynced(ctx, slug, commit); err != nil {
-		g.s.log.Error("git sync: mark synced", "flow", slug, "err", err)
+		g.s.log.Error("git sync: mark synced", logattr.Slug(slug), "err", err)
 	}
 	if err := g.s.store.SetFlowGit(context.WithoutCancel(ctx), flowID, commit, hash, ""); err != nil {
-		g.s.log.Error("git sync: record a sync", "flow", slug, "err", err)
+		g.s.log.Error("git sync: record a sync", logattr.Slug(slug), "err", err)
 	}
 }
 
@@ -187,7 +189,7 @@ func pullViewItems(items []pullItem) []views.PullItem {
 // POST /w/{ws}/git/pull (editor): pull, then show the flows with what
 // the pull did.
 func (s *Server) gitPull(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleEditor)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -223,7 +225,7 @@ func (s *Server) gitPull(w http.ResponseWriter, r *http.Request) error {
 // POST /api/v1/git/pull (editor): {"changes": [{slug, result, version,
 // commit, message}]}.
 func (s *Server) apiGitPull(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleEditor)
+	a, err := s.apiWorkspace(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}

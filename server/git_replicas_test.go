@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/opsbook/opsbook/engine/clock"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -39,12 +41,15 @@ func TestGitTwoReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	save := func(x *fixture, slug, msg string) {
-		t.Helper()
+	saveCode := func(x *fixture, slug, msg string) int {
 		resp := x.do("owner", http.MethodPost, "/w/acme/flows/"+slug+"/versions", "message="+url.QueryEscape(msg))
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusSeeOther {
-			t.Errorf("save %s on %s: %d", slug, x.ts.URL, resp.StatusCode)
+		return resp.StatusCode
+	}
+	save := func(x *fixture, slug, msg string) {
+		t.Helper()
+		if code := saveCode(x, slug, msg); code != http.StatusSeeOther {
+			t.Errorf("save %s on %s: %d", slug, x.ts.URL, code)
 		}
 	}
 	// synced waits until a flow's latest version is in git by the record,
@@ -142,13 +147,19 @@ func TestGitTwoReplicas(t *testing.T) {
 		}
 		wg.Wait()
 	}
+	// The same draft saved on both at once makes one version: the second
+	// finds nothing changed since.
 	edit("hello", "echo last {{ inputs.who }}\n")
 	var wg sync.WaitGroup
-	for _, x := range both {
+	codes := make([]int, len(both))
+	for i, x := range both {
 		wg.Add(1)
-		go func() { defer wg.Done(); save(x, "hello", "Both at once") }()
+		go func() { defer wg.Done(); codes[i] = saveCode(x, "hello", "Both at once") }()
 	}
 	wg.Wait()
+	if slices.Sort(codes); !slices.Equal(codes, []int{http.StatusSeeOther, http.StatusConflict}) {
+		t.Errorf("the same draft saved on both replicas at once: %v, want one version (303) and one unchanged (409)", codes)
+	}
 	synced("hello")
 	synced("other")
 	agree("hello=in_sync other=in_sync", false)
@@ -166,28 +177,38 @@ func TestGitTwoReplicas(t *testing.T) {
 }
 
 // TestGitLockAcrossReplicas: a workspace's git lock held on one server
-// makes the other wait until it is released.
+// makes the other wait until it is released. The second server's clock is
+// the test's: its waits between tries are seen, so the test knows it tried
+// and was refused, several times, without sleeping.
 func TestGitLockAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	a := setup(t, "postgres")
-	b := replica(t, a)
+	clk := clock.NewFake(time.Now())
+	b := replicaWith(t, a, Config{Clock: clk})
 	ctx := context.Background()
 	_, unlock, err := a.srv.git.lock(ctx, a.ws.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan error, 1)
+	got, returned := make(chan error, 1), make(chan struct{})
 	go func() {
+		defer close(returned)
 		_, unlock2, err := b.srv.git.lock(ctx, a.ws.ID)
 		if err == nil {
 			unlock2()
 		}
 		got <- err
 	}()
-	select {
-	case err := <-got:
-		t.Fatalf("the second server took the lock while the first held it (%v)", err)
-	case <-time.After(300 * time.Millisecond):
+	// The second server waits on its clock between tries, beside its
+	// scheduler's wait for the next minute: two timers mean it tried and
+	// was refused. Each move of the clock makes it try again.
+	for try := range 4 {
+		if try > 0 {
+			clk.Advance(gitLeasePoll)
+		}
+		if !clk.WaitTimers(2, returned) {
+			t.Fatalf("the second server took the lock while the first held it (try %d: %v)", try+1, <-got)
+		}
 	}
 	// Another workspace is not held.
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -198,6 +219,7 @@ func TestGitLockAcrossReplicas(t *testing.T) {
 		unlockOther()
 	}
 	unlock()
+	clk.Advance(gitLeasePoll)
 	select {
 	case err := <-got:
 		if err != nil {

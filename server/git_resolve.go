@@ -36,7 +36,7 @@ func (s *Server) gitResolveProps(r *http.Request, a access, fs store.FlowSummary
 	ctx := r.Context()
 	props := views.GitResolveProps{
 		Page: s.pageOf(r, fs.Name+" · git", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
-		CanResolve: atLeast(a.Role, store.RoleEditor),
+		CanResolve: a.Role.AtLeast(engine.RoleEditor),
 	}
 	ctx, unlock, err := s.git.lock(ctx, a.Workspace.ID)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Server) gitResolveProps(r *http.Request, a access, fs store.FlowSummary
 // its folder in git, with what differs, and the two ways to settle a
 // conflict.
 func (s *Server) gitResolvePage(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	a, fs, err := s.flowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func resolveNotice(done, v string) string {
 // person saw: when git moved since, nothing happens and the page shows
 // the new state, so nothing is overwritten unseen.
 func (s *Server) gitResolve(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	a, fs, err := s.flowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/gitsync"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
@@ -14,7 +15,7 @@ import (
 // gitSection fills the settings' git part: the remote, branch and folder,
 // and which credential secrets are set (names only).
 func (s *Server) gitSection(r *http.Request, a access, props *views.SettingsProps) error {
-	sec := views.GitSection{CanManage: a.Role == store.RoleOwner, Branch: "main", Errors: map[string]string{}}
+	sec := views.GitSection{CanManage: a.Role == engine.RoleOwner, Branch: "main", Errors: map[string]string{}}
 	st, err := s.store.GitSettings(r.Context(), a.Workspace.ID)
 	switch {
 	case err == nil:
@@ -37,7 +38,7 @@ func (s *Server) gitSection(r *http.Request, a access, props *views.SettingsProp
 // (cloned, fetched) before the settings are kept; what went wrong is shown
 // beside the field. An empty remote stops syncing.
 func (s *Server) gitSettingsSave(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return err
 	}

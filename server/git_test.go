@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"html"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -121,6 +120,21 @@ func (f *fixture) waitGit(flowID, commit string) store.FlowGit {
 	return store.FlowGit{}
 }
 
+// gitDrain returns once the workspace's git jobs queued so far have run: a
+// job queued now runs after them. Versions tell their hooks before the
+// request that saved them answers, so every push those requests caused
+// has run by then, and a test can assert that none happened.
+func (f *fixture) gitDrain() {
+	f.t.Helper()
+	done := make(chan struct{})
+	f.srv.git.enqueue(f.ws.ID, func(context.Context) { close(done) })
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		f.t.Fatal("the workspace's git jobs did not run in 30s")
+	}
+}
+
 // editCell changes a cell's source as role, recorded as their edit.
 func (f *fixture) editCell(role string, i int, source string) {
 	f.t.Helper()
@@ -163,17 +177,14 @@ func (f *fixture) exportFiles(slug string, n int) map[string][]byte {
 	if code != http.StatusOK {
 		f.t.Fatalf("export %s v%d: %d %s", slug, n, code, b)
 	}
-	fsys, _, err := readArchive(b, "application/gzip")
+	files, _, err := readArchive(b, "application/gzip")
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	out := map[string][]byte{}
-	fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			out[p], _ = fs.ReadFile(fsys, p)
-		}
-		return nil
-	})
+	for _, file := range files {
+		out[file.Name] = file.Data
+	}
 	return out
 }
 
@@ -230,6 +241,7 @@ func TestGitPull(t *testing.T) {
 	f := setup(t, testDB)
 	remote := bareRepo(t)
 	f.configureGit(remote, "flows")
+	f.editCell("owner", 0, "echo hello, git {{ inputs.who }}\n") // a save needs a change since v1
 	f.saveVersion("owner", "First in git")
 	f.waitGit(f.flow.ID, "")
 
@@ -289,7 +301,7 @@ func TestGitPull(t *testing.T) {
 		t.Fatalf("disk-cleanup after the pull = %q", got)
 	}
 	// Nothing went back to git, and a second pull finds nothing.
-	time.Sleep(200 * time.Millisecond)
+	f.gitDrain()
 	if now := strings.TrimSpace(gitRun(t, remote, "rev-parse", "main")); now != head {
 		t.Fatalf("the pull committed back: main is %s, want %s", now, head)
 	}
@@ -321,6 +333,7 @@ func TestGitConflict(t *testing.T) {
 	ctx := context.Background()
 	remote := bareRepo(t)
 	f.configureGit(remote, "")
+	f.editCell("owner", 0, "echo hello, git {{ inputs.who }}\n") // a save needs a change since v1
 	f.saveVersion("owner", "Into git")
 	synced := f.waitGit(f.flow.ID, "")
 
@@ -434,6 +447,7 @@ func TestGitTokenNeverShown(t *testing.T) {
 	pages := []string{body(t, bad, http.StatusUnprocessableEntity)}
 	remote := bareRepo(t)
 	pages = append(pages, f.configureGit(remote, "flows"))
+	f.editCell("owner", 0, "echo hello, git {{ inputs.who }}\n") // a save needs a change since v1
 	f.saveVersion("owner", "Into git")
 	f.waitGit(f.flow.ID, "")
 	pages = append(pages, body(t, f.do("editor", "POST", "/w/acme/git/pull", ""), http.StatusOK))

@@ -10,6 +10,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -27,7 +28,7 @@ func (s *Server) liveHook(ctx context.Context, token string) (store.Hook, error)
 	if token == "" || len(token) > 100 {
 		return store.Hook{}, errHookGone
 	}
-	h, err := s.store.HookByHash(ctx, TokenHash(token))
+	h, err := s.store.HookByHash(ctx, account.TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Hook{}, errHookGone
 	}
@@ -54,6 +55,9 @@ func (s *Server) webhookFlow(ctx context.Context, fs store.FlowSummary) (*engine
 
 func errNoWebhookTrigger(version int, published bool) error {
 	which := fmt.Sprintf("version %d, the latest (none is published),", version)
+	if version == 0 {
+		which = "the draft (no version is saved yet),"
+	}
 	if published {
 		which = fmt.Sprintf("version %d, the published one,", version)
 	}
@@ -83,7 +87,7 @@ func (s *Server) newHook(ctx context.Context, r *http.Request, fs store.FlowSumm
 	if _, _, _, err := s.webhookFlow(ctx, fs); err != nil {
 		return store.Hook{}, "", err
 	}
-	token, hash := NewToken(hookTokenPrefix)
+	token, hash := account.NewToken(hookTokenPrefix)
 	h := store.Hook{WorkspaceID: fs.WorkspaceID, FlowID: fs.ID, Name: name, Hash: hash}
 	if p := principalFrom(ctx); p != nil {
 		h.CreatedBy = p.User.ID
@@ -122,7 +126,7 @@ func (s *Server) revokeHook(ctx context.Context, r *http.Request, h store.Hook) 
 }
 
 // hookAccess loads a webhook of the principal's workspaces and checks role.
-func (s *Server) hookAccess(ctx context.Context, id, min string) (store.Hook, access, error) {
+func (s *Server) hookAccess(ctx context.Context, id string, min engine.Role) (store.Hook, access, error) {
 	if principalFrom(ctx) == nil {
 		return store.Hook{}, access{}, errUnauthorized
 	}
@@ -141,5 +145,5 @@ func (s *Server) hookAccess(ctx context.Context, id, min string) (store.Hook, ac
 // hookAllowed spends one run of a webhook token's budget of perSecond runs
 // a second (a burst of as many), shared by every replica.
 func (s *Server) hookAllowed(ctx context.Context, id string, perSecond int) (bool, time.Duration) {
-	return s.limits.takeRate(ctx, "hook:"+id, perSecond, time.Second, time.Now())
+	return s.limits.takeRate(ctx, "hook:"+id, perSecond, time.Second, s.clock.Now())
 }

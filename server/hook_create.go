@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/views"
 )
 
@@ -26,7 +26,7 @@ type apiHook struct {
 // POST /api/v1/flows/{slug}/hooks (editor): a webhook token, shown once
 // with its URL. Body: {"name": "…"}, optional.
 func (s *Server) apiCreateHook(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleEditor)
+	a, err := s.apiWorkspace(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func (s *Server) apiCreateHook(w http.ResponseWriter, r *http.Request) error {
 // POST /w/{ws}/flows/{slug}/hooks (editor): a webhook token, shown once on
 // the flow's share page. Field: name.
 func (s *Server) hookCreatePage(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleEditor)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleEditor)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
@@ -23,7 +24,7 @@ func (s *Server) hookJSON(r *http.Request, h store.Hook) apiHook {
 // GET /api/v1/flows/{slug}/hooks (editor): the flow's live webhooks,
 // newest first, never their tokens.
 func (s *Server) apiListHooks(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleEditor)
+	a, err := s.apiWorkspace(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func (s *Server) apiListHooks(w http.ResponseWriter, r *http.Request) error {
 // webhooksPanel is the Webhooks section of a flow's share page: for
 // editors only, since a webhook starts runs as its maker.
 func (s *Server) webhooksPanel(r *http.Request, a access, fs store.FlowSummary) (views.WebhooksPanel, error) {
-	if !atLeast(a.Role, store.RoleEditor) {
+	if !a.Role.AtLeast(engine.RoleEditor) {
 		return views.WebhooksPanel{}, nil
 	}
 	// The version webhooks run, as flowForRun picks it.

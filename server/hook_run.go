@@ -57,6 +57,11 @@ func (s *Server) hookRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if paused, err := s.store.TriggerPauses(ctx, fs.ID); err != nil {
+		return err
+	} else if _, ok := paused[trigger.Key()]; ok {
+		return errorf(http.StatusConflict, "paused", "", "this flow's webhook is paused in the studio; an editor of the flow can resume it in the notebook's Schedule panel")
+	}
 	if ok, retry := s.hookAllowed(r.Context(), h.ID, trigger.EffectiveRate()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
 		return errorf(http.StatusTooManyRequests, "rate_limited", "", fmt.Sprintf("this webhook starts at most %d runs a second (the rate of the flow's webhook trigger); try again after Retry-After", trigger.EffectiveRate()))
@@ -115,7 +120,7 @@ func (s *Server) hookRunner(ctx context.Context, h store.Hook) (store.User, erro
 		return store.User{}, refused
 	}
 	role, err := s.store.Member(ctx, h.WorkspaceID, h.CreatedBy)
-	if errors.Is(err, store.ErrNotFound) || err == nil && !atLeast(role, store.RoleRunner) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !role.AtLeast(engine.RoleRunner) {
 		return store.User{}, refused
 	}
 	if err != nil {

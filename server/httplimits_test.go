@@ -17,7 +17,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/clock"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
@@ -29,10 +31,17 @@ import (
 // battery", a session cookie and an API token; it has the flow "hello".
 func serveLimited(t *testing.T, hc HTTPConfig) *fixture {
 	t.Helper()
+	return serveLimitedWith(t, Config{HTTP: hc})
+}
+
+// serveLimitedWith is serveLimited with more of the server's Config set.
+func serveLimitedWith(t *testing.T, cfg Config) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st, data := openStore(t, testDB)
-	f := serveFixture(t, st, Config{DataDir: data, HTTP: hc, Sandbox: &sandbox.Config{}}, true)
-	for name, role := range map[string]string{"ana": store.RoleOwner, "bob": store.RoleEditor} {
+	cfg.DataDir, cfg.Sandbox = data, &sandbox.Config{}
+	f := serveFixture(t, st, cfg, true)
+	for name, role := range map[string]engine.Role{"ana": engine.RoleOwner, "bob": engine.RoleEditor} {
 		u, err := st.CreateUser(ctx, name, name, testHash)
 		if err != nil {
 			t.Fatal(err)
@@ -40,12 +49,12 @@ func serveLimited(t *testing.T, hc HTTPConfig) *fixture {
 		if err := st.AddMember(ctx, f.ws.ID, u.ID, role); err != nil {
 			t.Fatal(err)
 		}
-		tok, hash := NewToken("")
+		tok, hash := account.NewToken("")
 		if _, err := st.CreateSession(ctx, u.ID, hash, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		f.users[name], f.cookies[name] = u, tok
-		if f.tokens[name], err = CreateToken(ctx, st, name, "", "test", ""); err != nil {
+		if f.tokens[name], err = account.CreateToken(ctx, st, name, "", "test", ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -303,10 +312,13 @@ func TestSignInSharedAddress(t *testing.T) {
 }
 
 // TestSignInBackoff: wrong passwords for one name back off exponentially;
-// after the wait the right password works.
+// after the wait the right password works. The server's clock is the
+// test's: the waits pass without sleeping, and a try a moment before the
+// wait ends is refused.
 func TestSignInBackoff(t *testing.T) {
 	t.Parallel()
-	f := serveLimited(t, HTTPConfig{})
+	clk := clock.NewFake(time.Now())
+	f := serveLimitedWith(t, Config{Clock: clk})
 	for i := 0; i < pairBackoff.free; i++ {
 		if resp := postSignIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("failure %d: status %d", i, resp.StatusCode)
@@ -316,7 +328,11 @@ func TestSignInBackoff(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
 		t.Fatalf("right password right after %d failures: status %d, Retry-After %q; want 429, 1", pairBackoff.free, resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	time.Sleep(1100 * time.Millisecond)
+	clk.Advance(999 * time.Millisecond)
+	if resp := postSignIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a moment before the wait ends: status %d; want 429", resp.StatusCode)
+	}
+	clk.Advance(time.Millisecond)
 	if resp := postSignIn(t, f, "ana", "wrong"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("after the wait: status %d; want the password checked (401)", resp.StatusCode)
 	}
@@ -324,7 +340,7 @@ func TestSignInBackoff(t *testing.T) {
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "2" {
 		t.Fatalf("the next failure: status %d, Retry-After %q; want 429, 2 (doubled)", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	time.Sleep(2100 * time.Millisecond)
+	clk.Advance(2 * time.Second)
 	if resp := postSignIn(t, f, "ana", "correct horse battery"); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("right password after the wait: status %d; want 303", resp.StatusCode)
 	}

@@ -27,6 +27,9 @@ type Msg struct {
 	Cell  string
 	Run   string // the run an event belongs to, if any
 	Seq   int64  // the event's seq, so a viewer can skip what it has
+	// Note: not an event but news for a run page (a decision that did not
+	// close an approval); never stored, not part of the seq order.
+	Note bool
 
 	// The WebSocket frames of Data and of the bare event, built once for
 	// all viewers.

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
@@ -221,11 +222,29 @@ func setupOwner(t *testing.T, dialect string) (*fixture, string) {
 		t.Fatal(err)
 	}
 	f.users["owner"] = u
-	if err := st.AddMember(ctx, f.ws.ID, u.ID, store.RoleOwner); err != nil {
+	if err := st.AddMember(ctx, f.ws.ID, u.ID, engine.RoleOwner); err != nil {
 		t.Fatal(err)
 	}
-	if f.tokens["owner"], err = CreateToken(ctx, st, "owner", "", "test", ""); err != nil {
+	if f.tokens["owner"], err = account.CreateToken(ctx, st, "owner", "", "test", ""); err != nil {
 		t.Fatal(err)
 	}
 	return f, data
+}
+
+// TestRunWithUnopenableSecret: a secret sealed with a key this server does
+// not hold makes starting a run that needs it answer what is wrong with the
+// key (the owner's to fix), not "something went wrong".
+func TestRunWithUnopenableSecret(t *testing.T) {
+	f := setup(t, testDB)
+	ctx := context.Background()
+	stranger, _ := secret.NewBox(make([]byte, secret.KeySize))
+	if _, err := f.st.SetSecret(ctx, f.ws.ID, "TOKEN", stranger.Seal("x", secret.Context(f.ws.ID, "TOKEN")), ""); err != nil {
+		t.Fatal(err)
+	}
+	f.addFlow("uses", &engine.Flow{Name: "Uses", Cells: []engine.Cell{{Name: "v", Kind: engine.KindExpr, File: "v.expr", Source: `secrets.TOKEN != ""` + "\n"}}})
+	got := f.apiJSON("owner", "POST", "/api/v1/flows/uses/runs", `{"inputs":{}}`, http.StatusInternalServerError)
+	e, _ := got["error"].(map[string]any)
+	if msg, _ := e["message"].(string); e["code"] != "secret_key" || !strings.Contains(msg, "TOKEN") || !strings.Contains(msg, "which this server does not hold") {
+		t.Errorf("answer %v; want the key problem named", got)
+	}
 }

@@ -216,7 +216,7 @@ func watch(b *testing.B, s *liveServer, run string, n int) *watchers {
 				_, rest, ok := bytes.Cut(data, []byte(`"lines":["`))
 				for ok {
 					var l []byte
-					l, rest, ok = bytes.Cut(rest, []byte(`"`))
+					l, rest, _ = bytes.Cut(rest, []byte(`"`))
 					if ts, err := strconv.ParseInt(string(l), 10, 64); err == nil {
 						local = append(local, time.Duration(now-ts))
 						w.lines[i]++

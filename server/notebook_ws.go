@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,56 +17,9 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 )
-
-// clientMsg is any message a notebook page sends (docs/PROTOCOL.md).
-type clientMsg struct {
-	T       string          `json:"t"`
-	ID      json.RawMessage `json:"id,omitempty"`
-	Cell    string          `json:"cell,omitempty"`
-	Source  *string         `json:"source,omitempty"`
-	After   *string         `json:"after,omitempty"`
-	Kind    engine.Kind     `json:"kind,omitempty"`
-	Name    *string         `json:"name,omitempty"`
-	To      *int            `json:"to,omitempty"`
-	Options *cellOptions    `json:"options,omitempty"`
-	// flow.update
-	Description *string         `json:"description,omitempty"`
-	Order       *string         `json:"order,omitempty"`
-	RawInputs   json.RawMessage `json:"inputs,omitempty"`
-	Inputs      *[]inputJSON    `json:"-"`
-	// run
-	Mode      string         `json:"mode,omitempty"`
-	RunInputs map[string]any `json:"-"`
-	Run       string         `json:"run,omitempty"`
-	// collab.push, collab.pull, presence
-	Version *int            `json:"version,omitempty"`
-	Updates json.RawMessage `json:"updates,omitempty"`
-	Sel     json.RawMessage `json:"sel,omitempty"`
-}
-
-// needs is the least role each message needs.
-var needs = map[string]string{
-	"source": store.RoleEditor, "cell.add": store.RoleEditor, "cell.delete": store.RoleEditor,
-	"cell.duplicate": store.RoleEditor, "cell.move": store.RoleEditor, "cell.update": store.RoleEditor,
-	"flow.update": store.RoleEditor, "run": store.RoleRunner, "cancel": store.RoleRunner, "ping": store.RoleViewer,
-	"collab.push": store.RoleEditor, "collab.pull": store.RoleViewer, "collab.doc": store.RoleViewer,
-	"presence": store.RoleViewer, "cell.restore": store.RoleEditor,
-}
-
-// verified are the messages that check the credential against the store
-// before they act, besides the in-memory check every message gets: they
-// are rare, and they run code or change a flow's structure, so they must
-// not slip through in the moment before another process's notification
-// of a revocation arrives. Typing (collab.push) relies on the notification.
-var verified = map[string]bool{
-	"run": true, "cancel": true, "flow.update": true, "cell.add": true, "cell.delete": true,
-	"cell.duplicate": true, "cell.move": true, "cell.update": true, "cell.restore": true,
-}
-
-// maxSel bounds a presence message's selection.
-const maxSel = 4 << 10
 
 // notebookConn is one notebook page's socket.
 type notebookConn struct {
@@ -85,7 +40,7 @@ type notebookConn struct {
 
 // GET /w/{ws}/flows/{slug}/ws
 func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -101,12 +56,12 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 			since, _ = strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
 		}
 	}
-	g, err := s.hold(r.Context(), a, store.RoleViewer, true)
+	g, err := s.hold(r.Context(), a, engine.RoleViewer, true)
 	if err != nil {
 		return err
 	}
 	defer g.release()
-	conn, err := s.upgrader.Upgrade(w, r, nil)
+	conn, err := s.upgrader.Upgrade(w, r, upgradeHeader(r))
 	if err != nil {
 		return nil
 	}
@@ -117,54 +72,81 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// serve runs the socket: the page is greeted, shown the runs it must
+// catch up on, then gets the flow's broadcasts and its replies until one
+// side goes away.
 func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64) {
 	defer c.conn.Close()
-	s := c.s
-	sub := s.hub.Subscribe(flowTopic(c.flow.ID), wsQueue)
-	c.sub = sub
-	defer func() {
-		close(c.closed)
-		s.hub.Unsubscribe(flowTopic(c.flow.ID), sub)
-		s.presence.leave(c.flow.ID, c.client)
-		b, _ := json.Marshal(map[string]any{"t": "presence.leave", "client": c.client})
-		s.publishPresence(context.WithoutCancel(ctx), c.flow.ID, b)
-		if s.hub.Subscribers(flowTopic(c.flow.ID)) == 0 {
-			// Nobody here has the flow open: fold its documents and let them go.
-			if err := s.collab.Release(context.WithoutCancel(ctx), c.flow.ID); err != nil {
-				s.log.Error("release documents", "flow", c.flow.ID, "err", err)
-			}
-		}
-	}()
-	s.trackSocket(c.conn, true)
-	defer s.trackSocket(c.conn, false)
-
-	// The seq already sent per run, so replayed and live events never double.
-	sent := map[string]int64{}
-	write := func(b []byte) bool {
-		c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-		return c.conn.WriteMessage(websocket.TextMessage, b) == nil
+	// ctx is the request's: these lines, and all the socket logs, carry its id.
+	c.s.log.DebugContext(ctx, "notebook socket opened", logattr.Flow(c.flow.ID), logattr.User(c.user.ID))
+	defer c.s.log.DebugContext(ctx, "notebook socket closed", logattr.Flow(c.flow.ID), logattr.User(c.user.ID))
+	c.join()
+	defer c.leave(ctx)
+	c.s.trackSocket(c.conn, "notebook", true)
+	defer c.s.trackSocket(c.conn, "notebook", false)
+	if !c.greet(ctx) {
+		return
 	}
+	sent, ok := c.replay(ctx, replayRun, since)
+	if !ok {
+		return
+	}
+	c.pump(ctx, sent)
+}
+
+// join subscribes to the flow's broadcasts.
+func (c *notebookConn) join() {
+	c.sub = c.s.hub.Subscribe(flowTopic(c.flow.ID), wsQueue)
+}
+
+// leave undoes join and greet: the others are told this client left, and
+// the last one out releases the flow's documents.
+func (c *notebookConn) leave(ctx context.Context) {
+	s := c.s
+	close(c.closed)
+	s.hub.Unsubscribe(flowTopic(c.flow.ID), c.sub)
+	s.presence.leave(c.flow.ID, c.client)
+	b, _ := json.Marshal(presenceLeaveMsg{T: "presence.leave", Client: c.client})
+	s.publishPresence(context.WithoutCancel(ctx), c.flow.ID, b)
+	if s.hub.Subscribers(flowTopic(c.flow.ID)) == 0 {
+		// Nobody here has the flow open: fold its documents and let them go.
+		if err := s.collab.Release(context.WithoutCancel(ctx), c.flow.ID); err != nil {
+			s.log.ErrorContext(ctx, "release documents", logattr.Flow(c.flow.ID), "err", err)
+		}
+	}
+}
+
+// greet sends the hello and tells the others this client arrived; false
+// when the page could not be greeted (the socket is closed with why).
+func (c *notebookConn) greet(ctx context.Context) bool {
 	// Present before the hello goes out, so anyone who connects after
 	// this client's hello sees it among the peers.
 	me := newPeer(c.client, c.user)
-	s.presence.set(c.flow.ID, me)
+	c.s.presence.set(c.flow.ID, me)
 	hello, err := c.hello(ctx)
-	if err != nil || !write(hello) {
+	if err != nil || !c.write(hello) {
 		if err != nil {
-			s.log.Error("notebook hello", "flow", c.flow.ID, "err", err)
+			c.s.log.ErrorContext(ctx, "notebook hello", logattr.Flow(c.flow.ID), "err", err)
 		}
 		closeWS(c.conn, websocket.CloseInternalServerErr, "could not load the flow")
-		return
+		return false
 	}
 	arrived, _ := json.Marshal(presenceMsg{T: "presence", peer: me})
-	s.publishPresence(ctx, c.flow.ID, arrived)
-	// Replay the run the page shows, then any other active run, so a page
-	// opened mid-run misses nothing.
+	c.s.publishPresence(ctx, c.flow.ID, arrived)
+	return true
+}
+
+// replay sends the events of the run the page shows after since, then of
+// any other active run from its start, so a page opened mid-run misses
+// nothing. sent is the seq sent per run, so replayed and live events never
+// double; ok is false when the page went away.
+func (c *notebookConn) replay(ctx context.Context, replayRun string, since int64) (sent map[string]int64, ok bool) {
+	sent = map[string]int64{}
 	replay := []string{}
 	if replayRun != "" {
 		replay = append(replay, replayRun)
 	}
-	for _, id := range s.runs.ActiveOfFlow(ctx, c.flow.ID) {
+	for _, id := range c.s.runs.ActiveOfFlow(ctx, c.flow.ID) {
 		if id != replayRun {
 			replay = append(replay, id)
 		}
@@ -174,52 +156,50 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 		if id == replayRun {
 			from = since
 		}
-		rs, err := s.runs.follow(ctx, id, from, 1, false)
+		rs, err := c.s.runs.follow(ctx, id, from, 1, false)
 		if err != nil {
 			continue
 		}
 		rs.close() // live events come through the flow's topic
 		for {
-			msg, ok := rs.next()
-			if !ok {
+			msg, more := rs.next()
+			if !more {
 				break
 			}
-			if !write(msg) {
-				return
+			if !c.write(msg) {
+				return nil, false
 			}
 		}
 		sent[id] = rs.last
 	}
+	return sent, true
+}
 
+// wsClose is a close frame's code and reason.
+type wsClose struct {
+	code   int
+	reason string
+}
+
+// pump reads the client's messages (read, in a goroutine of its own) and
+// writes what the client is sent, until either side ends the connection.
+func (c *notebookConn) pump(ctx context.Context, sent map[string]int64) {
 	readDone := make(chan struct{})
-	closeReason := make(chan [2]any, 1)
+	closeWith := make(chan wsClose, 1)
 	go func() {
 		defer close(readDone)
-		c.read(ctx, closeReason)
+		c.read(ctx, closeWith)
 	}()
 	ping := time.NewTicker(wsPingPeriod)
 	defer ping.Stop()
 	for {
 		select {
-		case m := <-sub.C:
-			if n, cell := sub.Missed(); n > 0 {
-				b, _ := json.Marshal(map[string]any{"t": "missed", "cell": cell, "lines": n, "run": m.Run})
-				if !write(b) {
-					return
-				}
-			}
-			if m.Seq > 0 {
-				if m.Seq <= sent[m.Run] {
-					continue
-				}
-				sent[m.Run] = m.Seq
-			}
-			c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
-			if c.conn.WritePreparedMessage(m.Frame()) != nil {
+		case m := <-c.sub.C:
+			if !c.forward(m, sent) {
 				return
 			}
 		case b := <-c.out:
-			if !write(b) {
+			if !c.write(b) {
 				return
 			}
 		case <-ping.C:
@@ -227,18 +207,21 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 			if c.conn.WriteMessage(websocket.PingMessage, nil) != nil {
 				return
 			}
-		case why := <-closeReason:
-			closeWS(c.conn, why[0].(int), why[1].(string))
+		case why := <-closeWith:
+			closeWS(c.conn, why.code, why.reason)
 			<-readDone
 			return
 		case <-readDone:
 			select {
-			case why := <-closeReason:
-				closeWS(c.conn, why[0].(int), why[1].(string))
+			case why := <-closeWith:
+				closeWS(c.conn, why.code, why.reason)
 			default:
 			}
 			return
-		case <-sub.Done():
+		case <-c.sub.Done():
+			if why, gone := c.s.goneFlows.Load(c.flow.ID); gone {
+				closeWS(c.conn, websocket.ClosePolicyViolation, why.(string))
+			}
 			return
 		case <-c.grant.Dead():
 			// The credential ended or the role went down: the page shows why.
@@ -246,6 +229,32 @@ func (c *notebookConn) serve(ctx context.Context, replayRun string, since int64)
 			return
 		}
 	}
+}
+
+// forward writes one of the flow's broadcasts, after a missed message if
+// the client fell behind; run events already replayed are skipped. false
+// when the write failed.
+func (c *notebookConn) forward(m *Msg, sent map[string]int64) bool {
+	if n, cell := c.sub.Missed(); n > 0 {
+		b, _ := json.Marshal(missedMsg{T: "missed", Cell: cell, Lines: n, Run: m.Run})
+		if !c.write(b) {
+			return false
+		}
+	}
+	if m.Seq > 0 {
+		if m.Seq <= sent[m.Run] {
+			return true
+		}
+		sent[m.Run] = m.Seq
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	return c.conn.WritePreparedMessage(m.Frame()) == nil
+}
+
+// write sends one text message; false when it failed.
+func (c *notebookConn) write(b []byte) bool {
+	c.conn.SetWriteDeadline(time.Now().Add(wsWriteWait))
+	return c.conn.WriteMessage(websocket.TextMessage, b) == nil
 }
 
 func (c *notebookConn) hello(ctx context.Context) ([]byte, error) {
@@ -272,11 +281,17 @@ func (c *notebookConn) hello(ctx context.Context) ([]byte, error) {
 		}
 		dj.Cells[i].Source, dj.Cells[i].Version = text, v
 	}
+	// What is paused now: a page that was offline missed triggers.paused.
+	paused, err := c.s.store.TriggerPauses(ctx, c.flow.ID)
+	if err != nil {
+		return nil, err
+	}
 	me := newPeer(c.client, c.user)
-	return json.Marshal(map[string]any{
-		"t": "hello", "client": c.client, "role": c.grant.Role(),
-		"user":  map[string]string{"name": c.user.Name, "display": c.user.DisplayName, "color": me.Color, "initials": me.Initial},
-		"draft": dj, "runs": infos, "peers": c.s.presence.list(c.flow.ID, c.client),
+	return json.Marshal(helloMsg{
+		T: "hello", Client: c.client, Role: c.grant.Role(), Can: rightsOf(c.grant.Role()),
+		User:  helloUser{Name: c.user.Name, Display: c.user.DisplayName, Color: me.Color, Initials: me.Initial},
+		Draft: dj, Runs: infos, Peers: c.s.presence.list(c.flow.ID, c.client),
+		Paused: slices.Sorted(maps.Keys(paused)),
 	})
 }
 
@@ -289,13 +304,13 @@ func (c *notebookConn) reply(b []byte) {
 }
 
 func (c *notebookConn) replyErr(id json.RawMessage, field, msg string) {
-	b, _ := json.Marshal(map[string]any{"t": "error", "id": id, "message": msg, "field": field})
+	b, _ := json.Marshal(errorMsg{T: "error", ID: id, Message: msg, Field: field})
 	c.reply(b)
 }
 
 // read handles the client's messages until it goes away or sends one that
 // is malformed, which closes this connection only, with a reason.
-func (c *notebookConn) read(ctx context.Context, closeWith chan<- [2]any) {
+func (c *notebookConn) read(ctx context.Context, closeWith chan<- wsClose) {
 	c.conn.SetReadLimit(wsMaxMessage)
 	c.conn.SetReadDeadline(time.Now().Add(wsPongWait))
 	c.conn.SetPongHandler(func(string) error { return c.conn.SetReadDeadline(time.Now().Add(wsPongWait)) })
@@ -303,174 +318,100 @@ func (c *notebookConn) read(ctx context.Context, closeWith chan<- [2]any) {
 		typ, data, err := c.conn.ReadMessage()
 		if err != nil {
 			if errors.Is(err, websocket.ErrReadLimit) {
-				closeWith <- [2]any{websocket.CloseMessageTooBig, "message larger than 2 MiB"}
+				closeWith <- wsClose{websocket.CloseMessageTooBig, "message larger than 2 MiB"}
 			}
 			return
 		}
 		c.conn.SetReadDeadline(time.Now().Add(wsPongWait))
 		if typ != websocket.TextMessage {
-			closeWith <- [2]any{websocket.CloseUnsupportedData, "send JSON text messages"}
+			closeWith <- wsClose{websocket.CloseUnsupportedData, "send JSON text messages"}
 			return
 		}
-		msg, err := parseClientMsg(data)
+		msg, err := decodeClientMsg(data)
 		if err != nil {
-			closeWith <- [2]any{websocket.ClosePolicyViolation, "malformed message: " + err.Error()}
+			closeWith <- wsClose{websocket.ClosePolicyViolation, "malformed message: " + err.Error()}
 			return
 		}
-		// Checked against the credential as it is now: a revoked token, a
-		// sign-out, a new password or a removal ends the grant, a new role
-		// changes it (credwatch.go), on every process.
-		if verified[msg.T] {
-			c.grant.recheck(ctx)
-		}
-		role := c.grant.Role()
-		if role == "" {
-			closeWith <- [2]any{websocket.ClosePolicyViolation, c.grant.Reason()}
+		if !c.dispatch(ctx, msg) {
+			closeWith <- wsClose{websocket.ClosePolicyViolation, c.grant.Reason()}
 			return
-		}
-		if !atLeast(role, needs[msg.T]) {
-			c.replyErr(msg.ID, "", "your role ("+role+") does not allow "+msg.T)
-			continue
-		}
-		if err := c.handle(ctx, msg); err != nil {
-			e := c.s.classify(&http.Request{Method: "WS " + msg.T, URL: &url.URL{Path: "/w/" + c.ws.Slug + "/flows/" + c.flow.Slug + "/ws"}}, err)
-			c.replyErr(msg.ID, e.Field, e.Message)
-			continue
-		}
-		if len(msg.ID) > 0 {
-			b, _ := json.Marshal(map[string]any{"t": "ack", "id": msg.ID})
-			c.reply(b)
 		}
 	}
 }
 
-// parseClientMsg decodes and checks a message's shape.
-func parseClientMsg(data []byte) (*clientMsg, error) {
-	var msg clientMsg
-	if err := json.Unmarshal(data, &msg); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
+// dispatch handles one message as its row of notebookMsgs says, and
+// answers it: an ack when it carried an id, else an error. false when the
+// credential has ended.
+func (c *notebookConn) dispatch(ctx context.Context, msg clientMsg) bool {
+	spec := notebookMsgs[msg.T]
+	// Checked against the credential as it is now: a revoked token, a
+	// sign-out, a new password or a removal ends the grant, a new role
+	// changes it (credwatch.go), on every process.
+	if spec.verified {
+		c.grant.recheck(ctx)
 	}
-	if _, ok := needs[msg.T]; !ok {
-		return nil, fmt.Errorf("unknown type %q", msg.T)
+	role := c.grant.Role()
+	if role == "" {
+		return false
 	}
-	if len(msg.Cell) > 64 || len(msg.Run) > 64 {
-		return nil, errors.New("cell and run ids are at most 64 bytes")
+	if !role.AtLeast(spec.need) {
+		c.replyErr(msg.ID, "", "your role ("+string(role)+") does not allow "+msg.T)
+		return true
 	}
-	if len(msg.RawInputs) > 0 && msg.T == "flow.update" {
-		var in []inputJSON
-		if err := json.Unmarshal(msg.RawInputs, &in); err != nil {
-			return nil, fmt.Errorf("inputs must be a list of inputs: %v", err)
-		}
-		msg.Inputs = &in
+	if err := spec.do.handle(c, ctx, msg.body); err != nil {
+		e := c.s.classify(&http.Request{Method: "WS " + msg.T, URL: &url.URL{Path: "/w/" + c.ws.Slug + "/flows/" + c.flow.Slug + "/ws"}}, err)
+		b, _ := json.Marshal(errorMsg{T: "error", ID: msg.ID, Message: e.Message, Field: e.Field, Cell: e.Cell, Line: e.Line})
+		c.reply(b)
+		return true
 	}
-	if msg.T == "run" {
-		if len(msg.RawInputs) > 0 && string(msg.RawInputs) != "null" {
-			if err := json.Unmarshal(msg.RawInputs, &msg.RunInputs); err != nil {
-				return nil, fmt.Errorf("inputs must be an object: %v", err)
-			}
-		}
-		switch msg.Mode {
-		case "", "all":
-		case "cell", "from":
-			if msg.Cell == "" {
-				return nil, errors.New("run " + msg.Mode + " needs a cell")
-			}
-		default:
-			return nil, fmt.Errorf("unknown run mode %q", msg.Mode)
-		}
+	if len(msg.ID) > 0 {
+		b, _ := json.Marshal(ackMsg{T: "ack", ID: msg.ID})
+		c.reply(b)
 	}
-	switch msg.T {
-	case "source":
-		if msg.Cell == "" || msg.Source == nil {
-			return nil, errors.New("source needs cell and source")
-		}
-	case "cell.delete", "cell.duplicate", "cell.update", "cell.restore", "collab.doc":
-		if msg.Cell == "" {
-			return nil, errors.New(msg.T + " needs a cell")
-		}
-	case "collab.push", "collab.pull":
-		if msg.Cell == "" || msg.Version == nil || *msg.Version < 0 {
-			return nil, errors.New(msg.T + " needs a cell and a version (≥ 0)")
-		}
-		if msg.T == "collab.push" && len(msg.Updates) == 0 {
-			return nil, errors.New("collab.push needs updates")
-		}
-	case "presence":
-		if len(msg.Sel) > maxSel {
-			return nil, errors.New("presence: selection too large")
-		}
-	case "cell.move":
-		if msg.Cell == "" || msg.To == nil || *msg.To < 0 {
-			return nil, errors.New("cell.move needs a cell and a position (to ≥ 0)")
-		}
-	case "cell.add":
-		if msg.Kind != "" && !msg.Kind.Valid() {
-			return nil, fmt.Errorf("unknown kind %q", msg.Kind)
-		}
-	case "cancel":
-		if msg.Run == "" {
-			return nil, errors.New("cancel needs a run")
-		}
-	}
-	return &msg, nil
+	return true
 }
 
-func (c *notebookConn) handle(ctx context.Context, m *clientMsg) error {
+func (c *notebookConn) ping(context.Context, *pingReq) error { return nil }
+
+// source handles the legacy whole-text write of a cell.
+func (c *notebookConn) source(ctx context.Context, m *sourceReq) error {
+	if len(*m.Source) > store.MaxSourceSize {
+		return errorf(http.StatusRequestEntityTooLarge, "too_large", "source", "a cell source is limited to 1 MiB; this one has "+strconv.Itoa(len(*m.Source))+" bytes")
+	}
+	return c.sourceAsChange(ctx, m.Cell, *m.Source)
+}
+
+// presence tells everyone in the flow where this page's cursor is.
+// Ephemeral and throttled: a client that sends faster loses some.
+func (c *notebookConn) presence(ctx context.Context, m *presenceReq) error {
+	now := time.Now()
+	if now.Sub(c.lastPresence) < 20*time.Millisecond {
+		return nil
+	}
+	c.lastPresence = now
+	pe := newPeer(c.client, c.user)
+	pe.Cell, pe.Sel = m.Cell, m.Sel
+	c.s.presence.set(c.flow.ID, pe)
+	b, _ := json.Marshal(presenceMsg{T: "presence", peer: pe})
+	c.s.publishPresence(ctx, c.flow.ID, b)
+	return nil
+}
+
+// cancel cancels a run of this flow.
+func (c *notebookConn) cancel(ctx context.Context, m *cancelReq) error {
 	s := c.s
-	switch m.T {
-	case "ping":
-		return nil
-	case "source":
-		if len(*m.Source) > store.MaxSourceSize {
-			return errorf(http.StatusRequestEntityTooLarge, "too_large", "source", "a cell source is limited to 1 MiB; this one has "+strconv.Itoa(len(*m.Source))+" bytes")
-		}
-		return c.sourceAsChange(ctx, m.Cell, *m.Source)
-	case "collab.push":
-		return c.collabPush(ctx, m)
-	case "collab.pull":
-		return c.collabPull(ctx, m)
-	case "collab.doc":
-		return c.collabDoc(ctx, m)
-	case "presence":
-		// Ephemeral and throttled: a client that sends faster loses some.
-		if now := time.Now(); now.Sub(c.lastPresence) >= 20*time.Millisecond {
-			c.lastPresence = now
-			pe := newPeer(c.client, c.user)
-			pe.Cell, pe.Sel = m.Cell, m.Sel
-			s.presence.set(c.flow.ID, pe)
-			b, _ := json.Marshal(presenceMsg{T: "presence", peer: pe})
-			s.publishPresence(ctx, c.flow.ID, b)
-		}
-		return nil
-	case "cell.add", "cell.delete", "cell.duplicate", "cell.move", "cell.update", "flow.update", "cell.restore":
-		if err := c.structure(ctx, m); err != nil {
-			return err
-		}
-		if m.T == "cell.delete" || m.T == "cell.move" || m.T == "flow.update" {
-			// The others record their editor in the store; these name none.
-			if err := s.store.RecordEdit(ctx, c.flow.ID, c.user.ID); err != nil {
-				return err
-			}
-		}
-		s.announceFlow(ctx, c.flow.ID)
-		return c.broadcastDraft(ctx)
-	case "run":
-		return c.run(ctx, m)
-	case "cancel":
-		run, err := s.store.Run(ctx, m.Run)
-		if err != nil || run.FlowID != c.flow.ID {
-			return errorf(http.StatusNotFound, "not_found", "run", "no such run of this flow")
-		}
-		ok, err := s.runs.Cancel(ctx, m.Run, "")
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errorf(http.StatusConflict, "not_running", "run", "the run is not running")
-		}
-		s.auditIn(ctx, c.req, c.ws.ID, actRunCanceled, "run "+m.Run, "from the notebook")
-		return nil
+	run, err := s.store.Run(ctx, m.Run)
+	if err != nil || run.FlowID != c.flow.ID {
+		return errorf(http.StatusNotFound, "not_found", "run", "no such run of this flow")
 	}
+	ok, err := s.runs.Cancel(ctx, m.Run, "")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errorf(http.StatusConflict, "not_running", "run", "the run is not running")
+	}
+	s.auditIn(ctx, c.req, c.ws.ID, actRunCanceled, "run "+m.Run, "from the notebook")
 	return nil
 }
 
@@ -479,7 +420,7 @@ func (c *notebookConn) broadcastDraft(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(map[string]any{"t": "draft", "draft": toDraftJSON(d), "by": c.user.Name})
+	b, _ := json.Marshal(draftMsg{T: "draft", Draft: toDraftJSON(d), By: c.user.Name})
 	c.s.hub.Publish(flowTopic(c.flow.ID), &Msg{Data: b})
 	return nil
 }
@@ -510,138 +451,199 @@ func uniqueName(d store.Draft, base string) string {
 	}
 }
 
-func (c *notebookConn) structure(ctx context.Context, m *clientMsg) error {
+// draftCell reads the draft and finds a cell of it by id: a cell deleted
+// meanwhile is an error that says so.
+func (c *notebookConn) draftCell(ctx context.Context, id string) (store.Draft, int, error) {
+	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	if err != nil {
+		return store.Draft{}, -1, err
+	}
+	idx := cellIndex(d, id)
+	if idx < 0 {
+		return store.Draft{}, -1, errorf(http.StatusNotFound, "gone", "cell", "that cell was deleted by someone else; reload to see the flow as it is")
+	}
+	return d, idx, nil
+}
+
+// cellAdd inserts a cell: after the cell named by after, first when after
+// is "", last when it is absent or unknown; named as asked (made unique),
+// else after its kind.
+func (c *notebookConn) cellAdd(ctx context.Context, m *cellAddReq) error {
+	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	if err != nil {
+		return err
+	}
+	kind := m.Kind
+	if kind == "" {
+		kind = engine.KindShell
+	}
+	pos := len(d.Cells)
+	if m.After != nil && *m.After != "" {
+		if i := cellIndex(d, *m.After); i >= 0 {
+			pos = i + 1
+		}
+	} else if m.After != nil {
+		pos = 0
+	}
+	name := string(kind)
+	if m.Name != nil && *m.Name != "" {
+		name = *m.Name
+	}
+	if msg := checkCellName(name); msg != "" {
+		return errorf(http.StatusUnprocessableEntity, "invalid", "name", msg)
+	}
+	name = uniqueName(d, name)
+	_, err = c.s.store.InsertCell(ctx, c.flow.ID, pos, engine.Cell{Name: name, Kind: kind, File: name + kind.Ext()}, c.user.ID)
+	return err
+}
+
+// cellDelete deletes a cell, keeping its latest text for cell.restore.
+func (c *notebookConn) cellDelete(ctx context.Context, m *cellDeleteReq) error {
+	s := c.s
+	if _, _, err := c.draftCell(ctx, m.Cell); err != nil {
+		return err
+	}
+	if err := s.collab.Flush(ctx, c.flow.ID, m.Cell); err != nil {
+		return err
+	}
+	if err := s.store.DeleteCellBy(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
+		return err
+	}
+	s.collab.Forget(c.flow.ID, m.Cell)
+	return s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
+}
+
+// cellDuplicate inserts a copy of a cell after it, named name_copy.
+func (c *notebookConn) cellDuplicate(ctx context.Context, m *cellDuplicateReq) error {
+	d, idx, err := c.draftCell(ctx, m.Cell)
+	if err != nil {
+		return err
+	}
+	cp := d.Flow.Cells[idx]
+	cp.Name = uniqueName(d, cp.Name+"_copy")
+	cp.File = cp.Name + cp.Kind.Ext()
+	_, err = c.s.store.InsertCell(ctx, c.flow.ID, idx+1, cp, c.user.ID)
+	return err
+}
+
+// cellMove moves a cell to a position (past the end: last).
+func (c *notebookConn) cellMove(ctx context.Context, m *cellMoveReq) error {
+	d, _, err := c.draftCell(ctx, m.Cell)
+	if err != nil {
+		return err
+	}
+	if err := c.s.store.MoveCell(ctx, c.flow.ID, m.Cell, min(*m.To, len(d.Cells)-1)); err != nil {
+		return err
+	}
+	return c.s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
+}
+
+// cellUpdate changes a cell's name, kind and options, if the flow is still
+// valid with them.
+func (c *notebookConn) cellUpdate(ctx context.Context, m *cellUpdateReq) error {
+	d, idx, err := c.draftCell(ctx, m.Cell)
+	if err != nil {
+		return err
+	}
+	cell := d.Flow.Cells[idx]
+	if m.Name != nil && *m.Name != cell.Name {
+		if msg := checkCellName(*m.Name); msg != "" {
+			return errorf(http.StatusUnprocessableEntity, "invalid", "name", msg)
+		}
+		if d.Flow.Cell(*m.Name) != nil {
+			return errorf(http.StatusConflict, "exists", "name", "another cell is named "+*m.Name)
+		}
+		cell.Name = *m.Name
+	}
+	if m.Kind != "" {
+		if !m.Kind.Valid() {
+			return errorf(http.StatusUnprocessableEntity, "invalid", "kind", "unknown kind "+string(m.Kind))
+		}
+		cell.Kind = m.Kind
+	}
+	cell.File = cell.Name + cell.Kind.Ext()
+	if m.Options != nil {
+		if err := applyOptions(&cell, *m.Options); err != nil {
+			return err
+		}
+	}
+	trial := *d.Flow
+	trial.Cells = append([]engine.Cell(nil), d.Flow.Cells...)
+	trial.Cells[idx] = cell
+	if errs := flow.Validate(&trial); len(errs) > 0 {
+		return errorf(http.StatusUnprocessableEntity, "invalid", "options", errs[0].Msg)
+	}
+	return c.s.store.UpdateCell(ctx, c.flow.ID, m.Cell, cell, c.user.ID)
+}
+
+// cellRestore puts back a deleted cell with its text and history.
+func (c *notebookConn) cellRestore(ctx context.Context, m *cellRestoreReq) error {
+	if _, err := c.s.store.RestoreCell(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errorf(http.StatusNotFound, "not_found", "cell", "there is no deleted cell to restore (it may be restored already)")
+		}
+		return err
+	}
+	c.s.collab.Forget(c.flow.ID, m.Cell)
+	return nil
+}
+
+// flowUpdate changes the flow's name, description, order and inputs, if
+// the flow is still valid with them.
+func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 	s := c.s
 	d, err := s.store.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}
-	if m.T == "cell.restore" {
-		if _, err := s.store.RestoreCell(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				return errorf(http.StatusNotFound, "not_found", "cell", "there is no deleted cell to restore (it may be restored already)")
-			}
+	f := *d.Flow
+	if m.Name != nil {
+		if strings.TrimSpace(*m.Name) == "" {
+			return errorf(http.StatusUnprocessableEntity, "invalid", "name", "give the flow a name")
+		}
+		f.Name = strings.TrimSpace(*m.Name)
+	}
+	if m.Description != nil {
+		f.Description = *m.Description
+	}
+	if m.Order != nil {
+		switch engine.Order(*m.Order) {
+		case engine.OrderNotebook:
+			f.Order = ""
+		case engine.OrderGraph:
+			f.Order = engine.OrderGraph
+		default:
+			return errorf(http.StatusUnprocessableEntity, "invalid", "order", "order is notebook or graph")
+		}
+	}
+	if m.Inputs.Set {
+		f.Inputs = nil
+		for _, in := range m.Inputs.V {
+			f.Inputs = append(f.Inputs, engine.Input{Name: in.Name, Type: engine.InputType(in.Type), Default: in.Default, Required: in.Required, Options: in.Options, Label: in.Label, Description: in.Description, Placeholder: in.Placeholder})
+		}
+	}
+	if m.Triggers.Set {
+		ts, err := editedTriggers(m.Triggers.V)
+		if err != nil {
 			return err
 		}
-		s.collab.Forget(c.flow.ID, m.Cell)
-		return nil
+		f.Triggers = ts
 	}
-	idx := -1
-	if m.Cell != "" {
-		if idx = cellIndex(d, m.Cell); idx < 0 {
-			return errorf(http.StatusNotFound, "gone", "cell", "that cell was deleted by someone else; reload to see the flow as it is")
+	if errs := flow.Validate(&f); len(errs) > 0 {
+		field := "inputs"
+		if m.Triggers.Set && !m.Inputs.Set {
+			field = "triggers"
 		}
+		return errorf(http.StatusUnprocessableEntity, "invalid", field, errs[0].Msg)
 	}
-	switch m.T {
-	case "cell.add":
-		kind := m.Kind
-		if kind == "" {
-			kind = engine.KindShell
-		}
-		pos := len(d.Cells)
-		if m.After != nil && *m.After != "" {
-			if i := cellIndex(d, *m.After); i >= 0 {
-				pos = i + 1
-			}
-		} else if m.After != nil {
-			pos = 0
-		}
-		name := string(kind)
-		if m.Name != nil && *m.Name != "" {
-			name = *m.Name
-		}
-		if msg := checkCellName(name); msg != "" {
-			return errorf(http.StatusUnprocessableEntity, "invalid", "name", msg)
-		}
-		name = uniqueName(d, name)
-		_, err := s.store.InsertCell(ctx, c.flow.ID, pos, engine.Cell{Name: name, Kind: kind, File: name + kind.Ext()}, c.user.ID)
+	if err := s.store.UpdateFlowSettings(ctx, c.flow.ID, f.Name, f.Description, f.Order, f.Inputs, f.Triggers); err != nil {
 		return err
-	case "cell.delete":
-		// Keep the latest text with the deleted cell, for cell.restore.
-		if err := s.collab.Flush(ctx, c.flow.ID, m.Cell); err != nil {
-			return err
-		}
-		if err := s.store.DeleteCellBy(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
-			return err
-		}
-		s.collab.Forget(c.flow.ID, m.Cell)
-		return nil
-	case "cell.duplicate":
-		cp := d.Flow.Cells[idx]
-		cp.Name = uniqueName(d, cp.Name+"_copy")
-		cp.File = cp.Name + cp.Kind.Ext()
-		_, err := s.store.InsertCell(ctx, c.flow.ID, idx+1, cp, c.user.ID)
-		return err
-	case "cell.move":
-		to := min(*m.To, len(d.Cells)-1)
-		return s.store.MoveCell(ctx, c.flow.ID, m.Cell, to)
-	case "cell.update":
-		cell := d.Flow.Cells[idx]
-		if m.Name != nil && *m.Name != cell.Name {
-			if msg := checkCellName(*m.Name); msg != "" {
-				return errorf(http.StatusUnprocessableEntity, "invalid", "name", msg)
-			}
-			if d.Flow.Cell(*m.Name) != nil {
-				return errorf(http.StatusConflict, "exists", "name", "another cell is named "+*m.Name)
-			}
-			cell.Name = *m.Name
-		}
-		if m.Kind != "" {
-			if !m.Kind.Valid() {
-				return errorf(http.StatusUnprocessableEntity, "invalid", "kind", "unknown kind "+string(m.Kind))
-			}
-			cell.Kind = m.Kind
-		}
-		cell.File = cell.Name + cell.Kind.Ext()
-		if m.Options != nil {
-			if err := applyOptions(&cell, *m.Options); err != nil {
-				return err
-			}
-		}
-		trial := *d.Flow
-		trial.Cells = append([]engine.Cell(nil), d.Flow.Cells...)
-		trial.Cells[idx] = cell
-		if errs := flow.Validate(&trial); len(errs) > 0 {
-			return errorf(http.StatusUnprocessableEntity, "invalid", "options", errs[0].Msg)
-		}
-		return s.store.UpdateCell(ctx, c.flow.ID, m.Cell, cell, c.user.ID)
-	case "flow.update":
-		f := *d.Flow
-		if m.Name != nil {
-			if strings.TrimSpace(*m.Name) == "" {
-				return errorf(http.StatusUnprocessableEntity, "invalid", "name", "give the flow a name")
-			}
-			f.Name = strings.TrimSpace(*m.Name)
-		}
-		if m.Description != nil {
-			f.Description = *m.Description
-		}
-		if m.Order != nil {
-			switch engine.Order(*m.Order) {
-			case engine.OrderNotebook:
-				f.Order = ""
-			case engine.OrderGraph:
-				f.Order = engine.OrderGraph
-			default:
-				return errorf(http.StatusUnprocessableEntity, "invalid", "order", "order is notebook or graph")
-			}
-		}
-		if m.Inputs != nil {
-			f.Inputs = nil
-			for _, in := range *m.Inputs {
-				f.Inputs = append(f.Inputs, engine.Input{Name: in.Name, Type: engine.InputType(in.Type), Default: in.Default, Required: in.Required, Options: in.Options, Description: in.Description})
-			}
-		}
-		if errs := flow.Validate(&f); len(errs) > 0 {
-			return errorf(http.StatusUnprocessableEntity, "invalid", "inputs", errs[0].Msg)
-		}
-		return s.store.UpdateFlowSettings(ctx, c.flow.ID, f.Name, f.Description, f.Order, f.Inputs, f.Triggers)
 	}
-	return nil
+	return s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
 }
 
 func checkCellName(name string) string {
-	if !identRE.MatchString(name) {
+	if !engine.IsIdentifier(name) {
 		return "a cell name starts with a lower-case letter, then letters, digits or _ (e.g. fetch_orders)"
 	}
 	return ""
@@ -673,6 +675,24 @@ func applyOptions(c *engine.Cell, o cellOptions) error {
 	c.Needs = o.Needs
 	c.Connection = o.Connection
 	c.ContinueOnError = o.ContinueOnError
+	if err := checkExpectStatus(o.ExpectStatus); err != nil {
+		return err
+	}
+	c.ExpectStatus = o.ExpectStatus
+	if len(o.Approvers) > engine.MaxApprovers {
+		return errorf(http.StatusUnprocessableEntity, "invalid", "approvers", fmt.Sprintf("at most %d approvers; name a role instead of many people", engine.MaxApprovers))
+	}
+	if o.Approvals < 0 || o.Approvals > engine.MaxApprovals {
+		return errorf(http.StatusUnprocessableEntity, "invalid", "approvals", fmt.Sprintf("approvals is between 1 and %d", engine.MaxApprovals))
+	}
+	switch engine.OnTimeout(o.OnTimeout) {
+	case "", engine.OnTimeoutReject, engine.OnTimeoutApprove:
+	default:
+		return errorf(http.StatusUnprocessableEntity, "invalid", "on_timeout", "on_timeout is reject or approve")
+	}
+	// The rest (who may be an approver, approvals against them) is the
+	// flow's check, shown as the draft's problems.
+	c.Approvers, c.Approvals, c.OnTimeout = o.Approvers, o.Approvals, engine.OnTimeout(o.OnTimeout)
 	c.Env = nil
 	order := o.EnvOrder
 	if len(order) != len(o.Env) {
@@ -680,7 +700,7 @@ func applyOptions(c *engine.Cell, o cellOptions) error {
 		for k := range o.Env {
 			order = append(order, k)
 		}
-		sortStrings(order)
+		slices.Sort(order)
 	}
 	for _, k := range order {
 		v, ok := o.Env[k]
@@ -693,13 +713,17 @@ func applyOptions(c *engine.Cell, o cellOptions) error {
 }
 
 // run starts a run of the draft from the notebook.
-func (c *notebookConn) run(ctx context.Context, m *clientMsg) error {
+func (c *notebookConn) run(ctx context.Context, m *runReq) error {
 	s := c.s
 	d, err := s.store.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}
-	req := StartRequest{Workspace: c.ws, FlowID: c.flow.ID, FlowSlug: c.flow.Slug, Flow: d.Flow, Inputs: m.RunInputs, StartedBy: c.user}
+	req := StartRequest{Workspace: c.ws, FlowID: c.flow.ID, FlowSlug: c.flow.Slug, Flow: d.Flow, Inputs: m.Inputs, StartedBy: c.user}
+	ids := make([]string, len(d.Cells))
+	for i, dc := range d.Cells {
+		ids[i] = dc.ID
+	}
 	if m.Mode == "cell" || m.Mode == "from" {
 		i := -1
 		for j := range d.Flow.Cells {
@@ -729,11 +753,32 @@ func (c *notebookConn) run(ctx context.Context, m *clientMsg) error {
 			}
 		}
 	}
+	// What stops the run, named by cell: only the cells that run (and
+	// what they read) must be right.
+	if err := checkForStudio(d.Flow, ids, req.Cells); err != nil {
+		return err
+	}
 	r, err := s.startRun(context.WithoutCancel(ctx), c.req, req, "from the notebook")
 	if err != nil {
 		return err
 	}
-	b, _ := json.Marshal(map[string]any{"t": "started", "id": m.ID, "run": r.ID})
+	b, _ := json.Marshal(startedMsg{T: "started", ID: m.ID, Run: r.ID})
 	c.reply(b)
+	return nil
+}
+
+// checkExpectStatus accepts status codes from 100 to 599 and classes 1xx
+// to 5xx, each once, as flow.yaml's expect_status does.
+func checkExpectStatus(list []string) error {
+	if len(list) > engine.MaxExpectStatus {
+		return errorf(http.StatusUnprocessableEntity, "invalid", "expect_status", "expect_status lists at most "+strconv.Itoa(engine.MaxExpectStatus)+" codes or classes (use classes like 4xx)")
+	}
+	seen := map[string]bool{}
+	for _, s := range list {
+		if !engine.ValidStatusPattern(s) || seen[s] {
+			return errorf(http.StatusUnprocessableEntity, "invalid", "expect_status", "expect_status lists HTTP status codes from 100 to 599 (like 404) or classes from 1xx to 5xx (like 4xx), each once")
+		}
+		seen[s] = true
+	}
 	return nil
 }

@@ -48,7 +48,7 @@ func (l *rateLimits) takeRate(ctx context.Context, key string, n int, per time.D
 	}
 	ok, wait, err := l.store.TakeToken(ctx, "bucket:"+key, float64(n), per, now)
 	if err != nil {
-		l.log.Error("rate limit: take a token", "key", key, "err", err)
+		l.log.ErrorContext(ctx, "rate limit: take a token", "key", key, "err", err)
 		return false, refusedOnError
 	}
 	l.prune(ctx, now)

@@ -40,6 +40,9 @@ func maskRunProps(m *run.Masker, p *views.RunProps) {
 		c.Source = m.String(c.Source)
 		c.HTML = m.String(c.HTML)
 		c.Output.Error = m.String(c.Output.Error)
+		for j := range c.Output.Head {
+			c.Output.Head[j].Text = m.String(c.Output.Head[j].Text)
+		}
 		for j := range c.Output.Lines {
 			c.Output.Lines[j].Text = m.String(c.Output.Lines[j].Text)
 		}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/clock"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/queue"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/secret"
@@ -23,16 +25,20 @@ import (
 // process's workers as they happen, from other processes' through the
 // store (feed.go). The runs themselves execute in engine/worker.
 type Runs struct {
-	store *store.Store
-	hub   *Hub
-	log   *slog.Logger
-	pool  *worker.Pool // nil: a web-only replica
-	queue queue.Queue
-	feed  *feed // nil on SQLite: every run executes in this process
+	// onWait is told of a run that stopped to wait for an approval (set
+	// by the server before Start: its notifier).
+	onWait func(ctx context.Context, runID string)
+	store  *store.Store
+	hub    *Hub
+	log    *slog.Logger
+	pool   *worker.Pool // nil: a web-only replica
+	queue  queue.Queue
+	feed   *feed // nil on SQLite: every run executes in this process
 
 	lease    time.Duration
 	stopReap func()
 	reapDone chan struct{}
+	clock    clock.Clock // approval deadlines go by it (Config.Clock)
 
 	mu      sync.Mutex
 	infos   map[string]RunInfo // runs enqueued here and not ended: what viewers were told
@@ -52,10 +58,17 @@ type StartRequest struct {
 	Version   int // 0 for the draft
 	Inputs    map[string]any
 	StartedBy store.User
+	Via       string // store.RunRequest's Via
 	// Cells, when set, runs only these cells; Prior gives the others'
 	// results (a notebook's state).
 	Cells []string
 	Prior map[string]any
+	// RerunOf, From and Reused make the run a re-run of a failed one
+	// (run_rerun.go): the run, the cell it re-runs from, and where each
+	// cell not in Cells ran.
+	RerunOf string
+	From    string
+	Reused  map[string]store.ReusedCell
 }
 
 // SkippedError is a start refused by the flow's concurrency (overlap:
@@ -75,7 +88,9 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	if errs := flow.Validate(req.Flow); len(errs) > 0 {
 		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
 	}
-	if _, err := run.Compile(req.Flow); err != nil {
+	// Only the cells that run must be right: a run of one cell is not
+	// stopped by another that is half written.
+	if _, err := run.CompileCells(req.Flow, req.Cells); err != nil {
 		return store.Run{}, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
 	}
 	inputs, errs := run.Inputs(req.Flow, req.Inputs)
@@ -94,7 +109,7 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	if err != nil {
 		return store.Run{}, fmt.Errorf("%w: inputs: %w", engine.ErrInvalid, err)
 	}
-	rq := store.RunRequest{Cells: req.Cells}
+	rq := store.RunRequest{Via: req.Via, Cells: req.Cells, RerunOf: req.RerunOf, From: req.From, Reused: req.Reused}
 	if len(req.Prior) > 0 {
 		rq.Prior = make(map[string]json.RawMessage, len(req.Prior))
 		for k, v := range req.Prior {
@@ -126,7 +141,7 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	enq, err := m.store.EnqueueRun(ctx, store.Run{
 		ID: id, WorkspaceID: req.Workspace.ID, FlowID: req.FlowID, Version: req.Version,
 		Hash: flow.Hash(req.Flow), Inputs: inJSON, Files: sfiles, StartedBy: req.StartedBy.ID,
-		Request: reqJSON,
+		Request: reqJSON, RerunOf: req.RerunOf,
 	}, c.Limit, c.EffectiveOverlap())
 	if err != nil {
 		m.forgetInfo(id)
@@ -144,9 +159,9 @@ func (m *Runs) Start(ctx context.Context, req StartRequest) (store.Run, error) {
 	m.mu.Unlock()
 	m.publishInfo(r.FlowID, info)
 	if enq.Cancel != "" {
-		m.log.Info("canceling the oldest run to make room (concurrency overlap: cancel)", "run", enq.Cancel, "for", r.ID)
+		m.log.Info("canceling the oldest run to make room (concurrency overlap: cancel)", logattr.Run(enq.Cancel), "for", r.ID)
 		if _, err := m.Cancel(context.WithoutCancel(ctx), enq.Cancel, "canceled to make room for run "+r.ID+" (concurrency overlap: cancel)"); err != nil {
-			m.log.Error("cancel the oldest run", "run", enq.Cancel, "err", err)
+			m.log.Error("cancel the oldest run", logattr.Run(enq.Cancel), "err", err)
 		}
 	}
 	if r.Status == engine.RunSkipped {
@@ -180,6 +195,13 @@ func (m *Runs) Cancel(ctx context.Context, id, reason string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if !ok {
+		// A run waiting for an approval holds no worker: it ends here.
+		ok, err = m.store.EndRun(ctx, id, engine.RunCanceled, "canceled while it waited for an approval", engine.RunWaiting)
+		if err != nil {
+			return false, err
+		}
+	}
 	if ok {
 		m.ended(id)
 		return true, nil
@@ -200,7 +222,9 @@ func (m *Runs) Cancel(ctx context.Context, id, reason string) (bool, error) {
 	return true, nil
 }
 
-// Wait waits until the run ends, d passes or ctx ends.
+// Wait waits until the run ends or stops to wait for an approval (people
+// decide, which may take days: the caller sees it waiting), d passes or
+// ctx ends.
 func (m *Runs) Wait(ctx context.Context, id string, d time.Duration) {
 	ch := make(chan struct{}, 1)
 	m.mu.Lock()
@@ -229,7 +253,7 @@ func (m *Runs) Wait(ctx context.Context, id string, d time.Duration) {
 	poll := time.NewTicker(250 * time.Millisecond)
 	defer poll.Stop()
 	for {
-		if r, err := m.store.Run(ctx, id); err != nil || r.Status.Done() {
+		if r, err := m.store.Run(ctx, id); err != nil || r.Status.Done() || r.Status == engine.RunWaiting {
 			return
 		}
 		select {
@@ -303,9 +327,10 @@ func (m *Runs) Ended(runID, flowID string, status engine.RunStatus) {
 func (m *Runs) publishEvent(runID, flowID string, typ engine.EventType, seq int64, cell string, lines int, cells []string, msg []byte) {
 	hm := &Msg{Data: msg, Lines: lines, Cell: cell, Seq: seq, Run: runID}
 	m.hub.Publish(runTopic(runID), hm)
-	if typ == engine.EventRunStarted {
-		// queued → running is a status change the flow's viewers are told
-		// of (PROTOCOL.md), ahead of the event itself.
+	if st, ok := statusOf[typ]; ok {
+		// queued → running, running → waiting → running are status changes
+		// the flow's viewers are told of (PROTOCOL.md), ahead of the event
+		// itself.
 		m.mu.Lock()
 		info, ok := m.infos[runID]
 		m.mu.Unlock()
@@ -315,14 +340,21 @@ func (m *Runs) publishEvent(runID, flowID string, typ engine.EventType, seq int6
 		if len(cells) > 0 {
 			info.Cells = cells
 		}
-		info.Status = string(engine.RunRunning)
+		info.Status = string(st)
 		m.publishInfo(flowID, info)
 	}
 	m.hub.Publish(flowTopic(flowID), hm)
 }
 
+// statusOf is the run status an event puts its run in.
+var statusOf = map[engine.EventType]engine.RunStatus{
+	engine.EventRunStarted:        engine.RunRunning,
+	engine.EventRunResumed:        engine.RunRunning,
+	engine.EventApprovalRequested: engine.RunWaiting,
+}
+
 func (m *Runs) publishInfo(flowID string, info RunInfo) {
-	b, _ := json.Marshal(map[string]any{"t": "run", "run": info})
+	b, _ := json.Marshal(runMsg{T: "run", Run: info})
 	m.hub.Publish(flowTopic(flowID), &Msg{Data: b, Run: info.ID})
 }
 
@@ -347,7 +379,7 @@ func runInfo(r store.Run, by store.User) RunInfo {
 func (m *Runs) ActiveOfFlow(ctx context.Context, flowID string) []string {
 	ids, err := m.store.UnfinishedRuns(ctx, flowID)
 	if err != nil {
-		m.log.Error("unfinished runs of flow", "flow", flowID, "err", err)
+		m.log.Error("unfinished runs of flow", logattr.Flow(flowID), "err", err)
 	}
 	return ids
 }
@@ -443,21 +475,36 @@ func (m *Runs) Stop(ctx context.Context) error {
 	return err
 }
 
+// waits passes a run that stopped to wait on to onWait.
+func (m *Runs) waits(ctx context.Context, runID string) {
+	// Callers waiting for the run here are woken: waiting is as far as
+	// it goes for now.
+	m.mu.Lock()
+	for _, c := range m.waiters[runID] {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	m.mu.Unlock()
+	if m.onWait != nil {
+		m.onWait(ctx, runID)
+	}
+}
+
 // newRuns builds the run plane of this process: the queue (River on
 // PostgreSQL, in memory on SQLite) and, unless cfg.WebOnly, a worker pool
 // that executes cfg.Workers runs at once.
 func newRuns(cfg Config, hub *Hub, box *secret.Box, log *slog.Logger) *Runs {
 	m := &Runs{store: cfg.Store, hub: hub, log: log, infos: map[string]RunInfo{}, waiters: map[string][]chan struct{}{}}
 	workers := cfg.Workers
-	if workers <= 0 {
-		workers = 16
-	}
 	if cfg.WebOnly {
 		workers = 0
 	} else {
 		m.pool = worker.New(worker.Config{
 			Store: cfg.Store, Box: box, DataDir: cfg.DataDir, RunDir: cfg.RunDir, Sandbox: cfg.Sandbox,
-			Live: m, Log: log, Lease: cfg.Lease, DefaultCellTimeout: cfg.DefaultCellTimeout, MaxCellLog: cfg.MaxCellLog,
+			Live: m, Observe: cfg.Metrics, Log: log, Lease: cfg.Lease, DefaultCellTimeout: cfg.DefaultCellTimeout, MaxCellLog: cfg.MaxCellLog,
+			Clock: cfg.Clock, OnWait: m.waits,
 		})
 	}
 	var exec queue.Executor = noExecutor{}
@@ -476,9 +523,7 @@ func newRuns(cfg Config, hub *Hub, box *secret.Box, log *slog.Logger) *Runs {
 		m.queue = queue.NewMemory(cfg.Store, exec, workers, log)
 	}
 	m.lease = cfg.Lease
-	if m.lease <= 0 {
-		m.lease = 20 * time.Second
-	}
+	m.clock = cfg.Clock
 	cfg.Store.SetDispatcher(m.queue)
 	return m
 }
@@ -505,7 +550,13 @@ func (m *Runs) start(ctx context.Context) error {
 	m.reapDone = make(chan struct{})
 	go func() {
 		defer close(m.reapDone)
+		swept := make(chan struct{})
+		go func() {
+			defer close(swept)
+			worker.SweepApprovals(rctx, m.store, m.lease/4, m.clock, m.log)
+		}()
 		worker.Reap(rctx, m.store, m.lease/4, m.log, m.ended)
+		<-swept
 	}()
 	if m.pool != nil {
 		m.pool.Start(ctx)

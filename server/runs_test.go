@@ -166,9 +166,8 @@ func TestConcurrencyOverlap(t *testing.T) {
 		first := f.apiJSON("runner", "POST", "/api/v1/flows/queuer/runs", "{}", http.StatusCreated)["id"].(string)
 		running(first)
 		second := f.apiJSON("runner", "POST", "/api/v1/flows/queuer/runs", "{}", http.StatusCreated)["id"].(string)
-		time.Sleep(300 * time.Millisecond)
-		if r, _ := f.st.Run(context.Background(), second); r.Status != engine.RunQueued {
-			t.Fatalf("the second run is %s while the first runs; want queued", r.Status)
+		if r, _ := f.st.Run(context.Background(), second); r.Status != engine.RunQueued || r.Dispatched {
+			t.Fatalf("the second run is %s (dispatched %v) while the first runs; want queued and held at the gate", r.Status, r.Dispatched)
 		}
 		f.srv.runs.Cancel(context.Background(), first, "")
 		f.waitRun(first)

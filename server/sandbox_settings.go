@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
@@ -34,7 +35,7 @@ func (m *Runs) sandboxLimits(ctx context.Context, wsID string) (sandbox.Limits, 
 func (s *Server) sandboxSection(r *http.Request, a access, props *views.SettingsProps) error {
 	lim, loop := s.runs.sandboxLimits(r.Context(), a.Workspace.ID)
 	props.Sandbox = views.SandboxSection{
-		CanManage: a.Role == store.RoleOwner, Enabled: s.sandbox,
+		CanManage: a.Role == engine.RoleOwner, Enabled: s.sandbox,
 		Procs: strconv.FormatInt(lim.Procs, 10), Files: strconv.FormatInt(lim.Files, 10),
 		FileSizeMiB: strconv.FormatInt(lim.FileSize>>20, 10), MemoryMiB: strconv.FormatInt(lim.Memory>>20, 10),
 		HostLoopback: loop, Errors: map[string]string{},
@@ -44,7 +45,7 @@ func (s *Server) sandboxSection(r *http.Request, a access, props *views.Settings
 
 // POST /w/{ws}/sandbox
 func (s *Server) sandboxSettingsSave(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return err
 	}

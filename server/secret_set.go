@@ -8,18 +8,28 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
 
+// secretStore keeps a workspace's sealed secrets.
+type secretStore interface {
+	Secrets(ctx context.Context, wsID string) ([]store.Secret, error)
+	SetSecret(ctx context.Context, wsID, name, sealed, by string) (created bool, err error)
+	DeleteSecret(ctx context.Context, wsID, name string) error
+}
+
+var _ secretStore = (*store.Store)(nil)
+
 // secretsSection fills the settings' secrets: names only, never values.
 func (s *Server) secretsSection(r *http.Request, a access, props *views.SettingsProps) error {
-	list, err := s.store.Secrets(r.Context(), a.Workspace.ID)
+	list, err := s.stores.secrets.Secrets(r.Context(), a.Workspace.ID)
 	if err != nil {
 		return err
 	}
-	sec := views.SecretsSection{CanManage: a.Role == store.RoleOwner, Errors: map[string]string{}}
+	sec := views.SecretsSection{CanManage: a.Role == engine.RoleOwner, Errors: map[string]string{}}
 	if s.box == nil {
 		sec.Off = errNoBox.Error()
 	}
@@ -50,14 +60,14 @@ func (s *Server) setSecret(ctx context.Context, r *http.Request, ws store.Worksp
 	if s.box == nil {
 		return "", "", errNoBox
 	}
-	created, err := s.store.SetSecret(ctx, ws.ID, name, s.box.Seal(value, secret.Context(ws.ID, name)), principalFrom(ctx).User.ID)
+	created, err := s.stores.secrets.SetSecret(ctx, ws.ID, name, s.box.Seal(value, secret.Context(ws.ID, name)), principalFrom(ctx).User.ID)
 	if errors.Is(err, store.ErrKeyRetired) {
 		// The key was rotated since this server read it: read it again and
 		// seal with the new one.
 		if rerr := s.box.Reload(); rerr != nil {
 			return "", "", fmt.Errorf("the secret key was rotated and could not be read again (restart with the new key): %w", rerr)
 		}
-		created, err = s.store.SetSecret(ctx, ws.ID, name, s.box.Seal(value, secret.Context(ws.ID, name)), principalFrom(ctx).User.ID)
+		created, err = s.stores.secrets.SetSecret(ctx, ws.ID, name, s.box.Seal(value, secret.Context(ws.ID, name)), principalFrom(ctx).User.ID)
 		if errors.Is(err, store.ErrKeyRetired) {
 			return "", "", errorf(http.StatusServiceUnavailable, "key_retired", "", "this server still holds a secret key that was rotated out: restart it with the new OPSBOOK_SECRET_KEY")
 		}
@@ -75,7 +85,7 @@ func (s *Server) setSecret(ctx context.Context, r *http.Request, ws store.Worksp
 
 // POST /w/{ws}/secrets (owner): set or replace a secret. Fields: name, value.
 func (s *Server) secretSet(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return err
 	}
@@ -106,12 +116,12 @@ func (s *Server) secretSet(w http.ResponseWriter, r *http.Request) error {
 
 // POST /w/{ws}/secrets/{name}/delete (owner)
 func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return err
 	}
 	name := r.PathValue("name")
-	if err := s.store.DeleteSecret(r.Context(), a.Workspace.ID, name); err != nil {
+	if err := s.stores.secrets.DeleteSecret(r.Context(), a.Workspace.ID, name); err != nil {
 		return err
 	}
 	s.auditIn(r.Context(), r, a.Workspace.ID, actSecretDeleted, "secret "+name, "")
@@ -121,11 +131,11 @@ func (s *Server) secretDelete(w http.ResponseWriter, r *http.Request) error {
 
 // GET /api/v1/secrets (owner): names, never values.
 func (s *Server) apiListSecrets(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleOwner)
+	a, err := s.apiWorkspace(r, engine.RoleOwner)
 	if err != nil {
 		return err
 	}
-	list, err := s.store.Secrets(r.Context(), a.Workspace.ID)
+	list, err := s.stores.secrets.Secrets(r.Context(), a.Workspace.ID)
 	if err != nil {
 		return err
 	}
@@ -140,7 +150,7 @@ func (s *Server) apiListSecrets(w http.ResponseWriter, r *http.Request) error {
 // PUT /api/v1/secrets/{name} (owner): {"value": "…"}; 201 when created,
 // 200 when replaced.
 func (s *Server) apiPutSecret(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleOwner)
+	a, err := s.apiWorkspace(r, engine.RoleOwner)
 	if err != nil {
 		return err
 	}
@@ -154,7 +164,7 @@ func (s *Server) apiPutSecret(w http.ResponseWriter, r *http.Request) error {
 	}
 	name := r.PathValue("name")
 	existed := false
-	if list, err := s.store.Secrets(r.Context(), a.Workspace.ID); err == nil {
+	if list, err := s.stores.secrets.Secrets(r.Context(), a.Workspace.ID); err == nil {
 		for _, it := range list {
 			existed = existed || it.Name == name
 		}
@@ -176,12 +186,12 @@ func (s *Server) apiPutSecret(w http.ResponseWriter, r *http.Request) error {
 
 // DELETE /api/v1/secrets/{name} (owner)
 func (s *Server) apiDeleteSecret(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleOwner)
+	a, err := s.apiWorkspace(r, engine.RoleOwner)
 	if err != nil {
 		return err
 	}
 	name := r.PathValue("name")
-	if err := s.store.DeleteSecret(r.Context(), a.Workspace.ID, name); err != nil {
+	if err := s.stores.secrets.DeleteSecret(r.Context(), a.Workspace.ID, name); err != nil {
 		return err
 	}
 	s.auditIn(r.Context(), r, a.Workspace.ID, actSecretDeleted, "secret "+name, "")

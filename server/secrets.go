@@ -9,7 +9,9 @@ import (
 
 	"regexp"
 	"strings"
+	"sync"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
@@ -23,11 +25,11 @@ const connectionPrefix = worker.ConnectionPrefix
 // maxSecretBytes bounds a secret's value.
 const maxSecretBytes = 64 << 10
 
-var secretNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+var secretNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`) })
 
 // checkSecretName returns a message for people when name is not valid.
 func checkSecretName(name string) string {
-	if !secretNameRE.MatchString(name) {
+	if !secretNameRE().MatchString(name) {
 		return "a secret's name is letters, digits and _, starting with a letter (e.g. API_TOKEN), up to 64 characters"
 	}
 	if strings.HasPrefix(strings.ToUpper(name), connectionPrefix) && name != strings.ToUpper(name) {
@@ -95,7 +97,7 @@ func (s *Server) maskerFor(ctx context.Context, wsID string) *run.Masker {
 	all, err := s.openSecrets(ctx, wsID, nil)
 	if err != nil {
 		if !errors.Is(err, errNoBox) {
-			s.log.Error("open secrets for masking", "err", err)
+			s.log.ErrorContext(ctx, "open secrets for masking", "err", err)
 		}
 		return run.NewMasker(nil)
 	}
@@ -109,7 +111,11 @@ func secretValues(m map[string]string) []string { return worker.SecretValues(m) 
 // are never stored with the run), and returns their names for the audit
 // log.
 func (s *Server) withSecrets(ctx context.Context, req *StartRequest) ([]string, error) {
-	sec, err := worker.ResolveSecrets(ctx, s.store, s.box, req.Workspace.ID, req.Flow)
+	plan, err := run.CompileCells(req.Flow, req.Cells)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
+	}
+	sec, err := worker.ResolveSecrets(ctx, s.store, s.box, req.Workspace.ID, plan)
 	if errors.Is(err, worker.ErrNoKey) {
 		return nil, errNoBox
 	}

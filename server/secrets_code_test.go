@@ -11,7 +11,6 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/secret"
-	"github.com/opsbook/opsbook/engine/store"
 )
 
 const codeSecret = "tok-Very-Secret-9"
@@ -176,7 +175,7 @@ func TestSecretInCodeNotPushed(t *testing.T) {
 func TestBrowserSecretInCodeMarked(t *testing.T) {
 	s := newStudio(t)
 	ws := s.workspace()
-	u, tok := s.member("ed", "Ed Editor", store.RoleEditor)
+	u, tok := s.member("ed", "Ed Editor", engine.RoleEditor)
 	fl := s.flow("report", "Report", u,
 		engine.Cell{Name: "fetch", Kind: engine.KindShell, Source: "echo start\ncurl -H 'Authorization: Bearer " + codeSecret + "' https://api.example\necho done\n"})
 	if _, err := s.st.SetSecret(context.Background(), ws.ID, "TOKEN", s.srv.box.Seal(codeSecret, secret.Context(ws.ID, "TOKEN")), ""); err != nil {

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -18,7 +16,12 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/clock"
 	"github.com/opsbook/opsbook/engine/collab"
+	"github.com/opsbook/opsbook/engine/logattr"
+	"github.com/opsbook/opsbook/engine/metrics"
+	"github.com/opsbook/opsbook/engine/notify"
+	"github.com/opsbook/opsbook/engine/retention"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
@@ -60,17 +63,90 @@ type Config struct {
 	MaxCellLog         int64
 	// QueueFetchCooldown is River's least time between fetches (default 2ms).
 	QueueFetchCooldown time.Duration
+	// SSEQueue is how many events a server-sent-events client may fall
+	// behind before it is caught up from storage (default 4096).
+	SSEQueue int
+	// CredRecheck is how often an open socket's credential is checked
+	// against the store, which catches a change whose notification was
+	// lost (default 30s).
+	CredRecheck time.Duration
+	// PruneEvery is how often this process prunes what workspaces no
+	// longer keep (engine/retention; one replica at a time): default
+	// retention.DefaultEvery, negative never. PruneClock is the time the
+	// pruner goes by, apart from Clock so that tests of other waits do
+	// not see its timer; nil is the system clock.
+	PruneEvery time.Duration
+	PruneClock clock.Clock
+	// NotifyEvery is how often this process queues and sends
+	// notifications (engine/notify; one replica at a time): default
+	// notify.DefaultEvery, negative never. NotifyClock is the time the
+	// sender's back-off goes by; nil is the system clock.
+	NotifyEvery time.Duration
+	NotifyClock clock.Clock
+	// Clock is the time the scheduler and the server's waits (credential
+	// re-checks and expiries, a share link's expiry) go by; nil is the
+	// system clock. Tests give a clock.Fake and move it.
+	Clock clock.Clock
+	// Metrics is this process's Prometheus registry (engine/metrics); nil
+	// makes one. One per Server: New registers the server's gauges in it. MetricsToken, when set, is the bearer token /metrics
+	// requires; without it /metrics answers loopback clients only.
+	Metrics      *metrics.Metrics
+	MetricsToken string
+}
+
+// The defaults of Config, in one place (withDefaults fills them).
+const (
+	defaultWorkers     = 16
+	defaultLease       = 20 * time.Second
+	defaultSSEQueue    = 4096
+	defaultCredRecheck = 30 * time.Second
+)
+
+// withDefaults is c with every zero knob set to its default. The worker's
+// own knobs (DefaultCellTimeout, MaxCellLog) default in engine/worker, and
+// HTTP's in HTTPConfig.withDefaults.
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Workers <= 0 {
+		c.Workers = defaultWorkers
+	}
+	if c.Lease <= 0 {
+		c.Lease = defaultLease
+	}
+	if c.SSEQueue <= 0 {
+		c.SSEQueue = defaultSSEQueue
+	}
+	if c.CredRecheck <= 0 {
+		c.CredRecheck = defaultCredRecheck
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	c.HTTP = c.HTTP.withDefaults()
+	if c.Metrics == nil {
+		c.Metrics = metrics.New(c.Store, c.Logger)
+	}
+	return c
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
+	cfg      Config // with defaults filled
 	store    *store.Store
+	stores   handlerStores // the handlers' small views of store (pages.go)
 	log      *slog.Logger
+	clock    clock.Clock
 	hub      *Hub
 	runs     *Runs
 	upgrader websocket.Upgrader
 	handler  http.Handler
 	started  time.Time
+
+	// goneFlows holds why a deleted flow's notebooks were closed (flow id
+	// → reason), for the sockets that see their subscription end.
+	goneFlows sync.Map
 
 	vhooks versionHooks // told of each saved version (git sync)
 	box    *secret.Box  // nil when no key could be had: secrets are refused
@@ -81,13 +157,15 @@ type Server struct {
 
 	setupMu sync.Mutex // one first-owner setup at a time
 
-	stopSchedule func()        // ends the cron scheduler (Start starts it)
-	scheduleDone chan struct{} // closed when it has ended
+	pruner       *retention.Pruner // nil when pruning is off (Config.PruneEvery)
+	notifier     *notify.Notifier  // queues waiting notifications always; sends unless Config.NotifyEvery < 0
+	stopSchedule func()            // ends the cron scheduler (Start starts it)
+	scheduleDone chan struct{}     // closed when it has ended
 	signins      *signinLimit
 	http         HTTPConfig   // with defaults filled
 	proxied      *addrCounter // requests in flight per client behind a trusted proxy
 	socketsMu    sync.Mutex
-	sockets      map[*websocket.Conn]struct{}
+	sockets      map[*websocket.Conn]func() // open sockets → their metric's end
 
 	// Collaboration (collab.go): the authority over cell documents, who is
 	// where, and this process's id in notifications to the others.
@@ -107,14 +185,17 @@ type Server struct {
 
 // New builds a server. Call Stop to end its runs.
 func New(cfg Config) *Server {
+	cfg = cfg.withDefaults()
+	// Lines logged with a request's context name the request (X-Request-Id).
+	cfg.Logger = slog.New(logattr.NewHandler(cfg.Logger.Handler()))
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	hub := NewHub()
 	s := &Server{
+		cfg:     cfg,
 		store:   cfg.Store,
+		stores:  newHandlerStores(cfg.Store),
 		log:     log,
+		clock:   cfg.Clock,
 		hub:     hub,
 		sandbox: cfg.Sandbox != nil,
 		started: time.Now(),
@@ -133,11 +214,29 @@ func New(cfg Config) *Server {
 	s.git = newGitSync(s, cfg.DataDir)
 	s.OnVersionSaved(s.git.versionSaved)
 	s.signins = newSigninLimit(s.limits)
-	s.http = cfg.HTTP.withDefaults()
+	s.http = cfg.HTTP
 	if s.http.MaxConnsPerAddr > 0 {
 		s.proxied = newAddrCounter(s.http.MaxConnsPerAddr)
 	}
 	s.stopCredWatch = cfg.Store.WatchCredentials(s.onCredChange)
+	if cfg.PruneEvery >= 0 {
+		m := cfg.Metrics
+		s.pruner = retention.New(retention.Config{Store: cfg.Store, Logger: log, Clock: cfg.PruneClock, Every: cfg.PruneEvery, Holder: s.process,
+			Observe: func(r retention.Result, err error, took time.Duration) {
+				m.PruneDone(r.LogEvents, r.LogsPruned, r.RunsDeleted, r.Skipped, err, took)
+			}})
+	}
+	origin := ""
+	if s.http.BaseURL != nil {
+		origin = s.http.BaseURL.Scheme + "://" + s.http.BaseURL.Host
+	}
+	s.notifier = notify.New(notify.Config{Store: cfg.Store, Box: s.box, BaseURL: origin, Logger: log, Clock: cfg.NotifyClock, Every: cfg.NotifyEvery, Holder: s.process})
+	s.runs.onWait = func(ctx context.Context, runID string) {
+		if err := s.notifier.RunWaits(ctx, runID); err != nil {
+			log.ErrorContext(ctx, "queue the waiting notifications", logattr.Run(runID), "err", err)
+		}
+	}
+	s.registerMetrics()
 	s.handler = s.routes()
 	return s
 }
@@ -169,6 +268,10 @@ func (s *Server) WorkerID() string {
 // checkpoints the cell documents changed since their last checkpoint.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopCredWatch()
+	if s.pruner != nil {
+		s.pruner.Stop()
+	}
+	s.notifier.Stop()
 	if s.stopSchedule != nil {
 		s.stopSchedule()
 		<-s.scheduleDone
@@ -249,8 +352,17 @@ func (s *Server) classify(r *http.Request, err error) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: "not_found", Message: "not found"}
 	case errors.Is(err, store.ErrAlreadyExists):
 		return &apiError{Status: http.StatusConflict, Code: "exists", Message: "it already exists; choose another name"}
+	case errors.Is(err, store.ErrArchived):
+		return &apiError{Status: http.StatusConflict, Code: "archived", Message: "this flow is archived, so it cannot be run; an owner can unarchive it (Archive or delete, in its notebook)"}
+	case errors.Is(err, store.ErrActive):
+		return &apiError{Status: http.StatusConflict, Code: "active", Message: "a run of this flow has not ended: cancel it first"}
 	case errors.Is(err, store.ErrTooLarge):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "too_large", Message: "a cell source is limited to 1 MiB", Field: "source"}
+	case errors.Is(err, secret.ErrKey):
+		// The server's key does not open a secret: an operator's problem,
+		// said as it is, so the person who pressed Run can pass it on.
+		s.log.Error("secret key", "method", r.Method, "path", r.URL.Path, "err", err)
+		return &apiError{Status: http.StatusInternalServerError, Code: "secret_key", Message: err.Error() + "; an owner must give the server its key back (docs/KEYS.md)"}
 	case isArchiveError(err):
 		return &apiError{Status: http.StatusBadRequest, Code: "bad_archive", Message: err.Error(), Field: "archive"}
 	case errors.As(err, &fe), errors.As(err, &one), errors.Is(err, engine.ErrInvalid):
@@ -265,7 +377,7 @@ func (s *Server) classify(r *http.Request, err error) *apiError {
 		}
 		return &apiError{Status: http.StatusUnprocessableEntity, Code: "invalid", Message: msg, Field: field}
 	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	return &apiError{Status: http.StatusInternalServerError, Code: "internal", Message: "something went wrong on the server; it was logged"}
 }
 
@@ -309,17 +421,13 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("handler panic", "path", r.URL.Path, "panic", v)
+				s.log.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", v)
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()
 		next.ServeHTTP(w, r)
 	})
 }
-
-var identRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // Start starts the server's run plane (its workers take runs from the
 // queue; runs whose worker was lost are ended), collaboration and
@@ -332,20 +440,30 @@ func (s *Server) Start(ctx context.Context) error {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopSchedule, s.scheduleDone = cancel, make(chan struct{})
 	go s.schedule(sctx)
+	if s.pruner != nil {
+		s.pruner.Start(ctx)
+	}
+	if s.cfg.NotifyEvery >= 0 {
+		s.notifier.Start(ctx)
+	}
 	return nil
 }
 
 // trackSocket remembers hijacked WebSocket connections so that a graceful
 // shutdown can close them (http.Server.Shutdown does not).
-func (s *Server) trackSocket(c *websocket.Conn, add bool) {
+// kind names the socket in the metrics (opsbook_websocket_connections).
+func (s *Server) trackSocket(c *websocket.Conn, kind string, add bool) {
 	s.socketsMu.Lock()
 	defer s.socketsMu.Unlock()
 	if s.sockets == nil {
-		s.sockets = map[*websocket.Conn]struct{}{}
+		s.sockets = map[*websocket.Conn]func(){}
 	}
 	if add {
-		s.sockets[c] = struct{}{}
-	} else {
+		if _, ok := s.sockets[c]; !ok {
+			s.sockets[c] = s.cfg.Metrics.SocketOpened(kind)
+		}
+	} else if closed, ok := s.sockets[c]; ok {
+		closed()
 		delete(s.sockets, c)
 	}
 }

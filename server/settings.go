@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
@@ -15,8 +17,8 @@ import (
 func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, error) {
 	ctx := r.Context()
 	props := views.SettingsProps{
-		Page: s.pageOf(r, "Settings", a.Workspace.Slug, "settings"), CanManage: a.Role == store.RoleOwner,
-		InviteRole: store.RoleEditor, TokenRole: a.Role,
+		Page: s.pageOf(r, "Settings", a.Workspace.Slug, "settings"), CanManage: a.Role == engine.RoleOwner,
+		InviteRole: engine.RoleEditor, TokenRole: a.Role,
 		InviteErrors: map[string]string{}, TokenErrors: map[string]string{},
 	}
 	members, err := s.store.Members(ctx, a.Workspace.ID)
@@ -44,12 +46,18 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 	if err := s.sandboxSection(r, a, &props); err != nil {
 		return props, err
 	}
+	if err := s.retentionSection(r, a, &props); err != nil {
+		return props, err
+	}
+	if err := s.notifySection(r, a, &props); err != nil {
+		return props, err
+	}
 	return props, s.gitSection(r, a, &props)
 }
 
 // GET /w/{ws}/settings
 func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -63,7 +71,7 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request) error {
 // POST /w/{ws}/members (owner): invite a person by creating their account
 // with a one-time password shown once, or change a member's role.
 func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleOwner)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return err
 	}
@@ -72,31 +80,41 @@ func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	props.InviteName = strings.TrimSpace(r.PostFormValue("name"))
-	props.InviteRole = r.PostFormValue("role")
-	if msg := CheckUserName(props.InviteName); msg != "" {
+	// Names are stored lower-case; sign-in takes them in any case.
+	props.InviteName = strings.ToLower(strings.TrimSpace(r.PostFormValue("name")))
+	props.InviteRole = engine.Role(r.PostFormValue("role"))
+	if msg := account.CheckUserName(props.InviteName); msg != "" {
 		props.InviteErrors["name"] = msg
 	}
-	if !store.ValidRole(props.InviteRole) {
+	if !props.InviteRole.Valid() {
 		props.InviteErrors["role"] = "choose owner, editor, runner or viewer"
 	}
 	if len(props.InviteErrors) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
 	ctx := r.Context()
-	before := ""
+	var before engine.Role
 	u, err := s.store.UserByName(ctx, props.InviteName)
 	switch {
 	case err == nil:
 		// An existing account: add them, or change their role.
 		before, _ = s.store.Member(ctx, a.Workspace.ID, u.ID)
-	case errors.Is(err, store.ErrNotFound):
-		pw := oneTimePassword()
-		hash, err := HashPassword(pw)
+		members, err := s.store.Members(ctx, a.Workspace.ID)
 		if err != nil {
 			return err
 		}
-		if u, err = s.store.CreateUser(ctx, props.InviteName, props.InviteName, hash); err != nil {
+		var ae *apiError
+		if err := lastOwnerStays(members, u, props.InviteRole); errors.As(err, &ae) {
+			props.InviteErrors["role"] = ae.Message
+			return s.render(w, r, http.StatusConflict, views.SettingsPage(props))
+		}
+	case errors.Is(err, store.ErrNotFound):
+		pw := oneTimePassword()
+		hash, err := account.HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		if u, err = s.store.CreateInvitedUser(ctx, props.InviteName, props.InviteName, hash); err != nil {
 			return err
 		}
 		props.NewUser = &views.NewUser{Name: u.Name, Password: pw}
@@ -108,10 +126,10 @@ func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
 	}
 	switch before {
 	case "":
-		s.audit(ctx, r, actMemberAdded, "user "+u.Name, "as "+props.InviteRole)
+		s.audit(ctx, r, actMemberAdded, "user "+u.Name, "as "+string(props.InviteRole))
 	case props.InviteRole:
 	default:
-		s.audit(ctx, r, actMemberRole, "user "+u.Name, before+" → "+props.InviteRole)
+		s.audit(ctx, r, actMemberRole, "user "+u.Name, string(before)+" → "+string(props.InviteRole))
 	}
 	fresh, err := s.settingsProps(r, a)
 	if err != nil {
@@ -131,7 +149,7 @@ func oneTimePassword() string {
 // POST /w/{ws}/tokens: a personal API token in this workspace, with at
 // most the creator's role; shown once.
 func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -144,28 +162,28 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	props.TokenName = strings.TrimSpace(r.PostFormValue("name"))
-	props.TokenRole = r.PostFormValue("role")
+	props.TokenRole = engine.Role(r.PostFormValue("role"))
 	props.TokenExpires = strings.TrimSpace(r.PostFormValue("expires"))
-	expires, msg := TokenExpiry(props.TokenExpires, time.Now())
+	expires, msg := account.TokenExpiry(props.TokenExpires, time.Now())
 	if msg != "" {
 		props.TokenErrors["expires"] = msg
 	}
 	if props.TokenName == "" || len(props.TokenName) > 100 {
 		props.TokenErrors["name"] = "name the token after what uses it, e.g. ci-deploy"
 	}
-	if !store.ValidRole(props.TokenRole) {
+	if !props.TokenRole.Valid() {
 		props.TokenErrors["role"] = "choose owner, editor, runner or viewer"
-	} else if roleRank[props.TokenRole] > roleRank[a.Role] {
-		props.TokenErrors["role"] = "a token cannot have more rights than you (" + a.Role + ")"
+	} else if !a.Role.AtLeast(props.TokenRole) {
+		props.TokenErrors["role"] = "a token cannot have more rights than you (" + string(a.Role) + ")"
 	}
 	if len(props.TokenErrors) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
-	tok, err := CreateTokenExpiring(r.Context(), s.store, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole, expires)
+	tok, err := account.CreateTokenExpiring(r.Context(), s.store, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole, expires)
 	if err != nil {
 		return err
 	}
-	detail := "role " + props.TokenRole
+	detail := "role " + string(props.TokenRole)
 	if !expires.IsZero() {
 		detail += ", expires " + expires.UTC().Format(time.RFC3339)
 	}
@@ -181,7 +199,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 
 // POST /w/{ws}/tokens/{id}/revoke: revoke one of your own tokens.
 func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/sandbox"
@@ -40,7 +41,7 @@ type fixture struct {
 	holder  string // a share link's token, sent by the shareHolder principal
 }
 
-var testHash, _ = HashPassword("correct horse battery")
+var testHash, _ = account.HashPassword("correct horse battery")
 
 // testDB is the database the package's tests run on: SQLite, or
 // PostgreSQL with OPSBOOK_TEST_DB=postgres. `make test` runs the suite once
@@ -129,17 +130,17 @@ func setupWith(t testing.TB, dialect string, cfg Config) *fixture {
 		f.users[role] = u
 		wsID, r := f.ws.ID, role
 		if role == "outsider" {
-			wsID, r = other.ID, store.RoleOwner
+			wsID, r = other.ID, string(engine.RoleOwner)
 		}
-		if err := st.AddMember(ctx, wsID, u.ID, r); err != nil {
+		if err := st.AddMember(ctx, wsID, u.ID, engine.Role(r)); err != nil {
 			t.Fatal(err)
 		}
-		tok, hash := NewToken("")
+		tok, hash := account.NewToken("")
 		if _, err := st.CreateSession(ctx, u.ID, hash, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		f.cookies[role] = tok
-		f.tokens[role], err = CreateToken(ctx, st, role, "", "test", "")
+		f.tokens[role], err = account.CreateToken(ctx, st, role, "", "test", "")
 		if err != nil {
 			t.Fatal(err)
 		}

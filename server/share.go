@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
@@ -61,7 +63,7 @@ func (s *Server) liveShare(ctx context.Context, token string) (store.Share, erro
 	if token == "" || len(token) > 100 {
 		return store.Share{}, errShareGone
 	}
-	sh, err := s.store.ShareByHash(ctx, TokenHash(token))
+	sh, err := s.store.ShareByHash(ctx, account.TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Share{}, errShareGone
 	}
@@ -108,7 +110,7 @@ func parseTTL(v string) (time.Duration, error) {
 
 // newShare makes a link and records it.
 func (s *Server) newShare(ctx context.Context, r *http.Request, sh store.Share) (store.Share, string, error) {
-	token, hash := NewToken(shareTokenPrefix)
+	token, hash := account.NewToken(shareTokenPrefix)
 	sh.Hash = hash
 	if p := principalFrom(r.Context()); p != nil && sh.CreatedBy == "" {
 		sh.CreatedBy = p.User.ID
@@ -141,7 +143,7 @@ func (s *Server) revokeShare(ctx context.Context, r *http.Request, sh store.Shar
 }
 
 // shareAccess loads a link of the principal's workspaces and checks role.
-func (s *Server) shareAccess(ctx context.Context, id, min string) (store.Share, access, error) {
+func (s *Server) shareAccess(ctx context.Context, id string, min engine.Role) (store.Share, access, error) {
 	if principalFrom(ctx) == nil {
 		return store.Share{}, access{}, errUnauthorized
 	}

@@ -135,7 +135,7 @@ func TestBrowserShareAndForm(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(f.srv.runs.pool.RunDir(), run, "work", "go"), nil, 0o600))
 	waitJS(t, p, `document.querySelector('main#run').dataset.status === 'succeeded'`, 20*time.Second)
 	sentence := evalStr(t, p, `document.querySelector('[data-run-sentence]').textContent`)
-	if !strings.Contains(sentence, "finished successfully") {
+	if !strings.HasPrefix(sentence, "Finished in ") || !strings.HasSuffix(sentence, " — all 3 steps succeeded.") {
 		t.Errorf("sentence %q", sentence)
 	}
 	waitJS(t, p, `document.querySelectorAll('section[data-cell="sales"] .chart-svg rect').length === 3`, 5*time.Second)

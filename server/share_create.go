@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
@@ -12,7 +13,7 @@ import (
 // POST /runs/{id}/shares (editor): a link to this run, shown once on the
 // run page. Form fields: expires_in, show_code.
 func (s *Server) shareRunForm(w http.ResponseWriter, r *http.Request) error {
-	run, a, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleEditor)
+	run, a, err := s.runAccess(r.Context(), r.PathValue("id"), engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -79,7 +80,7 @@ func shareJSON(sh store.Share) apiShare {
 
 // POST /api/v1/runs/{id}/shares (editor)
 func (s *Server) apiShareRun(w http.ResponseWriter, r *http.Request) error {
-	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), store.RoleEditor)
+	run, _, err := s.runAccess(r.Context(), r.PathValue("id"), engine.RoleEditor)
 	if err != nil {
 		return err
 	}

@@ -1,25 +1,36 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
+
+// shareLister is what the share pages and API read: the flow and its
+// links.
+type shareLister interface {
+	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
+	SharesOfFlow(ctx context.Context, flowID string) ([]store.Share, error)
+}
+
+var _ shareLister = (*store.Store)(nil)
 
 // maxRunsPerHour bounds a form link's rate limit.
 const maxRunsPerHour = 10000
 
 func (s *Server) sharesProps(r *http.Request, a access, fs store.FlowSummary) (views.SharesProps, error) {
-	shares, err := s.store.SharesOfFlow(r.Context(), fs.ID)
+	shares, err := s.stores.shares.SharesOfFlow(r.Context(), fs.ID)
 	if err != nil {
 		return views.SharesProps{}, err
 	}
 	props := views.SharesProps{Page: s.pageOf(r, fs.Name+" · share links and webhooks", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
-		CanEdit: atLeast(a.Role, store.RoleEditor), Errors: map[string]string{}}
+		CanEdit: a.Role.AtLeast(engine.RoleEditor), Errors: map[string]string{}}
 	names := userNames{s: s}
 	now := time.Now()
 	for _, sh := range shares {
@@ -41,11 +52,11 @@ func (s *Server) sharesProps(r *http.Request, a access, fs store.FlowSummary) (v
 
 // GET /w/{ws}/flows/{slug}/shares: the flow's links with their views.
 func (s *Server) sharesPage(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleViewer)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.shares.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
@@ -60,11 +71,11 @@ func (s *Server) sharesPage(w http.ResponseWriter, r *http.Request) error {
 // POST /w/{ws}/flows/{slug}/shares (editor): a run form link. Fields:
 // expires_in, runs_per_hour, require_signin.
 func (s *Server) formLinkCreate(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), store.RoleEditor)
+	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleEditor)
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.shares.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
@@ -102,15 +113,15 @@ func (s *Server) formLinkCreate(w http.ResponseWriter, r *http.Request) error {
 
 // GET /api/v1/flows/{slug}/shares
 func (s *Server) apiListShares(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleViewer)
+	a, err := s.apiWorkspace(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.shares.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
-	shares, err := s.store.SharesOfFlow(r.Context(), fs.ID)
+	shares, err := s.stores.shares.SharesOfFlow(r.Context(), fs.ID)
 	if err != nil {
 		return err
 	}
@@ -124,11 +135,11 @@ func (s *Server) apiListShares(w http.ResponseWriter, r *http.Request) error {
 
 // POST /api/v1/flows/{slug}/forms (editor): a run form link.
 func (s *Server) apiCreateFormLink(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.apiWorkspace(r, store.RoleEditor)
+	a, err := s.apiWorkspace(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.shares.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}

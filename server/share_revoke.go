@@ -3,19 +3,19 @@ package server
 import (
 	"net/http"
 
-	"github.com/opsbook/opsbook/engine/store"
+	"github.com/opsbook/opsbook/engine"
 )
 
 // POST /w/{ws}/shares/{id}/revoke (editor)
 func (s *Server) shareRevoke(w http.ResponseWriter, r *http.Request) error {
-	sh, a, err := s.shareAccess(r.Context(), r.PathValue("id"), store.RoleViewer)
+	sh, a, err := s.shareAccess(r.Context(), r.PathValue("id"), engine.RoleViewer)
 	if err != nil {
 		return err
 	}
 	if a.Workspace.Slug != r.PathValue("ws") {
 		return errNotFound
 	}
-	if !atLeast(a.Role, store.RoleEditor) {
+	if !a.Role.AtLeast(engine.RoleEditor) {
 		return errForbidden
 	}
 	if err := s.revokeShare(r.Context(), r, sh); err != nil {
@@ -31,10 +31,10 @@ func (s *Server) shareRevoke(w http.ResponseWriter, r *http.Request) error {
 
 // DELETE /api/v1/shares/{id} (editor): 204, also when already revoked.
 func (s *Server) apiRevokeShare(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.apiWorkspace(r, store.RoleViewer); err != nil {
+	if _, err := s.apiWorkspace(r, engine.RoleViewer); err != nil {
 		return err
 	}
-	sh, _, err := s.shareAccess(r.Context(), r.PathValue("id"), store.RoleEditor)
+	sh, _, err := s.shareAccess(r.Context(), r.PathValue("id"), engine.RoleEditor)
 	if err != nil {
 		return err
 	}

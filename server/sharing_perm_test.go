@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opsbook/opsbook/account"
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -22,7 +24,7 @@ const shareHolder = "holder"
 // run) and returns it with its token.
 func (f *fixture) makeShare(kind string, mod func(*store.Share)) (store.Share, string) {
 	f.t.Helper()
-	tok, hash := NewToken(shareTokenPrefix)
+	tok, hash := account.NewToken(shareTokenPrefix)
 	sh := store.Share{WorkspaceID: f.ws.ID, FlowID: f.flow.ID, Kind: kind, Hash: hash, ExpiresAt: time.Now().Add(time.Hour), CreatedBy: f.users["owner"].ID}
 	if kind == store.ShareRun {
 		sh.RunID = f.run
@@ -60,7 +62,7 @@ func sharingPermissionRows(f *fixture) []permRow {
 	_, formTok := f.makeShare(store.ShareForm, nil)
 	toRevoke, _ := f.makeShare(store.ShareRun, nil)
 	toDelete, _ := f.makeShare(store.ShareRun, nil)
-	guess, _ := NewToken(shareTokenPrefix)
+	guess, _ := account.NewToken(shareTokenPrefix)
 	all := func(code int) expect { return expect{code, code, code, code, code, code} }
 	return []permRow{
 		{"POST", "/runs/" + f.run + "/shares", "expires_in=168h", expect{crt, crt, fbd, fbd, nf, una}},
@@ -82,6 +84,9 @@ func sharingPermissionRows(f *fixture) []permRow {
 		{"GET", "/s/" + formTok + "/ws", "", all(nf)},
 		{"GET", "/s/" + runTok + "/log?cell=greet", "", all(ok)},
 		{"GET", "/s/" + guess + "/log?cell=greet", "", all(nf)},
+		{"POST", "/s/" + runTok + "/markdown", "# hi", all(ok)},
+		{"POST", "/s/" + formTok + "/markdown", "# hi", all(nf)},
+		{"POST", "/s/" + guess + "/markdown", "# hi", all(nf)},
 		{"POST", "/api/v1/runs/" + f.run + "/shares", `{"expires_in":"1h"}`, expect{crt, crt, fbd, fbd, nf, una}},
 		{"POST", "/api/v1/runs/" + f.run + "/shares", `{"expires_in":"1y"}`, expect{unp, unp, fbd, fbd, nf, una}},
 		{"DELETE", "/api/v1/shares/" + toDelete.ID, "", expect{gone, gone, fbd, fbd, nf, una}},
@@ -99,13 +104,13 @@ func sharingPermissionRows(f *fixture) []permRow {
 	}
 }
 
-// sharingPostPaths are state-changing paths that a cross-site POST must
-// not reach.
+// sharingPostPaths are POST paths that a cross-site request must not
+// reach: state-changing ones, and a link's markdown route.
 func sharingPostPaths(f *fixture) []string {
 	_, formTok := f.makeShare(store.ShareForm, nil)
-	sh, _ := f.makeShare(store.ShareRun, nil)
+	sh, runTok := f.makeShare(store.ShareRun, nil)
 	return []string{"/runs/" + f.run + "/shares", "/w/acme/flows/hello/shares", "/w/acme/shares/" + sh.ID + "/revoke",
-		"/w/acme/secrets", "/w/acme/secrets/X/delete", "/s/" + formTok}
+		"/w/acme/secrets", "/w/acme/secrets/X/delete", "/s/" + formTok, "/s/" + runTok + "/markdown"}
 }
 
 // checkRoutesCovered fails when a route of routes.go has no row in the
@@ -191,8 +196,9 @@ func TestNotebookSocketMessageRoles(t *testing.T) {
 		"collab.doc":     `{"t":"collab.doc","cell":"c_nope"}`,
 		"presence":       `{"t":"presence","cell":"c_nope","sel":[{"anchor":0,"head":0}]}`,
 		"cell.restore":   `{"t":"cell.restore","cell":"c_nope"}`,
+		"check":          `{"t":"check"}`,
 	}
-	for typ := range needs {
+	for typ := range notebookMsgs {
 		if _, ok := msgs[typ]; !ok {
 			t.Fatalf("message type %q has no case in this test", typ)
 		}
@@ -220,7 +226,7 @@ func TestNotebookSocketMessageRoles(t *testing.T) {
 				last := got[len(got)-1]
 				msg, _ := last["message"].(string)
 				denied := last["t"] == "error" && strings.Contains(msg, "does not allow")
-				if want := !atLeast(role, needs[typ]); denied != want {
+				if want := !engine.Role(role).AtLeast(notebookMsgs[typ].need); denied != want {
 					t.Errorf("%s as %s: denied=%v, want %v (%v)", typ, role, denied, want, last)
 				}
 			}

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -27,6 +29,28 @@ func (f *fixture) dialAnon(path string) (*websocket.Conn, *http.Response, error)
 	return c, resp, err
 }
 
+// readPastPing sends a ping after what was written on c and reads until
+// its pong: a server reads a socket in order, so by then it has read and
+// handled every message sent before, and a test can assert they had no
+// effect without sleeping. c cannot be read again afterwards.
+func readPastPing(t *testing.T, c *websocket.Conn) {
+	t.Helper()
+	errPong := errors.New("pong")
+	c.SetPongHandler(func(string) error { return errPong })
+	if err := c.WriteControl(websocket.PingMessage, []byte("past"), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			if errors.Is(err, errPong) {
+				return
+			}
+			t.Fatalf("no pong to a ping: %v", err)
+		}
+	}
+}
+
 func TestShareLink(t *testing.T) {
 	f := setup(t, testDB)
 	id, path := f.shareRun(f.run, false)
@@ -38,7 +62,7 @@ func TestShareLink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sh.Hash == token || sh.Hash != TokenHash(token) {
+	if sh.Hash == token || sh.Hash != account.TokenHash(token) {
 		t.Fatalf("stored %q for token %q: want its sha256, never the token", sh.Hash, token)
 	}
 	if d := time.Until(sh.ExpiresAt); d < 167*time.Hour || d > 169*time.Hour {
@@ -46,7 +70,7 @@ func TestShareLink(t *testing.T) {
 	}
 
 	page := body(t, f.do("", "GET", path, ""), http.StatusOK)
-	for _, want := range []string{"This run finished successfully", `role="progressbar"`, "hello world", "Succeeded", "data-socket=\"/s/" + token + "/ws?since="} {
+	for _, want := range []string{"Finished in ", `role="progressbar"`, "hello world", "Succeeded", "data-socket=\"/s/" + token + "/ws?since="} {
 		if !strings.Contains(page, want) {
 			t.Errorf("share page lacks %q", want)
 		}
@@ -102,7 +126,7 @@ func TestShareLink(t *testing.T) {
 // same 404 with the same body, on the page, its log and its socket.
 func TestShareGoneIsUniform(t *testing.T) {
 	f := setup(t, testDB)
-	guessed, _ := NewToken(shareTokenPrefix)
+	guessed, _ := account.NewToken(shareTokenPrefix)
 	_, expired := f.makeShare(store.ShareRun, func(s *store.Share) { s.ExpiresAt = time.Now().Add(-time.Second) })
 	revokedID, revoked := f.shareRun(f.run, false)
 	revoked = strings.TrimPrefix(revoked, "/s/")
@@ -176,10 +200,13 @@ func TestShareRevokeClosesSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before, _ := f.st.RunsOfFlow(context.Background(), f.flow.ID, 100)
-	c2.WriteJSON(map[string]any{"t": "run", "mode": "all"})
-	time.Sleep(200 * time.Millisecond)
-	after, _ := f.st.RunsOfFlow(context.Background(), f.flow.ID, 100)
+	slow := mustFlow(t, f, "slow") // the shared run's flow
+	before, _ := f.st.RunsOfFlow(context.Background(), slow, 100)
+	if err := c2.WriteJSON(map[string]any{"t": "run", "mode": "all"}); err != nil {
+		t.Fatal(err)
+	}
+	readPastPing(t, c2) // the server has read, and handled, the message
+	after, _ := f.st.RunsOfFlow(context.Background(), slow, 100)
 	if len(after) != len(before) {
 		t.Fatal("a message on a share socket started a run")
 	}
@@ -191,7 +218,7 @@ func TestShareExpiryClosesSocket(t *testing.T) {
 	f.addFlow("slow", longFlow())
 	run := f.startRun("slow", "{}", "")
 	defer f.srv.runs.Cancel(context.Background(), run, "")
-	tok, hash := NewToken(shareTokenPrefix)
+	tok, hash := account.NewToken(shareTokenPrefix)
 	if _, err := f.st.CreateShare(context.Background(), store.Share{WorkspaceID: f.ws.ID, FlowID: mustFlow(t, f, "slow"), RunID: run, Kind: store.ShareRun, Hash: hash, ExpiresAt: time.Now().Add(1500 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}

@@ -114,7 +114,7 @@ func (l *signinLimit) failed(ctx context.Context, now time.Time, addr, name stri
 	k := keysOf(addr, name)
 	ctx = context.WithoutCancel(ctx)
 	if err := l.limits.store.CountLimits(ctx, []string{k.pair, k.name, k.addr}, now, forgetFailures); err != nil {
-		l.limits.log.Error("sign-in limit: count a failure", "err", err)
+		l.limits.log.ErrorContext(ctx, "sign-in limit: count a failure", "err", err)
 	}
 	l.limits.prune(ctx, now)
 }
@@ -126,9 +126,9 @@ func (l *signinLimit) succeeded(ctx context.Context, now time.Time, addr, name s
 	k := keysOf(addr, name)
 	ctx = context.WithoutCancel(ctx)
 	if err := l.limits.store.DeleteLimit(ctx, k.pair); err != nil {
-		l.limits.log.Error("sign-in limit: clear failures", "err", err)
+		l.limits.log.ErrorContext(ctx, "sign-in limit: clear failures", "err", err)
 	}
 	if err := l.limits.store.MarkLimit(ctx, k.known, 1, now, knownFor); err != nil {
-		l.limits.log.Error("sign-in limit: remember a known address", "err", err)
+		l.limits.log.ErrorContext(ctx, "sign-in limit: remember a known address", "err", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/store"
 )
@@ -60,7 +61,7 @@ func (s *Server) versionSaved(ctx context.Context, e VersionEvent) {
 	ctx = context.WithoutCancel(ctx)
 	for _, h := range hooks {
 		if err := h(ctx, e); err != nil {
-			s.log.Error("version hook failed", "flow", e.Flow.Slug, "version", e.Version.Number, "err", err)
+			s.log.Error("version hook failed", logattr.Flow(e.Flow.ID), logattr.Slug(e.Flow.Slug), "version", e.Version.Number, "err", err)
 		}
 	}
 }
@@ -78,22 +79,30 @@ func exportDraft(f *engine.Flow) ([]store.File, string, error) {
 	return storeFiles(files), flow.Hash(f), nil
 }
 
-// saveVersion saves the flow's draft as a new version by user.
+// saveVersion saves the flow's draft as a new version by user; a draft
+// whose content is the latest version's makes none (409 unchanged, with
+// that version's number).
 func (s *Server) saveVersion(ctx context.Context, a access, fs store.FlowSummary, user store.User, message string) (store.Version, error) {
 	message = strings.TrimSpace(message)
 	if len(message) > 2000 {
 		return store.Version{}, errorf(http.StatusUnprocessableEntity, "invalid", "message", "keep the message under 2,000 characters")
 	}
 	export := func(f *engine.Flow) ([]store.File, string, error) {
+		if err := checkForStudio(f, nil, nil); err != nil {
+			return nil, "", err // named by cell, not by file
+		}
 		files, hash, err := exportDraft(f)
 		if err == nil {
 			err = s.checkSecretsInCode(ctx, a.Workspace.ID, f, flowFiles(files))
+		}
+		if err == nil {
+			err = s.checkNotifyDestinations(ctx, a.Workspace.ID, f)
 		}
 		return files, hash, err
 	}
 	v, err := s.store.SaveVersion(ctx, fs.ID, user.ID, message, export)
 	if err != nil {
-		return store.Version{}, err
+		return store.Version{}, unchangedError(err, "nothing changed since v%d; no new version was made")
 	}
 	s.versionSaved(ctx, VersionEvent{Workspace: a.Workspace, Flow: fs, Version: v, By: user, Source: VersionFromStudio})
 	return v, nil
@@ -102,11 +111,11 @@ func (s *Server) saveVersion(ctx context.Context, a access, fs store.FlowSummary
 // importVersion validates an archive completely and only then makes it the
 // draft and a new version, telling open notebooks.
 func (s *Server) importVersion(ctx context.Context, a access, fs store.FlowSummary, user store.User, data []byte, contentType, message string) (store.Version, error) {
-	fsys, _, err := readArchive(data, contentType)
+	folder, _, err := readArchive(data, contentType)
 	if err != nil {
 		return store.Version{}, err
 	}
-	f, err := flow.Parse(fsys)
+	f, err := flow.ParseFiles(folder)
 	if err != nil {
 		return store.Version{}, err
 	}
@@ -123,17 +132,57 @@ func (s *Server) importVersion(ctx context.Context, a access, fs store.FlowSumma
 	if err := s.checkSecretsInCode(ctx, a.Workspace.ID, f, files); err != nil {
 		return store.Version{}, err
 	}
+	if err := s.checkNotifyDestinations(ctx, a.Workspace.ID, f); err != nil {
+		return store.Version{}, err
+	}
 	message = strings.TrimSpace(message)
 	if message == "" {
 		message = "Imported from an archive"
 	}
-	v, err := s.store.ImportVersion(ctx, fs.ID, f, store.Version{Message: message, Author: user.ID, Hash: flow.Hash(f), Files: storeFiles(files)})
+	// An archive of the latest version's content makes no version and
+	// leaves the draft alone (409 unchanged), as a save of it would.
+	v, err := s.store.ImportChangedVersion(ctx, fs.ID, f, store.Version{Message: message, Author: user.ID, Hash: flow.Hash(f), Files: storeFiles(files)})
 	if err != nil {
-		return store.Version{}, err
+		return store.Version{}, unchangedError(err, "this archive holds the same flow as v%d; no new version was made")
 	}
 	s.publishDraft(ctx, fs.ID, user.Name)
 	s.versionSaved(ctx, VersionEvent{Workspace: a.Workspace, Flow: fs, Version: v, By: user, Source: VersionFromImport})
 	return v, nil
+}
+
+// unchangedError turns the store's *UnchangedError into the studio's 409
+// unchanged, saying msg with the latest version's number; other errors are
+// returned as they are.
+func unchangedError(err error, msg string) error {
+	var unchanged *store.UnchangedError
+	if !errors.As(err, &unchanged) {
+		return err
+	}
+	return &apiError{Status: http.StatusConflict, Code: "unchanged",
+		Message: fmt.Sprintf(msg, unchanged.Latest),
+		Extra:   map[string]any{"number": unchanged.Latest}}
+}
+
+// isUnchanged tells a save that found nothing changed since the latest
+// version.
+func isUnchanged(err error) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.Code == "unchanged"
+}
+
+// draftUnsaved tells whether the flow's draft holds edits that its latest
+// version does not (its content differs), and that version's number. A
+// flow with no version has nothing to lose to a restore: false.
+func (s *Server) draftUnsaved(ctx context.Context, fs store.FlowSummary) (bool, int, error) {
+	vs, err := s.store.Versions(ctx, fs.ID)
+	if err != nil || len(vs) == 0 {
+		return false, 0, err
+	}
+	d, err := s.store.Draft(ctx, fs.ID)
+	if err != nil {
+		return false, 0, err
+	}
+	return flow.Hash(d.Flow) != vs[0].Hash, vs[0].Number, nil
 }
 
 // restoreVersion makes version n the flow's draft and tells open notebooks.
@@ -177,17 +226,17 @@ func (s *Server) publishDraft(ctx context.Context, flowID, by string) {
 	s.announceFlow(ctx, flowID) // other processes' viewers
 	d, err := s.store.Draft(ctx, flowID)
 	if err != nil {
-		s.log.Error("read draft to broadcast", "flow", flowID, "err", err)
+		s.log.ErrorContext(ctx, "read draft to broadcast", logattr.Flow(flowID), "err", err)
 		return
 	}
 	// Texts replaced in the store reach open editors as collaboration
 	// updates, read from the change log.
 	for i, c := range d.Cells {
 		if err := s.collab.Sync(ctx, flowID, c.ID, c.Version); err != nil {
-			s.log.Error("sync a replaced cell", "flow", flowID, "cell", d.Flow.Cells[i].Name, "err", err)
+			s.log.ErrorContext(ctx, "sync a replaced cell", logattr.Flow(flowID), logattr.Cell(d.Flow.Cells[i].Name), "err", err)
 		}
 	}
-	b, _ := json.Marshal(map[string]any{"t": "draft", "draft": toDraftJSON(d), "by": by})
+	b, _ := json.Marshal(draftMsg{T: "draft", Draft: toDraftJSON(d), By: by})
 	s.hub.Publish(flowTopic(flowID), &Msg{Data: b})
 }
 

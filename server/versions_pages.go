@@ -6,13 +6,14 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
 
 // flowAccess resolves the {ws} and {slug} of a page request.
-func (s *Server) flowAccess(r *http.Request, min string) (access, store.FlowSummary, error) {
+func (s *Server) flowAccess(r *http.Request, min engine.Role) (access, store.FlowSummary, error) {
 	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), min)
 	if err != nil {
 		return a, store.FlowSummary{}, err
@@ -28,7 +29,7 @@ func (s *Server) versionsProps(r *http.Request, a access, fs store.FlowSummary) 
 	}
 	props := views.VersionsProps{
 		Page: s.pageOf(r, fs.Name+" · history", a.Workspace.Slug, "flows"), Slug: fs.Slug, FlowName: fs.Name,
-		CanEdit: atLeast(a.Role, store.RoleEditor), Published: fs.PublishedVersion, Errors: map[string]string{},
+		CanEdit: a.Role.AtLeast(engine.RoleEditor), Published: fs.PublishedVersion, Errors: map[string]string{},
 	}
 	names := userNames{s: s}
 	for _, v := range vs {
@@ -39,12 +40,17 @@ func (s *Server) versionsProps(r *http.Request, a access, fs store.FlowSummary) 
 		}
 		props.Versions = append(props.Versions, item)
 	}
+	if props.CanEdit && len(vs) > 0 {
+		if props.DraftUnsaved, _, err = s.draftUnsaved(r.Context(), fs); err != nil {
+			return views.VersionsProps{}, err
+		}
+	}
 	return props, nil
 }
 
 // GET /w/{ws}/flows/{slug}/versions
 func (s *Server) versionList(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleViewer)
+	a, fs, err := s.flowAccess(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -55,6 +61,9 @@ func (s *Server) versionList(w http.ResponseWriter, r *http.Request) error {
 	switch r.URL.Query().Get("done") {
 	case "saved", "imported", "restored", "published":
 		props.Notice = noticeOf(r.URL.Query().Get("done"), r.URL.Query().Get("v"))
+		if n, _ := strconv.Atoi(r.URL.Query().Get("saved")); n > 0 {
+			props.Notice = "Saved the draft as v" + strconv.Itoa(n) + " first. " + props.Notice
+		}
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	return s.render(w, r, http.StatusOK, views.VersionsPage(props))
@@ -97,7 +106,7 @@ func wantsJSON(r *http.Request) bool {
 
 // POST /w/{ws}/flows/{slug}/versions — "Save version" (field message)
 func (s *Server) versionSave(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	a, fs, err := s.flowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -115,7 +124,12 @@ func (s *Server) versionSave(w http.ResponseWriter, r *http.Request) error {
 			writeJSON(w, e.Status, e.body())
 			return nil
 		}
-		writeJSON(w, http.StatusCreated, map[string]any{"number": v.Number, "hash": v.Hash, "url": versionsURL(a.Workspace.Slug, fs.Slug) + "#v" + strconv.Itoa(v.Number)})
+		out := map[string]any{"number": v.Number, "hash": v.Hash, "url": versionsURL(a.Workspace.Slug, fs.Slug) + "#v" + strconv.Itoa(v.Number)}
+		// With git, what the push did: the page's toast and chip say it at once.
+		if g := s.git.await(r.Context(), fs.ID, v.Number, gitSaveWait); g != nil {
+			out["git"] = g
+		}
+		writeJSON(w, http.StatusCreated, out)
 		return nil
 	}
 	if err != nil {
@@ -127,7 +141,7 @@ func (s *Server) versionSave(w http.ResponseWriter, r *http.Request) error {
 
 // POST /w/{ws}/flows/{slug}/versions/import (multipart archive, message)
 func (s *Server) versionUpload(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	a, fs, err := s.flowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -156,7 +170,7 @@ func (s *Server) versionUpload(w http.ResponseWriter, r *http.Request) error {
 
 // POST /w/{ws}/flows/{slug}/versions/{n}/restore
 func (s *Server) versionRestore(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	a, fs, err := s.flowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -164,17 +178,53 @@ func (s *Server) versionRestore(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.restoreVersion(r.Context(), fs, principalFrom(r.Context()).User, n); err != nil {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		return errorf(http.StatusBadRequest, "bad_form", "", "the form could not be read")
+	}
+	if _, err := s.versionOf(r.Context(), fs, n); err != nil {
+		return err
+	}
+	user := principalFrom(r.Context()).User
+	// Edits of the draft that no version holds are lost by a restore: the
+	// person says first whether to save them as a version (save_first=1)
+	// or to let them go (discard=1).
+	saved := 0
+	switch {
+	case r.PostFormValue("save_first") == "1":
+		v, err := s.saveVersion(r.Context(), a, fs, user, "The draft before restoring v"+strconv.Itoa(n))
+		if err != nil && !isUnchanged(err) {
+			return s.versionFail(w, r, a, fs, "", err)
+		}
+		if err == nil {
+			saved = v.Number
+			s.audit(r.Context(), r, "version.saved", "flow "+fs.Slug+" v"+strconv.Itoa(v.Number), v.Message)
+		}
+	case r.PostFormValue("discard") != "1":
+		unsaved, latest, err := s.draftUnsaved(r.Context(), fs)
+		if err != nil {
+			return err
+		}
+		if unsaved {
+			return s.versionFail(w, r, a, fs, "", errorf(http.StatusConflict, "unsaved_draft", "",
+				"the draft has edits that v"+strconv.Itoa(latest)+" does not hold: save them as a version first, or restore without them"))
+		}
+	}
+	if err := s.restoreVersion(r.Context(), fs, user, n); err != nil {
 		return s.versionFail(w, r, a, fs, "", err)
 	}
 	s.audit(r.Context(), r, "version.restored", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
-	http.Redirect(w, r, versionsURL(a.Workspace.Slug, fs.Slug)+"?done=restored&v="+strconv.Itoa(n), http.StatusSeeOther)
+	to := versionsURL(a.Workspace.Slug, fs.Slug) + "?done=restored&v=" + strconv.Itoa(n)
+	if saved > 0 {
+		to += "&saved=" + strconv.Itoa(saved)
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
 	return nil
 }
 
 // POST /w/{ws}/flows/{slug}/versions/{n}/publish
 func (s *Server) versionPublish(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleEditor)
+	a, fs, err := s.flowAccess(r, engine.RoleEditor)
 	if err != nil {
 		return err
 	}
@@ -191,7 +241,7 @@ func (s *Server) versionPublish(w http.ResponseWriter, r *http.Request) error {
 
 // GET /w/{ws}/flows/{slug}/versions/{n}/export?format=zip|tar.gz
 func (s *Server) versionExport(w http.ResponseWriter, r *http.Request) error {
-	_, fs, err := s.flowAccess(r, store.RoleViewer)
+	_, fs, err := s.flowAccess(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}
@@ -201,7 +251,7 @@ func (s *Server) versionExport(w http.ResponseWriter, r *http.Request) error {
 // GET /w/{ws}/flows/{slug}/diff?from=N|draft&to=N|draft — by default the
 // latest version against the draft.
 func (s *Server) versionDiff(w http.ResponseWriter, r *http.Request) error {
-	a, fs, err := s.flowAccess(r, store.RoleViewer)
+	a, fs, err := s.flowAccess(r, engine.RoleViewer)
 	if err != nil {
 		return err
 	}

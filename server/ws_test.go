@@ -155,6 +155,12 @@ func TestNotebookSocketBadInput(t *testing.T) {
 		{"unknown type", func(c *websocket.Conn) error { return c.WriteJSON(map[string]any{"t": "drop.tables"}) }, websocket.ClosePolicyViolation},
 		{"missing fields", func(c *websocket.Conn) error { return c.WriteJSON(map[string]any{"t": "cell.move", "cell": "x"}) }, websocket.ClosePolicyViolation},
 		{"binary", func(c *websocket.Conn) error { return c.WriteMessage(websocket.BinaryMessage, []byte{1, 2}) }, websocket.CloseUnsupportedData},
+		// A close reason is at most 123 bytes: a longer one was never sent,
+		// and the page saw an abnormal closure without a reason.
+		{"long unknown type", func(c *websocket.Conn) error { return c.WriteJSON(map[string]any{"t": strings.Repeat("é", 200)}) }, websocket.ClosePolicyViolation},
+		{"long id", func(c *websocket.Conn) error {
+			return c.WriteJSON(map[string]any{"t": "ping", "id": strings.Repeat("7", 65)})
+		}, websocket.ClosePolicyViolation},
 		{"too big", func(c *websocket.Conn) error {
 			return c.WriteMessage(websocket.TextMessage, []byte(`{"t":"source","cell":"x","source":"`+strings.Repeat("a", 3<<20)+`"}`))
 		}, websocket.CloseMessageTooBig},

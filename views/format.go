@@ -1,7 +1,6 @@
 package views
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -95,6 +94,7 @@ var statusWords = map[string]string{
 	"queued":    "Waiting to start",
 	"pending":   "Waiting",
 	"running":   "Running",
+	"waiting":   "Waiting for a decision",
 	"succeeded": "Succeeded",
 	"failed":    "Failed",
 	"skipped":   "Skipped",
@@ -129,13 +129,26 @@ func display(u *User) string {
 	return u.Name
 }
 
-func canEdit(role string) bool { return role == "owner" || role == "editor" }
-func canRun(role string) bool  { return canEdit(role) || role == "runner" }
+func canEdit(role engine.Role) bool { return role.AtLeast(engine.RoleEditor) }
+func canRun(role engine.Role) bool  { return role.AtLeast(engine.RoleRunner) }
 
+// boolAttr is a boolean as the page's script reads it from a data attribute.
+func boolAttr(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// kinds are the kinds a notebook may add. Approval cells are written in
+// flow.yaml for now: the notebook's options panel cannot yet set their
+// approvers.
 func kinds() []string {
-	out := make([]string, len(engine.Kinds))
-	for i, k := range engine.Kinds {
-		out[i] = string(k)
+	out := make([]string, 0, len(engine.Kinds))
+	for _, k := range engine.Kinds {
+		if k != engine.KindApproval {
+			out = append(out, string(k))
+		}
 	}
 	return out
 }
@@ -165,14 +178,6 @@ func jsonText(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-func prettyJSON(raw json.RawMessage) string {
-	var b bytes.Buffer
-	if err := json.Indent(&b, raw, "", "  "); err != nil {
-		return string(raw)
-	}
-	return b.String()
 }
 
 func (o *CellOutput) status() string {
@@ -222,8 +227,38 @@ func lastRunID(p NotebookProps) string {
 }
 
 func startedBy(r RunItem) string {
-	if r.StartedBy == "" {
+	switch {
+	case r.FromForm && r.StartedBy == "":
+		return "Someone with a form link"
+	case r.FromForm:
+		return r.StartedBy + ", from a form link"
+	case r.StartedBy == "":
 		return "Someone"
 	}
 	return r.StartedBy
+}
+
+// runsStartedBy is a run list's "Started by" cell.
+func runsStartedBy(r RunItem) string {
+	switch {
+	case r.FromForm && r.StartedBy == "":
+		return "started from a form link"
+	case r.FromForm:
+		return r.StartedBy + " · started from a form link"
+	}
+	return r.StartedBy
+}
+
+// startedByShort follows a run's time in a line: " by Ada", " from a
+// form link".
+func startedByShort(r RunItem) string {
+	switch {
+	case r.FromForm && r.StartedBy == "":
+		return " from a form link"
+	case r.FromForm:
+		return " by " + r.StartedBy + " from a form link"
+	case r.StartedBy == "":
+		return ""
+	}
+	return " by " + r.StartedBy
 }

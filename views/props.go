@@ -7,6 +7,8 @@ package views
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 // Page is what every page's layout needs.
@@ -25,7 +27,7 @@ type Page struct {
 type User struct {
 	Name    string
 	Display string
-	Role    string // in the current workspace
+	Role    engine.Role // in the current workspace
 }
 
 // Workspace is one entry of the workspace switcher.
@@ -63,6 +65,11 @@ type FlowsProps struct {
 	NewName string
 	Errors  map[string]string
 	Git     *GitPanel // nil: the workspace keeps no flows in git
+	// ShowArchived lists archived flows too (?archived=1); Archived counts
+	// them either way, for the toggle. CanOwn offers Unarchive.
+	ShowArchived bool
+	Archived     int
+	CanOwn       bool
 }
 
 // FlowItem is one row of the flows list.
@@ -73,6 +80,7 @@ type FlowItem struct {
 	PublishedVersion int      // 0: none published
 	LastRun          *RunItem // nil: never run
 	Git              *GitChip // nil: no git
+	Archived         bool
 }
 
 // RunItem summarizes a run, for lists and headers.
@@ -85,6 +93,9 @@ type RunItem struct {
 	StartedBy  string
 	StartedAt  time.Time
 	DurationMS int64 // 0 while running
+	// FromForm: the run was started from a form link (StartedBy is then
+	// the member who sent it, or "").
+	FromForm bool
 }
 
 // NotebookProps is the notebook page. Outputs holds the last run's output per
@@ -93,21 +104,43 @@ type RunItem struct {
 type NotebookProps struct {
 	Page    Page
 	Slug    string
-	Role    string // owner, editor, runner or viewer
+	Role    engine.Role
 	Draft   Draft
 	LastRun *RunItem
 	Since   int64
 	Outputs map[string]*CellOutput
 	Git     *GitChip // nil: no git
+	// Archived: the flow is archived, so it cannot be run until an owner
+	// unarchives it.
+	Archived bool
+	// Paused are the keys of the flow's paused triggers (a studio setting,
+	// not in the files); Published is the version the scheduler runs (0:
+	// none).
+	Paused    []string
+	Published int
 }
 
 // Draft is the live state of a flow; it marshals as PROTOCOL.md's DRAFT.
 type Draft struct {
-	Name        string  `json:"name"`
-	Description string  `json:"description"`
-	Order       string  `json:"order"`
-	Inputs      []Input `json:"inputs"`
-	Cells       []Cell  `json:"cells"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	Order       string    `json:"order"`
+	Inputs      []Input   `json:"inputs"`
+	Triggers    []Trigger `json:"triggers"`
+	Cells       []Cell    `json:"cells"`
+}
+
+// Trigger is one trigger of the draft, with flow.yaml's keys, the key a
+// pause names it by, and a cron's next fire times (RFC 3339, in its zone)
+// or why it has none.
+type Trigger struct {
+	Cron     string   `json:"cron,omitempty"`
+	Timezone string   `json:"timezone,omitempty"`
+	Webhook  bool     `json:"webhook,omitempty"`
+	Rate     int      `json:"rate,omitempty"`
+	Key      string   `json:"key"`
+	Next     []string `json:"next,omitempty"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // Input declares one input of a flow, with flow.yaml's keys.
@@ -117,7 +150,9 @@ type Input struct {
 	Default     any      `json:"default,omitempty"`
 	Required    bool     `json:"required,omitempty"`
 	Options     []string `json:"options,omitempty"`
+	Label       string   `json:"label,omitempty"`
 	Description string   `json:"description,omitempty"`
+	Placeholder string   `json:"placeholder,omitempty"`
 }
 
 // Cell is one cell of the draft. HTML is a markdown cell's rendering,
@@ -144,6 +179,7 @@ type CellOptions struct {
 	Connection      string            `json:"connection,omitempty"`
 	Env             map[string]string `json:"env,omitempty"`
 	ContinueOnError bool              `json:"continue_on_error,omitempty"`
+	ExpectStatus    []string          `json:"expect_status,omitempty"`
 }
 
 // CellOutput is what one cell did in a run, as the page first shows it.
@@ -153,8 +189,9 @@ type CellOutput struct {
 	DurationMS int64
 	StartedAt  time.Time // zero: not started
 	FinishedAt time.Time // zero: not finished
+	Head       []Line    // the first lines (OutputsFromEvents keeps up to HeadLines)
 	Lines      []Line    // the last lines (OutputsFromEvents keeps up to its max)
-	Omitted    int       // lines before Lines that are not shown
+	Omitted    int       // lines between Head and Lines that are not shown
 	Result     json.RawMessage
 	Error      string
 }
@@ -188,15 +225,29 @@ type RunProps struct {
 	// for a draft never saved); the page links to it.
 	Matches int
 	// Share is set on a share page (no account, no links into the studio);
-	// LogBase is then where a cell's log is, "…/log" ("" → the studio's).
-	Share   *SharedView
-	LogBase string
+	// LogBase is then where a cell's log is, "…/log", and MarkdownURL
+	// where the page has markdown rendered, "…/markdown" ("" → the
+	// studio's).
+	Share       *SharedView
+	LogBase     string
+	MarkdownURL string
 	// CanShare shows the Share form (editors); NewShare is the link just
 	// made, shown once.
 	CanShare bool
 	// CanCancel shows a Cancel button while the run is not over (runners).
 	CanCancel bool
 	NewShare  *NewShare
+	// RerunCell, when set, shows "Re-run from RerunCell" (a failed or
+	// canceled run, to runners). RerunOf and RerunFrom: this run re-runs
+	// run RerunOf from cell RerunFrom.
+	RerunCell string
+	RerunOf   string
+	RerunFrom string
+	// RerunAs are the runs that re-run this one, newest first.
+	RerunAs []string
+	// Deliveries is the run's notification log (the studio only, never a
+	// share page), as it was when the page was made.
+	Deliveries []Delivery
 }
 
 // RunCell is one cell of a run, in order.
@@ -207,6 +258,44 @@ type RunCell struct {
 	Output CellOutput
 	// HTML is a markdown cell's prose, sanitized by the server.
 	HTML string
+	// ReusedFrom is the run a re-run took this cell from, without
+	// executing it ("" when it ran here).
+	ReusedFrom string
+	// Approval is an approval cell's request, its form and its decision
+	// trail, once the run reached it (studio pages only).
+	Approval *ApprovalView
+}
+
+// ApprovalView is an approval on the run page: who may decide, what is
+// still needed, the form (Action, Inputs) when the viewer may decide now,
+// and the decisions so far.
+type ApprovalView struct {
+	Status    string // waiting, approved, rejected
+	Approvers string
+	Needed    int
+	Approvals int
+	Deadline  string // "" when it waits for ever
+	OnTimeout string
+	// CanDecide shows the form; Why says why it is not shown (decided
+	// already, not an approver) while the approval waits.
+	CanDecide bool
+	Why       string
+	Action    string
+	Inputs    []engine.Input
+	Decisions []ApprovalDecisionView
+	// LinkAction mints a new decision link (editors, when its approvers
+	// include link); NewLink is the one just made, shown once.
+	LinkAction string
+	NewLink    string
+}
+
+// ApprovalDecisionView is one line of an approval's decision trail.
+type ApprovalDecisionView struct {
+	By       string
+	At       string
+	Approved bool
+	Comment  string
+	Values   string // the form's values, "name: value, …"
 }
 
 // SettingsProps is a workspace's settings: members, invitations, API tokens.
@@ -218,25 +307,27 @@ type SettingsProps struct {
 	CanManage    bool // owners manage members and tokens
 	Members      []Member
 	InviteName   string
-	InviteRole   string
+	InviteRole   engine.Role
 	InviteErrors map[string]string // keys: "name", "role", ""
 	NewUser      *NewUser
 	Tokens       []Token
 	TokenName    string
-	TokenRole    string
+	TokenRole    engine.Role
 	TokenExpires string            // the chosen expiry: "" (never) or a duration such as 720h
 	TokenErrors  map[string]string // keys: "name", "role", "expires", ""
 	NewToken     string
 	Secrets      SecretsSection
 	Git          GitSection
 	Sandbox      SandboxSection
+	Retention    RetentionSection
+	Notify       NotifySection
 }
 
 // Member is a person in a workspace.
 type Member struct {
 	Name    string
 	Display string
-	Role    string
+	Role    engine.Role
 }
 
 // NewUser is an invited user with their one-time password, shown once.
@@ -249,7 +340,7 @@ type NewUser struct {
 type Token struct {
 	ID        string
 	Name      string
-	Role      string
+	Role      engine.Role
 	CreatedBy string
 	CreatedAt time.Time
 	LastUsed  time.Time // zero: never
@@ -267,6 +358,3 @@ type ErrorProps struct {
 	Status  int
 	Message string // plain words for a person, with what to do next
 }
-
-// Roles lists the workspace roles, for selects.
-var Roles = []string{"owner", "editor", "runner", "viewer"}

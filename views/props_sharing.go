@@ -1,11 +1,34 @@
 package views
 
-import "time"
+import (
+	"time"
+
+	"github.com/opsbook/opsbook/engine"
+)
 
 // SharedView is what a share page adds to a run page.
 type SharedView struct {
 	ExpiresAt time.Time
 	ShowCode  bool
+	// Description is the flow's, shown under its title.
+	Description string
+	// Asked is what the run was given, in the flow's order, by label.
+	Asked []AskedInput
+	// Again is the form link this run was started from, for the browser
+	// that sent the form ("" otherwise): Run again opens it filled with
+	// Asked's values.
+	Again string
+}
+
+// AskedInput is one input a run was given, as a form showed it.
+type AskedInput struct {
+	Name  string
+	Label string
+	Type  string
+	Value string // as typed in a form: 2025-01-31, 3, true
+	// Masked: Value has a workspace secret masked in it (***), so Run
+	// again does not carry it: the form asks for it again.
+	Masked bool
 }
 
 // NewShare is a share link just created, shown once (its token is stored
@@ -51,7 +74,10 @@ type SharesProps struct {
 // FormProps is a run form: one field per input of the flow's version. It
 // posts each input as field "in.NAME" to Action.
 type FormProps struct {
-	Page        Page
+	Page Page
+	// Archived: the flow cannot be run; the page says so instead of
+	// showing the form.
+	Archived    bool
 	Action      string // the form link's URL
 	FlowName    string
 	Description string
@@ -65,8 +91,10 @@ type FormProps struct {
 // FormField is one input of a run form.
 type FormField struct {
 	Name        string
+	Label       string // what the form shows; the name when the flow gives none
 	Type        string // string, number, boolean, date or select
 	Description string
+	Placeholder string
 	Required    bool
 	Options     []string
 	Value       string // what was entered, or the default
@@ -117,4 +145,32 @@ type ActivityEntry struct {
 	Detail    string
 	IP        string
 	UserAgent string
+}
+
+// DecisionProps is an approval's decision page (/a/{token}), for a holder
+// of its link: the run so far in the share page's plain mode (Run, no
+// code), the message (HTML, sanitized and masked by the server), the
+// approval's form, and the code the rest of the run will run, masked.
+type DecisionProps struct {
+	Page      Page
+	Run       RunProps
+	Cell      string
+	Message   string
+	Needed    int
+	Approvals int
+	Deadline  string // "" when it waits for ever
+	OnTimeout string
+	Action    string
+	Inputs    []engine.Input
+	Remaining []RemainingCell
+	// Error is what was wrong with the last decision sent (a required
+	// form field left empty), shown above the form.
+	Error string
+}
+
+// RemainingCell is a cell the run has yet to run, with its code masked.
+type RemainingCell struct {
+	Name   string
+	Kind   string
+	Source string
 }

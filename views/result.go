@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 // tableRows caps the rows a result table shows.
@@ -15,10 +17,13 @@ const tableRows = 200
 // for expressions, indented JSON for other structures.
 type resultModel struct {
 	HTTPStatus int
-	Note       string
-	Inline     string
-	Table      *tableModel
-	JSON       string
+	// HTTPAccepted: the cell took the answer (2xx, or one its expect_status
+	// lists), so the chip is green whatever the code.
+	HTTPAccepted bool
+	Note         string
+	Inline       string
+	Table        *tableModel
+	JSON         string
 }
 
 type tableModel struct {
@@ -37,6 +42,22 @@ func decodeJSON(raw []byte) (any, error) {
 	var v any
 	err := d.Decode(&v)
 	return v, err
+}
+
+// cellResult is the result of a cell that ended with status: an http
+// answer is accepted when the cell succeeded (a cell fails on an answer it
+// does not accept), and, before the cell has ended, when it is 2xx or 3xx.
+func cellResult(kind, status string, raw json.RawMessage) resultModel {
+	r := buildResult(kind, raw)
+	switch status {
+	case string(engine.CellSucceeded):
+		r.HTTPAccepted = true
+	case string(engine.CellFailed):
+		r.HTTPAccepted = false
+	default:
+		r.HTTPAccepted = r.HTTPStatus < 400
+	}
+	return r
 }
 
 func buildResult(kind string, raw json.RawMessage) resultModel {
@@ -63,6 +84,11 @@ func buildResult(kind string, raw json.RawMessage) resultModel {
 					names[i] = jsonText(c)
 				}
 				r.Table = table(names, rows)
+				if len(rows) <= tableRows {
+					// The cell's log already says how many rows ("2 rows"):
+					// under the table only that it was cut.
+					r.Table.Note = ""
+				}
 			}
 			if n, ok := obj["affected"].(json.Number); ok && n.String() != "0" {
 				r.Note = n.String() + " rows affected"
@@ -84,13 +110,12 @@ func buildResult(kind string, raw json.RawMessage) resultModel {
 			return valueModel(val)
 		}
 	case "shell", "python":
-		if code, ok := obj["exit_code"].(json.Number); ok {
+		if _, ok := obj["exit_code"].(json.Number); ok {
+			// A non-zero exit is said once, by the cell's error ("exit
+			// status 3"), not again under its outputs.
 			var r resultModel
 			if outs, ok := obj["outputs"].(map[string]any); ok && len(outs) > 0 {
 				r = valueModel(outs)
-			}
-			if code.String() != "0" {
-				r.Note = "exit code " + code.String()
 			}
 			return r
 		}

@@ -24,6 +24,9 @@ type VersionsProps struct {
 	Message   string
 	Errors    map[string]string
 	Notice    string // a line saying what just happened
+	// DraftUnsaved: the draft holds edits its latest version does not, so
+	// a restore asks first whether to save them as a version.
+	DraftUnsaved bool
 }
 
 // VersionItem is one version in the history.

@@ -66,14 +66,20 @@ func notebookProps() NotebookProps {
 	outs, since := OutputsFromEvents(sampleEvents(), 0)
 	run := sampleRun()
 	return NotebookProps{
-		Page: page("Nightly report"),
-		Slug: "nightly",
-		Role: "editor",
+		Page:      page("Nightly report"),
+		Slug:      "nightly",
+		Role:      "editor",
+		Paused:    []string{"webhook"},
+		Published: 3,
 		Draft: Draft{
 			Name:        "Nightly report",
 			Description: "Sales numbers " + evil,
 			Order:       "notebook",
 			Inputs:      []Input{{Name: "day", Type: "string", Default: "2025-01-31", Description: "Day to report"}},
+			Triggers: []Trigger{
+				{Cron: "0 6 * * *", Timezone: "Europe/Paris", Key: "cron 0 6 * * * Europe/Paris", Next: []string{"2025-02-01T06:00:00+01:00"}},
+				{Webhook: true, Key: "webhook"},
+			},
 			Cells: []Cell{
 				{ID: "c_intro", Name: "intro", Kind: "markdown", Source: "# Hello", HTML: "<h1>Hello</h1>"},
 				{ID: "c_fetch", Name: "fetch", Kind: "http", Source: "GET https://example.com/{{ inputs.day }}\n", Options: CellOptions{Timeout: "30s", Retries: 2}},
@@ -112,8 +118,26 @@ func pages() map[string]templ.Component {
 		"signin":   SignInPage(SignInProps{Page: Page{Title: "Sign in"}, Name: "alice", Next: "/w/acme", Error: "Wrong user name or password."}),
 		"flows":    FlowsPage(FlowsProps{Page: page("Flows"), CanEdit: true, Flows: []FlowItem{{Slug: "nightly", Name: evil, Cells: 4, PublishedVersion: 3, LastRun: &run}, {Slug: "empty", Name: "Empty", Cells: 0}}, Errors: map[string]string{"archive": "not a zip"}}),
 		"notebook": NotebookPage(notebookProps()),
-		"runs":     RunsPage(RunsProps{Page: page("Runs"), Runs: []RunItem{run, {ID: "r_2", Flow: "x", FlowName: evil, Status: "running", StartedBy: evil, StartedAt: t0}}}),
+		"runs":     RunsPage(RunsProps{Page: page("Runs"), Runs: []RunItem{run, {ID: "r_2", Flow: "x", FlowName: evil, Status: "running", StartedBy: evil, StartedAt: t0}, {ID: "r_3", Flow: "x", FlowName: "X", Status: "succeeded", StartedAt: t0, FromForm: true}}}),
 		"run":      RunPage(runProps()),
+		"shared-run": SharedRunPage(func() RunProps {
+			p := runProps()
+			p.Page = Page{Title: "Nightly report · run", Now: p.Page.Now}
+			p.ShowCode = false
+			p.Run.FromForm, p.Run.StartedBy = true, ""
+			p.Share = &SharedView{ExpiresAt: t0.Add(time.Hour), Description: "Sales: " + evil, Again: "/s/form-token",
+				Asked: []AskedInput{{Name: "day", Label: "Day of the report", Type: "date", Value: "2025-01-31"}, {Name: "x", Label: evil, Value: evil}, {Name: "loud", Label: "Loud", Type: "boolean", Value: "true"}}}
+			return p
+		}()),
+		"form": FormPage(FormProps{Page: Page{Title: "Double it"}, Action: "/s/tok", FlowName: "Double it", Description: evil, VersionNote: "Runs version 2, the published version.",
+			Errors: map[string]string{"n": evil},
+			Fields: []FormField{
+				{Name: "n", Label: "A number " + evil, Type: "number", Required: true, Description: "The number to double", Placeholder: "42 " + evil, Value: evil},
+				{Name: "loud", Type: "boolean", Checked: true},
+				{Name: "env", Label: "Where", Type: "select", Options: []string{"prod", evil}, Value: evil},
+			}}),
+		"form-archived": FormPage(FormProps{Page: Page{Title: "Double it"}, Action: "/s/tok", FlowName: "Double it", Archived: true, Errors: map[string]string{},
+			Fields: []FormField{{Name: "n", Type: "number"}}}),
 		"settings": SettingsPage(SettingsProps{
 			Page: page("Settings"), CanManage: true,
 			Members:      []Member{{Name: "alice", Display: "Alice", Role: "owner"}, {Name: "bob", Display: evil, Role: "editor"}},
@@ -203,19 +227,47 @@ func TestRunPageHooks(t *testing.T) {
 	}
 }
 
-func TestOutputsFromEventsKeepsLastLines(t *testing.T) {
+// TestOutputsFromEventsKeepsHeadAndTail: a long output keeps its first
+// HeadLines lines and its last maxLines, counts those between, and renders
+// them head, gap row (with the whole log's link), tail.
+func TestOutputsFromEventsKeepsHeadAndTail(t *testing.T) {
 	t.Parallel()
 	var evs []engine.Event
-	for i := range 50 {
-		evs = append(evs, engine.Event{Type: engine.EventCellLog, Seq: int64(i + 1), Cell: "a", Stream: "stdout", Lines: []string{"x", "y"}})
+	for i := range HeadLines/2 + 50 {
+		evs = append(evs, engine.Event{Type: engine.EventCellLog, Seq: int64(i + 1), Cell: "a", Stream: "stdout", Lines: []string{"x" + itoa(2*i+1), "y" + itoa(2*i+2)}})
 	}
+	evs = append(evs, engine.Event{Type: engine.EventCellLog, Seq: int64(len(evs) + 1), Cell: "a", Stream: "stderr", Lines: []string{"the end"}})
 	outs, since := OutputsFromEvents(evs, 10)
-	if since != 50 {
-		t.Errorf("since = %d, want 50", since)
+	if since != int64(len(evs)) {
+		t.Errorf("since = %d, want %d", since, len(evs))
 	}
 	o := outs["a"]
-	if len(o.Lines) != 10 || o.Omitted != 90 {
-		t.Errorf("lines %d omitted %d, want 10 and 90", len(o.Lines), o.Omitted)
+	total := HeadLines + 100 + 1
+	if len(o.Head) != HeadLines || len(o.Lines) != 10 || o.Omitted != total-HeadLines-10 {
+		t.Fatalf("head %d lines %d omitted %d, want %d, 10 and %d", len(o.Head), len(o.Lines), o.Omitted, HeadLines, total-HeadLines-10)
+	}
+	if o.Head[0].Text != "x1" || o.Head[HeadLines-1].Text != "y"+itoa(HeadLines) {
+		t.Errorf("head runs %q … %q", o.Head[0].Text, o.Head[HeadLines-1].Text)
+	}
+	if last := o.Lines[9]; last.Text != "the end" || last.Stream != "stderr" || o.Lines[8].Text != "y"+itoa(total-1) {
+		t.Errorf("tail ends %+v, %+v", o.Lines[8], last)
+	}
+	var buf strings.Builder
+	if err := cellOutput(o, "shell", "/runs/r_1/log?cell=a").Render(context.Background(), &buf); err != nil {
+		t.Fatal(err)
+	}
+	html := buf.String()
+	head, gap, tail := strings.Index(html, ">y"+itoa(HeadLines)+"<"), strings.Index(html, `data-gap="`+itoa(o.Omitted)+`"`), strings.Index(html, ">the end<")
+	if head < 0 || gap < head || tail < gap {
+		t.Errorf("the output is not head (%d), gap (%d), tail (%d)", head, gap, tail)
+	}
+	if !strings.Contains(html, itoa(o.Omitted)+" lines not shown") || !strings.Contains(html, `href="/runs/r_1/log?cell=a" download`) {
+		t.Errorf("the gap row does not count the lines or link the whole log: %.300s", html[gap:])
+	}
+
+	short, _ := OutputsFromEvents(evs[:3], 10)
+	if o := short["a"]; len(o.Head) != 6 || len(o.Lines) != 0 || o.Omitted != 0 {
+		t.Errorf("a short output: head %d lines %d omitted %d, want 6, 0, 0", len(o.Head), len(o.Lines), o.Omitted)
 	}
 }
 
@@ -252,7 +304,7 @@ func TestAnsiSegments(t *testing.T) {
 func TestGolden(t *testing.T) {
 	t.Parallel()
 	all := pages()
-	for _, name := range []string{"notebook", "run"} {
+	for _, name := range []string{"notebook", "run", "shared-run", "form", "form-archived", "runs"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			got := strings.ReplaceAll(render(t, all[name]), static.Hash(), "HASH")
@@ -271,5 +323,20 @@ func TestGolden(t *testing.T) {
 				t.Errorf("%s page differs from %s; run `go test ./views -update` if the change is intended", name, path)
 			}
 		})
+	}
+}
+
+// TestFailedScriptSaysItsExitOnce: a shell or Python cell that exited 3
+// says so once, in its error ("exit status 3"), not again under its
+// outputs as "exit code 3".
+func TestFailedScriptSaysItsExitOnce(t *testing.T) {
+	for _, kind := range []string{"shell", "python"} {
+		r := cellResult(kind, "failed", json.RawMessage(`{"exit_code":3,"outputs":{"n":1}}`))
+		if r.Note != "" {
+			t.Errorf("%s: the result notes %q; the error already says the exit status", kind, r.Note)
+		}
+		if r.empty() {
+			t.Errorf("%s: the outputs are lost", kind)
+		}
 	}
 }

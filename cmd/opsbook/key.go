@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,11 +34,11 @@ func keyCmd(args []string) int {
 		fmt.Fprint(os.Stderr, keyUsage)
 		return cli.ExitInvalid
 	}
-	fs := flag.NewFlagSet("key rotate", flag.ContinueOnError)
+	fs := cli.NewFlagSet("key rotate", os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
-	if !parse(fs, args[1:]) {
-		return cli.ExitInvalid
+	if _, code, ok := cli.ParseFlags(fs, args[1:], os.Stderr); !ok {
+		return code
 	}
 	envMode := strings.TrimSpace(os.Getenv(secret.EnvKey)) != ""
 	if _, err := os.Stat(filepath.Join(d.data, secret.KeyFile)); !envMode && err != nil {

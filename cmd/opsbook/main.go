@@ -6,6 +6,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	// The zones of cron triggers (timezone: Europe/Paris) must not depend
+	// on the machine's zoneinfo, which minimal images and the sandbox lack.
+	_ "time/tzdata"
 
 	"github.com/opsbook/opsbook/cli"
 )
@@ -19,18 +22,19 @@ commands:
   check DIR             validate a flow folder
   export FLOW           a flow's version from a studio into a folder (--server, --token)
   import DIR            a folder into a studio as a new version (--server, --token)
+  rerun RUN             re-run a failed run from its failed cell (--server, --token, --wait 30s)
   migrate up|down|status  database migrations
   user add NAME         create a user (password on standard input)
   token create --user NAME  print a new API token (--expires 720h: it stops working then)
   token list --user NAME    a user's API tokens
   token revoke ID           revoke an API token; open sockets using it close
   key rotate            re-seal every secret under a new key (while serving)
-  version      print the version
+  backup FILE           a consistent copy of --data (SQLite) into FILE.tar.gz, while serving
+  restore FILE          a backup into a new or empty --data folder
+  version               the version, commit, build date and Go version
 
 Run "opsbook COMMAND -h" for a command's flags.
 `
-
-var version = "dev"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -49,6 +53,8 @@ func main() {
 		code = cli.Export(ctx, args, cli.OS())
 	case "import":
 		code = cli.Import(ctx, args, cli.OS())
+	case "rerun":
+		code = cli.Rerun(ctx, args, cli.OS())
 	case "serve":
 		code = serve(args)
 	case "worker":
@@ -61,8 +67,12 @@ func main() {
 		code = tokenCmd(args)
 	case "key":
 		code = keyCmd(args)
+	case "backup":
+		code = backupCmd(args)
+	case "restore":
+		code = restoreCmd(args)
 	case "version", "--version":
-		fmt.Println("opsbook", version)
+		printVersion(os.Stdout, readBuildInfo())
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 	default:

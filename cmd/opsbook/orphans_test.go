@@ -24,7 +24,7 @@ var (
 )
 
 // buildOpsbook builds this command once for the package's tests.
-func buildOpsbook(t *testing.T) string {
+func buildOpsbook(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "opsbook-bin-")

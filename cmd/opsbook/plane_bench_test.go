@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -22,7 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	opsexec "github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/sandbox"
 )
 
@@ -53,21 +50,7 @@ func benchBinary(tb testing.TB) string {
 	if bin := os.Getenv("OPSBOOK_BENCH_BIN"); bin != "" {
 		return bin
 	}
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "opsbook-bin-")
-		if buildErr != nil {
-			return
-		}
-		builtBin = filepath.Join(buildDir, "opsbook")
-		out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return builtBin
+	return buildOpsbook(tb)
 }
 
 // bplane is one set of opsbook processes on one database.
@@ -87,37 +70,11 @@ const benchPassword = "a long enough password"
 func newBenchPlane(b *testing.B, postgres bool) *bplane {
 	b.Helper()
 	p := &bplane{b: b, bin: benchBinary(b), data: b.TempDir()}
-	key := make([]byte, 32)
-	rand.Read(key)
-	p.env = append(os.Environ(), "OPSBOOK_SECRET_KEY="+base64.StdEncoding.EncodeToString(key))
 	if postgres {
-		p.base = os.Getenv("OPSBOOK_TEST_PG")
-		if p.base == "" {
-			p.base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-		}
-		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, p.base)
-		if err != nil {
-			b.Skipf("PostgreSQL at %s is needed (set OPSBOOK_TEST_PG): %v", p.base, err)
-		}
-		defer conn.Close(ctx)
-		p.db = fmt.Sprintf("opsbook_bench_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-		if _, err := conn.Exec(ctx, "CREATE DATABASE "+p.db); err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() {
-			c, err := pgx.Connect(context.Background(), p.base)
-			if err == nil {
-				c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+p.db+" WITH (FORCE)")
-				c.Close(context.Background())
-			}
-		})
-		p.dsn = strings.Replace(p.base, "/postgres?", "/"+p.db+"?", 1)
-		if !strings.Contains(p.dsn, p.db) {
-			b.Fatalf("cannot make a database URL from %s", p.base)
-		}
-		p.env = append(p.env, "OPSBOOK_DB="+p.dsn)
+		p.base = pgBase()
+		p.dsn, p.db = freshDatabase(b, "opsbook_bench", true)
 	}
+	p.env = processEnv(p.dsn)
 	p.run(benchPassword+"\n", "user", "add", "admin", "--role", "owner", "--data", p.data)
 	p.token = strings.TrimSpace(p.run("", "token", "create", "--user", "admin", "--data", p.data))
 	return p
@@ -125,103 +82,25 @@ func newBenchPlane(b *testing.B, postgres bool) *bplane {
 
 func (p *bplane) run(stdin string, args ...string) string {
 	p.b.Helper()
-	cmd := exec.Command(p.bin, args...)
-	cmd.Env = p.env
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		p.b.Fatalf("opsbook %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// bproc is one process of the plane.
-type bproc struct {
-	cmd *exec.Cmd
-	url string
+	return runOpsbook(p.b, p.bin, p.env, stdin, args...)
 }
 
 // start starts `opsbook args…`, waits until its stderr says ready, and
 // stops it (SIGTERM, then SIGKILL after 20 s) when the benchmark ends.
-func (p *bplane) start(ready string, args ...string) *bproc {
+func (p *bplane) start(ready string, args ...string) *proc {
 	p.b.Helper()
-	cmd := exec.Command(p.bin, args...)
-	cmd.Env = p.env
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		p.b.Fatal(err)
-	}
-	pr := &bproc{cmd: cmd}
-	var mu sync.Mutex
-	var logs []string
-	waited := make(chan struct{})
-	p.b.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-waited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-waited
-		}
-		if p.b.Failed() {
-			mu.Lock()
-			p.b.Logf("%s:\n%s", strings.Join(args, " "), strings.Join(logs, "\n"))
-			mu.Unlock()
-		}
-	})
-	ok := make(chan string, 1)
-	go func() {
-		defer close(waited)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			mu.Lock()
-			if len(logs) < 2000 {
-				logs = append(logs, sc.Text())
-			}
-			mu.Unlock()
-			if strings.Contains(sc.Text(), ready) {
-				select {
-				case ok <- sc.Text():
-				default:
-				}
-			}
-		}
-		ok <- ""
-		cmd.Wait()
-	}()
-	select {
-	case line := <-ok:
-		if line == "" {
-			mu.Lock()
-			p.b.Fatalf("opsbook %s ended:\n%s", strings.Join(args, " "), strings.Join(logs, "\n"))
-		}
-		if m := readyURL(line); m != "" {
-			pr.url = m
-		}
-	case <-time.After(60 * time.Second):
-		p.b.Fatalf("opsbook %s did not get ready", strings.Join(args, " "))
-	}
-	return pr
-}
-
-func readyURL(line string) string {
-	_, rest, ok := strings.Cut(line, "ready at ")
-	if !ok {
-		return ""
-	}
-	return strings.Fields(rest)[0]
+	return startProc(p.b, p.bin, p.env, syscall.SIGTERM, ready, args...)
 }
 
 // serve starts a studio (workers 0: a web-only replica); every client
 // is on 127.0.0.1, so the cap of connections per address is lifted.
-func (p *bplane) serve(workers int, sandboxMode string) *bproc {
+func (p *bplane) serve(workers int, sandboxMode string) *proc {
 	return p.start("is ready at", "serve", "--data", p.data, "--addr", "127.0.0.1:0", "--log-level", "warn",
 		"--max-conns-per-addr", "0", "--workers", strconv.Itoa(workers), "--sandbox", sandboxMode, "--run-dir", p.b.TempDir(), "--grace", "5s")
 }
 
 // worker starts an `opsbook worker`.
-func (p *bplane) worker(concurrency int, sandboxMode string) *bproc {
+func (p *bplane) worker(concurrency int, sandboxMode string) *proc {
 	return p.start("worker ready", "worker", "--concurrency", strconv.Itoa(concurrency), "--data", p.b.TempDir(),
 		"--run-dir", p.b.TempDir(), "--sandbox", sandboxMode, "--grace", "5s", "--log-level", "info")
 }
@@ -365,7 +244,7 @@ func floor(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config) f
 // CPU time each spent per run: the opsbook processes' own and their
 // waited-for children's (the cells), and the benchmark process's and its
 // children's during the floor.
-func floorAround(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config, procs []*bproc, measure func() (float64, int)) {
+func floorAround(b *testing.B, clients, n int, d time.Duration, box *sandbox.Config, procs []*proc, measure func() (float64, int)) {
 	f1, c1 := floorCPU(b, clients, n, d/2, box)
 	var before float64
 	for _, pr := range procs {
@@ -432,7 +311,7 @@ func BenchmarkPlaneShell(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		p := newBenchPlane(b, false)
 		s := p.serve(16, "none")
-		procs := []*bproc{s}
+		procs := []*proc{s}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
 		floorAround(b, benchClients, 5, d, nil, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
@@ -440,7 +319,7 @@ func BenchmarkPlaneShell(b *testing.B) {
 	b.Run("postgres-serve", func(b *testing.B) {
 		p := newBenchPlane(b, true)
 		s := p.serve(16, "none")
-		procs := []*bproc{s}
+		procs := []*proc{s}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
 		floorAround(b, benchClients, 5, d, nil, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
@@ -448,7 +327,7 @@ func BenchmarkPlaneShell(b *testing.B) {
 	b.Run("postgres-replica-worker", func(b *testing.B) {
 		p := newBenchPlane(b, true)
 		s := p.serve(0, "none")
-		procs := []*bproc{s, p.worker(16, "none")}
+		procs := []*proc{s, p.worker(16, "none")}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
 		floorAround(b, benchClients, 5, d, nil, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
@@ -470,7 +349,7 @@ func sandboxedRun(box *sandbox.Config, root string, n int) error {
 	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	defer devnull.Close()
 	for range n {
-		pr, err := sb.Spawn(&opsexec.Spec{Program: "bash", Args: []string{"-c", "true"}, Env: sb.Env(), Dir: sb.Path(dir), Stdout: devnull, Stderr: devnull})
+		pr, err := sb.Spawn(&executor.Spec{Program: "bash", Args: []string{"-c", "true"}, Env: sb.Env(), Dir: sb.Path(dir), Stdout: devnull, Stderr: devnull})
 		if err != nil {
 			return err
 		}
@@ -496,7 +375,7 @@ func BenchmarkPlaneShellSandbox(b *testing.B) {
 	b.Run("sqlite", func(b *testing.B) {
 		p := newBenchPlane(b, false)
 		s := p.serve(16, "bwrap")
-		procs := []*bproc{s}
+		procs := []*proc{s}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
 		floorAround(b, benchClients, 5, d, box, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })
@@ -504,7 +383,7 @@ func BenchmarkPlaneShellSandbox(b *testing.B) {
 	b.Run("postgres-replica-worker", func(b *testing.B) {
 		p := newBenchPlane(b, true)
 		s := p.serve(0, "bwrap")
-		procs := []*bproc{s, p.worker(16, "bwrap")}
+		procs := []*proc{s, p.worker(16, "bwrap")}
 		p.flow(s.url, "shell5", "shell", 5)
 		p.warm(s.url, "shell5")
 		floorAround(b, benchClients, 5, d, box, procs, func() (float64, int) { return p.load(s.url, "shell5", benchClients, d) })

@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,34 +38,8 @@ func newPlane(t *testing.T) *plane {
 	if testing.Short() {
 		t.Skip("builds the binary and starts processes")
 	}
-	base := os.Getenv("OPSBOOK_TEST_PG")
-	if base == "" {
-		base = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("PostgreSQL at %s is needed (set OPSBOOK_TEST_PG): %v", base, err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("opsbook_plane_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err == nil {
-			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	dsn := strings.Replace(base, "/postgres?", "/"+name+"?", 1)
-	if !strings.Contains(dsn, name) {
-		t.Fatalf("cannot make a database URL from %s", base)
-	}
-	key := make([]byte, 32)
-	rand.Read(key)
-	p := &plane{t: t, bin: buildOpsbook(t), dsn: dsn, env: append(os.Environ(), "OPSBOOK_SECRET_KEY="+base64.StdEncoding.EncodeToString(key), "OPSBOOK_DB="+dsn)}
+	dsn, _ := freshDatabase(t, "opsbook_plane", false)
+	p := &plane{t: t, bin: buildOpsbook(t), dsn: dsn, env: processEnv(dsn)}
 	p.run("a long enough password\n", "user", "add", "admin", "--role", "owner", "--workspace", "default", "--data", t.TempDir())
 	p.token = strings.TrimSpace(p.run("", "token", "create", "--user", "admin", "--data", t.TempDir()))
 	return p
@@ -75,73 +47,14 @@ func newPlane(t *testing.T) *plane {
 
 func (p *plane) run(stdin string, args ...string) string {
 	p.t.Helper()
-	cmd := exec.Command(p.bin, args...)
-	cmd.Env = p.env
-	cmd.Stdin = strings.NewReader(stdin)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		p.t.Fatalf("opsbook %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return runOpsbook(p.t, p.bin, p.env, stdin, args...)
 }
 
-// proc is one opsbook process of the plane.
-type proc struct {
-	cmd  *exec.Cmd
-	url  string // a replica's
-	mu   sync.Mutex
-	logs []string
-}
-
-func (pr *proc) log() string {
-	pr.mu.Lock()
-	defer pr.mu.Unlock()
-	return strings.Join(pr.logs, "\n")
-}
-
-// start starts `opsbook args…` and waits until its stderr says ready.
+// start starts `opsbook args…` and waits until its stderr says ready; it
+// is killed when the test ends.
 func (p *plane) start(ready string, args ...string) *proc {
 	p.t.Helper()
-	cmd := exec.Command(p.bin, args...)
-	cmd.Env = p.env
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	pr := &proc{cmd: cmd}
-	p.t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-		if p.t.Failed() {
-			p.t.Logf("%s:\n%s", strings.Join(args, " "), pr.log())
-		}
-	})
-	ok := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			pr.mu.Lock()
-			pr.logs = append(pr.logs, sc.Text())
-			pr.mu.Unlock()
-			if strings.Contains(sc.Text(), ready) {
-				select {
-				case ok <- true:
-				default:
-				}
-			}
-		}
-		ok <- false
-	}()
-	select {
-	case good := <-ok:
-		if !good {
-			p.t.Fatalf("opsbook %s ended:\n%s", strings.Join(args, " "), pr.log())
-		}
-	case <-time.After(60 * time.Second):
-		p.t.Fatalf("opsbook %s did not get ready:\n%s", strings.Join(args, " "), pr.log())
-	}
-	return pr
+	return startProc(p.t, p.bin, p.env, syscall.SIGKILL, ready, args...)
 }
 
 func freeAddr(t *testing.T) string {
@@ -520,7 +433,7 @@ func TestRunPlane(t *testing.T) {
 			t.Fatal("never running")
 		}
 		a.cmd.Process.Signal(syscall.SIGKILL)
-		a.cmd.Wait()
+		a.wait()
 		a = p.replica(addrA)
 		if st, e := p.waitEnd(a.url, id, 30*time.Second); st != "succeeded" {
 			t.Fatalf("run %s (%s) after the replica restarted", st, e)
@@ -562,7 +475,7 @@ func TestRunPlane(t *testing.T) {
 			t.Fatalf("the drained worker's run ended %s (%s); want it finished", st, e)
 		}
 		done := make(chan error, 1)
-		go func() { done <- drained.cmd.Wait() }()
+		go func() { done <- drained.wait() }()
 		select {
 		case err := <-done:
 			if err != nil {
@@ -595,7 +508,7 @@ func TestRunPlane(t *testing.T) {
 		}
 		killed := time.Now()
 		victim.cmd.Process.Signal(syscall.SIGKILL)
-		victim.cmd.Wait()
+		victim.wait()
 		if !waitFor(func() bool { return len(pgrep("sleep "+marker)) == 0 }, 5*time.Second) {
 			t.Fatalf("the cell outlived its worker: %v", pgrep("sleep "+marker))
 		}

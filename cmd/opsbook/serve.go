@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,13 +11,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/retention"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
@@ -35,7 +40,21 @@ func (d *dbFlags) register(fs *flag.FlagSet) {
 }
 
 func (d *dbFlags) open(ctx context.Context, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(ctx, store.Config{Data: d.data, DB: d.db, Logger: log})
+	return d.openWith(ctx, store.Config{Logger: log})
+}
+
+// openWith opens the database the flags name with cfg's other settings.
+func (d *dbFlags) openWith(ctx context.Context, cfg store.Config) (*store.Store, error) {
+	// PostgreSQL's drivers end the user and password at the first @, so the
+	// rest of a password with an @ would become the host, and be shown in
+	// their errors: refuse it, without showing it.
+	if _, rest, ok := strings.Cut(d.db, "://"); ok {
+		if auth, _, _ := strings.Cut(rest, "/"); strings.Count(auth, "@") > 1 {
+			return nil, errors.New("--db (OPSBOOK_DB) has more than one @ before the host: write an @ in the user name or password as %40")
+		}
+	}
+	cfg.Data, cfg.DB = d.data, d.db
+	st, err := store.Open(ctx, cfg)
 	if err != nil {
 		where := d.data
 		if d.db != "" {
@@ -46,45 +65,44 @@ func (d *dbFlags) open(ctx context.Context, log *slog.Logger) (*store.Store, err
 	return st, nil
 }
 
-// redact hides a password in a database URL.
+// redact hides the passwords in a database URL, for logs and errors: the
+// user's (which may hold an @) and any password=… of the query.
 func redact(dsn string) string {
-	if i := strings.Index(dsn, "://"); i >= 0 {
-		if j := strings.Index(dsn[i+3:], "@"); j >= 0 {
-			cred := dsn[i+3 : i+3+j]
-			if u, _, ok := strings.Cut(cred, ":"); ok {
-				return dsn[:i+3] + u + ":***" + dsn[i+3+j:]
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// What does not parse may still hold a password: keep the scheme only.
+		if scheme, _, ok := strings.Cut(dsn, "://"); ok {
+			return scheme + "://(a URL that does not parse)"
+		}
+		return "(a URL that does not parse)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "password") {
+				q.Set(k, "xxxxx")
 			}
 		}
+		u.RawQuery = q.Encode()
 	}
-	return dsn
+	return u.Redacted()
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
-}
-
-func parse(fs *flag.FlagSet, args []string) bool {
-	if err := fs.Parse(args); err != nil {
-		return false
-	}
-	if err := cli.EnvDefaults(fs); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return false
-	}
-	return true
+	log, _ := cli.LogFlags{Level: level}.Logger(w)
+	return log
 }
 
 func serve(args []string) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := cli.NewFlagSet("serve", os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
 	addr := fs.String("addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
+	var lf cli.LogFlags
+	lf.Register(fs, "info")
 	baseURL := fs.String("base-url", "", "the `URL` people open the studio at, e.g. https://ops.example.com (share links are built on it; https makes cookies Secure)")
+	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM, the chain after the certificate; with --tls-key); read again when it changes")
+	tlsKey := fs.String("tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
 	proxies := fs.String("trusted-proxies", "", "`ADDRS`: comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
 	maxConns := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "open connections allowed per client address (`N`; 0 for no cap)")
 	sandboxMode := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none (as this server's user, able to read its data)")
@@ -92,8 +110,12 @@ func serve(args []string) int {
 	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the server is root")
 	workers := fs.Int("workers", 16, "runs executing at once in this process (`N`); 0: a web-only replica, whose runs `opsbook worker` processes execute (PostgreSQL)")
 	grace := fs.Duration("grace", 15*time.Second, "on SIGTERM, how long running runs may go on before they are canceled")
-	if !parse(fs, args) {
-		return cli.ExitInvalid
+	pruneEvery := fs.Duration("prune-every", retention.DefaultEvery, "how often what workspaces no longer keep (old logs, old runs) is pruned; 0 turns pruning off in this process")
+	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
+		return code
+	}
+	if *pruneEvery <= 0 {
+		*pruneEvery = -1 // off: server.Config's zero is the default
 	}
 	if *workers < 0 {
 		fmt.Fprintln(os.Stderr, "opsbook serve: --workers is a number of runs at once (0 for a web-only replica)")
@@ -119,7 +141,17 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook serve: --trusted-proxies (OPSBOOK_TRUSTED_PROXIES):", err)
 		return cli.ExitInvalid
 	}
-	log := newLogger(os.Stderr, *level)
+	log, err := lf.Logger(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
+		return cli.ExitInvalid
+	}
+	// Before anything starts: a certificate that does not load is said now.
+	tlsCfg, err := tlsConfig(*tlsCert, *tlsKey, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
+		return cli.ExitInvalid
+	}
 	sbCfg, code := makeSandbox("serve", *sandboxMode, *uid, log)
 	if code != cli.ExitOK {
 		return code
@@ -151,7 +183,9 @@ func serve(args []string) int {
 	}
 	srv := server.New(server.Config{
 		Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc, Sandbox: sbCfg, RunDir: *runDir,
-		Workers: *workers, WebOnly: *workers == 0,
+		Workers: *workers, WebOnly: *workers == 0, PruneEvery: *pruneEvery,
+		// A variable, not a flag: flags show in ps.
+		MetricsToken: os.Getenv("OPSBOOK_METRICS_TOKEN"),
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
@@ -163,7 +197,12 @@ func serve(args []string) int {
 		return cli.ExitFailed
 	}
 	hs := srv.HTTPServer()
-	url := "http://" + ln.Addr().String()
+	scheme, sln := "http://", srv.Listener(ln)
+	if tlsCfg != nil {
+		scheme, sln = "https://", tls.NewListener(sln, tlsCfg)
+	}
+	url := scheme + ln.Addr().String()
+	srv.SetPublicOrigin(url) // notification links, when no --base-url
 	if hc.BaseURL != nil {
 		url = hc.BaseURL.String() + " (listening on " + ln.Addr().String() + ")"
 	}
@@ -177,9 +216,9 @@ func serve(args []string) int {
 	if *workers == 0 {
 		role = "web-only replica (runs execute in opsbook worker processes)"
 	}
-	log.Info("serving", "as", role, "addr", ln.Addr().String(), "db", st.Dialect(), "worker", srv.WorkerID())
+	log.Info("serving", "as", role, "addr", ln.Addr().String(), "https", tlsCfg != nil, "db", st.Dialect(), "worker", srv.WorkerID())
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
+	go func() { errc <- hs.Serve(sln) }()
 	select {
 	case err := <-errc:
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
@@ -208,6 +247,14 @@ func serve(args []string) int {
 	return cli.ExitOK
 }
 
+// tlsConfig is the TLS of --tls-cert and --tls-key, nil for neither.
+func tlsConfig(cert, key string, log *slog.Logger) (*tls.Config, error) {
+	if cert == "" && key == "" {
+		return nil, nil
+	}
+	return server.TLSConfig(cert, key, log)
+}
+
 // makeSandbox turns --sandbox and --sandbox-uid into the sandbox of the
 // runs (nil for none), or an exit code after saying what is wrong.
 func makeSandbox(cmd, mode string, uid int, log *slog.Logger) (*sandbox.Config, int) {
@@ -229,18 +276,20 @@ func makeSandbox(cmd, mode string, uid int, log *slog.Logger) (*sandbox.Config, 
 }
 
 func migrateCmd(args []string) int {
-	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs := cli.NewFlagSet("migrate", os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
-	if !parse(fs, args) {
-		return cli.ExitInvalid
+	pos, code, ok := cli.ParseFlags(fs, args, os.Stderr)
+	if !ok {
+		return code
 	}
-	dir := fs.Arg(0)
-	if dir == "" {
-		dir = "status"
+	dir := "status"
+	if len(pos) > 0 {
+		dir = pos[0]
 	}
 	ctx := context.Background()
-	st, err := d.open(ctx, newLogger(io.Discard, "error"))
+	// status only looks: it migrates nothing and creates no database.
+	st, err := d.openWith(ctx, store.Config{Logger: newLogger(io.Discard, "error"), NoMigrate: dir == "status"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook migrate:", err)
 		return cli.ExitFailed
@@ -264,6 +313,10 @@ func migrateCmd(args []string) int {
 			return cli.ExitFailed
 		}
 		fmt.Printf("schema version %d%s (%s)\n", v, map[bool]string{true: ", dirty: fix by hand, then migrate again", false: ""}[dirty], st.Dialect())
+		if err := st.CheckSchema(ctx); err != nil {
+			fmt.Fprintln(os.Stderr, "opsbook migrate:", err)
+			return cli.ExitFailed
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "usage: opsbook migrate up|down|status [--data DIR | --db URL]")
 		return cli.ExitInvalid
@@ -276,27 +329,26 @@ func userCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: opsbook user add NAME [--workspace W] [--role R] (password from standard input)")
 		return cli.ExitInvalid
 	}
-	fs := flag.NewFlagSet("user add", flag.ContinueOnError)
+	fs := cli.NewFlagSet("user add", os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
 	wsSlug := fs.String("workspace", "default", "the workspace `SLUG` (created when new)")
-	role := fs.String("role", store.RoleEditor, "owner, editor, runner or viewer")
+	role := fs.String("role", string(engine.RoleEditor), "owner, editor, runner or viewer")
 	display := fs.String("display-name", "", "the name shown to others (default NAME)")
-	rest, err := cli.ParseInterleaved(fs, args[1:])
-	if err != nil || len(rest) != 1 {
+	rest, code, ok := cli.ParseFlags(fs, args[1:], os.Stderr)
+	if !ok {
+		return code
+	}
+	if len(rest) != 1 {
 		fmt.Fprintln(os.Stderr, "usage: opsbook user add NAME [--workspace W] [--role R] (password from standard input)")
 		return cli.ExitInvalid
 	}
-	if err := cli.EnvDefaults(fs); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return cli.ExitInvalid
-	}
 	name := rest[0]
-	if msg := server.CheckUserName(name); msg != "" {
+	if msg := account.CheckUserName(name); msg != "" {
 		fmt.Fprintln(os.Stderr, "opsbook user add:", msg)
 		return cli.ExitInvalid
 	}
-	if !store.ValidRole(*role) {
+	if !engine.Role(*role).Valid() {
 		fmt.Fprintln(os.Stderr, "opsbook user add: --role is owner, editor, runner or viewer")
 		return cli.ExitInvalid
 	}
@@ -306,7 +358,7 @@ func userCmd(args []string) int {
 		return cli.ExitFailed
 	}
 	pw = strings.TrimRight(pw, "\r\n")
-	if msg := server.CheckPassword(pw); msg != "" {
+	if msg := account.CheckPassword(pw); msg != "" {
 		fmt.Fprintln(os.Stderr, "opsbook user add:", msg, "(give it on standard input)")
 		return cli.ExitInvalid
 	}
@@ -322,7 +374,7 @@ func userCmd(args []string) int {
 	}
 	_, werr := st.WorkspaceBySlug(ctx, *wsSlug)
 	created := errors.Is(werr, store.ErrNotFound)
-	u, ws, err := server.AddUser(ctx, st, name, *display, pw, *wsSlug, *role)
+	u, ws, err := account.AddUser(ctx, st, name, *display, pw, *wsSlug, engine.Role(*role))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook user add:", err)
 		return cli.ExitFailed
@@ -330,7 +382,7 @@ func userCmd(args []string) int {
 	fmt.Printf("user %s added to workspace %s as %s\n", u.Name, ws.Slug, *role)
 	if created {
 		fmt.Printf("workspace %s did not exist and was created", ws.Slug)
-		if *role != store.RoleOwner {
+		if engine.Role(*role) != engine.RoleOwner {
 			fmt.Print(" (it has no owner yet: add one with --role owner)")
 		}
 		fmt.Println()
@@ -346,21 +398,21 @@ func tokenCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "usage: opsbook token create --user NAME [--workspace W] [--name LABEL] [--expires DURATION]")
 		return cli.ExitInvalid
 	}
-	fs := flag.NewFlagSet("token create", flag.ContinueOnError)
+	fs := cli.NewFlagSet("token create", os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
 	user := fs.String("user", "", "the `NAME` of the user the token acts as")
 	wsSlug := fs.String("workspace", "", "the workspace `SLUG` (default: the user's only or first workspace)")
 	label := fs.String("name", "cli", "a label for the token")
 	life := fs.String("expires", "", "how long the token works, e.g. `720h` for 30 days (default: it never expires)")
-	if !parse(fs, args[1:]) {
-		return cli.ExitInvalid
+	if _, code, ok := cli.ParseFlags(fs, args[1:], os.Stderr); !ok {
+		return code
 	}
 	if *user == "" {
 		fmt.Fprintln(os.Stderr, "opsbook token create: give --user NAME")
 		return cli.ExitInvalid
 	}
-	expires, msg := server.TokenExpiry(*life, time.Now())
+	expires, msg := account.TokenExpiry(*life, time.Now())
 	if msg != "" {
 		fmt.Fprintln(os.Stderr, "opsbook token create: --expires:", msg)
 		return cli.ExitInvalid
@@ -372,7 +424,7 @@ func tokenCmd(args []string) int {
 		return cli.ExitFailed
 	}
 	defer st.Close()
-	tok, err := server.CreateTokenExpiring(ctx, st, *user, *wsSlug, *label, "", expires)
+	tok, err := account.CreateTokenExpiring(ctx, st, *user, *wsSlug, *label, "", expires)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook token create:", err)
 		return cli.ExitFailed

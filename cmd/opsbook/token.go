@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,18 +18,13 @@ import (
 // SQLite they notice it at their next check of open sockets (30 s).
 func tokenManage(args []string) int {
 	const usage = "usage: opsbook token list --user NAME | opsbook token revoke ID"
-	fs := flag.NewFlagSet("token "+args[0], flag.ContinueOnError)
+	fs := cli.NewFlagSet("token "+args[0], os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
 	user := fs.String("user", "", "the `NAME` of the user whose tokens to list")
-	rest, err := cli.ParseInterleaved(fs, args[1:])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, usage)
-		return cli.ExitInvalid
-	}
-	if err := cli.EnvDefaults(fs); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return cli.ExitInvalid
+	rest, code, ok := cli.ParseFlags(fs, args[1:], os.Stderr)
+	if !ok {
+		return code
 	}
 	if (args[0] == "list" && (*user == "" || len(rest) != 0)) || (args[0] == "revoke" && len(rest) != 1) {
 		fmt.Fprintln(os.Stderr, usage)

@@ -2,15 +2,23 @@ package main
 
 import (
 	"context"
-	"flag"
+	"errors"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
 	"time"
 
+	"github.com/opsbook/opsbook/engine/logattr"
+	"github.com/opsbook/opsbook/engine/notify"
+
 	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine/metrics"
 	"github.com/opsbook/opsbook/engine/queue"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
@@ -21,17 +29,19 @@ import (
 // and executes them, until SIGTERM drains it (no new runs; the held ones
 // finish within --grace, then are canceled).
 func workerCmd(args []string) int {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs := cli.NewFlagSet("worker", os.Stderr, "")
 	var d dbFlags
 	d.register(fs)
 	concurrency := fs.Int("concurrency", 16, "runs executing at once (`N`)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
+	var lf cli.LogFlags
+	lf.Register(fs, "info")
 	sandboxMode := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none")
 	runDir := fs.String("run-dir", "", "the `DIR` of the runs' working directories (default: opsbook-runs in the system's temporary directory)")
 	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the worker is root")
 	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long held runs may go on before they are canceled")
-	if !parse(fs, args) {
-		return cli.ExitInvalid
+	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on `HOST:PORT`, e.g. 127.0.0.1:9464; loopback clients only unless OPSBOOK_METRICS_TOKEN is set")
+	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
+		return code
 	}
 	if d.db == "" {
 		fmt.Fprintln(os.Stderr, "opsbook worker: a worker needs the PostgreSQL database the studio uses (--db postgres://… or OPSBOOK_DB); with the embedded SQLite database, `opsbook serve` runs the runs itself (--workers N)")
@@ -41,7 +51,11 @@ func workerCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook worker: --concurrency is a number of runs at once, at least 1")
 		return cli.ExitInvalid
 	}
-	log := newLogger(os.Stderr, *level)
+	log, err := lf.Logger(os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
+		return cli.ExitInvalid
+	}
 	sbCfg, code := makeSandbox("worker", *sandboxMode, *uid, log)
 	if code != cli.ExitOK {
 		return code
@@ -76,7 +90,26 @@ func workerCmd(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
 		return cli.ExitFailed
 	}
-	pool := worker.New(worker.Config{Store: st, Box: box, DataDir: d.data, RunDir: *runDir, Sandbox: sbCfg, Log: log})
+	met := metrics.New(st, log)
+	// Waiting notifications are only queued here; a serve process, which
+	// knows the studio's origin, sends them.
+	notifier := notify.New(notify.Config{Store: st, Logger: log})
+	onWait := func(ctx context.Context, runID string) {
+		if err := notifier.RunWaits(ctx, runID); err != nil {
+			log.ErrorContext(ctx, "queue the waiting notifications", logattr.Run(runID), "err", err)
+		}
+	}
+	pool := worker.New(worker.Config{Store: st, Box: box, DataDir: d.data, RunDir: *runDir, Sandbox: sbCfg, Log: log, Observe: met, OnWait: onWait})
+	met.Gauge("opsbook_workers_busy", "Runs executing in this process now.", func() float64 { return float64(pool.Busy()) })
+	met.Gauge("opsbook_workers", "How many runs this process executes at once at most (--concurrency).", func() float64 { return float64(*concurrency) })
+	if *metricsAddr != "" {
+		stopMetrics, err := serveMetrics(*metricsAddr, met, os.Getenv("OPSBOOK_METRICS_TOKEN"), log)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "opsbook worker:", err)
+			return cli.ExitFailed
+		}
+		defer stopMetrics()
+	}
 	q, err := queue.NewRiver(st.Pool(), st.SQLDB(), pool, queue.RiverConfig{Workers: *concurrency, Log: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
@@ -87,7 +120,9 @@ func workerCmd(args []string) int {
 	reapCtx, stopReap := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopReap()
 	reaped := make(chan struct{})
+	swept := make(chan struct{})
 	go func() { defer close(reaped); worker.Reap(reapCtx, st, 5*time.Second, log, nil) }()
+	go func() { defer close(swept); worker.SweepApprovals(reapCtx, st, 5*time.Second, nil, log) }()
 	if err := q.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker: start the queue:", err)
 		return cli.ExitFailed
@@ -109,8 +144,38 @@ func workerCmd(args []string) int {
 	}
 	stopReap()
 	<-reaped
+	<-swept
 	log.Info("worker stopped")
 	return cli.ExitOK
+}
+
+// serveMetrics serves met's /metrics on addr until the returned function is
+// called. A worker has no trusted proxies: the client is the peer.
+func serveMetrics(addr string, met *metrics.Metrics, token string, log *slog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", met.Handler(token, func(r *http.Request) netip.Addr {
+		ap, err := netip.ParseAddrPort(r.RemoteAddr)
+		if err != nil {
+			return netip.Addr{}
+		}
+		return ap.Addr().Unmap()
+	}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("serve metrics", "err", err)
+		}
+	}()
+	log.Info("serving metrics", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	}, nil
 }
 
 func fileExists(p string) bool {

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 )
 
@@ -151,7 +152,7 @@ func Read(data []byte, contentType string, lim Limits) (files []flow.File, top s
 		lim.Ratio = 200
 	}
 	if int64(len(data)) > lim.Archive {
-		return nil, "", bad("the archive is larger than %s", mib(lim.Archive))
+		return nil, "", bad("the archive is larger than %s", engine.FormatBytes(lim.Archive))
 	}
 	r := &reader{lim: lim, byName: map[string]int{}, folded: map[string]string{}}
 	isZip := bytes.HasPrefix(data, []byte("PK\x03\x04")) || bytes.HasPrefix(data, []byte("PK\x05\x06"))
@@ -203,13 +204,6 @@ type reader struct {
 	total  int64
 }
 
-func mib(n int64) string {
-	if n >= 1<<20 {
-		return fmt.Sprintf("%d MiB", n>>20)
-	}
-	return fmt.Sprintf("%d KiB", n>>10)
-}
-
 // skip tells entries that archivers add and nobody means (macOS Finder).
 func skip(name string) bool {
 	return strings.HasPrefix(name, "__MACOSX/") || path.Base(name) == ".DS_Store"
@@ -246,7 +240,7 @@ func (r *reader) add(name string, mode fs.FileMode, size int64, body io.Reader) 
 		return bad("the archive has more than %d files; a flow folder holds flow.yaml and one file per cell", r.lim.Files)
 	}
 	if size > r.lim.File {
-		return bad("%s is larger than %s", clean, mib(r.lim.File))
+		return bad("%s is larger than %s", clean, engine.FormatBytes(r.lim.File))
 	}
 	b, err := io.ReadAll(io.LimitReader(body, r.lim.File+1))
 	if err != nil {
@@ -256,11 +250,11 @@ func (r *reader) add(name string, mode fs.FileMode, size int64, body io.Reader) 
 		return bad("read %s: %v", clean, err)
 	}
 	if int64(len(b)) > r.lim.File {
-		return bad("%s is larger than %s", clean, mib(r.lim.File))
+		return bad("%s is larger than %s", clean, engine.FormatBytes(r.lim.File))
 	}
 	r.total += int64(len(b))
 	if r.total > r.lim.Total {
-		return bad("the archive unpacks to more than %s", mib(r.lim.Total))
+		return bad("the archive unpacks to more than %s", engine.FormatBytes(r.lim.Total))
 	}
 	if _, dup := r.byName[clean]; dup {
 		return bad("%s appears twice in the archive", clean)
@@ -292,7 +286,7 @@ func (r *reader) readZip(data []byte) error {
 		}
 	}
 	if declared > uint64(r.lim.Total) {
-		return bad("the archive unpacks to more than %s", mib(r.lim.Total))
+		return bad("the archive unpacks to more than %s", engine.FormatBytes(r.lim.Total))
 	}
 	for _, f := range zr.File {
 		err := func() error {
@@ -323,7 +317,7 @@ type streamLimit struct {
 
 func (s *streamLimit) Read(p []byte) (int, error) {
 	if s.left <= 0 {
-		return 0, bad("the archive unpacks to more than %s; this looks like a compression bomb", mib(s.max))
+		return 0, bad("the archive unpacks to more than %s; this looks like a compression bomb", engine.FormatBytes(s.max))
 	}
 	if int64(len(p)) > s.left {
 		p = p[:s.left]
@@ -358,7 +352,7 @@ func (r *reader) readTar(data []byte, plain bool) error {
 		}
 		var mode fs.FileMode
 		switch h.Typeflag {
-		case tar.TypeReg, tar.TypeRegA:
+		case tar.TypeReg: // the reader turns the legacy TypeRegA into TypeReg (or TypeDir)
 		case tar.TypeDir:
 			mode = fs.ModeDir
 		case tar.TypeSymlink:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -207,7 +208,7 @@ func (a *Authority) checkpoint(ctx context.Context, d *doc) error {
 			d.checkpointed = d.version
 			return nil
 		}
-		a.opt.Logger.Error("checkpoint", "flow", d.key.flow, "cell", d.key.cell, "err", err)
+		a.opt.Logger.Error("checkpoint", logattr.Flow(d.key.flow), logattr.CellID(d.key.cell), "err", err)
 		return fmt.Errorf("checkpoint cell %s: %w", d.key.cell, err)
 	}
 	d.checkpointed = d.version

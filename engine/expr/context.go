@@ -21,6 +21,8 @@ const (
 	ctxJSON                       // a JSON body: a JSON value
 	ctxJSONString                 // inside a string of a JSON body: the string's content
 	ctxForm                       // a form body: form-URL-encoded
+
+	numContexts // the number of contexts; keep it last
 )
 
 // hole stands for a placeholder in the skeleton that the context scanners

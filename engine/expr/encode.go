@@ -52,13 +52,13 @@ func encode(b *strings.Builder, ctx context, v any, why string) error {
 		if err != nil {
 			return err
 		}
-		b.WriteString(pathEscape(s))
+		b.WriteString(PercentEncode(s))
 	case ctxHeader:
 		s, err := text(n)
 		if err != nil {
 			return err
 		}
-		b.WriteString(strings.NewReplacer("\r", "", "\n", "").Replace(s))
+		b.WriteString(headerText(s))
 	case ctxJSON:
 		j, err := jsonText(n)
 		if err != nil {
@@ -70,11 +70,11 @@ func encode(b *strings.Builder, ctx context, v any, why string) error {
 		if err != nil {
 			return err
 		}
-		j, err := jsonText(s)
+		j, err := jsonStringBody(s)
 		if err != nil {
 			return err
 		}
-		b.WriteString(j[1 : len(j)-1])
+		b.WriteString(j)
 	case ctxForm:
 		s, err := text(n)
 		if err != nil {
@@ -159,9 +159,11 @@ func PythonLiteral(v any) (string, error) {
 	return b.String(), nil
 }
 
-// pathEscape percent-encodes every byte but the unreserved characters of
-// RFC 3986 (A-Z a-z 0-9 - . _ ~).
-func pathEscape(s string) string {
+// PercentEncode percent-encodes every byte but the unreserved characters
+// of RFC 3986 (A-Z a-z 0-9 - . _ ~), as Python's quote(v, safe=""), curl
+// --data-urlencode and jq's @uri do; url.QueryEscape and url.PathEscape
+// leave some of those bytes alone or write a space as +.
+func PercentEncode(s string) string {
 	const hexDigits = "0123456789ABCDEF"
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -175,6 +177,42 @@ func pathEscape(s string) string {
 		b.WriteByte(hexDigits[c&0xF])
 	}
 	return b.String()
+}
+
+// headerText is s as it may stand on an HTTP header line: without CR and LF.
+func headerText(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
+
+// jsonStringBody is s as the content of a JSON string, without its quotes.
+func jsonStringBody(s string) (string, error) {
+	j, err := jsonText(s)
+	if err != nil {
+		return "", err
+	}
+	return j[1 : len(j)-1], nil
+}
+
+// Encodings are the forms in which the encoder writes the string s into a
+// template, whatever the context: as it is (text, shell variables, SQL
+// parameters), and escaped for markdown, Python, URLs, HTTP headers, JSON
+// and form bodies, without the quotes around a literal. The masker masks
+// each of them (engine/run), so a secret put into a template is masked
+// wherever the text goes; a context that writes a string some other way
+// must add its form here (TestEncodingsCoverEveryContext fails otherwise).
+func Encodings(s string) []string {
+	var py strings.Builder
+	appendPythonString(&py, s)
+	forms := []string{
+		s,
+		MarkdownText(s),
+		py.String()[1 : py.Len()-1],
+		PercentEncode(s),
+		headerText(s),
+		url.QueryEscape(s),
+	}
+	if j, err := jsonStringBody(s); err == nil {
+		forms = append(forms, j)
+	}
+	return forms
 }
 
 // sqlParam is the bind value of v: scalars as they are, anything composite
@@ -216,9 +254,12 @@ func text(n any) (string, error) {
 	return jsonText(n)
 }
 
-// formatFloat writes an integral float without exponent (3, not 3e+00).
+// formatFloat writes an integral float without exponent (3, not 3e+00),
+// and negative zero as 0, as JavaScript and Python's int() do.
 func formatFloat(f float64) string {
 	switch {
+	case f == 0:
+		return "0"
 	case math.IsNaN(f):
 		return "NaN"
 	case math.IsInf(f, 1):

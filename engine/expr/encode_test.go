@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +29,8 @@ func TestText(t *testing.T) {
 		{nil, ""},
 		{"a b", "a b"},
 		{3.0, "3"},
-		{-0.0, "0"},
+		{0.0, "0"},
+		{math.Copysign(0, -1), "0"}, // negative zero: the literal -0.0 is positive zero in Go
 		{1e20, "100000000000000000000"},
 		{1e21, "1e+21"},
 		{0.1, "0.1"},
@@ -332,4 +334,42 @@ func runBash(t *testing.T, src string, params []any) string {
 		t.Fatalf("%q: %v", src, err)
 	}
 	return string(out)
+}
+
+// TestEncodingsCoverEveryContext: whatever a context writes for a string is
+// one of Encodings (within the quotes of a literal), the forms the masker
+// masks. A context that writes a string some other way fails here, before
+// a secret leaks unmasked.
+func TestEncodingsCoverEveryContext(t *testing.T) {
+	t.Parallel()
+	secrets := []string{
+		"plain0Secret",
+		"p@ss w0rd&x=1/y+z~%",
+		`a<b>"c'd\e`,
+		"line\r\nbreak\ttab",
+		"é ✓ 🚀 \u2028",
+		"\x00\x1f\x7f\xff",
+		"[link](http://x) *em* #h `code`",
+		"12345",
+	}
+	for c := context(0); c < numContexts; c++ {
+		wrote := false
+		for _, s := range secrets {
+			var b strings.Builder
+			if err := encode(&b, c, s, "test"); err != nil {
+				continue // this context refuses the value (shell arithmetic: numbers only)
+			}
+			wrote = true
+			out := b.String()
+			if len(out) >= 2 && (out[0] == '\'' || out[0] == '"') && out[len(out)-1] == out[0] {
+				out = out[1 : len(out)-1]
+			}
+			if !slices.Contains(Encodings(s), out) {
+				t.Errorf("context %d writes %q as %q, which is none of Encodings %q: the masker would not mask it", c, s, out, Encodings(s))
+			}
+		}
+		if !wrote {
+			t.Errorf("context %d took none of the test values", c)
+		}
+	}
 }

@@ -43,7 +43,7 @@ func LangOf(k engine.Kind) Lang {
 		return LangSQL
 	case engine.KindHTTP:
 		return LangHTTP
-	case engine.KindMarkdown:
+	case engine.KindMarkdown, engine.KindApproval:
 		return LangMarkdown
 	}
 	return LangText

@@ -97,6 +97,7 @@ func (c *checker) flow(f *engine.Flow) {
 		c.trigger(i, t)
 	}
 	c.concurrency(f.Concurrency)
+	c.notify(f.Notify)
 
 	names := map[string]int{}
 	for i := range f.Cells {
@@ -113,18 +114,41 @@ func (c *checker) flow(f *engine.Flow) {
 	}
 }
 
+// maxLabel bounds an input's label and placeholder, in characters: they
+// sit on one line of a form that must fit a phone.
+const maxLabel = 120
+
 func (c *checker) input(i int, in *engine.Input, seen map[string]int) {
-	p := fmt.Sprintf("inputs.%d", i)
 	subject := fmt.Sprintf("input %d", i+1)
 	if in.Name != "" {
 		subject = fmt.Sprintf("input %q", in.Name)
 	}
+	c.inputAt(fmt.Sprintf("inputs.%d", i), subject, i, in, seen)
+}
+
+// inputAt checks an input of the flow, or of an approval cell's form, at
+// path p.
+func (c *checker) inputAt(p, subject string, i int, in *engine.Input, seen map[string]int) {
 	c.text(p+".name", subject, "the name", in.Name)
+	c.text(p+".label", subject, "the label", in.Label)
 	c.text(p+".description", subject, "the description", in.Description)
+	c.text(p+".placeholder", subject, "the placeholder", in.Placeholder)
+	if strings.ContainsAny(in.Label, "\n\r") {
+		c.add(p+".label", subject, "the label is one line; move the rest into description")
+	}
+	if strings.ContainsAny(in.Placeholder, "\n\r") {
+		c.add(p+".placeholder", subject, "the placeholder is one line; shorten it")
+	}
+	if n := utf8.RuneCountInString(in.Label); n > maxLabel {
+		c.add(p+".label", subject, "the label has %d characters, more than %d; shorten it and move the rest into description", n, maxLabel)
+	}
+	if n := utf8.RuneCountInString(in.Placeholder); n > maxLabel {
+		c.add(p+".placeholder", subject, "the placeholder has %d characters, more than %d; shorten it", n, maxLabel)
+	}
 	switch {
 	case in.Name == "":
 		c.add(p+".name", subject, "input has no name; add name: with an identifier, like name: day")
-	case !isIdent(in.Name):
+	case !engine.IsIdentifier(in.Name):
 		c.add(p+".name", subject, "input name %q is not an identifier; use lower-case letters, digits and _, starting with a letter (like %s)", in.Name, suggestIdent(in.Name))
 	default:
 		if j, dup := seen[in.Name]; dup {
@@ -221,12 +245,26 @@ func (c *checker) trigger(i int, t engine.Trigger) {
 	case t.Rate > 0 && !t.Webhook:
 		c.add(p+".rate", subject, "rate is only for webhook triggers; remove it, or write webhook: true in this trigger instead of cron")
 	}
+	if t.Timezone != "" {
+		switch {
+		case t.Cron == "":
+			c.add(p+".timezone", subject, "timezone is only for cron triggers; remove it")
+		case !engine.KnownZone(t.Timezone):
+			c.add(p+".timezone", subject, "timezone %q is not a known zone; write an IANA name such as Europe/Paris or America/New_York, or remove it for UTC", t.Timezone)
+		}
+	}
 	if t.Cron == "" {
 		return
 	}
 	c.text(p+".cron", subject, "the cron schedule", t.Cron)
 	fields := strings.Fields(t.Cron)
-	if !strings.HasPrefix(t.Cron, "@") && len(fields) != 5 && len(fields) != 6 {
+	if strings.HasPrefix(t.Cron, "@") {
+		if msg := CronDescriptorProblem(t.Cron); msg != "" {
+			c.add(p+".cron", subject, "%s", msg)
+		}
+		return
+	}
+	if len(fields) != 5 && len(fields) != 6 {
 		c.add(p+".cron", subject, "cron %q has %d fields; write minute hour day-of-month month day-of-week, like \"0 6 * * *\"", t.Cron, len(fields))
 	}
 }
@@ -247,6 +285,34 @@ func (c *checker) concurrency(cc engine.Concurrency) {
 	}
 }
 
+// notify checks the shape of `notify:`; whether each destination exists
+// is the workspace's to say when the flow is saved.
+func (c *checker) notify(ns []engine.Notify) {
+	seen := map[string]bool{}
+	for i, n := range ns {
+		p := fmt.Sprintf("notify.%d", i)
+		subject := fmt.Sprintf("notify entry %d", i+1)
+		switch {
+		case n.To == "":
+			c.add(p+".to", subject, "to is missing; name a destination from the workspace's settings, like to: ops")
+		case seen[n.To]:
+			c.add(p+".to", subject, "destination %q is named twice; list its events once: on: [failed, waiting]", n.To)
+		default:
+			c.text(p+".to", subject, "to", n.To)
+		}
+		seen[n.To] = true
+		if n.On != nil && len(n.On) == 0 {
+			c.add(p+".on", subject, "on is empty; list events (failed, succeeded, canceled, waiting) or remove on for the destination's defaults")
+		}
+		for j, e := range n.On {
+			if !e.Valid() {
+				c.text(fmt.Sprintf("%s.on.%d", p, j), subject, "the event", string(e))
+				c.add(fmt.Sprintf("%s.on.%d", p, j), subject, "unknown event %q; use failed, succeeded, canceled or waiting", e)
+			}
+		}
+	}
+}
+
 func (c *checker) cell(f *engine.Flow, i int, names map[string]int, files, folded map[string]int) {
 	cl := &f.Cells[i]
 	p := fmt.Sprintf("cells.%d", i)
@@ -259,7 +325,7 @@ func (c *checker) cell(f *engine.Flow, i int, names map[string]int, files, folde
 	switch {
 	case cl.Name == "":
 		c.add(p+".name", subject, "cell has no name; add name: with an identifier, like name: fetch_orders")
-	case !isIdent(cl.Name):
+	case !engine.IsIdentifier(cl.Name):
 		c.add(p+".name", subject, "cell name %q is not an identifier; use lower-case letters, digits and _, starting with a letter (like %s)", cl.Name, suggestIdent(cl.Name))
 	case names[cl.Name] != i:
 		c.add(p+".name", subject, "duplicate cell name %q (cell %d has it too); rename one", cl.Name, names[cl.Name]+1)
@@ -274,6 +340,9 @@ func (c *checker) cell(f *engine.Flow, i int, names map[string]int, files, folde
 	}
 
 	c.file(p, subject, cl, i, files, folded)
+
+	c.expectStatus(p, subject, cl)
+	c.approval(p, subject, cl)
 
 	if cl.Timeout < 0 {
 		c.add(p+".timeout", subject, "timeout must be more than 0; remove it to have no timeout")
@@ -334,7 +403,7 @@ func (c *checker) cell(f *engine.Flow, i int, names map[string]int, files, folde
 	}
 
 	if len(cl.Source) > MaxFileSize {
-		c.add(p+".file", subject, "the source is %s; a cell file may be at most 1 MiB; keep large data outside the flow and read it at run time", size(len(cl.Source)))
+		c.add(p+".file", subject, "the source is %s; a cell file may be at most 1 MiB; keep large data outside the flow and read it at run time", engine.FormatBytes(int64(len(cl.Source))))
 	} else if !utf8.ValidString(cl.Source) {
 		c.add(p+".file", subject, "the source is not UTF-8 text; save it as UTF-8")
 	}
@@ -349,7 +418,7 @@ func (c *checker) file(p, subject string, cl *engine.Cell, i int, files, folded 
 			ext = ".sh"
 		}
 		example := "cell" + ext
-		if isIdent(cl.Name) {
+		if engine.IsIdentifier(cl.Name) {
 			example = cl.Name + ext
 		}
 		c.add(fp, subject, "cell has no file; add file: with the name of its source file, like file: %s", example)
@@ -405,19 +474,6 @@ func (c *checker) text(path, subject, what, s string) {
 }
 
 func isSlash(r rune) bool { return r == '/' || r == '\\' }
-
-func isIdent(s string) bool {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 func isEnvName(s string) bool {
 	if s == "" || s[0] >= '0' && s[0] <= '9' {
@@ -545,6 +601,149 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-func size(n int) string {
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+// expectStatus checks an http cell's expect_status: codes from 100 to 599
+// and classes 1xx to 5xx, each once.
+func (c *checker) expectStatus(p, subject string, cl *engine.Cell) {
+	if cl.ExpectStatus == nil {
+		return
+	}
+	key := p + ".expect_status"
+	switch {
+	case cl.Kind != engine.KindHTTP && cl.Kind.Valid():
+		c.add(key, subject, "expect_status is only for http cells; remove it or set kind: http")
+		return
+	case len(cl.ExpectStatus) == 0:
+		c.add(key, subject, "expect_status is empty, so no answer would succeed; list codes or classes like [200, 404] or [2xx], or remove it for the default 2xx")
+		return
+	case len(cl.ExpectStatus) > engine.MaxExpectStatus:
+		c.add(key, subject, "expect_status lists %d entries; at most %d (use classes like 4xx)", len(cl.ExpectStatus), engine.MaxExpectStatus)
+		return
+	}
+	seen := map[string]bool{}
+	for j, s := range cl.ExpectStatus {
+		ep := fmt.Sprintf("%s.%d", key, j)
+		switch {
+		case !engine.ValidStatusPattern(s):
+			c.add(ep, subject, "expect_status entry %.40q is not an HTTP status: write a code from 100 to 599 (like 404) or a class from 1xx to 5xx (like 4xx)", s)
+		case seen[s]:
+			c.add(ep, subject, "expect_status lists %s twice; remove one", s)
+		}
+		seen[s] = true
+	}
+}
+
+// cronDescriptors are the @ shorthands a cron trigger may use; each is a
+// time of the day, week, month or year, read on the trigger's zone like
+// the five fields it stands for.
+var cronDescriptors = map[string]string{
+	"@yearly":   "0 0 1 1 *",
+	"@annually": "0 0 1 1 *",
+	"@monthly":  "0 0 1 * *",
+	"@weekly":   "0 0 * * 0",
+	"@daily":    "0 0 * * *",
+	"@midnight": "0 0 * * *",
+	"@hourly":   "0 * * * *",
+}
+
+// CronDescriptorProblem says what is wrong with a cron written as an @
+// descriptor, and what to write instead, or "" when it is one the
+// scheduler fires. @every is refused: it counts from when a process
+// started, so it would fire at a different minute on every server and
+// after every restart.
+func CronDescriptorProblem(spec string) string {
+	spec = strings.TrimSpace(spec)
+	if _, ok := cronDescriptors[spec]; ok {
+		return ""
+	}
+	if spec == "@every" || strings.HasPrefix(spec, "@every ") {
+		return fmt.Sprintf("cron %q: @every is not supported (a schedule fires at set minutes); write five fields instead, like \"0 * * * *\" for every hour or \"*/15 * * * *\" for every 15 minutes", spec)
+	}
+	return fmt.Sprintf("cron %q is not a schedule; write five fields (minute hour day-of-month month day-of-week, like \"0 6 * * *\") or one of @hourly, @daily, @weekly, @monthly, @yearly", spec)
+}
+
+// approval checks an approval cell's options, and that the other kinds
+// set none of them. An approval cell runs nothing, so what tunes a process
+// (retries, env, a connection) would be ignored.
+func (c *checker) approval(p, subject string, cl *engine.Cell) {
+	if cl.Kind != engine.KindApproval {
+		if !cl.Kind.Valid() {
+			return
+		}
+		for _, o := range []struct {
+			key string
+			set bool
+		}{{"approvers", cl.Approvers != nil}, {"approvals", cl.Approvals != 0}, {"on_timeout", cl.OnTimeout != ""}, {"inputs", len(cl.Inputs) > 0}} {
+			if o.set {
+				c.add(p+"."+o.key, subject, "%s is only for approval cells; remove it or set kind: approval", o.key)
+			}
+		}
+		return
+	}
+	for _, o := range []struct {
+		key string
+		set bool
+	}{{"retries", cl.Retries != 0}, {"retry_delay", cl.RetryDelay != 0}, {"env", len(cl.Env) > 0}} {
+		if o.set {
+			c.add(p+"."+o.key, subject, "%s has no effect on an approval cell, which runs nothing; remove it", o.key)
+		}
+	}
+	ap := p + ".approvers"
+	users := 0
+	switch {
+	case len(cl.Approvers) == 0:
+		c.add(ap, subject, "an approval cell needs approvers; list roles (owner, editor, runner), \"user:NAME\" or link, like approvers: [editor]")
+	case len(cl.Approvers) > engine.MaxApprovers:
+		c.add(ap, subject, "approvers lists %d entries; at most %d (name a role instead of many people)", len(cl.Approvers), engine.MaxApprovers)
+	default:
+		seen := map[string]bool{}
+		for j, a := range cl.Approvers {
+			ep := fmt.Sprintf("%s.%d", ap, j)
+			c.text(ep, subject, "an approvers entry", a)
+			name, isUser := strings.CutPrefix(a, engine.ApproverUserPrefix)
+			_, isRole := engine.ApproverRole(a)
+			switch {
+			case a == string(engine.RoleViewer):
+				c.add(ep, subject, "a viewer may not decide; use owner, editor or runner, \"user:NAME\" or link")
+			case isUser && (name == "" || len(name) > 64 || strings.ContainsFunc(name, func(r rune) bool { return r <= ' ' || r == 0x7f })):
+				c.add(ep, subject, "approvers entry %.70q names no user; write \"user:\" and the user's name, like \"user:ana\"", a)
+			case !isUser && !isRole && a != engine.ApproverLink:
+				c.add(ep, subject, "unknown approvers entry %.70q; use owner, editor, runner, \"user:NAME\" or link", a)
+			case seen[a]:
+				c.add(ep, subject, "approvers lists %q twice; remove one", a)
+			case isUser:
+				users++
+			}
+			seen[a] = true
+		}
+	}
+	switch n := cl.Approvals; {
+	case n < 0:
+		c.add(p+".approvals", subject, "approvals must be 1 or more (the approvals the run waits for); remove it for 1")
+	case n > engine.MaxApprovals:
+		c.add(p+".approvals", subject, "approvals is %d; at most %d", n, engine.MaxApprovals)
+	case users > 0 && users == len(cl.Approvers) && n > users:
+		c.add(p+".approvals", subject, "approvals is %d but only %d people may decide; lower it or add approvers", n, users)
+	}
+	switch cl.OnTimeout {
+	case "", engine.OnTimeoutReject, engine.OnTimeoutApprove:
+		if cl.OnTimeout != "" && cl.Timeout == 0 {
+			c.add(p+".on_timeout", subject, "on_timeout has no effect without a timeout; add timeout: 24h (or another duration), or remove on_timeout")
+		}
+	default:
+		c.text(p+".on_timeout", subject, "on_timeout", string(cl.OnTimeout))
+		c.add(p+".on_timeout", subject, "unknown on_timeout %.40q; use reject (the default) or approve", cl.OnTimeout)
+	}
+	if len(cl.Inputs) > engine.MaxApprovalInput {
+		c.add(p+".inputs", subject, "the form has %d inputs; at most %d", len(cl.Inputs), engine.MaxApprovalInput)
+		return
+	}
+	seen := map[string]int{}
+	for j := range cl.Inputs {
+		in := &cl.Inputs[j]
+		sub := fmt.Sprintf("%s, input %d", subject, j+1)
+		if in.Name != "" {
+			sub = fmt.Sprintf("%s, input %q", subject, in.Name)
+		}
+		c.inputAt(fmt.Sprintf("%s.inputs.%d", p, j), sub, j, in, seen)
+	}
 }

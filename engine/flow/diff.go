@@ -271,7 +271,25 @@ func settingsChanges(old, new *engine.Flow) []FieldChange {
 	add("network", strconv.FormatBool(!old.NoNetwork), strconv.FormatBool(!new.NoNetwork))
 	add("triggers", triggersText(old.Triggers), triggersText(new.Triggers))
 	add("concurrency", concurrencyText(old.Concurrency), concurrencyText(new.Concurrency))
+	add("notify", notifyText(old.Notify), notifyText(new.Notify))
 	return out
+}
+
+// notifyText says a flow's notifications: "ops on failed, waiting; mail".
+func notifyText(ns []engine.Notify) string {
+	parts := make([]string, 0, len(ns))
+	for _, n := range ns {
+		w := n.To
+		if len(n.On) > 0 {
+			on := make([]string, len(n.On))
+			for i, e := range n.On {
+				on[i] = string(e)
+			}
+			w += " on " + strings.Join(on, ", ")
+		}
+		parts = append(parts, w)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // concurrencyText says a concurrency with its default overlap: "limit 1,
@@ -287,7 +305,11 @@ func triggersText(ts []engine.Trigger) string {
 	var parts []string
 	for _, t := range ts {
 		if t.Cron != "" {
-			parts = append(parts, "cron "+t.Cron)
+			w := "cron " + t.Cron
+			if t.Timezone != "" {
+				w += " (" + t.Timezone + ")"
+			}
+			parts = append(parts, w)
 		}
 		if t.Webhook {
 			w := "webhook"
@@ -339,9 +361,9 @@ func inputChanges(old, new []engine.Input) ([]InputDiff, *OrderChange) {
 // inputFields lists the fields that differ; a nil side has every field
 // unset.
 func inputFields(o, n *engine.Input) []FieldChange {
-	text := func(in *engine.Input) [5]string {
+	text := func(in *engine.Input) [7]string {
 		if in == nil {
-			return [5]string{}
+			return [7]string{}
 		}
 		typ := string(in.Type)
 		if typ == "" {
@@ -351,11 +373,11 @@ func inputFields(o, n *engine.Input) []FieldChange {
 		if in.Default != nil {
 			def = string(appendValue(nil, in.Default))
 		}
-		return [5]string{typ, def, boolText(in.Required), strings.Join(in.Options, ", "), in.Description}
+		return [7]string{typ, def, boolText(in.Required), strings.Join(in.Options, ", "), in.Label, in.Description, in.Placeholder}
 	}
 	a, b := text(o), text(n)
 	var out []FieldChange
-	for i, field := range [5]string{"type", "default", "required", "options", "description"} {
+	for i, field := range [7]string{"type", "default", "required", "options", "label", "description", "placeholder"} {
 		if a[i] != b[i] {
 			out = append(out, FieldChange{Field: field, Old: a[i], New: b[i]})
 		}
@@ -373,7 +395,7 @@ func boolText(b bool) string {
 // cellChanges lists a cell's changed name, kind, file and options, with
 // flow.yaml's keys.
 func cellChanges(o, n *engine.Cell) []FieldChange {
-	text := func(c *engine.Cell) [11]string {
+	text := func(c *engine.Cell) [16]string {
 		dur := func(d time.Duration) string {
 			if d == 0 {
 				return ""
@@ -388,8 +410,16 @@ func cellChanges(o, n *engine.Cell) []FieldChange {
 		for i, e := range c.Env {
 			env[i] = e.Name + "=" + e.Value
 		}
-		return [11]string{c.Name, string(c.Kind), c.File, dur(c.Timeout), retries, dur(c.RetryDelay), c.If,
-			strings.Join(c.Needs, ", "), c.Connection, strings.Join(env, ", "), boolText(c.ContinueOnError)}
+		approvals := ""
+		if c.Approvals != 0 {
+			approvals = strconv.Itoa(c.Approvals)
+		}
+		form := make([]string, len(c.Inputs))
+		for i, in := range c.Inputs {
+			form[i] = string(Manifest(&engine.Flow{Inputs: []engine.Input{in}}))
+		}
+		return [16]string{c.Name, string(c.Kind), c.File, strings.Join(c.Approvers, ", "), approvals, strings.Join(c.ExpectStatus, ", "), dur(c.Timeout), string(c.OnTimeout),
+			retries, dur(c.RetryDelay), c.If, strings.Join(c.Needs, ", "), c.Connection, strings.Join(env, ", "), strings.Join(form, ""), boolText(c.ContinueOnError)}
 	}
 	a, b := text(o), text(n)
 	var out []FieldChange

@@ -44,6 +44,8 @@ func TestCompare(t *testing.T) {
 			f.Cells[0].Retries = 2
 			f.Cells[1].Env = []engine.EnvVar{{Name: "K", Value: "v"}}
 		}, "cell a changed\n  timeout: (none) → 30s\n  retries: (none) → 2\ncell b changed\n  env: (none) → K=v\n", [3]int{0, 0, 2}},
+		{"expect_status", func(f *engine.Flow) { f.Cells[0].ExpectStatus = []string{"2xx", "404"} },
+			"cell a changed\n  expect_status: (none) → 2xx, 404\n", [3]int{0, 0, 1}},
 		{"kind", func(f *engine.Flow) { f.Cells[1].Kind = engine.KindPython; f.Cells[1].File = "b.py" },
 			"cell b changed\n  kind: shell → python\n  file: b.sh → b.py\n", [3]int{0, 0, 1}},
 		{"rename by identical source", func(f *engine.Flow) { f.Cells[1].Name = "bee"; f.Cells[1].File = "bee.sh" },
@@ -55,12 +57,19 @@ func TestCompare(t *testing.T) {
 			f.Order = engine.OrderGraph
 			f.Triggers = []engine.Trigger{{Cron: "0 6 * * *"}}
 		}, "flow name: Nightly → Nightly 2\nflow order: notebook → graph\nflow triggers: (none) → cron 0 6 * * *\n", [3]int{}},
+		{"trigger timezone", func(f *engine.Flow) {
+			f.Triggers = []engine.Trigger{{Cron: "0 6 * * *", Timezone: "Europe/Paris"}}
+		}, "flow triggers: (none) → cron 0 6 * * * (Europe/Paris)\n", [3]int{}},
 		{"explicit notebook order is no change", func(f *engine.Flow) { f.Order = engine.OrderNotebook }, "", [3]int{}},
 		{"inputs", func(f *engine.Flow) {
 			f.Inputs[1].Default = int64(4)
 			f.Inputs[1].Required = true
 			f.Inputs = append([]engine.Input{{Name: "env", Type: engine.InputSelect, Options: []string{"dev", "prod"}}}, f.Inputs[1:]...)
 		}, "input env added\n  type: (none) → select\n  options: (none) → dev, prod\ninput n changed\n  default: 3 → 4\n  required: (none) → true\ninput day removed\n  type: string → (none)\n", [3]int{}},
+		{"input label and placeholder", func(f *engine.Flow) {
+			f.Inputs[0].Label = "Day of the report"
+			f.Inputs[0].Placeholder = "YYYY-MM-DD"
+		}, "input day changed\n  label: (none) → Day of the report\n  placeholder: (none) → YYYY-MM-DD\n", [3]int{}},
 		{"input order", func(f *engine.Flow) { f.Inputs[0], f.Inputs[1] = f.Inputs[1], f.Inputs[0] },
 			"input order: day, n → n, day\n", [3]int{}},
 		{"no newline at end", func(f *engine.Flow) { f.Cells[0].Source = "echo a" },

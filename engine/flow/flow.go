@@ -18,9 +18,10 @@ type File struct {
 
 // Keys of the manifest, in the order they are written.
 var (
-	flowKeys        = []string{"name", "description", "order", "network", "inputs", "triggers", "concurrency", "cells"}
-	inputKeys       = []string{"name", "type", "default", "required", "options", "description"}
-	triggerKeys     = []string{"cron", "webhook", "rate"}
+	flowKeys        = []string{"name", "description", "order", "network", "inputs", "triggers", "concurrency", "notify", "cells"}
+	inputKeys       = []string{"name", "type", "default", "required", "options", "label", "description", "placeholder"}
+	triggerKeys     = []string{"cron", "timezone", "webhook", "rate"}
 	concurrencyKeys = []string{"limit", "overlap"}
-	cellKeys        = []string{"name", "kind", "file", "timeout", "retries", "retry_delay", "if", "needs", "connection", "env", "continue_on_error"}
+	notifyKeys      = []string{"to", "on"}
+	cellKeys        = []string{"name", "kind", "file", "approvers", "approvals", "expect_status", "timeout", "on_timeout", "retries", "retry_delay", "if", "needs", "connection", "env", "inputs", "continue_on_error"}
 )

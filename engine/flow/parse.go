@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -132,7 +131,7 @@ func (p *parser) read(name string, at engine.Pos) ([]byte, *engine.Error) {
 }
 
 func tooBig(at engine.Pos, what string, n int64) *engine.Error {
-	return engine.Errorf(at, "%s is more than 1 MiB (%s); flow files may be at most 1 MiB, so keep large data outside the flow and read it at run time", what, size(int(min(n, math.MaxInt32))))
+	return engine.Errorf(at, "%s is more than 1 MiB (%s); flow files may be at most 1 MiB, so keep large data outside the flow and read it at run time", what, engine.FormatBytes(n))
 }
 
 // badUTF8 locates the first byte of data that is not UTF-8.
@@ -439,7 +438,7 @@ func peekName(n *yaml.Node, kind string, i int) string {
 
 func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 	if n.Kind == yaml.SequenceNode || n.Kind == yaml.ScalarNode {
-		p.fail("", n, "flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers, concurrency and cells, not %s", describe(n))
+		p.fail("", n, "flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers, concurrency, notify and cells, not %s", describe(n))
 		return
 	}
 	m, ok := p.fields("", n, "flow.yaml", flowKeys)
@@ -471,6 +470,11 @@ func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 	if e, ok := m["concurrency"]; ok {
 		f.Concurrency = p.concurrency(e.val)
 	}
+	if e, ok := m["notify"]; ok {
+		for i, item := range p.list("notify", e.val, "notify", "[{to: ops, on: [failed]}]") {
+			f.Notify = append(f.Notify, p.notify(i, item))
+		}
+	}
 	if e, ok := m["cells"]; ok {
 		for i, item := range p.list("cells", e.val, "cells", "[{name: fetch, kind: http, file: fetch.http}]") {
 			f.Cells = append(f.Cells, p.cell(i, item))
@@ -478,8 +482,12 @@ func (p *parser) flow(n *yaml.Node, f *engine.Flow) {
 	}
 }
 
-func (p *parser) input(i int, n *yaml.Node) engine.Input {
-	path := fmt.Sprintf("inputs.%d", i)
+func (p *parser) input(i int, n *yaml.Node) engine.Input { return p.inputAt("inputs", i, n) }
+
+// inputAt reads the i-th entry of the inputs list at base: the flow's, or
+// an approval cell's form.
+func (p *parser) inputAt(base string, i int, n *yaml.Node) engine.Input {
+	path := fmt.Sprintf("%s.%d", base, i)
 	p.setPos(path, n)
 	in := engine.Input{Pos: p.at(n)}
 	m, ok := p.fields(path, n, peekName(n, "input", i), inputKeys)
@@ -500,8 +508,14 @@ func (p *parser) input(i int, n *yaml.Node) engine.Input {
 			in.Options = append(in.Options, p.str(fmt.Sprintf("%s.options.%d", path, j), o, "an option"))
 		}
 	}
+	if e, ok := m["label"]; ok {
+		in.Label = p.str(path+".label", e.val, "label")
+	}
 	if e, ok := m["description"]; ok {
 		in.Description = p.str(path+".description", e.val, "description")
+	}
+	if e, ok := m["placeholder"]; ok {
+		in.Placeholder = p.str(path+".placeholder", e.val, "placeholder")
 	}
 	if e, ok := m["default"]; ok {
 		in.Default = p.value(path+".default", e.val)
@@ -559,6 +573,9 @@ func (p *parser) trigger(i int, n *yaml.Node) engine.Trigger {
 	if e, ok := m["cron"]; ok {
 		t.Cron = p.str(path+".cron", e.val, "cron")
 	}
+	if e, ok := m["timezone"]; ok {
+		t.Timezone = p.str(path+".timezone", e.val, "timezone")
+	}
 	if e, ok := m["webhook"]; ok {
 		t.Webhook = p.boolean(path+".webhook", e.val, "webhook")
 	}
@@ -595,6 +612,29 @@ func (p *parser) concurrency(n *yaml.Node) engine.Concurrency {
 	return c
 }
 
+// notify reads one entry of `notify: [{to: DEST, on: [failed, waiting]}]`.
+// Whether DEST exists is for the save to say (the workspace knows its
+// destinations), not the parser.
+func (p *parser) notify(i int, n *yaml.Node) engine.Notify {
+	path := fmt.Sprintf("notify.%d", i)
+	p.setPos(path, n)
+	var w engine.Notify
+	m, ok := p.fields(path, n, fmt.Sprintf("notify entry %d", i+1), notifyKeys)
+	if !ok {
+		return w
+	}
+	if e, ok := m["to"]; ok {
+		w.To = p.str(path+".to", e.val, "to")
+	}
+	if e, ok := m["on"]; ok {
+		w.On = []engine.NotifyEvent{} // present, even when empty: the check says so
+		for j, item := range p.list(path+".on", e.val, "on", "[failed, waiting]") {
+			w.On = append(w.On, engine.NotifyEvent(p.str(fmt.Sprintf("%s.on.%d", path, j), item, "an event")))
+		}
+	}
+	return w
+}
+
 func (p *parser) cell(i int, n *yaml.Node) engine.Cell {
 	path := fmt.Sprintf("cells.%d", i)
 	p.setPos(path, n)
@@ -611,6 +651,32 @@ func (p *parser) cell(i int, n *yaml.Node) engine.Cell {
 	}
 	if e, ok := m["file"]; ok {
 		c.File = p.str(path+".file", e.val, "file")
+	}
+	if e, ok := m["approvers"]; ok {
+		c.Approvers = []string{} // present, even when empty: the check says so
+		for j, item := range p.list(path+".approvers", e.val, "approvers", "[editor, \"user:ana\", link]") {
+			c.Approvers = append(c.Approvers, p.str(fmt.Sprintf("%s.approvers.%d", path, j), item, "an approvers entry"))
+		}
+	}
+	if e, ok := m["approvals"]; ok {
+		c.Approvals = p.integer(path+".approvals", e.val, "approvals")
+		if c.Approvals < 1 && !p.c.bad[path+".approvals"] {
+			p.fail(path+".approvals", e.val, "approvals must be 1 or more (the approvals the run waits for); remove it for 1")
+		}
+	}
+	if e, ok := m["on_timeout"]; ok {
+		c.OnTimeout = engine.OnTimeout(p.str(path+".on_timeout", e.val, "on_timeout"))
+	}
+	if e, ok := m["inputs"]; ok {
+		for j, item := range p.list(path+".inputs", e.val, "inputs", "[{name: reason, type: string}]") {
+			c.Inputs = append(c.Inputs, p.inputAt(path+".inputs", j, item))
+		}
+	}
+	if e, ok := m["expect_status"]; ok {
+		c.ExpectStatus = []string{} // present, even when empty: the check says so
+		for j, item := range p.list(path+".expect_status", e.val, "expect_status", "[200, 404] or [2xx, 4xx]") {
+			c.ExpectStatus = append(c.ExpectStatus, strings.ToLower(p.str(fmt.Sprintf("%s.expect_status.%d", path, j), item, "an expect_status entry")))
+		}
 	}
 	if e, ok := m["timeout"]; ok {
 		c.Timeout = p.duration(path+".timeout", e.val, "timeout", "to have no timeout")

@@ -45,6 +45,11 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unknown top key", setup(t, "nme: T\n"), []string{`flow.yaml:1:1: unknown key "nme" in flow.yaml; did you mean "name"?`, `flow.yaml:1:1: the flow has no name`}},
 		{"unknown input key", setup(t, "name: T\ninputs:\n  - name: day\n    kind: date\n"), []string{`flow.yaml:4:5: unknown key "kind" in input "day"; use one of name, type`}},
+		{"misspelt input label", setup(t, "name: T\ninputs:\n  - name: day\n    lable: Day\n"), []string{`flow.yaml:4:5: unknown key "lable" in input "day"; did you mean "label"?`}},
+		{"label a list", setup(t, "name: T\ninputs:\n  - name: day\n    label: [Day]\n"), []string{`flow.yaml:4:12: label must be a string, not a list`}},
+		{"placeholder a mapping", setup(t, "name: T\ninputs:\n  - name: day\n    placeholder: {a: 1}\n"), []string{`flow.yaml:4:18: placeholder must be a string, not a mapping`}},
+		{"two-line label", setup(t, "name: T\ninputs:\n  - name: day\n    label: \"a\\nb\"\n"), []string{`flow.yaml:4:12: the label is one line; move the rest into description`}},
+		{"label too long", setup(t, "name: T\ninputs:\n  - name: day\n    label: "+strings.Repeat("x", 121)+"\n"), []string{`flow.yaml:4:12: the label has 121 characters, more than 120`}},
 		{"unknown trigger key", setup(t, "name: T\ntriggers:\n  - crn: \"0 6 * * *\"\n"), []string{`flow.yaml:3:5: unknown key "crn" in trigger 1; did you mean "cron"?`, `flow.yaml:3:5: the trigger does nothing`}},
 		{"unknown cell key", setup(t, cells(cellA+"    timout: 3s\n")), []string{`flow.yaml:6:5: unknown key "timout" in cell "a"; did you mean "timeout"?`}},
 		{"duplicate key", setup(t, "name: T\nname: U\n"), []string{`flow.yaml:2:1: duplicate key "name" in flow.yaml (first at line 1); remove one`}},
@@ -56,7 +61,7 @@ func TestParseErrors(t *testing.T) {
 		{"cells null", setup(t, "name: T\ncells:\n"), []string{`flow.yaml:2:7: cells has no value; write cells: [] for none`}},
 		{"inputs a number", setup(t, "name: T\ninputs: 3\n"), []string{`flow.yaml:2:9: inputs must be a list`}},
 		{"cell not a mapping", setup(t, "name: T\ncells:\n  - a.sh\n"), []string{`flow.yaml:3:5: cell 1 must be a mapping with keys like name, kind, file, not "a.sh"`}},
-		{"manifest a list", setup(t, "- name: T\n"), []string{`flow.yaml:1:1: flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers, concurrency and cells, not a list`}},
+		{"manifest a list", setup(t, "- name: T\n"), []string{`flow.yaml:1:1: flow.yaml must be a mapping with the keys name, description, order, network, inputs, triggers, concurrency, notify and cells, not a list`}},
 		{"manifest a scalar", setup(t, "hello\n"), []string{`flow.yaml:1:1: flow.yaml must be a mapping`}},
 		{"empty manifest", setup(t, "# nothing\n"), []string{`flow.yaml:1:1: flow.yaml is empty; write at least a name: and a list of cells:`}},
 		{"two documents", setup(t, "name: T\n---\nname: U\n"), []string{`flow.yaml:3:1: flow.yaml holds more than one YAML document`}},
@@ -91,10 +96,16 @@ func TestParseErrors(t *testing.T) {
 		{"required not a bool", setup(t, "name: T\ninputs:\n  - name: s\n    required: \"yes\"\n"), []string{`flow.yaml:4:15: required must be true or false (without quotes), not "yes"`}},
 		{"trigger both", setup(t, "name: T\ntriggers:\n  - cron: \"0 6 * * *\"\n    webhook: true\n"), []string{`flow.yaml:3:5: a trigger is either cron or webhook; split it into two triggers`}},
 		{"trigger webhook false", setup(t, "name: T\ntriggers:\n  - webhook: false\n"), []string{`flow.yaml:3:5: the trigger does nothing`}},
+		{"cron every", setup(t, "name: T\ntriggers:\n  - cron: \"@every 1h\"\n"), []string{`flow.yaml:3:11: cron "@every 1h": @every is not supported (a schedule fires at set minutes); write five fields instead, like "0 * * * *" for every hour`}},
+		{"cron descriptor", setup(t, "name: T\ntriggers:\n  - cron: \"@nightly\"\n"), []string{`flow.yaml:3:11: cron "@nightly" is not a schedule; write five fields`}},
 		{"cron fields", setup(t, "name: T\ntriggers:\n  - cron: \"0 6 *\"\n"), []string{`flow.yaml:3:11: cron "0 6 *" has 3 fields; write minute hour day-of-month month day-of-week`}},
 		{"rate zero", setup(t, "name: T\ntriggers:\n  - webhook: true\n    rate: 0\n"), []string{`flow.yaml:4:11: rate must be 1 or more (runs a second per webhook token); remove it for the default, 10`}},
 		{"rate not a number", setup(t, "name: T\ntriggers:\n  - webhook: true\n    rate: fast\n"), []string{`flow.yaml:4:11: rate must be a whole number, like 2, not "fast"`}},
 		{"rate too high", setup(t, "name: T\ntriggers:\n  - webhook: true\n    rate: 5000\n"), []string{`flow.yaml:4:11: rate 5000 is more than 1000 runs a second; lower it`}},
+		{"unknown timezone", setup(t, "name: T\ntriggers:\n  - cron: \"0 6 * * *\"\n    timezone: Europe/Pariss\n"), []string{`flow.yaml:4:15: timezone "Europe/Pariss" is not a known zone; write an IANA name such as Europe/Paris`}},
+		{"local timezone", setup(t, "name: T\ntriggers:\n  - cron: \"0 6 * * *\"\n    timezone: Local\n"), []string{`flow.yaml:4:15: timezone "Local" is not a known zone`}},
+		{"timezone on webhook", setup(t, "name: T\ntriggers:\n  - webhook: true\n    timezone: UTC\n"), []string{`flow.yaml:4:15: timezone is only for cron triggers`}},
+		{"timezone not a string", setup(t, "name: T\ntriggers:\n  - cron: \"0 6 * * *\"\n    timezone: [a]\n"), []string{`flow.yaml:4:15: timezone must be`}},
 		{"rate on cron", setup(t, "name: T\ntriggers:\n  - cron: \"0 6 * * *\"\n    rate: 5\n"), []string{`flow.yaml:4:11: rate is only for webhook triggers`}},
 		{"concurrency not a mapping", setup(t, "name: T\nconcurrency: 1\n"), []string{`flow.yaml:2:14: concurrency must be a mapping with keys like limit, overlap, not a number`}},
 		{"concurrency unknown key", setup(t, "name: T\nconcurrency: {limit: 1, max: 2}\n"), []string{`flow.yaml:2:25: unknown key "max" in concurrency`}},
@@ -102,12 +113,29 @@ func TestParseErrors(t *testing.T) {
 		{"limit negative", setup(t, "name: T\nconcurrency: {limit: -2}\n"), []string{`flow.yaml:2:22: limit must be 1 or more`}},
 		{"limit not whole", setup(t, "name: T\nconcurrency: {limit: 1.5}\n"), []string{`flow.yaml:2:22: limit must be a whole number, like 2, not a number`}},
 		{"overlap unknown", setup(t, "name: T\nconcurrency: {limit: 1, overlap: drop}\n"), []string{`flow.yaml:2:34: unknown overlap "drop"; use queue (wait for a slot), skip (end the new run skipped) or cancel (cancel the oldest run)`}},
+		{"notify not a list", setup(t, "name: T\nnotify: ops\n"), []string{`flow.yaml:2:9: notify must be a list`}},
+		{"notify unknown key", setup(t, "name: T\nnotify:\n  - {to: ops, when: [failed]}\n"), []string{`flow.yaml:3:15: unknown key "when" in notify entry 1`}},
+		{"notify unknown event", setup(t, "name: T\nnotify:\n  - {to: ops, on: [failed, done]}\n"), []string{`flow.yaml:3:28: unknown event "done"; use failed, succeeded, canceled or waiting`}},
+		{"notify without to", setup(t, "name: T\nnotify:\n  - on: [failed]\n"), []string{`to is missing; name a destination`}},
+		{"notify twice", setup(t, "name: T\nnotify:\n  - {to: ops}\n  - {to: ops, on: [waiting]}\n"), []string{`flow.yaml:4:10: destination "ops" is named twice`}},
+		{"notify empty on", setup(t, "name: T\nnotify:\n  - {to: ops, on: []}\n"), []string{`flow.yaml:3:19: on is empty`}},
 		{"overlap without limit", setup(t, "name: T\nconcurrency:\n  overlap: skip\n"), []string{`flow.yaml:3:12: overlap has no effect without a limit; add limit: 1 (or more) to concurrency, or remove overlap`}},
 		{"overlap a list", setup(t, "name: T\nconcurrency: {limit: 1, overlap: [skip]}\n"), []string{`flow.yaml:2:34: overlap must be a string, not a list`}},
 		{"timeout not a duration", setup(t, cells(cellA+"    timeout: soon\n")), []string{`flow.yaml:6:14: timeout "soon" is not a duration; write a number with a unit, like 30s`}},
 		{"timeout without unit", setup(t, cells(cellA+"    timeout: 30\n")), []string{`flow.yaml:6:14: timeout needs a unit; write 30s`}},
 		{"timeout zero", setup(t, cells(cellA+"    timeout: 0s\n")), []string{`flow.yaml:6:14: timeout must be more than 0; remove it to have no timeout`}},
 		{"retry delay negative", setup(t, cells(cellA+"    retry_delay: -1s\n")), []string{`flow.yaml:6:18: retry_delay must be more than 0; remove it to retry at once`}},
+		{"expect_status bad entries", setup(t, cells("  - name: a\n    kind: http\n    file: a.sh\n    expect_status: [99, \"6xx\", abc, 600, 2XX, 404, 404]\n")), []string{
+			`flow.yaml:6:21: expect_status entry "99" is not an HTTP status: write a code from 100 to 599 (like 404) or a class from 1xx to 5xx (like 4xx)`,
+			`flow.yaml:6:25: expect_status entry "6xx" is not an HTTP status`,
+			`flow.yaml:6:32: expect_status entry "abc" is not an HTTP status`,
+			`flow.yaml:6:37: expect_status entry "600" is not an HTTP status`,
+			`flow.yaml:6:52: expect_status lists 404 twice; remove one`,
+		}},
+		{"expect_status empty", setup(t, cells("  - name: a\n    kind: http\n    file: a.sh\n    expect_status: []\n")), []string{`flow.yaml:6:20: expect_status is empty, so no answer would succeed`}},
+		{"expect_status not a list", setup(t, cells("  - name: a\n    kind: http\n    file: a.sh\n    expect_status: 404\n")), []string{`flow.yaml:6:20: expect_status must be a list, like [200, 404] or [2xx, 4xx], not a number`}},
+		{"expect_status a float", setup(t, cells("  - name: a\n    kind: http\n    file: a.sh\n    expect_status: [200.5]\n")), []string{`flow.yaml:6:21: expect_status entry "200.5" is not an HTTP status`}},
+		{"expect_status on shell", setup(t, cells(cellA+"    expect_status: [200]\n")), []string{`flow.yaml:6:20: expect_status is only for http cells; remove it or set kind: http`}},
 		{"negative retries", setup(t, cells(cellA+"    retries: -1\n")), []string{`flow.yaml:6:14: retries must be 0 or more`}},
 		{"retries not a number", setup(t, cells(cellA+"    retries: two\n")), []string{`flow.yaml:6:14: retries must be a whole number, like 2, not "two"`}},
 		{"continue_on_error not a bool", setup(t, cells(cellA+"    continue_on_error: 1\n")), []string{`flow.yaml:6:24: continue_on_error must be true or false, not a number`}},
@@ -356,5 +384,68 @@ func TestParseOddYAML(t *testing.T) {
 				t.Errorf("Parse(%q): error without a line: %v", manifest, e)
 			}
 		}
+	}
+}
+
+func TestParseApproval(t *testing.T) {
+	t.Parallel()
+	const manifest = "name: T\ncells:\n" + cellA +
+		"  - name: ok\n    kind: approval\n    file: ok.md\n    approvers: [editor, \"user:ana\", link]\n    approvals: 2\n    timeout: 24h\n    on_timeout: approve\n" +
+		"    inputs:\n      - name: ticket\n        required: true\n        label: Ticket\n      - name: size\n        type: select\n        options: [s, m]\n"
+	f, err := Parse(setup(t, manifest, "ok.md", "Deploy {{ cells.a.stdout }}?\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := f.Cell("ok")
+	if c.Kind != engine.KindApproval || c.Approvals != 2 || c.Timeout != 24*time.Hour || c.OnTimeout != engine.OnTimeoutApprove ||
+		strings.Join(c.Approvers, ",") != "editor,user:ana,link" || len(c.Inputs) != 2 || c.Inputs[1].Type != engine.InputSelect || !c.Inputs[0].Required {
+		t.Fatalf("approval cell read as %+v", c)
+	}
+	if got := string(Manifest(f)); got != manifest {
+		t.Errorf("the canonical manifest does not write back byte for byte:\n%s\nwant\n%s", got, manifest)
+	}
+	if c.EffectiveApprovals() != 2 || (&engine.Cell{}).EffectiveApprovals() != 1 || (&engine.Cell{}).EffectiveOnTimeout() != engine.OnTimeoutReject {
+		t.Error("defaults of approvals or on_timeout are wrong")
+	}
+
+	ap := func(opts string) fstest.MapFS {
+		return setup(t, "name: T\ncells:\n  - name: ok\n    kind: approval\n    file: ok.md\n"+opts, "ok.md", "Go?\n")
+	}
+	tests := []struct {
+		name string
+		fsys fstest.MapFS
+		want []string
+	}{
+		{"no approvers", ap(""), []string{`flow.yaml:3:5: an approval cell needs approvers`}},
+		{"empty approvers", ap("    approvers: []\n"), []string{`flow.yaml:6:16: an approval cell needs approvers`}},
+		{"viewer", ap("    approvers: [viewer]\n"), []string{`flow.yaml:6:17: a viewer may not decide`}},
+		{"unknown approver", ap("    approvers: [boss]\n"), []string{`flow.yaml:6:17: unknown approvers entry "boss"; use owner, editor, runner, "user:NAME" or link`}},
+		{"user without name", ap("    approvers: [\"user:\"]\n"), []string{`flow.yaml:6:17: approvers entry "user:" names no user`}},
+		{"twice", ap("    approvers: [link, link]\n"), []string{`flow.yaml:6:23: approvers lists "link" twice`}},
+		{"approvals zero", ap("    approvers: [link]\n    approvals: 0\n"), []string{`flow.yaml:7:16: approvals must be 1 or more`}},
+		{"approvals text", ap("    approvers: [link]\n    approvals: two\n"), []string{`flow.yaml:7:16: approvals must be a whole number`}},
+		{"more approvals than people", ap("    approvers: [\"user:ana\", \"user:bo\"]\n    approvals: 3\n"), []string{`flow.yaml:7:16: approvals is 3 but only 2 people may decide`}},
+		{"bad on_timeout", ap("    approvers: [link]\n    timeout: 1h\n    on_timeout: wait\n"), []string{`flow.yaml:8:17: unknown on_timeout "wait"; use reject (the default) or approve`}},
+		{"on_timeout without timeout", ap("    approvers: [link]\n    on_timeout: approve\n"), []string{`flow.yaml:7:17: on_timeout has no effect without a timeout`}},
+		{"retries", ap("    approvers: [link]\n    retries: 2\n"), []string{`flow.yaml:7:14: retries has no effect on an approval cell`}},
+		{"form input bad type", ap("    approvers: [link]\n    inputs:\n      - name: n\n        type: colour\n"), []string{`flow.yaml:9:15: unknown input type "colour"`}},
+		{"form input twice", ap("    approvers: [link]\n    inputs:\n      - name: n\n      - name: n\n"), []string{`flow.yaml:9:15: duplicate input name "n"`}},
+		{"form key unknown", ap("    approvers: [link]\n    inputs:\n      - name: n\n        kind: x\n"), []string{`flow.yaml:9:9: unknown key "kind" in input "n"`}},
+		{"approvers on shell", setup(t, cells(cellA+"    approvers: [link]\n")), []string{`flow.yaml:6:16: approvers is only for approval cells`}},
+		{"inputs on shell", setup(t, cells(cellA+"    inputs:\n      - name: n\n")), []string{`flow.yaml:7:7: inputs is only for approval cells`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(tt.fsys)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error\n%v\nlacks\n%s", err, w)
+				}
+			}
+		})
 	}
 }

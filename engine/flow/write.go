@@ -29,7 +29,7 @@ func Files(f *engine.Flow) ([]File, error) {
 	}
 	files := files(f)
 	if n := len(files[0].Data); n > MaxFileSize {
-		return nil, fmt.Errorf("export flow %q: flow.yaml would be %s, more than the 1 MiB a manifest may have; shorten descriptions and env values", f.Name, size(n))
+		return nil, fmt.Errorf("export flow %q: flow.yaml would be %s, more than the 1 MiB a manifest may have; shorten descriptions and env values", f.Name, engine.FormatBytes(int64(n)))
 	}
 	return files, nil
 }
@@ -103,26 +103,7 @@ func Manifest(f *engine.Flow) []byte {
 	if len(f.Inputs) > 0 {
 		b = append(b, "inputs:\n"...)
 		for _, in := range f.Inputs {
-			b = append(b, "  - "...)
-			first := len(b)
-			const ind = "    "
-			b = keyString(b, ind, "name", in.Name)
-			b = keyString(b, ind, "type", string(in.Type))
-			if in.Default != nil {
-				b = append(b, ind+"default: "...)
-				b = appendValue(b, in.Default)
-				b = append(b, '\n')
-			}
-			if in.Required {
-				b = append(b, ind+"required: true\n"...)
-			}
-			if len(in.Options) > 0 {
-				b = append(b, ind+"options: "...)
-				b = appendList(b, in.Options)
-				b = append(b, '\n')
-			}
-			b = keyString(b, ind, "description", in.Description)
-			b = dedentFirst(b, first, ind)
+			b = appendInput(b, "", in)
 		}
 	}
 	if len(f.Triggers) > 0 {
@@ -132,6 +113,7 @@ func Manifest(f *engine.Flow) []byte {
 			first := len(b)
 			const ind = "    "
 			b = keyString(b, ind, "cron", t.Cron)
+			b = keyString(b, ind, "timezone", t.Timezone)
 			if t.Webhook {
 				b = append(b, ind+"webhook: true\n"...)
 			}
@@ -158,6 +140,22 @@ func Manifest(f *engine.Flow) []byte {
 		}
 		b = append(b, "}\n"...)
 	}
+	if len(f.Notify) > 0 {
+		b = append(b, "notify:\n"...)
+		for _, w := range f.Notify {
+			b = append(b, "  - {to: "...)
+			b = appendString(b, w.To, true)
+			if w.On != nil {
+				on := make([]string, len(w.On))
+				for i, e := range w.On {
+					on[i] = string(e)
+				}
+				b = append(b, ", on: "...)
+				b = appendList(b, on)
+			}
+			b = append(b, "}\n"...)
+		}
+	}
 	if len(f.Cells) > 0 {
 		b = append(b, "cells:\n"...)
 		for _, c := range f.Cells {
@@ -167,9 +165,25 @@ func Manifest(f *engine.Flow) []byte {
 			b = keyString(b, ind, "name", c.Name)
 			b = keyString(b, ind, "kind", string(c.Kind))
 			b = keyString(b, ind, "file", c.File)
+			if len(c.Approvers) > 0 {
+				b = append(b, ind+"approvers: "...)
+				b = appendList(b, c.Approvers)
+				b = append(b, '\n')
+			}
+			if c.Approvals != 0 {
+				b = append(b, ind+"approvals: "...)
+				b = strconv.AppendInt(b, int64(c.Approvals), 10)
+				b = append(b, '\n')
+			}
+			if len(c.ExpectStatus) > 0 {
+				b = append(b, ind+"expect_status: "...)
+				b = appendStatusList(b, c.ExpectStatus)
+				b = append(b, '\n')
+			}
 			if c.Timeout != 0 {
 				b = append(b, ind+"timeout: "+formatDuration(c.Timeout)+"\n"...)
 			}
+			b = keyString(b, ind, "on_timeout", string(c.OnTimeout))
 			if c.Retries != 0 {
 				b = append(b, ind+"retries: "...)
 				b = strconv.AppendInt(b, int64(c.Retries), 10)
@@ -195,6 +209,12 @@ func Manifest(f *engine.Flow) []byte {
 					b = append(b, '\n')
 				}
 			}
+			if len(c.Inputs) > 0 {
+				b = append(b, ind+"inputs:\n"...)
+				for _, in := range c.Inputs {
+					b = appendInput(b, ind, in)
+				}
+			}
 			if c.ContinueOnError {
 				b = append(b, ind+"continue_on_error: true\n"...)
 			}
@@ -202,6 +222,33 @@ func Manifest(f *engine.Flow) []byte {
 		}
 	}
 	return b
+}
+
+// appendInput writes one entry of an inputs list whose key sits at
+// indentation outer: the flow's (""), or an approval cell's form.
+func appendInput(b []byte, outer string, in engine.Input) []byte {
+	b = append(b, outer+"  - "...)
+	first := len(b)
+	ind := outer + "    "
+	b = keyString(b, ind, "name", in.Name)
+	b = keyString(b, ind, "type", string(in.Type))
+	if in.Default != nil {
+		b = append(b, ind+"default: "...)
+		b = appendValue(b, in.Default)
+		b = append(b, '\n')
+	}
+	if in.Required {
+		b = append(b, ind+"required: true\n"...)
+	}
+	if len(in.Options) > 0 {
+		b = append(b, ind+"options: "...)
+		b = appendList(b, in.Options)
+		b = append(b, '\n')
+	}
+	b = keyString(b, ind, "label", in.Label)
+	b = keyString(b, ind, "description", in.Description)
+	b = keyString(b, ind, "placeholder", in.Placeholder)
+	return dedentFirst(b, first, ind)
 }
 
 // keyString writes `key: value` on a line of its own, unless value is "".
@@ -366,4 +413,21 @@ func appendQuoted(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// appendStatusList writes expect_status as a flow list: codes as numbers
+// and classes bare ([2xx, 404]), anything else quoted as needed.
+func appendStatusList(b []byte, items []string) []byte {
+	b = append(b, '[')
+	for i, s := range items {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		if engine.ValidStatusPattern(s) {
+			b = append(b, s...)
+		} else {
+			b = appendString(b, s, true)
+		}
+	}
+	return append(b, ']')
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -211,14 +212,14 @@ func TestManifest(t *testing.T) {
 		Description: "Sales numbers: for the ops channel",
 		Order:       engine.OrderGraph,
 		Inputs: []engine.Input{
-			{Name: "day", Type: engine.InputDate, Default: "2025-01-31", Description: "Day to report"},
+			{Name: "day", Type: engine.InputDate, Default: "2025-01-31", Label: "Day", Description: "Day to report", Placeholder: "YYYY-MM-DD"},
 			{Name: "size", Type: engine.InputSelect, Default: "small", Required: true, Options: []string{"small", "large", "x, y"}},
 			{Name: "n", Type: engine.InputNumber, Default: 3.0},
 		},
-		Triggers: []engine.Trigger{{Cron: "0 6 * * *"}, {Webhook: true}},
+		Triggers: []engine.Trigger{{Cron: "0 6 * * *", Timezone: "Europe/Paris"}, {Webhook: true}},
 		Cells: []engine.Cell{
 			{Name: "intro", Kind: engine.KindMarkdown, File: "intro.md", Source: "# Hi\n"},
-			{Name: "fetch", Kind: engine.KindHTTP, File: "fetch.http", Timeout: 90 * time.Second, Retries: 2, RetryDelay: time.Second, Source: "GET {{ inputs.base_url }}/x\n"},
+			{Name: "fetch", Kind: engine.KindHTTP, File: "fetch.http", ExpectStatus: []string{"2xx", "404"}, Timeout: 90 * time.Second, Retries: 2, RetryDelay: time.Second, Source: "GET {{ inputs.base_url }}/x\n"},
 			{Name: "load", Kind: engine.KindSQL, File: "load.sql", Connection: "scratch", Needs: []string{"fetch", "true"}, If: "cells.fetch.status == 200"},
 			{Name: "true", Kind: engine.KindShell, File: "true.sh", Env: []engine.EnvVar{{Name: "CHANNEL", Value: "ops"}, {Name: "DAY", Value: "{{ inputs.day }}"}}, ContinueOnError: true},
 		},
@@ -230,7 +231,9 @@ inputs:
   - name: day
     type: date
     default: "2025-01-31"
+    label: Day
     description: Day to report
+    placeholder: YYYY-MM-DD
   - name: size
     type: select
     default: small
@@ -241,6 +244,7 @@ inputs:
     default: 3.0
 triggers:
   - cron: "0 6 * * *"
+    timezone: Europe/Paris
   - webhook: true
 cells:
   - name: intro
@@ -249,6 +253,7 @@ cells:
   - name: fetch
     kind: http
     file: fetch.http
+    expect_status: [2xx, 404]
     timeout: 1m30s
     retries: 2
     retry_delay: 1s
@@ -330,12 +335,19 @@ func unpos(f *engine.Flow) *engine.Flow {
 		if len(c.Needs) == 0 {
 			c.Needs = nil
 		}
+		if len(c.ExpectStatus) == 0 {
+			c.ExpectStatus = nil
+		}
 		var env []engine.EnvVar
 		for _, e := range c.Env {
 			e.Pos = engine.Pos{}
 			env = append(env, e)
 		}
 		c.Env = env
+		if len(c.Approvers) == 0 {
+			c.Approvers = nil
+		}
+		c.Inputs = unpos(&engine.Flow{Inputs: c.Inputs}).Inputs
 		g.Cells = append(g.Cells, c)
 	}
 	return &g
@@ -546,7 +558,7 @@ func randomFlow(r *rand.Rand) *engine.Flow {
 		if r.IntN(2) == 0 {
 			f.Triggers = append(f.Triggers, engine.Trigger{Webhook: true, Rate: []int{0, 0, 1, 20, engine.MaxWebhookRate}[r.IntN(5)]})
 		} else {
-			f.Triggers = append(f.Triggers, engine.Trigger{Cron: []string{"0 6 * * *", "*/5 * * * *", "@daily", "0 0 1 1 * 2030", "@every 1h"}[r.IntN(5)]})
+			f.Triggers = append(f.Triggers, engine.Trigger{Cron: []string{"0 6 * * *", "*/5 * * * *", "@daily", "0 0 1 1 * 2030", "@hourly"}[r.IntN(5)], Timezone: []string{"", "", "UTC", "Europe/Paris", "America/New_York"}[r.IntN(5)]})
 		}
 	}
 	if r.IntN(3) == 0 {
@@ -561,7 +573,17 @@ func randomFlow(r *rand.Rand) *engine.Flow {
 		c.Source = randomString(r, 8)
 		c.If = randomString(r, 2)
 		c.ContinueOnError = r.IntN(3) == 0
-		if c.Kind != engine.KindMarkdown {
+		if c.Kind == engine.KindApproval {
+			c.Approvers = []string{[]string{"owner", "editor", "runner", "link"}[r.IntN(4)], "user:" + randomIdent(r, map[string]bool{})}
+			c.Approvals = r.IntN(3)
+			if r.IntN(2) == 0 {
+				c.Timeout = []time.Duration{time.Hour, 90 * time.Second, 24 * time.Hour}[r.IntN(3)]
+				c.OnTimeout = []engine.OnTimeout{"", engine.OnTimeoutReject, engine.OnTimeoutApprove}[r.IntN(3)]
+			}
+			for j := range r.IntN(3) {
+				c.Inputs = append(c.Inputs, engine.Input{Name: "f" + strconv.Itoa(j), Type: []engine.InputType{"", engine.InputNumber, engine.InputBoolean}[r.IntN(3)], Required: r.IntN(2) == 0, Label: []string{"", "Reason", "Ticket #", "yes"}[r.IntN(4)]})
+			}
+		} else if c.Kind != engine.KindMarkdown {
 			durations := []time.Duration{0, time.Nanosecond, 100 * time.Millisecond, 30 * time.Second, 90 * time.Second, 2 * time.Hour, time.Hour + time.Second, time.Duration(r.Int64N(1 << 50))}
 			c.Timeout = durations[r.IntN(len(durations))]
 			c.RetryDelay = durations[r.IntN(len(durations))]
@@ -746,6 +768,9 @@ func TestValidate(t *testing.T) {
 		{"nil", nil, "no flow given"},
 		{"no name", func(f *engine.Flow) { f.Name = " " }, "the flow has no name"},
 		{"bad utf-8", func(f *engine.Flow) { f.Description = "\xff" }, "the description is not UTF-8 text"},
+		{"label bad utf-8", func(f *engine.Flow) { f.Inputs = []engine.Input{{Name: "n", Label: "\xff"}} }, `input "n": the label is not UTF-8 text`},
+		{"label too long", func(f *engine.Flow) { f.Inputs = []engine.Input{{Name: "n", Label: strings.Repeat("é", 121)}} }, `input "n": the label has 121 characters, more than 120`},
+		{"placeholder two lines", func(f *engine.Flow) { f.Inputs = []engine.Input{{Name: "n", Placeholder: "a\nb"}} }, `input "n": the placeholder is one line`},
 		{"order", func(f *engine.Flow) { f.Order = "dag" }, `unknown order "dag"; use notebook or graph`},
 		{"kind", func(f *engine.Flow) { f.Cells[0].Kind = "bash" }, `cell "a": unknown kind "bash"; use one of shell, python, http, sql, expr, markdown`},
 		{"no kind", func(f *engine.Flow) { f.Cells[0].Kind = "" }, `cell "a": cell has no kind`},
@@ -775,6 +800,7 @@ func TestValidate(t *testing.T) {
 		{"rate negative", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Webhook: true, Rate: -1}} }, `trigger 1: rate must be 1 or more`},
 		{"rate too high", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Webhook: true, Rate: 1001}} }, `trigger 1: rate 1001 is more than 1000 runs a second`},
 		{"rate on cron", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Cron: "@daily", Rate: 3}} }, `trigger 1: rate is only for webhook triggers`},
+		{"unknown timezone", func(f *engine.Flow) { f.Triggers = []engine.Trigger{{Cron: "@daily", Timezone: "Mars/Olympus"}} }, `trigger 1: timezone "Mars/Olympus" is not a known zone`},
 		{"limit negative", func(f *engine.Flow) { f.Concurrency = engine.Concurrency{Limit: -1} }, `concurrency: limit must be 1 or more`},
 		{"overlap unknown", func(f *engine.Flow) { f.Concurrency = engine.Concurrency{Limit: 1, Overlap: "later"} }, `concurrency: unknown overlap "later"`},
 		{"overlap without limit", func(f *engine.Flow) { f.Concurrency = engine.Concurrency{Overlap: engine.OverlapCancel} }, `concurrency: overlap has no effect without a limit; add limit: 1`},
@@ -800,4 +826,35 @@ func TestValidate(t *testing.T) {
 	f := valid()
 	f.Inputs = []engine.Input{{Name: "n", Type: engine.InputNumber, Default: 3}}
 	assertRoundTrip(t, f)
+}
+
+// TestNotifyKey: `notify:` is written after concurrency, one flow-style
+// entry a line, parses back equal, and shows in the diff of settings.
+func TestNotifyKey(t *testing.T) {
+	t.Parallel()
+	f := &engine.Flow{Name: "T", Concurrency: engine.Concurrency{Limit: 1},
+		Notify: []engine.Notify{{To: "ops", On: []engine.NotifyEvent{engine.NotifyFailed, engine.NotifyWaiting}}, {To: "team mail"}},
+		Cells:  []engine.Cell{{Name: "a", Kind: engine.KindShell, File: "a.sh", Source: "true\n"}}}
+	want := "concurrency: {limit: 1}\nnotify:\n  - {to: ops, on: [failed, waiting]}\n  - {to: team mail}\ncells:\n"
+	if m := string(Manifest(f)); !strings.Contains(m, want) {
+		t.Errorf("manifest\n%s\nwant it to hold\n%s", m, want)
+	}
+	assertRoundTrip(t, f)
+	// Block style reads the same.
+	g, err := Parse(mapFS([]File{
+		{Name: "flow.yaml", Data: []byte("name: T\nconcurrency: {limit: 1}\nnotify:\n  - to: ops\n    on:\n      - failed\n      - waiting\n  - to: team mail\ncells:\n  - name: a\n    kind: shell\n    file: a.sh\n")},
+		{Name: "a.sh", Data: []byte("true\n")},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g.Notify, f.Notify) {
+		t.Errorf("parsed %+v, want %+v", g.Notify, f.Notify)
+	}
+	h := *g
+	h.Notify = []engine.Notify{{To: "ops", On: []engine.NotifyEvent{engine.NotifySucceeded}}}
+	d := Compare(g, &h)
+	if len(d.Settings) != 1 || d.Settings[0].String() != "notify: ops on failed, waiting; team mail → ops on succeeded" {
+		t.Errorf("diff settings %+v", d.Settings)
+	}
 }

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/logattr"
 )
 
 // maxPushAttempts bounds how often Commit rebuilds its commit on a remote
@@ -31,7 +33,9 @@ const maxPushAttempts = 5
 // committed or pushed and the error is a *ConflictError holding both
 // sides (errors.Is(err, ErrConflict)). When git already holds exactly
 // files, nothing is committed and the hash returned is the newest commit
-// that changed the folder.
+// that changed the folder. Changes compare content: a folder rewritten in
+// git without a change in meaning (keys reordered in flow.yaml) is no
+// change, and the commit goes on top of it.
 func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, author Signature, message string, coauthors []Signature) (commitHash string, err error) {
 	if err := checkSlug(slug); err != nil {
 		return "", fmt.Errorf("commit flow: %w", err)
@@ -86,12 +90,21 @@ func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, aut
 				return "", fmt.Errorf("commit flow %q: %w", slug, err)
 			}
 			s.state.Flows[slug] = base{Commit: changed.Hash.String(), Tree: cur.String()}
-			s.log.Info("git sync: flow already in git as saved", "flow", slug, "commit", changed.Hash.String())
+			s.log.Info("git sync: flow already in git as saved", logattr.Slug(slug), "commit", changed.Hash.String())
 			return changed.Hash.String(), s.saveState()
 		}
 		b, known := s.state.Flows[slug]
-		if (known && b.Tree != cur.String()) || (!known && !cur.IsZero()) {
+		if !known && !cur.IsZero() {
 			return "", s.conflict(hc, slug, cur, files)
+		}
+		if known {
+			same, err := s.sameContent(b, cur)
+			if err != nil {
+				return "", fmt.Errorf("commit flow %q: %w", slug, err)
+			}
+			if !same {
+				return "", s.conflict(hc, slug, cur, files)
+			}
 		}
 
 		var root, parent plumbing.Hash
@@ -125,13 +138,13 @@ func (s *Syncer) Commit(ctx context.Context, slug string, files []flow.File, aut
 				return "", fmt.Errorf("commit flow %q: pushed %s, but recording the remote head failed: %w", slug, h, err)
 			}
 			s.state.Flows[slug] = base{Commit: h.String(), Tree: tree.String()}
-			s.log.Info("git sync: pushed flow", "flow", slug, "commit", h.String(), "attempt", attempt)
+			s.log.Info("git sync: pushed flow", logattr.Slug(slug), "commit", h.String(), "attempt", attempt)
 			return h.String(), s.saveState()
 		}
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("commit flow %q: push: %w", slug, context.Cause(ctx))
 		}
-		s.log.Info("git sync: push refused, fetching and trying again", "flow", slug, "attempt", attempt, "err", pushErr)
+		s.log.Info("git sync: push refused, fetching and trying again", logattr.Slug(slug), "attempt", attempt, "err", pushErr)
 	}
 	return "", fmt.Errorf("commit flow %q: the remote kept moving during %d attempts (%v); try again", slug, maxPushAttempts, pushErr)
 }
@@ -152,11 +165,11 @@ func (s *Syncer) conflict(hc *object.Commit, slug string, cur plumbing.Hash, loc
 			return fmt.Errorf("commit flow %q: read git's side of a conflict: %w", slug, err)
 		}
 		if bad != nil {
-			s.log.Warn("git sync: git's side of a conflict is not a usable flow", "flow", slug, "err", bad)
+			s.log.Warn("git sync: git's side of a conflict is not a usable flow", logattr.Slug(slug), "err", bad)
 		}
 		ce.Remote = files
 	}
-	s.log.Info("git sync: conflict, nothing pushed", "flow", slug, "commit", ce.Commit)
+	s.log.Info("git sync: conflict, nothing pushed", logattr.Slug(slug), "commit", ce.Commit)
 	return ce
 }
 
@@ -237,12 +250,14 @@ func commitMessage(message, slug string, author Signature, coauthors []Signature
 
 // trailerLine is a line git reads as a trailer ("Token: value", the token
 // made of letters, digits and dashes, spaces allowed before the colon).
-var trailerLine = regexp.MustCompile(`^[A-Za-z0-9-]+[ \t]*:`)
+var trailerLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]+[ \t]*:`) })
 
 // gitRecognized are the lines that let git take a paragraph as trailers
 // even when most of its lines are not (its 25% rule), and the trailers
 // that credit people: the message never carries them, wherever they are.
-var gitRecognized = regexp.MustCompile(`(?i)^[ \t]*(signed-off-by|co-authored-by)[ \t]*:|^\(cherry picked from commit `)
+var gitRecognized = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)^[ \t]*(signed-off-by|co-authored-by)[ \t]*:|^\(cherry picked from commit `)
+})
 
 // withoutTrailers drops from a message every line git or a forge could
 // take as a trailer the person typed: Signed-off-by, Co-authored-by and
@@ -268,7 +283,7 @@ func withoutTrailers(msg string) string {
 			return
 		}
 		for _, l := range para {
-			if !gitRecognized.MatchString(l) {
+			if !gitRecognized().MatchString(l) {
 				out = append(out, l)
 			}
 		}
@@ -318,7 +333,7 @@ func allTrailers(para []string) bool {
 			if !inTrailer {
 				return false
 			}
-		case trailerLine.MatchString(l) || strings.HasPrefix(l, "(cherry picked from commit "):
+		case trailerLine().MatchString(l) || strings.HasPrefix(l, "(cherry picked from commit "):
 			trailers++
 			inTrailer = true
 		default:

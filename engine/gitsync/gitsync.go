@@ -14,7 +14,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +23,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/transport"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 )
 
@@ -129,10 +129,6 @@ func (e *ConflictError) Error() string {
 
 // Unwrap lets errors.Is(err, ErrConflict) match.
 func (e *ConflictError) Unwrap() error { return ErrConflict }
-
-// SlugPattern is what a flow folder's name must look like (the server's
-// slug rule).
-var SlugPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // Syncer is one workspace's connection to its git repository. Its methods
 // are safe for concurrent use; they run one at a time.
@@ -330,7 +326,7 @@ func (s *Syncer) flowPath(slug string) string {
 }
 
 func checkSlug(slug string) error {
-	if !SlugPattern.MatchString(slug) {
+	if !engine.IsSlug(slug) {
 		return fmt.Errorf("%q is not a flow slug; use lower-case letters, digits and dashes", slug)
 	}
 	return nil

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
@@ -142,11 +141,7 @@ func fixture(t testing.TB, dir string) ([]flow.File, string) {
 
 func hashOf(t testing.TB, files []flow.File) string {
 	t.Helper()
-	fsys := fstest.MapFS{}
-	for _, f := range files {
-		fsys[f.Name] = &fstest.MapFile{Data: f.Data}
-	}
-	f, err := parse(fsys)
+	f, err := parse(folder{files: files})
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -427,6 +422,78 @@ func TestConflictLosesNothing(t *testing.T) {
 	if got := run(t, remote, "show", theirs+":flows/hello/greet.sh"); got != "echo from git\n" {
 		t.Fatal("the engineer's content is gone from history")
 	}
+}
+
+// A flow.yaml rewritten in git without a change in meaning (keys
+// reordered, as an editor or a formatter may do) is the same flow: no
+// change to pull, no conflict for the next save.
+func TestReorderedInGitIsNoChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	remote := bareRemote(t)
+	s := setup(t, remote, "flows")
+	v1, h1 := fixture(t, "testdata/hello")
+	if _, err := s.Commit(ctx, "hello", v1, ada, "v1", nil); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngineer(t, remote)
+	e.write("flows/hello/flow.yaml", "cells:\n  - file: greet.sh\n    kind: shell\n    name: greet\nname: Hello\n")
+	reordered := e.commitPush("Sort the keys")
+	if h := hashOf(t, readDir(t, filepath.Join(e.dir, "flows/hello"))); h != h1 {
+		t.Fatalf("the reordered flow hashes to %s, want the same flow's %s", h, h1)
+	}
+
+	changes, err := s.Pull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 0 {
+		t.Fatalf("pull of a flow only reordered in git: %+v; want nothing to pull", changes)
+	}
+	if st, err := s.Status(ctx, "hello", h1, h1); err != nil || st != InSync {
+		t.Fatalf("status after the reordering: %s, %v; want in sync", st, err)
+	}
+
+	// A version saved here since is changed here, and its save commits on
+	// top of the reordering without a conflict.
+	v2 := slices.Clone(v1)
+	v2[1] = flow.File{Name: "greet.sh", Data: []byte("echo from opsbook\n")}
+	h2 := hashOf(t, v2)
+	if st, err := s.Status(ctx, "hello", h2, h1); err != nil || st != ChangedHere {
+		t.Fatalf("status with a new version here: %s, %v; want changed here", st, err)
+	}
+	c2, err := s.Commit(ctx, "hello", v2, ada, "v2", nil)
+	if err != nil {
+		t.Fatalf("save after keys were reordered in git: %v; want a commit", err)
+	}
+	if got := strings.TrimSpace(run(t, remote, "log", "-1", "--format=%P", c2)); got != reordered {
+		t.Fatalf("parent %s, want the reordering %s", got, reordered)
+	}
+	if got := run(t, remote, "show", "main:flows/hello/flow.yaml"); got != string(v2[0].Data) {
+		t.Fatalf("flow.yaml in git after the save: %q, want %q", got, v2[0].Data)
+	}
+	if st, err := s.Status(ctx, "hello", h2, h2); err != nil || st != InSync {
+		t.Fatalf("status after the save: %s, %v; want in sync", st, err)
+	}
+
+	// Reordered again, and this time changed too: that is a change to pull.
+	e.pull()
+	e.write("flows/hello/flow.yaml", "cells:\n  - file: greet.sh\n    name: greet\n    kind: shell\nname: Hello again\n")
+	changed := e.commitPush("Rename")
+	changes, err = s.Pull(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 1 || changes[0].Commit != changed || changes[0].Err != nil || changes[0].Flow == nil || changes[0].Flow.Name != "Hello again" {
+		t.Fatalf("pull of a real change after a reordering: %+v", changes)
+	}
+	if st, err := s.Status(ctx, "hello", h2, h2); err != nil || st != ChangedInGit {
+		t.Fatalf("status: %s, %v; want changed in git", st, err)
+	}
+	if _, err := s.Commit(ctx, "hello", v2, ada, "v3", nil); !errors.Is(err, ErrConflict) {
+		t.Fatalf("save over a real change in git: %v; want a conflict", err)
+	}
+	fsck(t, remote)
 }
 
 func TestDeletedInGit(t *testing.T) {

@@ -6,12 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -71,7 +71,9 @@ func (c Change) FlowFiles() []flow.File {
 
 // Pull fetches and returns, sorted by slug, a Change for every flow folder
 // under Folder that differs from the flow's last sync: new folders (those
-// holding a flow.yaml), changed folders and deleted ones. Pull records nothing: after storing a Change
+// holding a flow.yaml), changed folders and deleted ones. A folder
+// rewritten without a change in content (keys reordered in flow.yaml) is
+// not a change. Pull records nothing: after storing a Change
 // as a version (or deciding what to do with a deletion), call MarkSynced
 // with its Commit; until then every Pull returns it again. A Change can
 // conflict with a version saved here since the last sync: check Status
@@ -109,8 +111,17 @@ func (s *Syncer) Pull(ctx context.Context) ([]Change, error) {
 	for _, slug := range slugs {
 		cur := folders[slug] // zero when absent
 		b, known := s.state.Flows[slug]
-		if known && b.Tree == cur.String() || !known && cur.IsZero() {
+		if !known && cur.IsZero() {
 			continue
+		}
+		if known {
+			same, err := s.sameContent(b, cur)
+			if err != nil {
+				return nil, fmt.Errorf("pull: %w", err)
+			}
+			if same {
+				continue
+			}
 		}
 		if !known {
 			// A folder that never held a flow.yaml is not a flow (docs/,
@@ -259,25 +270,57 @@ func (s *Syncer) change(hc *object.Commit, slug string, cur plumbing.Hash) (Chan
 
 // parse runs flow.Parse, turning a panic into an error: a folder pushed
 // by anyone must never take the server down.
-func parse(fsys fs.FS) (f *engine.Flow, err error) {
+func parse(fsys folder) (f *engine.Flow, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			slog.Error("git sync: reading a flow folder panicked", "panic", r, "stack", string(debug.Stack()))
 			f, err = nil, fmt.Errorf("%w (%v); this is a bug in Opsbook, please report it with the folder", errPanic, r)
 		}
 	}()
-	return flow.Parse(fsys)
+	return flow.ParseTree(fsys.files, fsys.special)
 }
 
-var coauthorLine = regexp.MustCompile(`(?im)^co-authored-by:[ \t]*(.*?)[ \t]*<([^>\n]*)>[ \t]*$`)
+var coauthorLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?im)^co-authored-by:[ \t]*(.*?)[ \t]*<([^>\n]*)>[ \t]*$`)
+})
 
 // coauthorsOf reads the Co-authored-by trailers of a commit message.
 func coauthorsOf(msg string) []Signature {
 	var out []Signature
-	for _, m := range coauthorLine.FindAllStringSubmatch(msg, -1) {
+	for _, m := range coauthorLine().FindAllStringSubmatch(msg, -1) {
 		out = append(out, Signature{Name: m[1], Email: m[2]})
 	}
 	return out
+}
+
+// sameContent reports whether the folder cur holds the same flow as the
+// folder at the last sync b: the same tree, or two valid flows with the
+// same flow.Hash (keys reordered in flow.yaml, say). Statuses compare
+// content, so such a rewrite is neither a change to pull nor a conflict.
+// A base tree no longer in the clone compares as different, as before.
+func (s *Syncer) sameContent(b base, cur plumbing.Hash) (bool, error) {
+	old := plumbing.NewHash(b.Tree)
+	if old == cur {
+		return true, nil
+	}
+	if old.IsZero() || cur.IsZero() {
+		return false, nil
+	}
+	if _, err := s.repo.Storer.EncodedObject(plumbing.TreeObject, old); err != nil {
+		if errors.Is(err, plumbing.ErrObjectNotFound) {
+			return false, nil
+		}
+		return false, fmt.Errorf("read the last synced tree %s: %w", old, err)
+	}
+	was, err := s.gitHash(old)
+	if err != nil {
+		return false, err
+	}
+	now, err := s.gitHash(cur)
+	if err != nil {
+		return false, err
+	}
+	return was == now, nil
 }
 
 // gitHash is the flow.Hash of a flow folder in git, cached by tree. A

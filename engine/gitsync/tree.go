@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"sort"
 	"strings"
-	"testing/fstest"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
@@ -71,18 +70,26 @@ func (s *Syncer) commitAt(h plumbing.Hash) (*object.Commit, error) {
 	return c, nil
 }
 
+// folder is a flow folder read from git, for flow.ParseTree: its regular
+// files, and its symbolic links and submodules by type, so that a flow
+// naming one is refused.
+type folder struct {
+	files   []flow.File
+	special map[string]fs.FileMode
+}
+
 // folderFiles reads a flow folder's tree exactly as stored: Files holds its
 // regular files (subfolders' files named with a slash), sorted by name, and
-// fsys the same as a file system for flow.Parse, where symbolic links stay
-// links so that Parse refuses them. A problem that makes the folder
+// fsys the same with its symbolic links and submodules for flow.ParseTree,
+// so that it refuses them. A problem that makes the folder
 // unusable as a flow (too many or too large files) is returned as bad,
 // not as err, which is kept for failures to read the clone.
-func (s *Syncer) folderFiles(tree plumbing.Hash) (files []flow.File, fsys fstest.MapFS, bad error, err error) {
+func (s *Syncer) folderFiles(tree plumbing.Hash) (files []flow.File, fsys folder, bad error, err error) {
 	t, err := object.GetTree(s.repo.Storer, tree)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("read tree %s: %w", tree, err)
+		return nil, folder{}, nil, fmt.Errorf("read tree %s: %w", tree, err)
 	}
-	fsys = fstest.MapFS{}
+	fsys.special = map[string]fs.FileMode{}
 	walker := object.NewTreeWalker(t, true, nil)
 	defer walker.Close()
 	n := 0
@@ -92,41 +99,37 @@ func (s *Syncer) folderFiles(tree plumbing.Hash) (files []flow.File, fsys fstest
 			break
 		}
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read tree %s: %w", tree, err)
+			return nil, folder{}, nil, fmt.Errorf("read tree %s: %w", tree, err)
 		}
 		switch e.Mode {
 		case filemode.Dir:
 			continue
 		case filemode.Submodule:
-			fsys[name] = &fstest.MapFile{Mode: fs.ModeIrregular}
+			fsys.special[name] = fs.ModeIrregular
 			continue
 		}
 		if n++; n > maxFolderFiles {
-			return nil, nil, fmt.Errorf("the folder holds more than %d files; a flow folder holds flow.yaml and one file per cell, so move other files out", maxFolderFiles), nil
+			return nil, folder{}, fmt.Errorf("the folder holds more than %d files; a flow folder holds flow.yaml and one file per cell, so move other files out", maxFolderFiles), nil
 		}
 		blob, err := object.GetBlob(s.repo.Storer, e.Hash)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read %s: %w", name, err)
+			return nil, folder{}, nil, fmt.Errorf("read %s: %w", name, err)
 		}
 		if blob.Size > flow.MaxFileSize {
-			return nil, nil, fmt.Errorf("%s is %d bytes, more than the 1 MiB a flow file may have; keep large data outside the flow", name, blob.Size), nil
+			return nil, folder{}, fmt.Errorf("%s is %d bytes, more than the 1 MiB a flow file may have; keep large data outside the flow", name, blob.Size), nil
 		}
 		data, err := readBlob(blob)
 		if err != nil {
-			return nil, nil, nil, fmt.Errorf("read %s: %w", name, err)
+			return nil, folder{}, nil, fmt.Errorf("read %s: %w", name, err)
 		}
 		if e.Mode == filemode.Symlink {
-			fsys[name] = &fstest.MapFile{Data: data, Mode: fs.ModeSymlink | 0o777}
+			fsys.special[name] = fs.ModeSymlink | 0o777
 			continue
 		}
-		mode := fs.FileMode(0o644)
-		if e.Mode == filemode.Executable {
-			mode = 0o755
-		}
-		fsys[name] = &fstest.MapFile{Data: data, Mode: mode}
 		files = append(files, flow.File{Name: name, Data: data})
 	}
 	sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
+	fsys.files = files
 	return files, fsys, nil, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -107,7 +108,7 @@ func (q *Memory) work(ctx context.Context) {
 		q.ids = q.ids[1:]
 		q.mu.Unlock()
 		if err := q.exec.Execute(context.WithoutCancel(ctx), id); err != nil {
-			q.log.Error("execute run", "run", id, "err", err)
+			q.log.Error("execute run", logattr.Run(id), "err", err)
 		}
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	osexec "os/exec"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // Each engine figure sits next to its baseline in this file, so one
@@ -43,7 +43,7 @@ func benchPlan(b *testing.B, f *engine.Flow, sink Sink, parallel int) {
 	dir, tmp := b.TempDir(), b.TempDir()
 	o := Options{
 		ID: "r_bench", Flow: "bench", Dir: dir, TempDir: tmp, Sink: sink, Parallel: parallel,
-		Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+		Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{}},
 	}
 	b.ResetTimer()
 	for b.Loop() {
@@ -63,7 +63,7 @@ func bashLoop(b *testing.B, n int) {
 	b.Helper()
 	for b.Loop() {
 		for range n {
-			if err := osexec.Command("bash", "-c", "true").Run(); err != nil {
+			if err := exec.Command("bash", "-c", "true").Run(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -92,7 +92,7 @@ func BenchmarkPaired100(b *testing.B) {
 	}
 	o := Options{
 		ID: "r_bench", Flow: "bench", Dir: b.TempDir(), TempDir: b.TempDir(), Sink: discard{},
-		Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+		Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{}},
 	}
 	var nb, loop time.Duration
 	for b.Loop() {
@@ -102,7 +102,7 @@ func BenchmarkPaired100(b *testing.B) {
 		}
 		t1 := time.Now()
 		for range n {
-			if err := osexec.Command("bash", "-c", "true").Run(); err != nil {
+			if err := exec.Command("bash", "-c", "true").Run(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -146,7 +146,7 @@ func BenchmarkParallelLoop50(b *testing.B) {
 		errs := make(chan error, 50)
 		for range 50 {
 			wg.Go(func() {
-				if err := osexec.Command("bash", "-c", "true").Run(); err != nil {
+				if err := exec.Command("bash", "-c", "true").Run(); err != nil {
 					errs <- err
 				}
 			})
@@ -251,7 +251,7 @@ func BenchmarkSeqMillionPipeline(b *testing.B) {
 		sink := &fileSink{w: bufio.NewWriterSize(f, 64<<10)}
 		o := Options{
 			ID: "r_bench", Flow: "bench", Dir: dir, TempDir: tmp, Sink: sink,
-			Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+			Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{}},
 		}
 		var sum Summary
 		g := peakHeap(func() { sum, err = p.Run(context.Background(), o) })
@@ -276,7 +276,7 @@ func BenchmarkSeqMillionRaw(b *testing.B) {
 	out := filepath.Join(b.TempDir(), "seq.txt")
 	b.SetBytes(seqBytes)
 	for b.Loop() {
-		if err := osexec.Command("bash", "-c", "seq 1000000 > "+out).Run(); err != nil {
+		if err := exec.Command("bash", "-c", "seq 1000000 > "+out).Run(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -303,7 +303,7 @@ func TestSeqMemoryFlat(t *testing.T) {
 		sink := &fileSink{w: bufio.NewWriterSize(f, 64<<10)}
 		o := Options{
 			ID: "r_m", Flow: "m", Dir: t.TempDir(), TempDir: t.TempDir(), Sink: sink,
-			Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+			Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{}},
 		}
 		var sum Summary
 		g := peakHeap(func() { sum, err = p.Run(context.Background(), o) })

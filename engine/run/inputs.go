@@ -1,6 +1,7 @@
 package run
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -153,4 +154,25 @@ func number(f float64) any {
 		return int(f)
 	}
 	return f
+}
+
+// StoredInputs reads a run's stored inputs (a JSON object) back as a start
+// takes them: numbers as their text, converted again by the flow's
+// declarations (Inputs), so a large integer keeps its digits.
+func StoredInputs(b json.RawMessage) (map[string]any, error) {
+	out := map[string]any{}
+	if len(b) == 0 {
+		return out, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("read the run's inputs: %w", err)
+	}
+	for k, v := range out {
+		if n, ok := v.(json.Number); ok {
+			out[k] = n.String()
+		}
+	}
+	return out, nil
 }

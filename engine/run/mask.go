@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/opsbook/opsbook/engine/expr"
 )
 
 // Masker replaces every occurrence of a secret's value, and of its base64,
@@ -46,14 +48,15 @@ func NewMasker(values []string) *Masker {
 		// As HTML shows it (a secret pasted into a markdown note).
 		add(html.EscapeString(v))
 		add(strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;").Replace(v))
-		add(url.QueryEscape(v))
 		add(url.PathEscape(v))
-		add(percentEncode(v))
-		if j, err := json.Marshal(v); err == nil {
-			add(string(j[1 : len(j)-1]))
+		// encoding/json escapes <, > and & in HTML-safe mode (json.Marshal).
+		add(string(mustJSON(v)))
+		// Every form the template encoder writes (percent-encoded, form
+		// encoding, JSON and Python string bodies, markdown…): a secret put
+		// into a template is masked wherever the rendered text goes.
+		for _, f := range expr.Encodings(v) {
+			add(f)
 		}
-		// encoding/json escapes <, > and & in HTML-safe mode; cover that too.
-		add(strings.NewReplacer("<", `\u003c`, ">", `\u003e`, "&", `\u0026`).Replace(string(mustJSON(v))))
 	}
 	if len(forms) == 0 {
 		return &Masker{}
@@ -65,26 +68,6 @@ func NewMasker(values []string) *Masker {
 		pairs = append(pairs, f, "***")
 	}
 	return &Masker{r: strings.NewReplacer(pairs...)}
-}
-
-// percentEncode escapes every byte but RFC 3986's unreserved characters,
-// as Python's quote(v, safe=""), curl --data-urlencode and jq's @uri do;
-// url.QueryEscape and url.PathEscape leave some of those bytes alone or
-// write a space as +.
-func percentEncode(v string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~' {
-			b.WriteByte(c)
-			continue
-		}
-		b.WriteByte('%')
-		b.WriteByte(hex[c>>4])
-		b.WriteByte(hex[c&0xF])
-	}
-	return b.String()
 }
 
 // minInner is the shortest inner base64 form masked: shorter ones would

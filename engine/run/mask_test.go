@@ -10,7 +10,8 @@ import (
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
+	"github.com/opsbook/opsbook/engine/expr"
 )
 
 func TestMaskerForms(t *testing.T) {
@@ -63,7 +64,7 @@ func TestMaskerForms(t *testing.T) {
 func TestMaskAlso(t *testing.T) {
 	t.Parallel()
 	const other = "not-given-but-secret"
-	leak := func(ctx context.Context, req *exec.Request) (any, error) {
+	leak := func(ctx context.Context, req *executor.Request) (any, error) {
 		req.Output.Lines(engine.StreamStdout, []string{"found " + other})
 		return &engine.ShellResult{Stdout: other}, fmt.Errorf("failed near %s", other)
 	}
@@ -117,6 +118,51 @@ func TestMaskerHTML(t *testing.T) {
 	for _, form := range []string{`p&lt;a&gt;ss&amp;&#34;w0rd&#39;`, `p&lt;a&gt;ss&amp;&quot;w0rd'`} {
 		if got := m.String("<p>" + form + "</p>"); got != "<p>***</p>" {
 			t.Errorf("%q masked to %q", form, got)
+		}
+	}
+}
+
+// TestMaskerMasksTemplateEncodings: a secret put into a template comes out
+// masked in every form the template encoder writes, the form encoding and
+// percent-encoding of HTTP requests included. With the encoder's own test
+// (expr.TestEncodingsCoverEveryContext), no context can write a secret in a
+// form the masker does not know.
+func TestMaskerMasksTemplateEncodings(t *testing.T) {
+	t.Parallel()
+	secrets := []string{"p@ss w0rd&x=1/y+z~%", `a<b>"c'd\e`, "é ✓ 🚀 \u2028", "[link](http://x) *em* #h `code`", "tab\tnew\nline"}
+	for _, s := range secrets {
+		m := NewMasker([]string{s})
+		for _, f := range expr.Encodings(s) {
+			if got := m.String("a " + f + " b"); got != "a *** b" {
+				t.Errorf("secret %q, encoder's form %q: masked to %q", s, f, got)
+			}
+		}
+	}
+	// And end to end, through rendered templates of each language.
+	const s = "p@ss w0rd&x=1/y+z~%<é>"
+	env := expr.NewEnv(nil, nil, map[string]string{"tok": s}, engine.RunInfo{})
+	for _, tc := range []struct {
+		lang expr.Lang
+		src  string
+	}{
+		{expr.LangText, "v={{ secrets.tok }}"},
+		{expr.LangMarkdown, "The token: {{ secrets.tok }}"},
+		{expr.LangPython, "tok = {{ secrets.tok }}\nprint(tok)"},
+		{expr.LangHTTP, "GET https://example.com/a/{{ secrets.tok }}?q={{ secrets.tok }}\nAuthorization: Bearer {{ secrets.tok }}\n"},
+		{expr.LangHTTP, "POST https://example.com/\nContent-Type: application/json\n\n{\"a\": {{ secrets.tok }}, \"b\": \"x{{ secrets.tok }}y\"}"},
+		{expr.LangHTTP, "POST https://example.com/\nContent-Type: application/x-www-form-urlencoded\n\na={{ secrets.tok }}&b=2"},
+	} {
+		tpl, err := expr.ParseTemplate(tc.src, "t", tc.lang)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		out, _, err := tpl.Render(env)
+		if err != nil {
+			t.Fatalf("render %s: %v", tc.src, err)
+		}
+		masked := NewMasker([]string{s}).String(out)
+		if !strings.Contains(masked, "***") || strings.Contains(masked, "w0rd") {
+			t.Errorf("%v template %q rendered to %q, masked to %q", tc.lang, tc.src, out, masked)
 		}
 	}
 }

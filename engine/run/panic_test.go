@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // panicSink records every event and then panics on the ones it is told to,
@@ -70,8 +70,8 @@ func (b *logBuffer) records(t *testing.T) []map[string]any {
 func TestPanics(t *testing.T) {
 	t.Parallel()
 	secret := "hunter2-very-secret"
-	panicIn := map[string]func(ctx context.Context, req *exec.Request) (any, error){
-		"execute": func(ctx context.Context, req *exec.Request) (any, error) {
+	panicIn := map[string]func(ctx context.Context, req *executor.Request) (any, error){
+		"execute": func(ctx context.Context, req *executor.Request) (any, error) {
 			if req.Source == "boom" {
 				panic("executor blew up near " + secret)
 			}
@@ -82,7 +82,7 @@ func TestPanics(t *testing.T) {
 		"output": ok,
 		// The same, from a goroutine the executor starts, as the process
 		// executor's pumps do; the executor then waits for its context.
-		"output goroutine": func(ctx context.Context, req *exec.Request) (any, error) {
+		"output goroutine": func(ctx context.Context, req *executor.Request) (any, error) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
@@ -149,7 +149,7 @@ func TestPanics(t *testing.T) {
 				}
 				sum, err := p.Run(context.Background(), Options{
 					ID: "r_test", Flow: "test", Sink: sink, Dir: t.TempDir(), TempDir: t.TempDir(),
-					Executors: map[engine.Kind]exec.Executor{engine.KindShell: fakeExec{panicIn[where]}},
+					Executors: map[engine.Kind]executor.Executor{engine.KindShell: fakeExec{panicIn[where]}},
 					Logger:    slogJSON(logs),
 					Secrets:   map[string]string{"TOKEN": secret},
 				})
@@ -222,7 +222,7 @@ func TestPanicEndingCell(t *testing.T) {
 			sink := &panicSink{on: func(e *engine.Event) bool { return e.Type == engine.EventCellFinished && e.Cell == "b" }}
 			sum, err := p.Run(context.Background(), Options{
 				ID: "r_test", Flow: "test", Sink: sink, Dir: t.TempDir(), TempDir: t.TempDir(), Logger: slogJSON(logs),
-				Executors: map[engine.Kind]exec.Executor{engine.KindShell: fakeExec{func(ctx context.Context, req *exec.Request) (any, error) {
+				Executors: map[engine.Kind]executor.Executor{engine.KindShell: fakeExec{func(ctx context.Context, req *executor.Request) (any, error) {
 					return nil, fmt.Errorf("exit status 1")
 				}}},
 			})

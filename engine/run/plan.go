@@ -18,6 +18,19 @@ type Plan struct {
 	Flow  *engine.Flow
 	cells []*step
 	index map[string]int
+	// only, when set, marks the cells the plan was checked for
+	// (CompileCells): the others may not run.
+	only []bool
+}
+
+// Problem is one problem Compile finds, with the cell it is in.
+type Problem struct {
+	Cell string // the cell's name
+	// Option is the cell's option the problem is in ("if", "env",
+	// "needs"), "" when it is in the cell's source.
+	Option string
+	*engine.Error
+	index int // the cell's place in the flow
 }
 
 type envTmpl struct {
@@ -45,7 +58,83 @@ var runFields = map[string]bool{"id": true, "flow": true, "version": true, "star
 
 // Compile checks a flow's expressions, templates and references and builds
 // its plan. Errors are engine.Errors naming file:line:col.
-func Compile(f *engine.Flow) (*Plan, error) {
+func Compile(f *engine.Flow) (*Plan, error) { return CompileCells(f, nil) }
+
+// CompileCells is Compile for a run of only the named cells (nil: all of
+// them), whose results the others give from earlier runs: only the
+// problems of these cells stop it, as a notebook runs one cell while
+// another is half written. The plan runs no other cell, and its Secrets
+// are these cells'.
+func CompileCells(f *engine.Flow, cells []string) (*Plan, error) {
+	p, probs, err := check(f, cells)
+	if err != nil {
+		return nil, err
+	}
+	if len(probs) > 0 {
+		errs := make(engine.Errors, len(probs))
+		for i, pr := range probs {
+			errs[i] = pr.Error
+		}
+		return nil, errs
+	}
+	return p, nil
+}
+
+// Problems lists what stops a run of the named cells (nil: all of them),
+// each problem with the cell it is in: what CompileCells refuses, as the
+// studio shows it. The error is for a name that is not a cell.
+func Problems(f *engine.Flow, cells []string) ([]Problem, error) {
+	_, probs, err := check(f, cells)
+	return probs, err
+}
+
+// check compiles f for a run of cells and lists the problems of those.
+func check(f *engine.Flow, cells []string) (*Plan, []Problem, error) {
+	p, all := compile(f)
+	if cells != nil {
+		p.only = make([]bool, len(f.Cells))
+		for _, name := range cells {
+			i, ok := p.index[name]
+			if !ok {
+				return nil, nil, fmt.Errorf("%w: unknown cell %q; the cells of this flow are %s", engine.ErrInvalid, name, cellNames(f))
+			}
+			p.only[i] = true
+		}
+	}
+	var probs []Problem
+	for _, pr := range all {
+		if p.checked(pr.index) {
+			probs = append(probs, pr)
+		}
+	}
+	if len(probs) == 0 && f.EffectiveOrder() == engine.OrderGraph {
+		// A cell that does not run gives its earlier result and waits for
+		// nothing: only a cycle of cells that run stops the run.
+		if cyc := p.cycle(); cyc != nil {
+			names := make([]string, len(cyc))
+			for k, j := range cyc {
+				names[k] = f.Cells[j].Name
+			}
+			c := &f.Cells[cyc[0]]
+			probs = append(probs, Problem{Cell: c.Name, index: cyc[0], Error: engine.Errorf(c.Pos, "cells depend on each other in a cycle: %s; break the cycle by removing one reference or `needs`", strings.Join(names, " → "))})
+		}
+	}
+	return p, probs, nil
+}
+
+// checked reports whether the plan may run cell i.
+func (p *Plan) checked(i int) bool { return p.only == nil || p.only[i] }
+
+// Runs reports whether the plan may run the named cell: all of its cells,
+// or those CompileCells was given.
+func (p *Plan) Runs(name string) bool {
+	i, ok := p.index[name]
+	return ok && p.checked(i)
+}
+
+// compile builds the plan of every cell and lists the problems of each; a
+// cell with problems has no source or value to run.
+func compile(f *engine.Flow) (*Plan, []Problem) {
 	p := &Plan{Flow: f, index: make(map[string]int, len(f.Cells))}
 	for i := range f.Cells {
 		p.index[f.Cells[i].Name] = i
@@ -54,7 +143,10 @@ func Compile(f *engine.Flow) (*Plan, error) {
 	for _, in := range f.Inputs {
 		inputs[in.Name] = true
 	}
-	var errs engine.Errors
+	var probs []Problem
+	var c *engine.Cell // the cell being compiled
+	var at int         // and its place
+	var opt string     // and the option being compiled, "" for its source
 	add := func(err error) {
 		if err == nil {
 			return
@@ -63,17 +155,26 @@ func Compile(f *engine.Flow) (*Plan, error) {
 		var one *engine.Error
 		switch {
 		case asErrors(err, &list):
-			errs = append(errs, list...)
+			for _, e := range list {
+				probs = append(probs, Problem{Cell: c.Name, Option: opt, Error: e, index: at})
+			}
 		case asError(err, &one):
-			errs = append(errs, one)
+			probs = append(probs, Problem{Cell: c.Name, Option: opt, Error: one, index: at})
 		default:
-			errs = append(errs, &engine.Error{Msg: err.Error()})
+			probs = append(probs, Problem{Cell: c.Name, Option: opt, Error: &engine.Error{Msg: err.Error()}, index: at})
 		}
 	}
 	for i := range f.Cells {
-		c := &f.Cells[i]
+		c, at, opt = &f.Cells[i], i, ""
 		s := &step{cell: c, index: i}
 		var refs []expr.Ref
+		var refOpts []string // the option each ref is in, "" for the source
+		addRefs := func(rs []expr.Ref) {
+			refs = append(refs, rs...)
+			for range rs {
+				refOpts = append(refOpts, opt)
+			}
+		}
 		switch c.Kind {
 		case engine.KindExpr:
 			if strings.TrimSpace(c.Source) == "" {
@@ -85,14 +186,14 @@ func Compile(f *engine.Flow) (*Plan, error) {
 			add(err)
 			if e != nil {
 				s.value = e
-				refs = append(refs, e.Refs()...)
+				addRefs(e.Refs())
 			}
 		default:
 			t, err := expr.ParseTemplate(c.Source, c.File, expr.LangOf(c.Kind))
 			add(err)
 			if t != nil {
 				s.source = t
-				refs = append(refs, t.Refs()...)
+				addRefs(t.Refs())
 			}
 		}
 		if strings.TrimSpace(c.If) != "" {
@@ -100,13 +201,15 @@ func Compile(f *engine.Flow) (*Plan, error) {
 			if pos.File == "" {
 				pos = engine.Pos{File: "flow.yaml", Line: c.Pos.Line, Col: c.Pos.Col}
 			}
+			opt = "if"
 			e, err := expr.Compile(c.If, pos)
 			add(err)
 			if e != nil {
 				s.cond = e
-				refs = append(refs, e.Refs()...)
+				addRefs(e.Refs())
 			}
 		}
+		opt = "env"
 		for _, ev := range c.Env {
 			t, err := expr.ParseTemplate(ev.Value, "flow.yaml", expr.LangText)
 			if err != nil {
@@ -116,12 +219,14 @@ func Compile(f *engine.Flow) (*Plan, error) {
 				continue
 			}
 			s.env = append(s.env, envTmpl{name: ev.Name, tmpl: t})
-			refs = append(refs, shiftRefs(t.Refs(), ev.Pos)...)
+			addRefs(shiftRefs(t.Refs(), ev.Pos))
 		}
+		opt = ""
 		if c.Kind == engine.KindShell && s.source != nil {
 			add(checkShellEnv(s, c))
 		}
-		for _, r := range refs {
+		for k, r := range refs {
+			opt = refOpts[k]
 			switch r.Root {
 			case "cells":
 				if r.Name == "" {
@@ -162,6 +267,7 @@ func Compile(f *engine.Flow) (*Plan, error) {
 				}
 			}
 		}
+		opt = "needs"
 		for _, n := range c.Needs {
 			j, ok := p.index[n]
 			pos := c.NeedsPos
@@ -182,24 +288,11 @@ func Compile(f *engine.Flow) (*Plan, error) {
 		}
 		p.cells = append(p.cells, s)
 	}
-	if len(errs) == 0 && f.EffectiveOrder() == engine.OrderGraph {
-		if cyc := p.cycle(); cyc != nil {
-			names := make([]string, len(cyc))
-			for k, j := range cyc {
-				names[k] = f.Cells[j].Name
-			}
-			c := &f.Cells[cyc[0]]
-			errs = append(errs, engine.Errorf(c.Pos, "cells depend on each other in a cycle: %s; break the cycle by removing one reference or `needs`", strings.Join(names, " → ")))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return p, nil
+	return p, probs
 }
 
-// cycle returns the cells of one dependency cycle, first cell repeated at
-// the end, or nil.
+// cycle returns the cells of one dependency cycle among the cells the plan
+// runs, first cell repeated at the end, or nil.
 func (p *Plan) cycle() []int {
 	const (
 		white = iota
@@ -214,6 +307,9 @@ func (p *Plan) cycle() []int {
 		color[i] = grey
 		stack = append(stack, i)
 		for _, d := range p.cells[i].deps {
+			if !p.checked(d) {
+				continue
+			}
 			if color[d] == grey {
 				k := slices.Index(stack, d)
 				found = append(slices.Clone(stack[k:]), d)
@@ -228,7 +324,7 @@ func (p *Plan) cycle() []int {
 		return false
 	}
 	for i := range p.cells {
-		if color[i] == white && visit(i) {
+		if p.checked(i) && color[i] == white && visit(i) {
 			return found
 		}
 	}
@@ -277,10 +373,14 @@ func checkShellEnv(s *step, c *engine.Cell) error {
 	return nil
 }
 
-// Secrets lists the secret names the flow references, in first-use order.
+// Secrets lists the secret names the cells the plan runs reference, in
+// first-use order.
 func (p *Plan) Secrets() []string {
 	var out []string
-	for _, s := range p.cells {
+	for i, s := range p.cells {
+		if !p.checked(i) {
+			continue
+		}
 		for _, n := range s.secrets {
 			if !slices.Contains(out, n) {
 				out = append(out, n)
@@ -336,4 +436,56 @@ func shiftPos(p, at engine.Pos) engine.Pos {
 		return engine.Pos{File: at.File, Line: at.Line, Col: at.Col + p.Col - 1}
 	}
 	return engine.Pos{File: at.File, Line: at.Line + p.Line - 1, Col: p.Col}
+}
+
+// RerunCells lists, in flow order, the cells a re-run of an earlier run of
+// f executes, given which cells ended well in it (ok: succeeded, or
+// skipped because their `if` was false): in notebook order every cell from
+// the first one that did not end well; in graph order every cell that did
+// not end well and every cell that depends on one of those (references or
+// `needs`, directly or not). The other cells give their earlier results.
+// The flow's problems do not matter here: a re-run checks the cells it
+// executes (CompileCells).
+func RerunCells(f *engine.Flow, ok func(name string) bool) []string {
+	again := make([]bool, len(f.Cells))
+	if f.EffectiveOrder() == engine.OrderGraph {
+		p, _ := compile(f)
+		for i := range f.Cells {
+			again[i] = !ok(f.Cells[i].Name)
+		}
+		// Spread to dependents until nothing changes: a cycle (a flow
+		// that cannot have run) ends too.
+		for changed := true; changed; {
+			changed = false
+			for i, s := range p.cells {
+				if again[i] {
+					continue
+				}
+				for _, d := range s.deps {
+					if again[d] {
+						again[i], changed = true, true
+						break
+					}
+				}
+			}
+		}
+	} else {
+		from := len(f.Cells)
+		for i := range f.Cells {
+			if !ok(f.Cells[i].Name) {
+				from = i
+				break
+			}
+		}
+		for i := from; i < len(f.Cells); i++ {
+			again[i] = true
+		}
+	}
+	var out []string
+	for i, c := range f.Cells {
+		if again[i] {
+			out = append(out, c.Name)
+		}
+	}
+	return out
 }

@@ -13,8 +13,9 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/expr"
+	"github.com/opsbook/opsbook/engine/logattr"
 )
 
 // Sink receives a run's events in seq order, one call at a time. It must
@@ -46,7 +47,7 @@ type Options struct {
 	Dir     string
 	TempDir string
 	// Executors run the kinds that start processes or do I/O.
-	Executors map[engine.Kind]exec.Executor
+	Executors map[engine.Kind]executor.Executor
 	Sink      Sink
 	// Parallel bounds the cells running at once in graph order
 	// (default 2×GOMAXPROCS, at least 4).
@@ -58,6 +59,21 @@ type Options struct {
 	// DefaultTimeout bounds an attempt of a cell that sets no timeout of
 	// its own (0: no bound, as `opsbook run` on a workstation).
 	DefaultTimeout time.Duration
+	// PlaceByLine says where in a cell's own source an error is as "line
+	// L, column C" rather than file:line:col (and drops flow.yaml from
+	// errors in its options): the studio shows cells, not the files
+	// behind them. `opsbook run` keeps the files.
+	PlaceByLine bool
+	// Approver decides approval cells; without one they fail.
+	Approver Approver
+	// Resume continues a run that waited (ErrWaiting): its events go on
+	// after FirstSeq, and it does not start again: it sends run.resumed,
+	// not run.started.
+	Resume   bool
+	FirstSeq int64
+	// Asked are the approval cells that asked already, in an earlier part
+	// of this run: their message is in the log, and is not shown again.
+	Asked map[string]bool
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -83,7 +99,9 @@ type Summary struct {
 // Run executes the plan. It returns an error, before emitting anything,
 // when the run cannot start (a missing secret, an unknown cell in
 // Options.Cells); otherwise every scheduled cell ends with a final status
-// and the last event is run.finished. Cancel ctx with cause
+// and the last event is run.finished, unless an approval cell waits
+// (ErrWaiting): then the run's Summary.Status is waiting, the cells that
+// could not go on stay pending, and there is no run.finished. Cancel ctx with cause
 // engine.ErrCanceled to cancel the run.
 func (p *Plan) Run(ctx context.Context, o Options) (Summary, error) {
 	if o.Now == nil {
@@ -121,6 +139,12 @@ func (p *Plan) Run(ctx context.Context, o Options) (Summary, error) {
 			scheduled[i] = true
 		}
 	}
+	for i, on := range scheduled {
+		if on && !p.checked(i) {
+			// Its problems were not looked at (CompileCells).
+			return Summary{}, fmt.Errorf("%w: cell %s was not checked for this run", engine.ErrInvalid, p.cells[i].cell.Name)
+		}
+	}
 	secretValues := make([]string, 0, len(o.Secrets))
 	for _, v := range o.Secrets {
 		secretValues = append(secretValues, v)
@@ -129,6 +153,7 @@ func (p *Plan) Run(ctx context.Context, o Options) (Summary, error) {
 	r := &runner{
 		p:         p,
 		o:         o,
+		seq:       max(o.FirstSeq, 0),
 		masker:    NewMasker(secretValues),
 		scheduled: scheduled,
 		results:   make([]any, len(p.cells)),
@@ -159,7 +184,8 @@ type runner struct {
 	emitMu sync.Mutex
 	seq    int64
 
-	mu      sync.Mutex // guards results and status
+	mu      sync.Mutex // guards results, status and waiting
+	waiting bool       // a cell waits for people: the run stops, unfinished
 	results []any
 	status  []CellSummary
 	done    []chan struct{}
@@ -192,9 +218,9 @@ func (r *runner) emitSafe(e *engine.Event) {
 // the cell, so it is never retried.
 func (r *runner) logPanic(cell, what string, v any) error {
 	msg := r.masker.String(fmt.Sprint(v))
-	args := []any{"run", r.o.ID, "panic", msg, "stack", string(debug.Stack())}
+	args := []any{logattr.Run(r.o.ID), "panic", msg, "stack", string(debug.Stack())}
 	if cell != "" {
-		args = append(args, "cell", cell)
+		args = append(args, logattr.Cell(cell))
 	}
 	r.o.Logger.Error(what+" panicked; this is a bug in Opsbook", args...)
 	return fmt.Errorf("%w: %s panicked: %s; this is a bug in Opsbook, not in the cell (its stack is in the log)", errNoRetry, what, msg)
@@ -212,7 +238,12 @@ func (r *runner) run(ctx context.Context) Summary {
 	if names == nil {
 		names = []string{}
 	}
-	r.emitSafe(&engine.Event{Type: engine.EventRunStarted, Flow: r.o.Flow, Version: r.o.Version, Hash: r.o.Hash, Inputs: r.o.Inputs, Cells: names})
+	if !r.o.Resume {
+		r.emitSafe(&engine.Event{Type: engine.EventRunStarted, Flow: r.o.Flow, Version: r.o.Version, Hash: r.o.Hash, Inputs: r.o.Inputs, Cells: names})
+	} else {
+		// Whoever watches the run sees it going again.
+		r.emitSafe(&engine.Event{Type: engine.EventRunResumed, Status: string(engine.RunRunning)})
+	}
 
 	if r.p.Flow.EffectiveOrder() == engine.OrderGraph {
 		r.runGraph(ctx)
@@ -241,7 +272,14 @@ func (r *runner) run(ctx context.Context) Summary {
 			}
 		}
 	}
+	waiting := r.waiting
 	r.mu.Unlock()
+	if waiting && sum.Status == engine.RunSucceeded {
+		// Nothing failed or was canceled meanwhile: the run waits, and
+		// its end is for the part that runs after the decision.
+		sum.Status = engine.RunWaiting
+		return sum
+	}
 	if sum.Status == engine.RunCanceled && context.Cause(ctx) != nil && !errors.Is(context.Cause(ctx), engine.ErrCanceled) {
 		sum.Error = "canceled: " + context.Cause(ctx).Error()
 	}
@@ -255,10 +293,15 @@ func (r *runner) runNotebook(ctx context.Context) {
 		if !r.scheduled[i] {
 			continue
 		}
-		if st := r.notebookCell(ctx, s, stopped); st == engine.CellFailed && !s.cell.ContinueOnError {
+		st := r.notebookCell(ctx, s, stopped)
+		if st == engine.CellFailed && !s.cell.ContinueOnError {
 			stopped = true
 		}
 		close(r.done[i])
+		if st == engine.CellWaiting {
+			// The cells below wait, pending, for the decision.
+			return
+		}
 	}
 }
 
@@ -309,8 +352,16 @@ func (r *runner) runGraph(ctx context.Context) {
 					blocked = r.p.cells[d].cell.Name
 					break
 				}
+				if st == engine.CellWaiting || st == engine.CellPending {
+					// It waits for a decision, or comes after one that
+					// does: this cell stays pending, for the resumed run.
+					blocked = "\x00"
+				}
 			}
 			r.mu.Unlock()
+			if blocked == "\x00" {
+				return
+			}
 			if blocked != "" {
 				r.finish(i, engine.CellSkipped, 0, 0, nil, "cell "+blocked+" did not succeed")
 				return
@@ -401,13 +452,16 @@ func (r *runner) runCell(ctx context.Context, s *step) engine.CellStatus {
 	if s.cond != nil {
 		ok, err := s.cond.EvalBool(env)
 		if err != nil {
-			r.finish(s.index, engine.CellFailed, 0, 0, nil, "if: "+err.Error())
+			r.finish(s.index, engine.CellFailed, 0, 0, nil, "if: "+r.describe(c, err))
 			return engine.CellFailed
 		}
 		if !ok {
 			r.finish(s.index, engine.CellSkipped, 0, 0, nil, "if: "+strings.TrimSpace(c.If)+" is false")
 			return engine.CellSkipped
 		}
+	}
+	if c.Kind == engine.KindApproval {
+		return r.approve(ctx, s, env)
 	}
 	if c.Kind == engine.KindMarkdown {
 		text, _, err := s.source.Render(env)
@@ -463,9 +517,29 @@ func (r *runner) runCell(ctx context.Context, s *step) engine.CellStatus {
 		r.finish(s.index, engine.CellCanceled, n, d, result, msg)
 		return engine.CellCanceled
 	default:
-		r.finish(s.index, engine.CellFailed, n, d, result, strings.TrimPrefix(err.Error(), errNoRetry.Error()+": "))
+		r.finish(s.index, engine.CellFailed, n, d, result, r.describe(c, err))
 		return engine.CellFailed
 	}
+}
+
+// describe is the message of a cell's error, placed as Options.PlaceByLine
+// says.
+func (r *runner) describe(c *engine.Cell, err error) string {
+	msg := strings.TrimPrefix(err.Error(), errNoRetry.Error()+": ")
+	var e *engine.Error
+	if !r.o.PlaceByLine || !errors.As(err, &e) || e.Pos.File == "" {
+		return msg
+	}
+	var where string
+	switch {
+	case e.Pos.File == c.File && e.Pos.Line > 0:
+		where = fmt.Sprintf("line %d, column %d: ", e.Pos.Line, e.Pos.Col)
+	case e.Pos.File == "flow.yaml":
+		// if and env: what the studio's options panel edits.
+	default:
+		return msg
+	}
+	return strings.Replace(msg, e.Error(), where+e.Msg, 1)
 }
 
 // recoverCell, deferred where cell i runs, turns a panic that escapes it
@@ -569,7 +643,7 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 	pctx, stop := context.WithCancelCause(actx)
 	defer stop(nil)
 	aout := &attemptOutput{out: out, stop: stop}
-	req := &exec.Request{
+	req := &executor.Request{
 		Cell: c, Run: r.info, Attempt: n, Source: src, Params: params,
 		Env: vars, Dir: r.o.Dir, TempDir: r.o.TempDir, Output: aout,
 	}
@@ -588,7 +662,7 @@ func (r *runner) attempt(ctx context.Context, s *step, env expr.Env, n int, out 
 // A panic on a goroutine the executor starts itself is out of reach here:
 // an executor must recover on its own goroutines (or, like the process
 // executor's pumps, only call Output there, which is guarded).
-func (r *runner) execute(ctx context.Context, ex exec.Executor, req *exec.Request) (res any, err error) {
+func (r *runner) execute(ctx context.Context, ex executor.Executor, req *executor.Request) (res any, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			res, err = nil, r.logPanic(req.Cell.Name, "the cell's "+string(req.Cell.Kind)+" executor", v)

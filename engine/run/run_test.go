@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -13,17 +15,19 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // fakeExec runs a Go function per cell, so scheduling can be tested
-// without processes; the real executors are tested in engine/exec and end
+// without processes; the real executors are tested in engine/executor and end
 // to end in cli.
 type fakeExec struct {
-	fn func(ctx context.Context, req *exec.Request) (any, error)
+	fn func(ctx context.Context, req *executor.Request) (any, error)
 }
 
-func (f fakeExec) Execute(ctx context.Context, req *exec.Request) (any, error) { return f.fn(ctx, req) }
+func (f fakeExec) Execute(ctx context.Context, req *executor.Request) (any, error) {
+	return f.fn(ctx, req)
+}
 
 type recorder struct {
 	mu     sync.Mutex
@@ -52,7 +56,7 @@ func cell(name string, kind engine.Kind, src string) engine.Cell {
 	return engine.Cell{Name: name, Kind: kind, File: name + kind.Ext(), Source: src}
 }
 
-func runFlow(t *testing.T, f *engine.Flow, fn func(ctx context.Context, req *exec.Request) (any, error), mod func(*Options)) (Summary, *recorder) {
+func runFlow(t *testing.T, f *engine.Flow, fn func(ctx context.Context, req *executor.Request) (any, error), mod func(*Options)) (Summary, *recorder) {
 	t.Helper()
 	p, err := Compile(f)
 	if err != nil {
@@ -61,7 +65,7 @@ func runFlow(t *testing.T, f *engine.Flow, fn func(ctx context.Context, req *exe
 	rec := &recorder{}
 	o := Options{
 		ID: "r_test", Flow: "test", Sink: rec, Dir: t.TempDir(), TempDir: t.TempDir(),
-		Executors: map[engine.Kind]exec.Executor{engine.KindShell: fakeExec{fn}},
+		Executors: map[engine.Kind]executor.Executor{engine.KindShell: fakeExec{fn}},
 	}
 	if mod != nil {
 		mod(&o)
@@ -112,7 +116,7 @@ func checkStream(t *testing.T, evs []engine.Event, only []string, f *engine.Flow
 	}
 }
 
-func ok(ctx context.Context, req *exec.Request) (any, error) {
+func ok(ctx context.Context, req *executor.Request) (any, error) {
 	req.Output.Lines(engine.StreamStdout, []string{"ran " + req.Cell.Name + ": " + req.Source})
 	return &engine.ShellResult{Stdout: req.Source}, nil
 }
@@ -134,7 +138,7 @@ func TestNotebookOrderAndData(t *testing.T) {
 	}
 	var mu sync.Mutex
 	envs := map[string][]string{}
-	sum, rec := runFlow(t, f, func(ctx context.Context, req *exec.Request) (any, error) {
+	sum, rec := runFlow(t, f, func(ctx context.Context, req *executor.Request) (any, error) {
 		mu.Lock()
 		envs[req.Cell.Name] = req.Env
 		mu.Unlock()
@@ -174,7 +178,7 @@ func TestNotebookOrderAndData(t *testing.T) {
 
 func TestFailureStopsNotebookUnlessContinue(t *testing.T) {
 	t.Parallel()
-	fail := func(ctx context.Context, req *exec.Request) (any, error) {
+	fail := func(ctx context.Context, req *executor.Request) (any, error) {
 		if strings.Contains(req.Source, "fail") {
 			return &engine.ShellResult{ExitCode: 3}, errors.New("exit status 3")
 		}
@@ -229,7 +233,7 @@ func TestIfSkipsAndRunGoesOn(t *testing.T) {
 func TestRetries(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int32
-	flaky := func(ctx context.Context, req *exec.Request) (any, error) {
+	flaky := func(ctx context.Context, req *executor.Request) (any, error) {
 		if req.Attempt != int(calls.Add(1)) {
 			return nil, fmt.Errorf("attempt %d out of order", req.Attempt)
 		}
@@ -268,7 +272,7 @@ func TestRetries(t *testing.T) {
 
 func TestTimeoutPerAttempt(t *testing.T) {
 	t.Parallel()
-	slow := func(ctx context.Context, req *exec.Request) (any, error) {
+	slow := func(ctx context.Context, req *executor.Request) (any, error) {
 		<-ctx.Done()
 		return nil, context.Cause(ctx)
 	}
@@ -285,7 +289,7 @@ func TestTimeoutPerAttempt(t *testing.T) {
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	started := make(chan struct{})
-	block := func(ctx context.Context, req *exec.Request) (any, error) {
+	block := func(ctx context.Context, req *executor.Request) (any, error) {
 		if req.Cell.Name == "b" {
 			close(started)
 			<-ctx.Done()
@@ -303,7 +307,7 @@ func TestCancel(t *testing.T) {
 	rec := &recorder{}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() { <-started; cancel(engine.ErrCanceled) }()
-	sum, err := p.Run(ctx, Options{ID: "r_c", Sink: rec, Executors: map[engine.Kind]exec.Executor{engine.KindShell: fakeExec{block}}})
+	sum, err := p.Run(ctx, Options{ID: "r_c", Sink: rec, Executors: map[engine.Kind]executor.Executor{engine.KindShell: fakeExec{block}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +321,7 @@ func TestCancel(t *testing.T) {
 func TestGraphParallelAndSkipDependents(t *testing.T) {
 	t.Parallel()
 	var running, peak atomic.Int32
-	work := func(ctx context.Context, req *exec.Request) (any, error) {
+	work := func(ctx context.Context, req *executor.Request) (any, error) {
 		n := running.Add(1)
 		for {
 			p := peak.Load()
@@ -385,7 +389,7 @@ func TestCompileErrors(t *testing.T) {
 
 func TestSecretsMasked(t *testing.T) {
 	t.Parallel()
-	leak := func(ctx context.Context, req *exec.Request) (any, error) {
+	leak := func(ctx context.Context, req *executor.Request) (any, error) {
 		req.Output.Lines(engine.StreamStdout, []string{"token " + req.Source, "b64 czNjcjN0LXZhbHVl", "url s3cr3t%2Fvalue%21"})
 		return &engine.ShellResult{Stdout: req.Source, Outputs: map[string]any{"t": req.Source}}, fmt.Errorf("failed with %s", req.Source)
 	}
@@ -515,7 +519,7 @@ func TestShellEnvValues(t *testing.T) {
 		rec := &recorder{}
 		_, err = p.Run(context.Background(), Options{
 			ID: "r_env", Flow: "env", Sink: rec, Dir: t.TempDir(), TempDir: t.TempDir(), Inputs: map[string]any{"n": tc.value},
-			Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{}},
+			Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{}},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -530,5 +534,83 @@ func TestShellEnvValues(t *testing.T) {
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatal("an env value ran as code")
+	}
+}
+
+// An http cell runs through the real executor: an answer it does not
+// accept fails the attempt (and is retried), and later cells still see
+// what a failed call answered; the body is in the result, not in the log
+// or the error, so a page shows it once.
+func TestHTTPStatusFailsAndRetries(t *testing.T) {
+	t.Parallel()
+	var flakyCalls atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /flaky", func(w http.ResponseWriter, r *http.Request) {
+		if flakyCalls.Add(1) == 1 {
+			http.Error(w, "warming up", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprint(w, "ready")
+	})
+	mux.HandleFunc("GET /missing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Reason", "gone")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprint(w, `{"error": "no such order"}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	f := &engine.Flow{Cells: []engine.Cell{
+		cell("warm", engine.KindHTTP, "GET "+srv.URL+"/flaky\n"),
+		cell("lookup", engine.KindHTTP, "GET "+srv.URL+"/missing\n"),
+		cell("seen", engine.KindExpr, `{"status": cells.lookup.status, "error": cells.lookup.body.error, "reason": cells.lookup.headers["X-Reason"]}`),
+		cell("tolerant", engine.KindHTTP, "GET "+srv.URL+"/missing\n"),
+	}}
+	f.Cells[0].Retries = 2
+	f.Cells[1].ContinueOnError = true
+	f.Cells[3].ExpectStatus = []string{"2xx", "404"}
+	sum, rec := runFlow(t, f, ok, func(o *Options) {
+		o.Executors[engine.KindHTTP] = executor.HTTP{}
+	})
+	var got []string
+	for _, c := range sum.Cells {
+		got = append(got, fmt.Sprintf("%s %s %d", c.Name, c.Status, c.Attempts))
+	}
+	if want := "warm succeeded 2,lookup failed 1,seen succeeded 1,tolerant succeeded 1"; strings.Join(got, ",") != want {
+		t.Fatalf("cells %v; want %s", got, want)
+	}
+	if sum.Status != engine.RunSucceeded {
+		t.Errorf("run %s; want succeeded (lookup may fail)", sum.Status)
+	}
+	if e := sum.Cells[1].Error; !strings.Contains(e, "answered 404 Not Found; the cell expects 2xx") {
+		t.Errorf("lookup's error %q", e)
+	}
+	fin := rec.finished()
+	var seen struct{ Value map[string]any }
+	if err := json.Unmarshal(fin["seen"].Result, &seen); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"status": float64(404), "error": "no such order", "reason": "gone"}; fmt.Sprint(seen.Value) != fmt.Sprint(want) {
+		t.Errorf("a later cell sees %v of the failed call; want %v", seen.Value, want)
+	}
+	// The body once: in the failed cell's result, not in its log or error.
+	if !strings.Contains(string(fin["lookup"].Result), "no such order") {
+		t.Errorf("lookup's result %s lacks the body", fin["lookup"].Result)
+	}
+	if strings.Contains(fin["lookup"].Error, "no such order") {
+		t.Errorf("lookup's error repeats the body: %q", fin["lookup"].Error)
+	}
+	for _, e := range rec.events {
+		if e.Type == engine.EventCellLog && e.Cell == "lookup" {
+			for _, l := range e.Lines {
+				if strings.Contains(l, "no such order") {
+					t.Errorf("lookup's log repeats the body: %q", l)
+				}
+			}
+		}
+	}
+	if n := flakyCalls.Load(); n != 2 {
+		t.Errorf("warm was called %d times; want 2 (a 503, then a 200)", n)
 	}
 }

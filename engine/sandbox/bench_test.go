@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	osexec "os/exec"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/sandbox"
 )
@@ -44,7 +44,7 @@ func benchFlow(b *testing.B, box bool) {
 		dir, tmp := filepath.Join(root, fmt.Sprint(i), "work"), filepath.Join(root, fmt.Sprint(i), "tmp")
 		os.MkdirAll(dir, 0o700)
 		os.MkdirAll(tmp, 0o700)
-		var sp exec.Spawner = exec.Fork{}
+		var sp executor.Spawner = executor.Fork{}
 		var sb *sandbox.Sandbox
 		if box {
 			sb, err = sandbox.Config{}.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: sandbox.NetOutbound, Limits: sandbox.DefaultLimits})
@@ -55,7 +55,7 @@ func benchFlow(b *testing.B, box bool) {
 		}
 		sum, err := p.Run(context.Background(), run.Options{
 			ID: "r_bench", Flow: "bench", Dir: dir, TempDir: tmp, Sink: discard{},
-			Executors: map[engine.Kind]exec.Executor{engine.KindShell: exec.Shell{Spawner: sp}},
+			Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{Spawner: sp}},
 		})
 		if sb != nil {
 			sb.Close()
@@ -76,7 +76,7 @@ func BenchmarkFlow100TrueSandbox(b *testing.B) { benchFlow(b, true) }
 func BenchmarkBashLoop100(b *testing.B) {
 	for b.Loop() {
 		for range 100 {
-			if err := osexec.Command("bash", "-c", "true").Run(); err != nil {
+			if err := exec.Command("bash", "-c", "true").Run(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -93,7 +93,7 @@ func BenchmarkBwrapTrue10(b *testing.B) {
 		"--proc", "/proc", "--dev", "/dev", "--", "/usr/bin/true"}
 	for b.Loop() {
 		for range 10 {
-			if out, err := osexec.Command("bwrap", args...).CombinedOutput(); err != nil {
+			if out, err := exec.Command("bwrap", args...).CombinedOutput(); err != nil {
 				b.Fatalf("%v %s", err, out)
 			}
 		}
@@ -109,7 +109,7 @@ func benchSpawn(b *testing.B, box bool) {
 	dir, tmp := filepath.Join(root, "work"), filepath.Join(root, "tmp")
 	os.MkdirAll(dir, 0o700)
 	os.MkdirAll(tmp, 0o700)
-	var sp exec.Spawner = exec.Fork{}
+	var sp executor.Spawner = executor.Fork{}
 	if box {
 		sb, err := sandbox.Config{}.Start(sandbox.Run{Dir: dir, TempDir: tmp, Network: sandbox.NetNone, Limits: sandbox.DefaultLimits})
 		if err != nil {
@@ -121,7 +121,7 @@ func benchSpawn(b *testing.B, box bool) {
 	devnull, _ := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	defer devnull.Close()
 	for b.Loop() {
-		p, err := sp.Spawn(&exec.Spec{Program: "/usr/bin/true", Env: sp.Env(), Dir: sp.Path(dir), Stdout: devnull, Stderr: devnull})
+		p, err := sp.Spawn(&executor.Spec{Program: "/usr/bin/true", Env: sp.Env(), Dir: sp.Path(dir), Stdout: devnull, Stderr: devnull})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 	"sync"
 	"syscall"
 
-	opsexec "github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // Groups records, in a file, the process groups of cells started without a
@@ -22,7 +22,7 @@ type Groups struct {
 	live map[int]uint64 // pgid → start time
 }
 
-var _ opsexec.Tracker = (*Groups)(nil)
+var _ executor.Tracker = (*Groups)(nil)
 
 // NewGroups records groups in the file at path.
 func NewGroups(path string) *Groups {

@@ -24,7 +24,7 @@ import (
 	"syscall"
 	"time"
 
-	opsexec "github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 )
 
 // Where the run's directories appear inside the sandbox.
@@ -101,7 +101,7 @@ type Sandbox struct {
 	closed  chan struct{} // closed when the reader is done
 }
 
-var _ opsexec.Spawner = (*Sandbox)(nil)
+var _ executor.Spawner = (*Sandbox)(nil)
 
 func (c Config) uid() (uid, gid int, userns bool) {
 	if os.Geteuid() != 0 {
@@ -355,7 +355,7 @@ func (s *Sandbox) Path(host string) string {
 }
 
 // Spawn starts a cell in the sandbox.
-func (s *Sandbox) Spawn(spec *opsexec.Spec) (opsexec.Proc, error) {
+func (s *Sandbox) Spawn(spec *executor.Spec) (executor.Proc, error) {
 	s.mu.Lock()
 	if s.dead != nil {
 		err := s.dead
@@ -555,7 +555,7 @@ func (c Config) Check() error {
 		return err
 	}
 	defer devnull.Close()
-	p, err := s.Spawn(&opsexec.Spec{Program: "true", Env: s.Env(), Dir: InsideDir, Stdout: devnull, Stderr: devnull})
+	p, err := s.Spawn(&executor.Spec{Program: "true", Env: s.Env(), Dir: InsideDir, Stdout: devnull, Stderr: devnull})
 	if err != nil {
 		return fmt.Errorf("run a process in the sandbox: %w", err)
 	}

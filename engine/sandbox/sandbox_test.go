@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/sandbox"
 )
 
@@ -72,7 +72,7 @@ func setup(t *testing.T, net sandbox.Network, lim sandbox.Limits) *env {
 func (e *env) sh(t *testing.T, ctx context.Context, name, src string) (*engine.ShellResult, string, error) {
 	t.Helper()
 	out := &lines{}
-	res, err := exec.Shell{Spawner: e.sb, Grace: 500 * time.Millisecond}.Execute(ctx, &exec.Request{
+	res, err := executor.Shell{Spawner: e.sb, Grace: 500 * time.Millisecond}.Execute(ctx, &executor.Request{
 		Cell: &engine.Cell{Name: name, Kind: engine.KindShell}, Run: engine.RunInfo{ID: "r1"},
 		Source: src, Dir: e.dir, TempDir: e.tmp, Output: out,
 	})
@@ -137,7 +137,7 @@ func TestSandboxFilesAndOutputs(t *testing.T) {
 	}
 	// $OPSBOOK_OUTPUT reaches the result.
 	out2 := &lines{}
-	r, err := exec.Shell{Spawner: e.sb}.Execute(ctx, &exec.Request{
+	r, err := executor.Shell{Spawner: e.sb}.Execute(ctx, &executor.Request{
 		Cell: &engine.Cell{Name: "three", Kind: engine.KindShell}, Run: engine.RunInfo{ID: "r1"},
 		Source: `echo 'answer=42' >> "$OPSBOOK_OUTPUT"`, Dir: e.dir, TempDir: e.tmp, Output: out2,
 	})
@@ -158,7 +158,7 @@ func TestSandboxFilesAndOutputs(t *testing.T) {
 func TestSandboxPython(t *testing.T) {
 	e := setup(t, sandbox.NetNone, sandbox.DefaultLimits)
 	out := &lines{}
-	res, err := exec.Python{Spawner: e.sb}.Execute(context.Background(), &exec.Request{
+	res, err := executor.Python{Spawner: e.sb}.Execute(context.Background(), &executor.Request{
 		Cell: &engine.Cell{Name: "py", Kind: engine.KindPython}, Run: engine.RunInfo{ID: "r1"},
 		Source: fmt.Sprintf(`
 import os
@@ -264,7 +264,7 @@ func TestSandboxCancelAndTimeoutKillTheTree(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			_, out, err := e.sh(t, ctx, how, fmt.Sprintf("trap '' TERM; (sleep %s; echo child) & sleep %s; echo late", marker, marker))
-			var stop *exec.StopError
+			var stop *executor.StopError
 			if !errors.As(err, &stop) {
 				t.Fatalf("err = %v, want a StopError\n%s", err, out)
 			}
@@ -300,7 +300,7 @@ func TestSandboxForkBombIsStopped(t *testing.T) {
 		peak <- max
 	}()
 	_, out, err := e.sh(t, ctx, name, `f(){ f | f & }; f; exec sleep 5`)
-	var stop *exec.StopError
+	var stop *executor.StopError
 	if !errors.As(err, &stop) {
 		t.Fatalf("err = %v, want the timeout\n%s", err, out)
 	}

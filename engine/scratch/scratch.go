@@ -13,15 +13,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
 // Provider gives a run its workspace's scratch database file. The caller
-// uses path (exec.SQL{Scratch: path}) until release, and calls release
-// once, after closing every connection to the file (exec.SQL.Close).
+// uses path (executor.SQL{Scratch: path}) until release, and calls release
+// once, after closing every connection to the file (executor.SQL.Close).
 type Provider interface {
 	Open(ctx context.Context, workspaceID string) (path string, release func(ctx context.Context) error, err error)
 }
@@ -35,10 +36,10 @@ var ErrTooLarge = errors.New("scratch database too large")
 
 // workspaceID is what a workspace id looks like (store.NewID("w")): safe
 // as one path element.
-var workspaceID = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var workspaceID = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 
 func checkWorkspace(id string) error {
-	if !workspaceID.MatchString(id) {
+	if !workspaceID().MatchString(id) {
 		return fmt.Errorf("open the scratch database: %q is not a workspace id", id)
 	}
 	return nil
@@ -51,7 +52,7 @@ func Uses(f *engine.Flow) bool {
 		return false
 	}
 	for _, c := range f.Cells {
-		if c.Kind == engine.KindSQL && (c.Connection == "" || c.Connection == exec.ScratchConnection) {
+		if c.Kind == engine.KindSQL && (c.Connection == "" || c.Connection == executor.ScratchConnection) {
 			return true
 		}
 	}

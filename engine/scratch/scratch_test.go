@@ -17,7 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/clock"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -82,9 +83,9 @@ func (nopOutput) Lines(string, []string) {}
 // and closes the file's connections.
 func query(t *testing.T, path, sql string) *engine.SQLResult {
 	t.Helper()
-	x := &exec.SQL{Scratch: path}
+	x := &executor.SQL{Scratch: path}
 	defer x.Close()
-	res, err := x.Execute(context.Background(), &exec.Request{
+	res, err := x.Execute(context.Background(), &executor.Request{
 		Cell:   &engine.Cell{Name: "q", Kind: engine.KindSQL, File: "q.sql"},
 		Source: sql, Output: nopOutput{},
 	})
@@ -220,7 +221,9 @@ func TestSharedSeesWrites(t *testing.T) {
 }
 
 // TestSharedTakesTurns: two Opens of one workspace, on two workers or on
-// one, run one after the other; another workspace does not wait.
+// one, run one after the other; another workspace does not wait. The
+// providers' clock is the test's: a waiting Open's timer shows it asked for
+// the lease and was refused, so the test needs no sleep to know it waits.
 func TestSharedTakesTurns(t *testing.T) {
 	t.Parallel()
 	dialects(t, func(t *testing.T, dialect string) {
@@ -230,14 +233,17 @@ func TestSharedTakesTurns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p1 := NewShared(SharedConfig{Store: st1, Dir: t.TempDir(), Logger: quiet, Poll: 20 * time.Millisecond})
-		p2 := NewShared(SharedConfig{Store: st2, Dir: t.TempDir(), Logger: quiet, Poll: 20 * time.Millisecond})
+		clk := clock.NewFake(time.Now())
+		p1 := NewShared(SharedConfig{Store: st1, Dir: t.TempDir(), Logger: quiet, Poll: 20 * time.Millisecond, Clock: clk})
+		p2 := NewShared(SharedConfig{Store: st2, Dir: t.TempDir(), Logger: quiet, Poll: 20 * time.Millisecond, Clock: clk})
 		for _, second := range []*Shared{p2, p1} {
 			path, release := open(t, p1, ws)
 			query(t, path, "CREATE TABLE IF NOT EXISTS people (name TEXT); INSERT INTO people VALUES ('x')")
-			got := make(chan string, 1)
+			got, opened, returned := make(chan string, 1), make(chan struct{}), make(chan struct{})
 			go func() {
+				defer close(returned)
 				path, release, err := second.Open(ctx, ws)
+				close(opened)
 				if err != nil {
 					got <- err.Error()
 					return
@@ -245,10 +251,13 @@ func TestSharedTakesTurns(t *testing.T) {
 				got <- names(t, path)
 				release(ctx)
 			}()
-			select {
-			case s := <-got:
-				t.Fatalf("a second Open got the workspace while the first held it: %q", s)
-			case <-time.After(300 * time.Millisecond):
+			for try := range 4 {
+				if try > 0 {
+					clk.Advance(time.Second) // past any jitter of Poll
+				}
+				if !clk.WaitTimers(1, opened) {
+					t.Fatalf("a second Open got the workspace while the first held it (try %d)", try+1)
+				}
 			}
 			// Another workspace is free meanwhile.
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -262,6 +271,7 @@ func TestSharedTakesTurns(t *testing.T) {
 			if err := release(); err != nil {
 				t.Fatal(err)
 			}
+			clk.Advance(time.Second)
 			select {
 			case s := <-got:
 				if s != want {
@@ -270,6 +280,7 @@ func TestSharedTakesTurns(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatal("the second Open did not get the workspace after the first released it")
 			}
+			<-returned // and released it
 		}
 		// A wait ends with its context, saying why.
 		_, release := open(t, p1, ws)
@@ -346,7 +357,7 @@ func TestSharedTooLarge(t *testing.T) {
 		path, release = open(t, p1, ws)
 		query(t, path, "CREATE TABLE blobs (b BLOB); INSERT INTO blobs VALUES (randomblob(400000)); INSERT INTO people VALUES ('big')")
 		err := release()
-		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "over the limit of 0.2 MiB") || !strings.Contains(err.Error(), "not stored") {
+		if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "over the limit of 256 KiB") || !strings.Contains(err.Error(), "not stored") {
 			t.Fatalf("release of a too large database: %v", err)
 		}
 		info, err2 := st1.ScratchInfo(context.Background(), ws)

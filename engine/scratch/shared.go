@@ -22,6 +22,9 @@ import (
 
 	_ "modernc.org/sqlite" // the "sqlite" driver, to checkpoint a file before upload
 
+	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/clock"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
@@ -49,6 +52,8 @@ type SharedConfig struct {
 	// Poll is how often a waiting Open asks for the lease again; 0 is
 	// 100 ms (with jitter).
 	Poll time.Duration
+	// Clock times a waiting Open's tries; nil is the system clock.
+	Clock clock.Clock
 	// Logger receives what goes wrong in the background; nil is
 	// slog.Default().
 	Logger *slog.Logger
@@ -88,6 +93,9 @@ func NewShared(cfg SharedConfig) *Shared {
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = defaultPoll
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -179,12 +187,12 @@ func (p *Shared) acquire(ctx context.Context, wsID string) (*lease, error) {
 		if got {
 			break
 		}
-		t := time.NewTimer(jitter(p.cfg.Poll))
+		t := p.cfg.Clock.NewTimer(jitter(p.cfg.Poll))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil, fmt.Errorf("open the scratch database of workspace %s: waited for another run using it: %w", wsID, context.Cause(ctx))
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 	hctx, stop := context.WithCancel(context.Background())
@@ -300,7 +308,7 @@ func (p *Shared) seed(ctx context.Context, wsID, path string) error {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return fmt.Errorf("take the scratch database of workspace %s from %s: %w", wsID, old, err)
 	}
-	p.log.Info("scratch database: the data folder's file becomes the stored one", "workspace", wsID, "file", old)
+	p.log.Info("scratch database: the data folder's file becomes the stored one", logattr.Workspace(wsID), "file", old)
 	return nil
 }
 
@@ -335,7 +343,7 @@ func (p *Shared) upload(ctx context.Context, l *lease, dir, path string, base ma
 	if st.Size() > p.cfg.MaxSize {
 		forget(dir, path)
 		return fmt.Errorf("the scratch database of workspace %s grew to %s, over the limit of %s: its changes are not stored, and runs keep the last stored copy; delete rows or tables (then VACUUM) in one run, or keep large data in a postgres connection: %w",
-			wsID, mib(st.Size()), mib(p.cfg.MaxSize), ErrTooLarge)
+			wsID, engine.FormatBytes(st.Size()), engine.FormatBytes(p.cfg.MaxSize), ErrTooLarge)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -412,8 +420,6 @@ func hashFile(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 func newHolder() string {
 	var b [12]byte

@@ -28,6 +28,7 @@ const (
 	ChannelDoc      = "opsbook_doc"      // "flowID cellID version": changes stored
 	ChannelFlow     = "opsbook_flow"     // "flowID": the draft's structure changed
 	ChannelPresence = "opsbook_presence" // a presence message (JSON)
+	ChannelApproval = "opsbook_approval" // "runID cell decisions process": a decision that left the approval open
 )
 
 // LoadDoc returns a cell document's checkpoint and the changes after it.

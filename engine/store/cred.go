@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"sync"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 // ChannelCred carries credential changes to the other processes: a token
@@ -25,14 +27,14 @@ type CredChange struct {
 	ID          string // token id, or session id (the sha256 hex of its cookie)
 	UserID      string
 	WorkspaceID string
-	Role        string // CredMember: the new role; "" when removed
-	Keep        string // CredPassword: the session that stays signed in
+	Role        engine.Role // CredMember: the new role; "" when removed
+	Keep        string      // CredPassword: the session that stays signed in
 }
 
 // Payload is the change as a notification's payload: its kind and fields
 // separated by spaces, "-" for an empty one.
 func (c CredChange) Payload() string {
-	f := []string{c.Kind, c.ID, c.UserID, c.WorkspaceID, c.Role, c.Keep}
+	f := []string{c.Kind, c.ID, c.UserID, c.WorkspaceID, string(c.Role), c.Keep}
 	for i, v := range f {
 		if v == "" {
 			f[i] = "-"
@@ -52,7 +54,7 @@ func (n Notice) CredChange() (CredChange, bool) {
 			f[i] = ""
 		}
 	}
-	c := CredChange{Kind: f[0], ID: f[1], UserID: f[2], WorkspaceID: f[3], Role: f[4], Keep: f[5]}
+	c := CredChange{Kind: f[0], ID: f[1], UserID: f[2], WorkspaceID: f[3], Role: engine.Role(f[4]), Keep: f[5]}
 	switch c.Kind {
 	case CredToken, CredSession, CredPassword, CredMember:
 		return c, true

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 // credTests join the suite both databases run (suite_test.go).
@@ -33,15 +35,15 @@ func testTokenExpiry(t *testing.T, s *Store) {
 	ws, err := s.CreateWorkspace(ctx, "ops", "Ops")
 	ok(t, err)
 	exp := s.timeNow().Add(time.Hour)
-	tok, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "ci", Hash: "h1", Role: RoleRunner, ExpiresAt: exp})
+	tok, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "ci", Hash: "h1", Role: engine.RoleRunner, ExpiresAt: exp})
 	ok(t, err)
 	if !tok.ExpiresAt.Equal(exp) {
 		t.Fatalf("CreateToken ExpiresAt = %v, want %v", tok.ExpiresAt, exp)
 	}
 	clk.add(time.Second)
-	never, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "laptop", Hash: "h2", Role: RoleRunner})
+	never, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "laptop", Hash: "h2", Role: engine.RoleRunner})
 	ok(t, err)
-	_, err = s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "past", Hash: "h3", Role: RoleRunner, ExpiresAt: s.timeNow()})
+	_, err = s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "past", Hash: "h3", Role: engine.RoleRunner, ExpiresAt: s.timeNow()})
 	isErr(t, err, ErrInvalid)
 
 	got, err := s.TokenByHash(ctx, "h1")
@@ -89,7 +91,7 @@ func testCredChanges(t *testing.T, s *Store) {
 	ok(t, err)
 	ws, err := s.CreateWorkspace(ctx, "ops", "Ops")
 	ok(t, err)
-	tok, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "ci", Hash: "h1", Role: RoleRunner})
+	tok, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "ci", Hash: "h1", Role: engine.RoleRunner})
 	ok(t, err)
 	_, err = s.CreateSession(ctx, u.ID, "sess1", s.timeNow().Add(time.Hour))
 	ok(t, err)
@@ -108,15 +110,15 @@ func testCredChanges(t *testing.T, s *Store) {
 		<-ready
 	}
 	want := []CredChange{
-		{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID, Role: RoleEditor},
-		{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID, Role: RoleViewer},
+		{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID, Role: engine.RoleEditor},
+		{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID, Role: engine.RoleViewer},
 		{Kind: CredToken, ID: tok.ID},
 		{Kind: CredSession, ID: "sess1"},
 		{Kind: CredPassword, UserID: u.ID, Keep: "sess2"},
 		{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID},
 	}
-	ok(t, s.AddMember(ctx, ws.ID, u.ID, RoleEditor))
-	ok(t, s.AddMember(ctx, ws.ID, u.ID, RoleViewer))
+	ok(t, s.AddMember(ctx, ws.ID, u.ID, engine.RoleEditor))
+	ok(t, s.AddMember(ctx, ws.ID, u.ID, engine.RoleViewer))
 	ok(t, s.RevokeToken(ctx, tok.ID))
 	ok(t, s.DeleteSession(ctx, "sess1"))
 	ok(t, s.SetPassword(ctx, u.ID, "h", "sess2"))
@@ -134,14 +136,14 @@ func testCredChanges(t *testing.T, s *Store) {
 		}
 	}
 	stop()
-	ok(t, s.AddMember(ctx, ws.ID, u.ID, RoleEditor))
+	ok(t, s.AddMember(ctx, ws.ID, u.ID, engine.RoleEditor))
 	if len(local) != len(want) {
 		t.Fatalf("a stopped watcher was called: %+v", local[len(want):])
 	}
 	if s.Dialect() != DialectPostgres {
 		return
 	}
-	want = append(want, CredChange{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID, Role: RoleEditor})
+	want = append(want, CredChange{Kind: CredMember, WorkspaceID: ws.ID, UserID: u.ID, Role: engine.RoleEditor})
 	for i, w := range want {
 		select {
 		case c := <-remote:

@@ -80,7 +80,9 @@ type ExportFunc func(f *engine.Flow) (files []File, hash string, err error)
 // transaction: the draft as export makes it, authored by author, with
 // every other person who changed the draft since the last version as a
 // co-author (sorted by id). The marks of those changes are cleared. An
-// error of export is returned as is, and nothing is stored.
+// error of export is returned as is, and nothing is stored. When export's
+// hash is the latest version's, nothing is stored either and the error is
+// an *UnchangedError (errors.Is ErrUnchanged).
 func (s *Store) SaveVersion(ctx context.Context, flowID, author, message string, export ExportFunc) (Version, error) {
 	var m versionModel
 	var coauthors []string
@@ -104,6 +106,16 @@ func (s *Store) SaveVersion(ctx context.Context, flowID, author, message string,
 		var hash string
 		if files, hash, err = export(d.Flow); err != nil {
 			return exportError{err}
+		}
+		var latest []versionModel
+		err = tx.NewSelect().Model(&latest).Column("number", "hash").
+			Where("? = ?", bun.Ident("flow_id"), flowID).
+			Order("number DESC").Limit(1).Scan(ctx)
+		if err != nil {
+			return err
+		}
+		if len(latest) == 1 && latest[0].Hash == hash {
+			return exportError{&UnchangedError{Latest: latest[0].Number}}
 		}
 		m = versionModel{FlowID: flowID, Message: message, Author: nullString(author),
 			Coauthors: mustJSON(coauthors), Hash: hash, Files: encodeFiles(files)}
@@ -148,6 +160,17 @@ func (s *Store) ReplaceDraft(ctx context.Context, flowID string, f *engine.Flow,
 // transaction. The draft's edits since the last version are replaced, so
 // their marks are cleared and the version has no co-authors.
 func (s *Store) ImportVersion(ctx context.Context, flowID string, f *engine.Flow, v Version) (Version, error) {
+	return s.importVersion(ctx, flowID, f, v, false)
+}
+
+// ImportChangedVersion is ImportVersion for content a person uploads: when
+// v's hash is the latest version's, nothing is stored (the draft stays as
+// it is) and the error is an *UnchangedError, as SaveVersion's.
+func (s *Store) ImportChangedVersion(ctx context.Context, flowID string, f *engine.Flow, v Version) (Version, error) {
+	return s.importVersion(ctx, flowID, f, v, true)
+}
+
+func (s *Store) importVersion(ctx context.Context, flowID string, f *engine.Flow, v Version, onlyChanged bool) (Version, error) {
 	if err := checkFlow(f); err != nil {
 		return Version{}, fmt.Errorf("import a version of flow %s: %w", flowID, err)
 	}
@@ -157,6 +180,18 @@ func (s *Store) ImportVersion(ctx context.Context, flowID string, f *engine.Flow
 		if err := s.lockFlow(ctx, tx, flowID); err != nil {
 			return err
 		}
+		if onlyChanged {
+			var latest []versionModel
+			err := tx.NewSelect().Model(&latest).Column("number", "hash").
+				Where("? = ?", bun.Ident("flow_id"), flowID).
+				Order("number DESC").Limit(1).Scan(ctx)
+			if err != nil {
+				return err
+			}
+			if len(latest) == 1 && latest[0].Hash == v.Hash {
+				return exportError{&UnchangedError{Latest: latest[0].Number}}
+			}
+		}
 		if _, err := takeEditors(ctx, tx, flowID); err != nil {
 			return err
 		}
@@ -165,6 +200,10 @@ func (s *Store) ImportVersion(ctx context.Context, flowID string, f *engine.Flow
 		}
 		return s.insertVersion(ctx, tx, &m)
 	})
+	var ee exportError
+	if errors.As(err, &ee) {
+		return Version{}, ee.err
+	}
 	if err != nil {
 		return Version{}, wrap(err, "import a version of flow %s", flowID)
 	}

@@ -84,6 +84,7 @@ func testSaveVersion(t *testing.T, s *Store) {
 	if len(eds) != 0 {
 		t.Fatalf("Editors after saving = %v", eds)
 	}
+	ok(t, s.UpdateCellSource(ctx, fid, d.Cells[0].ID, "# Bob third\n", ""))
 	ok(t, s.RecordEdit(ctx, fid, bob.ID))
 	ok(t, s.RecordEdit(ctx, fid, "")) // nobody: nothing
 	v3, err := s.SaveVersion(ctx, fid, cyd.ID, "third", testExport)
@@ -91,6 +92,7 @@ func testSaveVersion(t *testing.T, s *Store) {
 	if v3.Number != 3 || !slices.Equal(v3.Coauthors, []string{bob.ID}) {
 		t.Fatalf("third version = %+v", v3)
 	}
+	ok(t, s.UpdateCellSource(ctx, fid, d.Cells[0].ID, "# Bob again\n", cyd.ID))
 	v4, err := s.SaveVersion(ctx, fid, cyd.ID, "", testExport)
 	ok(t, err)
 	if len(v4.Coauthors) != 0 || v4.Coauthors == nil {
@@ -98,6 +100,21 @@ func testSaveVersion(t *testing.T, s *Store) {
 	}
 	_, err = s.SaveVersion(ctx, "f_nope", cyd.ID, "", testExport)
 	isErr(t, err, ErrNotFound)
+
+	// The same content as the latest version makes no version, and the
+	// editors since stay for the next one.
+	ok(t, s.RecordEdit(ctx, fid, bob.ID))
+	_, err = s.SaveVersion(ctx, fid, cyd.ID, "again", testExport)
+	var ue *UnchangedError
+	if !errors.Is(err, ErrUnchanged) || !errors.As(err, &ue) || ue.Latest != 4 {
+		t.Fatalf("SaveVersion of unchanged content = %v, want nothing changed since v4", err)
+	}
+	if vs, _ := s.Versions(ctx, fid); len(vs) != 4 {
+		t.Fatalf("versions after an unchanged save = %d", len(vs))
+	}
+	if eds, _ := s.Editors(ctx, fid); !slices.Equal(eds, []string{bob.ID}) {
+		t.Fatalf("editors after an unchanged save = %v", eds)
+	}
 
 	// The version a hash names: the newest with that content.
 	hv, err := s.VersionByHash(ctx, fid, v.Hash)
@@ -182,6 +199,31 @@ func testImportVersion(t *testing.T, s *Store) {
 	isErr(t, err, ErrTooLarge)
 	if vs, _ := s.Versions(ctx, fid); len(vs) != 2 {
 		t.Fatalf("versions = %d", len(vs))
+	}
+
+	// An upload of the latest version's content stores nothing: no version,
+	// and the draft's edits since stay.
+	d, err = s.Draft(ctx, fid)
+	ok(t, err)
+	ok(t, s.UpdateCellSource(ctx, fid, d.Cells[0].ID, "echo edited\n", bob.ID))
+	_, err = s.ImportChangedVersion(ctx, fid, f, Version{Message: "again", Author: fx.user.ID, Hash: hash, Files: files})
+	var unchanged *UnchangedError
+	if !errors.As(err, &unchanged) || unchanged.Latest != 2 || !errors.Is(err, ErrUnchanged) {
+		t.Fatalf("ImportChangedVersion of v2's content: %v, want an UnchangedError of v2", err)
+	}
+	if vs, _ := s.Versions(ctx, fid); len(vs) != 2 {
+		t.Fatalf("versions after an unchanged upload = %d, want 2", len(vs))
+	}
+	if d, _ := s.Draft(ctx, fid); d.Flow.Cells[0].Source != "echo edited\n" {
+		t.Fatalf("the unchanged upload replaced the draft: %q", d.Flow.Cells[0].Source)
+	}
+	// Other content is a new version.
+	g := &engine.Flow{Name: "Imported", Cells: []engine.Cell{{Name: "only", Kind: engine.KindShell, File: "only.sh", Source: "echo 2\n"}}}
+	gfiles, ghash, _ := testExport(g)
+	v, err = s.ImportChangedVersion(ctx, fid, g, Version{Message: "changed", Author: fx.user.ID, Hash: ghash, Files: gfiles})
+	ok(t, err)
+	if v.Number != 3 {
+		t.Fatalf("ImportChangedVersion of new content = v%d, want v3", v.Number)
 	}
 }
 

@@ -164,7 +164,7 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 				Set("? = ?", bun.Ident("status"), string(engine.RunRunning)).
 				Set("? = ?", bun.Ident("started_at"), at).
 				Where("? = ?", bun.Ident("id"), runID).
-				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+				Where("? IN (?)", bun.Ident("status"), bun.List(unfinished)).
 				Exec(ctx)
 			var n int64
 			if err == nil {
@@ -180,6 +180,16 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 					Set("? = EXCLUDED.?", bun.Ident("position"), bun.Ident("position")).
 					Exec(ctx)
 			}
+		case engine.EventApprovalRequested:
+			// The cell waits; the run waits once its worker is done with
+			// it (SuspendRun).
+			c := cells[e.Cell]
+			if c == nil {
+				c = &cellFold{name: e.Cell}
+				cells[e.Cell] = c
+				cellOrder = append(cellOrder, e.Cell)
+			}
+			c.status, c.attempts = string(engine.CellWaiting), max(c.attempts, 1)
 		case engine.EventCellStarted, engine.EventCellFinished:
 			// Folded per cell, stored in one statement after the loop.
 			c := cells[e.Cell]
@@ -205,7 +215,7 @@ func (s *Store) applyEvents(ctx context.Context, tx bun.Tx, runID string, events
 				Set("? = ?", bun.Ident("error"), e.Error).
 				Set("? = NULL", bun.Ident("lease_until")).
 				Where("? = ?", bun.Ident("id"), runID).
-				Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+				Where("? IN (?)", bun.Ident("status"), bun.List(unfinished)).
 				Returning("flow_id").
 				Exec(ctx, &flows)
 			// Every end may free a slot: a run started before its flow

@@ -15,12 +15,19 @@ import (
 // files) and their hash, authored by userID. A taken slug or a repeated
 // cell name is ErrAlreadyExists; a source over MaxSourceSize is ErrTooLarge.
 func (s *Store) CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flow, userID string, files []File, hash string) (FlowSummary, error) {
-	return s.createFlow(ctx, wsID, slug, f, Version{Author: userID, Files: files, Hash: hash})
+	return s.createFlow(ctx, wsID, slug, f, Version{Author: userID, Files: files, Hash: hash}, true)
+}
+
+// CreateDraftFlow adds a flow to a workspace with f as its draft and no
+// version yet: the studio's "New flow". Its first saved version is v1.
+// Errors are CreateFlow's.
+func (s *Store) CreateDraftFlow(ctx context.Context, wsID, slug string, f *engine.Flow, userID string) (FlowSummary, error) {
+	return s.createFlow(ctx, wsID, slug, f, Version{Author: userID}, false)
 }
 
 // createFlow is CreateFlow with v's Message, Author, Files and Hash as
-// version 1.
-func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flow, v Version) (FlowSummary, error) {
+// version 1, or with no version when withVersion is false.
+func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flow, v Version, withVersion bool) (FlowSummary, error) {
 	userID := v.Author
 	for i := range f.Cells {
 		if err := checkSource(f.Cells[i].Name, f.Cells[i].Source); err != nil {
@@ -59,6 +66,10 @@ func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 		Files:     encodeFiles(v.Files),
 		CreatedAt: now,
 	}
+	versions := 0
+	if withVersion {
+		versions = 1
+	}
 	err = s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if _, err := tx.NewInsert().Model(&fm).Exec(ctx); err != nil {
 			return err
@@ -68,6 +79,9 @@ func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 				return err
 			}
 		}
+		if !withVersion {
+			return nil
+		}
 		_, err := tx.NewInsert().Model(&vm).Exec(ctx)
 		return err
 	})
@@ -76,7 +90,7 @@ func (s *Store) createFlow(ctx context.Context, wsID, slug string, f *engine.Flo
 	}
 	return FlowSummary{
 		ID: fm.ID, WorkspaceID: wsID, Slug: slug, Name: fm.Name, Description: fm.Description,
-		Order: f.Order, Versions: 1, Cells: len(cells), CreatedAt: now, UpdatedAt: now,
+		Order: f.Order, Versions: versions, Cells: len(cells), CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
 
@@ -104,7 +118,7 @@ func checkSource(cell, source string) error {
 
 // flowSelect reads flow summaries; %s is the WHERE condition.
 const flowSelect = `SELECT f.id, f.workspace_id, f.slug, f.name, f.description, f.? AS flow_order,
-	f.published_version, f.created_at, f.updated_at,
+	f.published_version, f.created_at, f.updated_at, f.archived_at,
 	(SELECT COALESCE(MAX(v.number), 0) FROM versions AS v WHERE v.flow_id = f.id) AS versions,
 	(SELECT COUNT(*) FROM draft_cells AS dc WHERE dc.flow_id = f.id) AS cells,
 	r.id AS last_run_id, r.status AS last_run_status, r.created_at AS last_run_at
@@ -125,6 +139,7 @@ type flowRow struct {
 	PublishedVersion *int
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
+	ArchivedAt       *time.Time
 	Versions         int
 	Cells            int
 	LastRunID        *string
@@ -147,6 +162,7 @@ func (r *flowRow) summary() FlowSummary {
 		LastRunID:     fromNull(r.LastRunID),
 		LastRunStatus: engine.RunStatus(fromNull(r.LastRunStatus)),
 		LastRunAt:     toTime(r.LastRunAt),
+		ArchivedAt:    toTime(r.ArchivedAt),
 	}
 	if r.PublishedVersion != nil {
 		f.PublishedVersion = *r.PublishedVersion
@@ -154,7 +170,8 @@ func (r *flowRow) summary() FlowSummary {
 	return f
 }
 
-// Flows lists the flows of a workspace by slug, each with its last run.
+// Flows lists the flows of a workspace by slug, each with its last run,
+// archived ones included (ArchivedAt says which).
 func (s *Store) Flows(ctx context.Context, wsID string) ([]FlowSummary, error) {
 	var rows []flowRow
 	q := fmt.Sprintf(flowSelect, "f.workspace_id = ?")

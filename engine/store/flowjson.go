@@ -25,6 +25,12 @@ type cellOptions struct {
 	Connection      string   `json:"connection,omitempty"`
 	Env             []envVar `json:"env,omitempty"`
 	ContinueOnError bool     `json:"continue_on_error,omitempty"`
+	ExpectStatus    []string `json:"expect_status,omitempty"`
+	// An approval cell's (migration 0018 needs no column: they are options).
+	Approvers []string        `json:"approvers,omitempty"`
+	Approvals int             `json:"approvals,omitempty"`
+	OnTimeout string          `json:"on_timeout,omitempty"`
+	Inputs    json.RawMessage `json:"inputs,omitempty"`
 }
 
 type envVar struct {
@@ -38,13 +44,16 @@ type inputJSON struct {
 	Default     any      `json:"default,omitempty"`
 	Required    bool     `json:"required,omitempty"`
 	Options     []string `json:"options,omitempty"`
+	Label       string   `json:"label,omitempty"`
 	Description string   `json:"description,omitempty"`
+	Placeholder string   `json:"placeholder,omitempty"`
 }
 
 type triggerJSON struct {
-	Cron    string `json:"cron,omitempty"`
-	Webhook bool   `json:"webhook,omitempty"`
-	Rate    int    `json:"rate,omitempty"`
+	Cron     string `json:"cron,omitempty"`
+	Timezone string `json:"timezone,omitempty"`
+	Webhook  bool   `json:"webhook,omitempty"`
+	Rate     int    `json:"rate,omitempty"`
 }
 
 func durationString(d time.Duration) string {
@@ -64,9 +73,18 @@ func encodeOptions(c *engine.Cell) string {
 		Needs:           c.Needs,
 		Connection:      c.Connection,
 		ContinueOnError: c.ContinueOnError,
+		ExpectStatus:    c.ExpectStatus,
+		Approvers:       c.Approvers,
+		Approvals:       c.Approvals,
+		OnTimeout:       string(c.OnTimeout),
 	}
 	for _, e := range c.Env {
 		o.Env = append(o.Env, envVar{Name: e.Name, Value: e.Value})
+	}
+	if len(c.Inputs) > 0 {
+		if in, err := encodeInputs(c.Inputs); err == nil {
+			o.Inputs = json.RawMessage(in)
+		}
 	}
 	return mustJSON(o)
 }
@@ -94,6 +112,15 @@ func decodeOptions(s string, c *engine.Cell) error {
 	c.Needs = o.Needs
 	c.Connection = o.Connection
 	c.ContinueOnError = o.ContinueOnError
+	c.ExpectStatus = o.ExpectStatus
+	c.Approvers = o.Approvers
+	c.Approvals = o.Approvals
+	c.OnTimeout = engine.OnTimeout(o.OnTimeout)
+	if len(o.Inputs) > 0 {
+		if c.Inputs, err = decodeInputs(string(o.Inputs)); err != nil {
+			return fmt.Errorf("cell inputs: %w", err)
+		}
+	}
 	for _, e := range o.Env {
 		c.Env = append(c.Env, engine.EnvVar{Name: e.Name, Value: e.Value})
 	}
@@ -115,7 +142,7 @@ func encodeInputs(in []engine.Input) (string, error) {
 		}
 		out[i] = inputJSON{
 			Name: x.Name, Type: string(x.Type), Default: def, Required: x.Required,
-			Options: x.Options, Description: x.Description,
+			Options: x.Options, Label: x.Label, Description: x.Description, Placeholder: x.Placeholder,
 		}
 	}
 	b, err := json.Marshal(out)
@@ -148,7 +175,7 @@ func decodeInputs(s string) ([]engine.Input, error) {
 		}
 		out[i] = engine.Input{
 			Name: x.Name, Type: engine.InputType(x.Type), Default: def, Required: x.Required,
-			Options: x.Options, Description: x.Description,
+			Options: x.Options, Label: x.Label, Description: x.Description, Placeholder: x.Placeholder,
 		}
 	}
 	return out, nil
@@ -182,6 +209,12 @@ func decodeTriggers(s string) ([]engine.Trigger, error) {
 type flowSettings struct {
 	Network     *bool            `json:"network,omitempty"` // set only when false
 	Concurrency *concurrencyJSON `json:"concurrency,omitempty"`
+	Notify      []notifyJSON     `json:"notify,omitempty"`
+}
+
+type notifyJSON struct {
+	To string   `json:"to"`
+	On []string `json:"on"` // null: the destination's defaults
 }
 
 type concurrencyJSON struct {
@@ -198,6 +231,16 @@ func encodeSettings(f *engine.Flow) string {
 	if c := f.Concurrency; c != (engine.Concurrency{}) {
 		st.Concurrency = &concurrencyJSON{Limit: c.Limit, Overlap: string(c.Overlap)}
 	}
+	for _, n := range f.Notify {
+		j := notifyJSON{To: n.To}
+		if n.On != nil {
+			j.On = make([]string, len(n.On))
+			for i, e := range n.On {
+				j.On[i] = string(e)
+			}
+		}
+		st.Notify = append(st.Notify, j)
+	}
 	return mustJSON(st)
 }
 
@@ -210,6 +253,17 @@ func decodeSettings(s string, f *engine.Flow) error {
 	f.NoNetwork = st.Network != nil && !*st.Network
 	if c := st.Concurrency; c != nil {
 		f.Concurrency = engine.Concurrency{Limit: c.Limit, Overlap: engine.Overlap(c.Overlap)}
+	}
+	f.Notify = nil
+	for _, j := range st.Notify {
+		n := engine.Notify{To: j.To}
+		if j.On != nil {
+			n.On = make([]engine.NotifyEvent, len(j.On))
+			for i, e := range j.On {
+				n.On[i] = engine.NotifyEvent(e)
+			}
+		}
+		f.Notify = append(f.Notify, n)
 	}
 	return nil
 }

@@ -174,5 +174,5 @@ func (s *Store) FlowGitOf(ctx context.Context, flowID string) (FlowGit, error) {
 // and Files) as version 1, in one transaction: a flow that came from
 // elsewhere, such as a folder pulled from git. Errors are CreateFlow's.
 func (s *Store) ImportFlow(ctx context.Context, wsID, slug string, f *engine.Flow, v Version) (FlowSummary, error) {
-	return s.createFlow(ctx, wsID, slug, f, v)
+	return s.createFlow(ctx, wsID, slug, f, v, true)
 }

@@ -38,7 +38,7 @@ func (s *Store) TakeToken(ctx context.Context, key string, capacity float64, ref
 	}
 	rate := capacity / float64(refill.Microseconds()) // tokens per µs
 	at := micros(now)
-	exp := at + int64(math.Ceil(float64(refill.Microseconds())))
+	exp := at + refill.Microseconds()
 	min, max := "min", "max"
 	if s.postgres() {
 		min, max = "least", "greatest"

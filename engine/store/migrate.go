@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/golang-migrate/migrate/v4"
@@ -52,19 +54,65 @@ func (s *Store) Migrate(ctx context.Context, direction string, steps int) error 
 
 // MigrateStatus is the schema's migration version (0 when none has run) and
 // whether a migration failed halfway (dirty: fix the database by hand, then
-// force the version).
+// force the version). It reads golang-migrate's table itself, so that it
+// changes nothing: golang-migrate would create its table in an empty
+// database.
 func (s *Store) MigrateStatus(ctx context.Context) (version uint, dirty bool, err error) {
-	err = s.withMigrate(ctx, func(m *migrate.Migrate) error {
-		version, dirty, err = m.Version()
-		if errors.Is(err, migrate.ErrNilVersion) {
-			version, dirty, err = 0, false, nil
-		}
-		return err
-	})
+	var exists bool
+	if s.postgres() {
+		err = s.rdb.QueryRowContext(ctx, "SELECT to_regclass('schema_migrations') IS NOT NULL").Scan(&exists)
+	} else {
+		err = s.rdb.QueryRowContext(ctx, "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").Scan(&exists)
+	}
 	if err != nil {
 		return 0, false, fmt.Errorf("migration status: %w", err)
 	}
-	return version, dirty, nil
+	if !exists {
+		return 0, false, nil
+	}
+	var v int64
+	err = s.rdb.QueryRowContext(ctx, "SELECT version, dirty FROM schema_migrations LIMIT 1").Scan(&v, &dirty)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("migration status: %w", err)
+	}
+	return uint(max(v, 0)), dirty, nil
+}
+
+// KnownSchema is the last migration this binary holds for dialect
+// ("sqlite" or "postgres").
+func KnownSchema(dialect string) (uint, error) {
+	entries, err := fs.ReadDir(migrations.FS, dialect)
+	if err != nil {
+		return 0, fmt.Errorf("read migrations: %w", err)
+	}
+	var last uint
+	for _, e := range entries {
+		var n uint
+		if _, err := fmt.Sscanf(e.Name(), "%d_", &n); err == nil && strings.HasSuffix(e.Name(), ".up.sql") {
+			last = max(last, n)
+		}
+	}
+	return last, nil
+}
+
+// CheckSchema refuses a database that a newer binary migrated (a
+// *SchemaNewerError): its tables and their meanings are not this binary's.
+func (s *Store) CheckSchema(ctx context.Context) error {
+	have, _, err := s.MigrateStatus(ctx)
+	if err != nil {
+		return err
+	}
+	know, err := KnownSchema(s.dialect)
+	if err != nil {
+		return err
+	}
+	if have > know {
+		return &SchemaNewerError{Have: have, Know: know}
+	}
+	return nil
 }
 
 // withMigrate builds a golang-migrate instance over the embedded files.

@@ -3,6 +3,7 @@ package store
 import (
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/uptrace/bun"
 )
 
@@ -18,6 +19,8 @@ type userModel struct {
 	DisplayName  string    `bun:"display_name"`
 	PasswordHash string    `bun:"password_hash"`
 	CreatedAt    time.Time `bun:"created_at"`
+	// MustChangePassword: the password was one an owner was shown.
+	MustChangePassword bool `bun:"must_change_password"`
 }
 
 type sessionModel struct {
@@ -42,25 +45,25 @@ type workspaceModel struct {
 type memberModel struct {
 	bun.BaseModel `bun:"table:members"`
 
-	WorkspaceID string    `bun:"workspace_id,pk"`
-	UserID      string    `bun:"user_id,pk"`
-	Role        string    `bun:"role"`
-	CreatedAt   time.Time `bun:"created_at"`
+	WorkspaceID string      `bun:"workspace_id,pk"`
+	UserID      string      `bun:"user_id,pk"`
+	Role        engine.Role `bun:"role"`
+	CreatedAt   time.Time   `bun:"created_at"`
 }
 
 type tokenModel struct {
 	bun.BaseModel `bun:"table:api_tokens"`
 
-	ID          string     `bun:"id,pk"`
-	UserID      string     `bun:"user_id"`
-	WorkspaceID string     `bun:"workspace_id"`
-	Name        string     `bun:"name"`
-	Hash        string     `bun:"hash"`
-	Role        string     `bun:"role"`
-	CreatedAt   time.Time  `bun:"created_at"`
-	LastUsedAt  *time.Time `bun:"last_used_at"`
-	RevokedAt   *time.Time `bun:"revoked_at"`
-	ExpiresAt   *time.Time `bun:"expires_at"`
+	ID          string      `bun:"id,pk"`
+	UserID      string      `bun:"user_id"`
+	WorkspaceID string      `bun:"workspace_id"`
+	Name        string      `bun:"name"`
+	Hash        string      `bun:"hash"`
+	Role        engine.Role `bun:"role"`
+	CreatedAt   time.Time   `bun:"created_at"`
+	LastUsedAt  *time.Time  `bun:"last_used_at"`
+	RevokedAt   *time.Time  `bun:"revoked_at"`
+	ExpiresAt   *time.Time  `bun:"expires_at"`
 }
 
 type flowModel struct {
@@ -169,6 +172,11 @@ type runModel struct {
 	Dispatched  bool       `bun:"dispatched"`
 	ConcLimit   int        `bun:"conc_limit"`
 	Request     string     `bun:"request"`
+	// LogsPrunedAt is when retention pruned the run's log lines (retention.go).
+	LogsPrunedAt *time.Time `bun:"logs_pruned_at"`
+	RerunOf      *string    `bun:"rerun_of"`
+	// NotifiedAt is when the run's notifications were queued (notify.go).
+	NotifiedAt *time.Time `bun:"notified_at"`
 }
 
 type cellRunModel struct {

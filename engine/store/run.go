@@ -49,6 +49,7 @@ func (s *Store) CreateRun(ctx context.Context, r Run) (Run, error) {
 		Dispatched:  true,
 		ConcLimit:   r.ConcLimit,
 		Request:     string(r.Request),
+		RerunOf:     nullString(r.RerunOf),
 	}
 	if m.Request == "" {
 		m.Request = "{}"
@@ -109,6 +110,16 @@ func (s *Store) runs(ctx context.Context, column, value string, limit int) ([]Ru
 	return out, nil
 }
 
+// RerunsOf lists the ids of the runs that re-run run id, newest first (at
+// most 20).
+func (s *Store) RerunsOf(ctx context.Context, id string) ([]string, error) {
+	var ids []string
+	err := s.rdb.NewSelect().Model((*runModel)(nil)).Column("id").
+		Where("? = ?", bun.Ident("rerun_of"), id).
+		Order("created_at DESC", "id DESC").Limit(20).Scan(ctx, &ids)
+	return ids, wrap(err, "re-runs of run %s", id)
+}
+
 // UpdateRun sets a run's status, and those of u's other fields that are not
 // zero.
 func (s *Store) UpdateRun(ctx context.Context, id string, u RunUpdate) error {
@@ -151,6 +162,7 @@ func runOf(m *runModel, files bool) (Run, error) {
 		Dispatched:  m.Dispatched,
 		ConcLimit:   m.ConcLimit,
 		Request:     json.RawMessage(m.Request),
+		RerunOf:     fromNull(m.RerunOf),
 	}
 	if files {
 		var err error

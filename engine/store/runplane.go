@@ -57,11 +57,30 @@ func (s *Store) dispatched(ids []string) {
 }
 
 // RunRequest is what a run was asked beyond its files and inputs: only
-// some cells (a notebook's "run cell"), with the others' results.
+// some cells (a notebook's "run cell"), with the others' results; for a
+// re-run of a failed run, which run (RerunOf), from which cell (From), and
+// where each cell it does not execute ran (Reused).
 type RunRequest struct {
-	Cells []string                   `json:"cells,omitempty"`
-	Prior map[string]json.RawMessage `json:"prior,omitempty"`
+	// Via says where a run was started from when it matters to the people
+	// who read run lists: ViaForm.
+	Via     string                     `json:"via,omitempty"`
+	Cells   []string                   `json:"cells,omitempty"`
+	Prior   map[string]json.RawMessage `json:"prior,omitempty"`
+	RerunOf string                     `json:"rerun_of,omitempty"`
+	From    string                     `json:"from,omitempty"`
+	Reused  map[string]ReusedCell      `json:"reused,omitempty"`
 }
+
+// ReusedCell is a cell a re-run takes from an earlier run instead of
+// executing it: the run it executed in (the re-run's RerunOf, or the run
+// that one took it from) and how it ended there. Its result is in Prior.
+type ReusedCell struct {
+	Run    string            `json:"run"`
+	Status engine.CellStatus `json:"status"`
+}
+
+// ViaForm is RunRequest.Via of a run started from a form link.
+const ViaForm = "form"
 
 // Enqueued is what EnqueueRun did.
 type Enqueued struct {
@@ -88,6 +107,9 @@ func (s *Store) EnqueueRun(ctx context.Context, r Run, limit int, overlap engine
 	r.Status, r.ConcLimit, r.Dispatched = engine.RunQueued, limit, true
 	var out Enqueued
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := checkRunnable(ctx, tx, s.postgres(), r.FlowID); err != nil {
+			return err
+		}
 		if limit > 0 {
 			active, err := s.lockActive(ctx, tx, r.FlowID)
 			if err != nil {
@@ -139,7 +161,7 @@ func runModelOf(r Run) runModel {
 		StartedBy: nullString(r.StartedBy), CreatedAt: r.CreatedAt.UTC().Truncate(time.Microsecond),
 		StartedAt: fromTime(r.StartedAt), FinishedAt: fromTime(r.FinishedAt), DurationMS: r.DurationMS,
 		Error: r.Error, Worker: r.Worker, LeaseUntil: fromTime(r.LeaseUntil), Dispatched: r.Dispatched,
-		ConcLimit: r.ConcLimit, Request: string(r.Request),
+		ConcLimit: r.ConcLimit, Request: string(r.Request), RerunOf: nullString(r.RerunOf),
 	}
 	if m.Inputs == "" {
 		m.Inputs = "{}"
@@ -162,7 +184,7 @@ func (s *Store) lockActive(ctx context.Context, tx bun.Tx, flowID string) ([]run
 	var ms []runModel
 	err := tx.NewSelect().Model(&ms).Column("id", "status", "dispatched", "conc_limit", "created_at").
 		Where("? = ?", bun.Ident("flow_id"), flowID).
-		Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+		Where("? IN (?)", bun.Ident("status"), bun.List(unfinished)).
 		Order("created_at", "id").Scan(ctx)
 	if err != nil {
 		return nil, err
@@ -206,7 +228,7 @@ func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string
 	var ms []runModel
 	err := tx.NewSelect().Model(&ms).Column("id", "status", "dispatched", "conc_limit").
 		Where("? = ?", bun.Ident("flow_id"), flowID).
-		Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+		Where("? IN (?)", bun.Ident("status"), bun.List(unfinished)).
 		Order("created_at", "id").Scan(ctx)
 	if err != nil {
 		return nil, err
@@ -228,7 +250,7 @@ func (s *Store) promote(ctx context.Context, tx bun.Tx, flowID string) ([]string
 		return nil, nil
 	}
 	if _, err := tx.NewUpdate().Model((*runModel)(nil)).Set("? = TRUE", bun.Ident("dispatched")).
-		Where("? IN (?)", bun.Ident("id"), bun.In(ids)).Exec(ctx); err != nil {
+		Where("? IN (?)", bun.Ident("id"), bun.List(ids)).Exec(ctx); err != nil {
 		return nil, err
 	}
 	return ids, s.dispatchTx(ctx, tx, ids)
@@ -246,7 +268,8 @@ func (s *Store) ClaimRun(ctx context.Context, id, worker string, until time.Time
 		Set("? = ?", bun.Ident("status"), string(engine.RunRunning)).
 		Set("? = ?", bun.Ident("worker"), worker).
 		Set("? = ?", bun.Ident("lease_until"), until.UTC().Truncate(time.Microsecond)).
-		Set("? = ?", bun.Ident("started_at"), now).
+		// A run that waited for an approval keeps its first start.
+		Set("? = COALESCE(?, ?)", bun.Ident("started_at"), bun.Ident("started_at"), now).
 		Where("? = ?", bun.Ident("id"), id).
 		Where("? = ?", bun.Ident("status"), string(engine.RunQueued)).
 		Where("? = TRUE", bun.Ident("dispatched")).
@@ -317,7 +340,7 @@ func (s *Store) endRun(ctx context.Context, id string, status engine.RunStatus, 
 		var cells []cellRunModel
 		if err := tx.NewSelect().Model(&cells).Column("name", "status", "attempts").
 			Where("? = ?", bun.Ident("run_id"), id).
-			Where("? IN (?)", bun.Ident("status"), bun.In([]string{string(engine.CellPending), string(engine.CellRunning), string(engine.CellWaiting)})).
+			Where("? IN (?)", bun.Ident("status"), bun.List([]string{string(engine.CellPending), string(engine.CellRunning), string(engine.CellWaiting)})).
 			Order("position").Scan(ctx); err != nil {
 			return err
 		}
@@ -479,7 +502,7 @@ func (s *Store) UnfinishedRuns(ctx context.Context, flowID string) ([]string, er
 	var ids []string
 	err := s.rdb.NewSelect().Model((*runModel)(nil)).Column("id").
 		Where("? = ?", bun.Ident("flow_id"), flowID).
-		Where("? IN (?)", bun.Ident("status"), bun.In(unfinished)).
+		Where("? IN (?)", bun.Ident("status"), bun.List(unfinished)).
 		Order("created_at", "id").Scan(ctx, &ids)
 	return ids, wrap(err, "unfinished runs of flow %s", flowID)
 }

@@ -88,7 +88,7 @@ func (s *Store) SealedSecrets(ctx context.Context, wsID string, names []string) 
 	var ms []secretModel
 	q := s.rdb.NewSelect().Model(&ms).Where("? = ?", bun.Ident("workspace_id"), wsID)
 	if names != nil {
-		q = q.Where("? IN (?)", bun.Ident("name"), bun.In(names))
+		q = q.Where("? IN (?)", bun.Ident("name"), bun.List(names))
 	}
 	if err := q.Scan(ctx); err != nil {
 		return nil, wrap(err, "read secrets of workspace %s", wsID)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opsbook/opsbook/engine"
 )
 
 // The sharing suite (share links, secrets, audit log) runs in runSuite's
@@ -193,7 +195,7 @@ func testAudit(t *testing.T, s *Store) {
 	}
 	// A new member's sign-ins from before they joined stay out of the
 	// workspace's log; later ones are in it.
-	ok(t, s.AddMember(ctx, fx.ws.ID, stranger.ID, RoleViewer))
+	ok(t, s.AddMember(ctx, fx.ws.ID, stranger.ID, engine.RoleViewer))
 	clk.add(time.Minute)
 	add(AuditEntry{ActorID: stranger.ID, ActorName: "eve", Action: "signin", IP: "10.0.0.9"})
 	got, err = s.Audit(ctx, AuditQuery{WorkspaceID: fx.ws.ID, User: "eve"})

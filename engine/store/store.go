@@ -14,6 +14,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -47,8 +48,13 @@ type Config struct {
 	// DB is a PostgreSQL DSN (postgres://… or postgresql://…); empty means
 	// SQLite under Data.
 	DB string
-	// Logger receives the store's few messages; nil means slog.Default().
+	// Logger receives the store's few messages (its migrations' progress,
+	// warnings); nil discards them, so a caller that wants them passes one.
 	Logger *slog.Logger
+	// NoMigrate opens the database as it is, for `opsbook migrate status`:
+	// no migration runs and nothing is created (a SQLite database that
+	// does not exist is ErrNoDatabase, its folder left absent).
+	NoMigrate bool
 }
 
 // Store is the database. It is safe for concurrent use.
@@ -81,16 +87,25 @@ type Store struct {
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	log := cfg.Logger
 	if log == nil {
-		log = slog.Default()
+		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Store{log: log, now: time.Now}
 	var err error
 	if cfg.DB != "" {
 		err = s.openPostgres(ctx, cfg.DB)
 	} else {
-		err = s.openSQLite(ctx, cfg.Data)
+		err = s.openSQLite(ctx, cfg.Data, !cfg.NoMigrate)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if cfg.NoMigrate {
+		return s, nil
+	}
+	// A database a newer binary migrated has tables and meanings this one
+	// does not know: refuse it rather than run on it.
+	if err := s.CheckSchema(ctx); err != nil {
+		s.Close()
 		return nil, err
 	}
 	if err := s.Migrate(ctx, "up", 0); err != nil {
@@ -100,14 +115,35 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) openSQLite(ctx context.Context, dir string) error {
+// createPrivate makes an empty database file readable by its owner only,
+// unless it exists: SQLite would make it 0644 (and its -wal and -shm files
+// take the database file's mode), and it holds every sealed secret and
+// every run's output.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create database: %w", err)
+	}
+	return f.Close()
+}
+
+func (s *Store) openSQLite(ctx context.Context, dir string, create bool) error {
 	if dir == "" {
 		return errors.New("open database: no data folder given: set --data or OPSBOOK_DATA")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data folder: %w", err)
-	}
 	path := filepath.Join(dir, FileName)
+	if !create {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", path, ErrNoDatabase)
+		}
+	} else if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data folder: %w", err)
+	} else if err := createPrivate(path); err != nil {
+		return err
+	}
 	s.dialect = DialectSQLite
 
 	dsn := func(write bool) string {

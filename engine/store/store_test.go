@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,6 +34,35 @@ func TestPostgres(t *testing.T) {
 }
 
 func testLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestOpenQuietByDefault: a store opened without a logger writes nothing,
+// not even to slog.Default (a test's output is not flooded with the
+// migrations' progress); one given a logger logs there. Not parallel: it
+// swaps slog.Default, which no parallel test runs beside.
+func TestOpenQuietByDefault(t *testing.T) {
+	ctx := context.Background()
+	var def, own strings.Builder
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&def, nil)))
+	t.Cleanup(func() { slog.SetDefault(old) })
+
+	s, err := Open(ctx, Config{Data: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if def.Len() != 0 {
+		t.Errorf("a store opened without a logger wrote to slog.Default:\n%s", def.String())
+	}
+	s, err = Open(ctx, Config{Data: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&own, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if !strings.Contains(own.String(), "migrate: ") {
+		t.Errorf("a store given a logger did not log its migrations: %q", own.String())
+	}
+}
 
 // openSQLite opens a store on a fresh SQLite file.
 func openSQLite(t testing.TB) *Store {
@@ -116,6 +146,15 @@ func TestSQLiteFile(t *testing.T) {
 	ok(t, err)
 	if fi.Mode().Perm() != 0o700 {
 		t.Fatalf("data folder mode = %v", fi.Mode().Perm())
+	}
+	// The database and its write-ahead log are the owner's only: they
+	// hold every sealed secret and every run's output.
+	for _, name := range []string{FileName, FileName + "-wal"} {
+		fi, err := os.Stat(dir + "/" + name)
+		ok(t, err)
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s mode = %v; want 0600", name, fi.Mode().Perm())
+		}
 	}
 	if _, err := os.Stat(dir + "/" + FileName); err != nil {
 		t.Fatal(err)

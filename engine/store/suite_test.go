@@ -33,6 +33,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"Versions", testVersions},
 		{"ConcurrentVersions", testConcurrentVersions},
 		{"SaveVersion", testSaveVersion},
+		{"DraftFlow", testDraftFlow},
 		{"ReplaceDraft", testReplaceDraft},
 		{"ImportVersion", testImportVersion},
 		{"Runs", testRuns},
@@ -45,6 +46,10 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"CollabNotify", testCollabNotify},
 		{"SandboxSettings", testSandboxSettings},
 		{"Hooks", testHooks},
+		{"Approvals", testApprovals},
+		{"ApprovalResume", testApprovalResume},
+		{"ApprovalDraft", testApprovalDraft},
+		{"ApprovalLink", testApprovalLink},
 		{"DraftSettings", testDraftSettings},
 	}
 	tests = append(tests, sharingTests...)
@@ -53,6 +58,12 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 	tests = append(tests, runPlaneTests...)
 	tests = append(tests, sharedTests...)
 	tests = append(tests, scheduleTests...)
+	tests = append(tests, coverageTests...)
+	tests = append(tests, flowArchiveTests...)
+	tests = append(tests, retentionTests...)
+
+	tests = append(tests, healthTests...)
+	tests = append(tests, notifyTests...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -213,17 +224,17 @@ func testWorkspaces(t *testing.T, s *Store) {
 	ws2, err := s.CreateWorkspace(ctx, "data", "Data")
 	ok(t, err)
 
-	ok(t, s.AddMember(ctx, ws.ID, ada.ID, RoleOwner))
-	ok(t, s.AddMember(ctx, ws.ID, bob.ID, RoleViewer))
-	ok(t, s.AddMember(ctx, ws.ID, bob.ID, RoleEditor)) // upsert
-	ok(t, s.AddMember(ctx, ws2.ID, ada.ID, RoleRunner))
+	ok(t, s.AddMember(ctx, ws.ID, ada.ID, engine.RoleOwner))
+	ok(t, s.AddMember(ctx, ws.ID, bob.ID, engine.RoleViewer))
+	ok(t, s.AddMember(ctx, ws.ID, bob.ID, engine.RoleEditor)) // upsert
+	ok(t, s.AddMember(ctx, ws2.ID, ada.ID, engine.RoleRunner))
 	isErr(t, s.AddMember(ctx, ws.ID, ada.ID, "admin"), ErrInvalid)
-	isErr(t, s.AddMember(ctx, ws.ID, "u_nobody", RoleViewer), ErrNotFound)
-	isErr(t, s.AddMember(ctx, "w_nowhere", ada.ID, RoleViewer), ErrNotFound)
+	isErr(t, s.AddMember(ctx, ws.ID, "u_nobody", engine.RoleViewer), ErrNotFound)
+	isErr(t, s.AddMember(ctx, "w_nowhere", ada.ID, engine.RoleViewer), ErrNotFound)
 
 	role, err := s.Member(ctx, ws.ID, bob.ID)
 	ok(t, err)
-	if role != RoleEditor {
+	if role != engine.RoleEditor {
 		t.Fatalf("Member = %q, want editor", role)
 	}
 	_, err = s.Member(ctx, ws2.ID, bob.ID)
@@ -231,12 +242,12 @@ func testWorkspaces(t *testing.T, s *Store) {
 
 	ms, err := s.Members(ctx, ws.ID)
 	ok(t, err)
-	if len(ms) != 2 || ms[0].User != ada || ms[0].Role != RoleOwner || ms[1].User != bob || ms[1].Role != RoleEditor {
+	if len(ms) != 2 || ms[0].User != ada || ms[0].Role != engine.RoleOwner || ms[1].User != bob || ms[1].Role != engine.RoleEditor {
 		t.Fatalf("Members = %+v", ms)
 	}
 	wss, err := s.WorkspacesOf(ctx, ada.ID)
 	ok(t, err)
-	if len(wss) != 2 || wss[0].Workspace != ws2 || wss[0].Role != RoleRunner || wss[1].Workspace != ws || wss[1].Role != RoleOwner {
+	if len(wss) != 2 || wss[0].Workspace != ws2 || wss[0].Role != engine.RoleRunner || wss[1].Workspace != ws || wss[1].Role != engine.RoleOwner {
 		t.Fatalf("WorkspacesOf = %+v", wss)
 	}
 	wss, err = s.WorkspacesOf(ctx, "u_nobody")
@@ -253,23 +264,23 @@ func testTokens(t *testing.T, s *Store) {
 	ok(t, err)
 	ws, err := s.CreateWorkspace(ctx, "ops", "Ops")
 	ok(t, err)
-	tok, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "ci", Hash: "h1", Role: RoleEditor})
+	tok, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "ci", Hash: "h1", Role: engine.RoleEditor})
 	ok(t, err)
 	if !strings.HasPrefix(tok.ID, "t_") || tok.Name != "ci" || !tok.LastUsedAt.IsZero() || !tok.RevokedAt.IsZero() {
 		t.Fatalf("CreateToken = %+v", tok)
 	}
-	_, err = s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "dup", Hash: "h1", Role: RoleEditor})
+	_, err = s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "dup", Hash: "h1", Role: engine.RoleEditor})
 	isErr(t, err, ErrAlreadyExists)
 	_, err = s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Hash: "h9", Role: "root"})
 	isErr(t, err, ErrInvalid)
 	clk.add(time.Second)
-	tok2, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "laptop", Hash: "h2", Role: RoleViewer})
+	tok2, err := s.CreateToken(ctx, Token{UserID: u.ID, WorkspaceID: ws.ID, Name: "laptop", Hash: "h2", Role: engine.RoleViewer})
 	ok(t, err)
 
 	clk.add(time.Second)
 	got, err := s.TokenByHash(ctx, "h1")
 	ok(t, err)
-	if !got.LastUsedAt.Equal(s.timeNow()) || got.ID != tok.ID || got.Role != RoleEditor {
+	if !got.LastUsedAt.Equal(s.timeNow()) || got.ID != tok.ID || got.Role != engine.RoleEditor {
 		t.Fatalf("TokenByHash = %+v", got)
 	}
 	list, err := s.Tokens(ctx, u.ID)
@@ -306,7 +317,7 @@ func sampleFlow() *engine.Flow {
 		Description: "Sales numbers",
 		Order:       engine.OrderGraph,
 		Inputs: []engine.Input{
-			{Name: "day", Type: engine.InputString, Default: "2025-01-31", Description: "Day"},
+			{Name: "day", Type: engine.InputString, Default: "2025-01-31", Label: "Day of the report", Description: "Day", Placeholder: "YYYY-MM-DD"},
 			{Name: "n", Type: engine.InputNumber, Default: int64(3), Required: true},
 			{Name: "ratio", Type: engine.InputNumber, Default: 0.5},
 			{Name: "dry", Type: engine.InputBoolean, Default: false},
@@ -317,7 +328,7 @@ func sampleFlow() *engine.Flow {
 			{Name: "intro", Kind: engine.KindMarkdown, File: "intro.md", Source: "# Hello\n"},
 			{
 				Name: "fetch", Kind: engine.KindHTTP, File: "fetch.http", Source: "GET https://example.com\n",
-				Timeout: 30 * time.Second, Retries: 2, RetryDelay: time.Second,
+				Timeout: 30 * time.Second, Retries: 2, RetryDelay: time.Second, ExpectStatus: []string{"2xx", "404"},
 			},
 			{
 				Name: "notify", Kind: engine.KindShell, File: "notify.sh", Source: "echo hi\n",
@@ -342,7 +353,7 @@ func setup(t *testing.T, s *Store) fixture {
 	ok(t, err)
 	ws, err := s.CreateWorkspace(ctx, "ops", "Ops")
 	ok(t, err)
-	ok(t, s.AddMember(ctx, ws.ID, u.ID, RoleOwner))
+	ok(t, s.AddMember(ctx, ws.ID, u.ID, engine.RoleOwner))
 	def := sampleFlow()
 	f, err := s.CreateFlow(ctx, ws.ID, "nightly", def, u.ID, sampleFiles, "hash1")
 	ok(t, err)
@@ -414,7 +425,7 @@ func testFlows(t *testing.T, s *Store) {
 	}
 
 	// Settings.
-	in := []engine.Input{{Name: "x", Type: engine.InputDate, Default: "2025-02-01"}}
+	in := []engine.Input{{Name: "x", Type: engine.InputDate, Default: "2025-02-01", Label: "Start day", Placeholder: "YYYY-MM-DD"}}
 	ok(t, s.UpdateFlowSettings(ctx, f.ID, "Renamed", "New", engine.OrderNotebook, in, nil))
 	isErr(t, s.UpdateFlowSettings(ctx, "f_nope", "", "", "", nil, nil), ErrNotFound)
 	d, err = s.Draft(ctx, f.ID)
@@ -1015,21 +1026,6 @@ func testMigrate(t *testing.T, s *Store) {
 	}
 }
 
-// latestMigration is the highest migration number in migrations/.
-func latestMigration(t *testing.T) uint {
-	t.Helper()
-	entries, err := fs.ReadDir(migrations.FS, "sqlite")
-	ok(t, err)
-	var latest uint
-	for _, e := range entries {
-		var n uint
-		if _, err := fmt.Sscanf(e.Name(), "%04d_", &n); err == nil && n > latest {
-			latest = n
-		}
-	}
-	return latest
-}
-
 // migrationVersions lists the versions of the embedded migrations, in order.
 func migrationVersions(t *testing.T, dialect string) []uint {
 	t.Helper()
@@ -1044,4 +1040,30 @@ func migrationVersions(t *testing.T, dialect string) []uint {
 	}
 	slices.Sort(out)
 	return out
+}
+
+func testDraftFlow(t *testing.T, s *Store) {
+	ctx := context.Background()
+	fx := setup(t, s)
+	_, err := s.CreateDraftFlow(ctx, fx.ws.ID, "nightly", sampleFlow(), fx.user.ID)
+	isErr(t, err, ErrAlreadyExists)
+
+	// A flow made in the studio has a draft and no version: its first
+	// saved version is v1.
+	fresh, err := s.CreateDraftFlow(ctx, fx.ws.ID, "fresh", sampleFlow(), fx.user.ID)
+	ok(t, err)
+	if fresh.Versions != 0 {
+		t.Fatalf("CreateDraftFlow = %+v, want no version", fresh)
+	}
+	if vs, err := s.Versions(ctx, fresh.ID); err != nil || len(vs) != 0 {
+		t.Fatalf("versions of a new draft flow = %v, %v", vs, err)
+	}
+	if got, err := s.FlowBySlug(ctx, fx.ws.ID, "fresh"); err != nil || got.Versions != 0 {
+		t.Fatalf("FlowBySlug(fresh) = %+v, %v", got, err)
+	}
+	v1, err := s.SaveVersion(ctx, fresh.ID, fx.user.ID, "first", testExport)
+	ok(t, err)
+	if v1.Number != 1 {
+		t.Fatalf("first saved version of a new flow = v%d, want v1", v1.Number)
+	}
 }

@@ -10,19 +10,6 @@ import (
 	"github.com/opsbook/opsbook/engine"
 )
 
-// Roles of a workspace member or API token (DESIGN.md).
-const (
-	RoleOwner  = "owner"  // members, settings
-	RoleEditor = "editor" // edit, run, version, share
-	RoleRunner = "runner" // run with inputs, see runs
-	RoleViewer = "viewer" // read
-)
-
-// ValidRole reports whether r is one of the four roles.
-func ValidRole(r string) bool {
-	return r == RoleOwner || r == RoleEditor || r == RoleRunner || r == RoleViewer
-}
-
 // MaxSourceSize is the largest cell source the store accepts (1 MiB).
 const MaxSourceSize = 1 << 20
 
@@ -33,6 +20,9 @@ type User struct {
 	DisplayName  string
 	PasswordHash string
 	CreatedAt    time.Time
+	// MustChangePassword: an invited user's first password, which an
+	// owner was shown; they choose their own before anything else.
+	MustChangePassword bool
 }
 
 // Session is a signed-in browser. ID is the sha256 hex of the cookie token.
@@ -55,14 +45,14 @@ type Workspace struct {
 // Member is a user of a workspace with a role.
 type Member struct {
 	User      User
-	Role      string
+	Role      engine.Role
 	CreatedAt time.Time
 }
 
 // Membership is a workspace a user belongs to, with the user's role there.
 type Membership struct {
 	Workspace Workspace
-	Role      string
+	Role      engine.Role
 }
 
 // Token is an API token. Hash is the sha256 hex of the token; the token
@@ -73,7 +63,7 @@ type Token struct {
 	WorkspaceID string
 	Name        string
 	Hash        string
-	Role        string
+	Role        engine.Role
 	CreatedAt   time.Time
 	LastUsedAt  time.Time // zero: never used
 	RevokedAt   time.Time // zero: not revoked
@@ -155,6 +145,8 @@ type FlowSummary struct {
 	LastRunID     string // "" when the flow never ran
 	LastRunStatus engine.RunStatus
 	LastRunAt     time.Time // when the last run was created
+
+	ArchivedAt time.Time // zero: not archived (ArchiveFlow)
 }
 
 // Draft is the live, editable state of a flow.
@@ -215,6 +207,9 @@ type Run struct {
 	Dispatched bool
 	ConcLimit  int
 	Request    json.RawMessage
+	// RerunOf is the run this one re-runs from its failed cell ("": not
+	// a re-run); its RunRequest says what it took from it.
+	RerunOf string
 }
 
 // RunUpdate changes a run: Status always, the other fields when not zero.

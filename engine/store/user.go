@@ -13,12 +13,23 @@ const touchEvery = time.Minute
 
 // CreateUser adds a user; a taken name is ErrAlreadyExists.
 func (s *Store) CreateUser(ctx context.Context, name, displayName, passwordHash string) (User, error) {
+	return s.createUser(ctx, name, displayName, passwordHash, false)
+}
+
+// CreateInvitedUser adds a user whose first password an owner was shown:
+// they must change it before anything else (SetPassword clears that).
+func (s *Store) CreateInvitedUser(ctx context.Context, name, displayName, passwordHash string) (User, error) {
+	return s.createUser(ctx, name, displayName, passwordHash, true)
+}
+
+func (s *Store) createUser(ctx context.Context, name, displayName, passwordHash string, mustChange bool) (User, error) {
 	m := userModel{
-		ID:           NewID("u"),
-		Name:         name,
-		DisplayName:  displayName,
-		PasswordHash: passwordHash,
-		CreatedAt:    s.timeNow(),
+		MustChangePassword: mustChange,
+		ID:                 NewID("u"),
+		Name:               name,
+		DisplayName:        displayName,
+		PasswordHash:       passwordHash,
+		CreatedAt:          s.timeNow(),
 	}
 	if _, err := s.db.NewInsert().Model(&m).Exec(ctx); err != nil {
 		return User{}, wrap(err, "create user %q", name)
@@ -62,6 +73,8 @@ func userOf(m *userModel) User {
 		DisplayName:  m.DisplayName,
 		PasswordHash: m.PasswordHash,
 		CreatedAt:    m.CreatedAt.UTC(),
+
+		MustChangePassword: m.MustChangePassword,
 	}
 }
 
@@ -92,12 +105,13 @@ func (s *Store) SessionUser(ctx context.Context, tokenHash string) (User, Sessio
 		DisplayName      string
 		PasswordHash     string
 		CreatedAt        time.Time
+		MustChange       bool `bun:"must_change_password"`
 		SessionID        string
 		SessionCreatedAt time.Time
 		ExpiresAt        time.Time
 		LastSeenAt       time.Time
 	}
-	err := s.rdb.NewRaw(`SELECT u.id, u.name, u.display_name, u.password_hash, u.created_at,
+	err := s.rdb.NewRaw(`SELECT u.id, u.name, u.display_name, u.password_hash, u.created_at, u.must_change_password,
 		s.id AS session_id, s.created_at AS session_created_at, s.expires_at, s.last_seen_at
 		FROM sessions AS s JOIN users AS u ON u.id = s.user_id
 		WHERE s.id = ?`, tokenHash).Scan(ctx, &row)
@@ -131,6 +145,8 @@ func (s *Store) SessionUser(ctx context.Context, tokenHash string) (User, Sessio
 		DisplayName:  row.DisplayName,
 		PasswordHash: row.PasswordHash,
 		CreatedAt:    row.CreatedAt.UTC(),
+
+		MustChangePassword: row.MustChange,
 	}
 	return user, sess, nil
 }
@@ -167,7 +183,8 @@ func sessionOf(m *sessionModel) Session {
 	}
 }
 
-// SetPassword replaces a user's password hash and ends every other session
+// SetPassword replaces a user's password hash (no longer one they must
+// change) and ends every other session
 // of theirs but keep (the session id of the browser that changed it; "" for
 // none), so a password that leaked stops working everywhere at once: their
 // open sockets close too.
@@ -175,6 +192,7 @@ func (s *Store) SetPassword(ctx context.Context, userID, passwordHash, keep stri
 	err := s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
 		res, err := tx.NewUpdate().Model((*userModel)(nil)).
 			Set("? = ?", bun.Ident("password_hash"), passwordHash).
+			Set("? = ?", bun.Ident("must_change_password"), false).
 			Where("? = ?", bun.Ident("id"), userID).Exec(ctx)
 		if err := affected(res, err); err != nil {
 			return err

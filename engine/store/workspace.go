@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/opsbook/opsbook/engine"
 	"github.com/uptrace/bun"
 )
 
@@ -43,8 +44,8 @@ func workspaceOf(m *workspaceModel) Workspace {
 
 // AddMember makes a user a member of a workspace with a role, or changes
 // the role of a member. An unknown workspace or user is ErrNotFound.
-func (s *Store) AddMember(ctx context.Context, wsID, userID, role string) error {
-	if !ValidRole(role) {
+func (s *Store) AddMember(ctx context.Context, wsID, userID string, role engine.Role) error {
+	if !role.Valid() {
 		return fmt.Errorf("add member: role %q: %w: want owner, editor, runner or viewer", role, ErrInvalid)
 	}
 	m := memberModel{WorkspaceID: wsID, UserID: userID, Role: role, CreatedAt: s.timeNow()}
@@ -62,8 +63,8 @@ func (s *Store) AddMember(ctx context.Context, wsID, userID, role string) error 
 
 // Member is the role of a user in a workspace; ErrNotFound when the user is
 // no member.
-func (s *Store) Member(ctx context.Context, wsID, userID string) (string, error) {
-	var role string
+func (s *Store) Member(ctx context.Context, wsID, userID string) (engine.Role, error) {
+	var role engine.Role
 	err := s.rdb.NewSelect().Model((*memberModel)(nil)).Column("role").
 		Where("? = ?", bun.Ident("workspace_id"), wsID).
 		Where("? = ?", bun.Ident("user_id"), userID).
@@ -82,7 +83,7 @@ func (s *Store) Members(ctx context.Context, wsID string) ([]Member, error) {
 		DisplayName  string
 		PasswordHash string
 		CreatedAt    time.Time
-		Role         string
+		Role         engine.Role
 		JoinedAt     time.Time
 	}
 	err := s.rdb.NewRaw(`SELECT u.id, u.name, u.display_name, u.password_hash, u.created_at,
@@ -113,7 +114,7 @@ func (s *Store) WorkspacesOf(ctx context.Context, userID string) ([]Membership, 
 		Slug      string
 		Name      string
 		CreatedAt time.Time
-		Role      string
+		Role      engine.Role
 	}
 	err := s.rdb.NewRaw(`SELECT w.id, w.slug, w.name, w.created_at, m.role
 		FROM members AS m JOIN workspaces AS w ON w.id = m.workspace_id
@@ -135,7 +136,7 @@ func (s *Store) WorkspacesOf(ctx context.Context, userID string) ([]Membership, 
 // hash is ErrAlreadyExists. A zero ExpiresAt is a token that never expires;
 // one in the past is ErrInvalid.
 func (s *Store) CreateToken(ctx context.Context, t Token) (Token, error) {
-	if !ValidRole(t.Role) {
+	if !t.Role.Valid() {
 		return Token{}, fmt.Errorf("create token: role %q: %w: want owner, editor, runner or viewer", t.Role, ErrInvalid)
 	}
 	now := s.timeNow()

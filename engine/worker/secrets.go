@@ -9,7 +9,7 @@ import (
 	"strings"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/secret"
 	"github.com/opsbook/opsbook/engine/store"
@@ -60,14 +60,12 @@ func OpenSecrets(ctx context.Context, st *store.Store, box *secret.Box, wsID str
 	return out, nil
 }
 
-// ResolveSecrets gives a run of f in workspace wsID the secrets it
-// references and the connections its SQL cells name. A missing one is
-// engine.ErrInvalid with a message that says how to add it.
-func ResolveSecrets(ctx context.Context, st *store.Store, box *secret.Box, wsID string, f *engine.Flow) (Secrets, error) {
-	plan, err := run.Compile(f)
-	if err != nil {
-		return Secrets{}, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
-	}
+// ResolveSecrets gives a run of the plan in workspace wsID the secrets its
+// cells reference and the connections its SQL cells name (of the cells
+// the plan runs). A missing one is engine.ErrInvalid with a message that
+// says how to add it.
+func ResolveSecrets(ctx context.Context, st *store.Store, box *secret.Box, wsID string, plan *run.Plan) (Secrets, error) {
+	f := plan.Flow
 	all, err := OpenSecrets(ctx, st, box, wsID, nil)
 	if err != nil {
 		return Secrets{}, err
@@ -82,7 +80,7 @@ func ResolveSecrets(ctx context.Context, st *store.Store, box *secret.Box, wsID 
 		out.Used = append(out.Used, name)
 	}
 	for _, c := range f.Cells {
-		if c.Kind != engine.KindSQL || c.Connection == "" || c.Connection == exec.ScratchConnection {
+		if c.Kind != engine.KindSQL || c.Connection == "" || c.Connection == executor.ScratchConnection || !plan.Runs(c.Name) {
 			continue
 		}
 		name := ConnectionPrefix + strings.ToUpper(c.Connection)

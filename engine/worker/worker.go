@@ -9,19 +9,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"sync"
-	"testing/fstest"
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/clock"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/flow"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/run"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/scratch"
@@ -39,6 +39,19 @@ type Live interface {
 	Ended(runID, flowID string, status engine.RunStatus)
 }
 
+// Observer is told how the runs and cells executed in this process ended:
+// the metrics (engine/metrics). Its methods must not block for long; they
+// are called on the run's goroutine.
+type Observer interface {
+	// RunEnded: status is the run's final status as stored; d is from its
+	// claim here to its end. A run that stops to wait for an approval has
+	// not ended: it is told of once, by the worker that ends it (d then
+	// counts from that worker's claim, not the wait).
+	RunEnded(workspaceID, flowID string, status engine.RunStatus, d time.Duration)
+	// CellEnded: one cell.finished event (after its retries).
+	CellEnded(kind engine.Kind, status string, d time.Duration)
+}
+
 // Config is what a Pool needs.
 type Config struct {
 	Store *store.Store
@@ -54,8 +67,15 @@ type Config struct {
 	RunDir  string
 	Sandbox *sandbox.Config // nil: cells run without a sandbox
 	Live    Live            // nil: nobody watches in this process
-	Log     *slog.Logger
+	Observe Observer        // nil: nobody counts runs and cells
+	// OnWait, when set, is called when a run has stopped to wait for an
+	// approval and holds no worker any more (the waiting notifications).
+	OnWait func(ctx context.Context, runID string)
+	Log    *slog.Logger
 
+	// Clock is what approval deadlines are set by (default the real
+	// clock); SweepApprovals must be given the same.
+	Clock clock.Clock
 	// Lease is how long a run is held without a heartbeat (default 20s);
 	// heartbeats go every Lease/4.
 	Lease time.Duration
@@ -69,7 +89,7 @@ type Config struct {
 	FlushEvery time.Duration
 	// Executors replace or add executors by cell kind (tests inject
 	// failures through it).
-	Executors map[engine.Kind]exec.Executor
+	Executors map[engine.Kind]executor.Executor
 	// Scratch gives runs their workspace's scratch database; nil:
 	// scratch.For(Store, DataDir) (a file here on SQLite, the copy kept in
 	// the database on PostgreSQL, the same for every worker).
@@ -105,6 +125,9 @@ func New(cfg Config) *Pool {
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 20 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.DefaultCellTimeout <= 0 {
 		cfg.DefaultCellTimeout = 2 * time.Hour
@@ -182,7 +205,7 @@ func (p *Pool) heartbeat(ctx context.Context) {
 		p.mu.Lock()
 		for id, ar := range p.active {
 			if ar.claimed && !ok[id] && time.Since(ar.claimedAt) > p.cfg.Lease/2 {
-				p.log.Warn("run lease lost: another process ended it", "run", id)
+				p.log.Warn("run lease lost: another process ended it", logattr.Run(id))
 				ar.cancel(errLeaseLost)
 			}
 		}
@@ -198,6 +221,8 @@ var (
 
 type activeRun struct {
 	id, flowID string
+	wsID       string
+	kinds      map[string]engine.Kind // cell name → kind, for Observe (set before the plan runs)
 	cancel     context.CancelCauseFunc
 	done       chan struct{} // closed when the run is over and stored
 	claimed    bool
@@ -214,6 +239,9 @@ type activeRun struct {
 	holdEnd bool
 	held    *engine.Event
 	final   engine.RunStatus // of the run.finished stored, if any
+	// waited: the run stopped at an approval cell (its status is
+	// waiting in the store); it is not over.
+	waited bool
 }
 
 type pendingEvent struct {
@@ -255,9 +283,9 @@ func (p *Pool) Execute(ctx context.Context, runID string) error {
 		return nil
 	}
 	p.mu.Lock()
-	ar.claimed, ar.claimedAt, ar.flowID = true, time.Now(), r.FlowID
+	ar.claimed, ar.claimedAt, ar.flowID, ar.wsID = true, time.Now(), r.FlowID, r.WorkspaceID
 	p.mu.Unlock()
-	log := p.log.With("run", r.ID)
+	log := p.log.With(logattr.Run(r.ID), logattr.Flow(r.FlowID))
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -271,18 +299,58 @@ func (p *Pool) Execute(ctx context.Context, runID string) error {
 		}()
 		p.execute(rctx, ar, r, log)
 	}()
+	// Counted before the run leaves the pool: whoever sees it gone (Done)
+	// sees it in the metrics.
+	p.observeEnd(ar)
 	p.forget(ar)
 	ar.mu.Lock()
 	ar.finished = true
 	ar.mu.Unlock()
-	if p.cfg.Live != nil {
-		ar.mu.Lock()
-		final := ar.final
-		ar.mu.Unlock()
+	ar.mu.Lock()
+	final, waited := ar.final, ar.waited
+	ar.mu.Unlock()
+	if p.cfg.Live != nil && !waited {
+		// A run that waits is not over: its viewers stay.
 		p.cfg.Live.Ended(r.ID, r.FlowID, final)
 	}
 	close(ar.done)
+	if waited && ctx.Err() == nil {
+		// Decided before it got to wait: the store made it claimable
+		// while this process still held it, and dropped the job as
+		// delivered twice. Take it again.
+		if again, err := p.st.Run(context.WithoutCancel(ctx), runID); err == nil && again.Status == engine.RunQueued {
+			return p.Execute(ctx, runID)
+		}
+	}
 	return nil
+}
+
+// observeEnd tells Observe how the run ended: the run.finished it stored,
+// or else (a run that did not start, or whose end p.end stored) the status
+// the store holds.
+func (p *Pool) observeEnd(ar *activeRun) {
+	if p.cfg.Observe == nil {
+		return
+	}
+	ar.mu.Lock()
+	status, waited := ar.final, ar.waited
+	ar.mu.Unlock()
+	if waited {
+		// Not over: it waits for people, and the worker that takes it
+		// again counts its end.
+		return
+	}
+	if status == "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := p.st.Run(ctx, ar.id)
+		cancel()
+		if err != nil {
+			p.log.Warn("read the end of a run for the metrics", logattr.Run(ar.id), "err", err)
+			return
+		}
+		status = engine.RunStatus(r.Status)
+	}
+	p.cfg.Observe.RunEnded(ar.wsID, ar.flowID, status, time.Since(ar.claimedAt))
 }
 
 func (p *Pool) forget(ar *activeRun) {
@@ -331,24 +399,26 @@ func (p *Pool) prepare(ctx context.Context, r store.Run) (*prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the run's flow: %w", err)
 	}
-	plan, err := run.Compile(f)
+	var req store.RunRequest
+	if len(r.Request) > 0 {
+		if err := json.Unmarshal(r.Request, &req); err != nil {
+			return nil, fmt.Errorf("read the run's request: %w", err)
+		}
+	}
+	// A run of some cells is checked for them only (Runs.Start).
+	plan, err := run.CompileCells(f, req.Cells)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", engine.ErrInvalid, err)
 	}
-	given, err := decodeJSON(r.Inputs)
+	given, err := run.StoredInputs(r.Inputs)
 	if err != nil {
-		return nil, fmt.Errorf("read the run's inputs: %w", err)
+		return nil, err
 	}
 	inputs, errs := run.Inputs(f, given)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", engine.ErrInvalid, errs)
 	}
-	pr := &prepared{flow: f, slug: fs.Slug, plan: plan, inputs: inputs}
-	if len(r.Request) > 0 {
-		if err := json.Unmarshal(r.Request, &pr.req); err != nil {
-			return nil, fmt.Errorf("read the run's request: %w", err)
-		}
-	}
+	pr := &prepared{flow: f, slug: fs.Slug, plan: plan, inputs: inputs, req: req}
 	if len(pr.req.Prior) > 0 {
 		pr.prior = make(map[string]any, len(pr.req.Prior))
 		for k, v := range pr.req.Prior {
@@ -359,42 +429,20 @@ func (p *Pool) prepare(ctx context.Context, r store.Run) (*prepared, error) {
 			pr.prior[k] = x
 		}
 	}
-	pr.secrets, err = ResolveSecrets(ctx, p.st, p.cfg.Box, r.WorkspaceID, f)
+	pr.secrets, err = ResolveSecrets(ctx, p.st, p.cfg.Box, r.WorkspaceID, plan)
 	if err != nil {
 		return nil, err
 	}
 	return pr, nil
 }
 
-func decodeJSON(b json.RawMessage) (map[string]any, error) {
-	out := map[string]any{}
-	if len(b) == 0 {
-		return out, nil
-	}
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.UseNumber()
-	if err := dec.Decode(&out); err != nil {
-		return nil, err
-	}
-	for k, v := range out {
-		if n, ok := v.(json.Number); ok {
-			out[k] = n.String()
-		}
-	}
-	return out, nil
-}
-
 // FlowFromFiles parses a flow from its stored files.
 func FlowFromFiles(files []store.File) (*engine.Flow, error) {
-	return flow.Parse(filesFS(files))
-}
-
-func filesFS(files []store.File) fs.FS {
-	out := fstest.MapFS{}
-	for _, f := range files {
-		out[f.Name] = &fstest.MapFile{Data: f.Data, Mode: 0o644}
+	ff := make([]flow.File, len(files))
+	for i, f := range files {
+		ff[i] = flow.File(f)
 	}
-	return out
+	return flow.ParseFiles(ff)
 }
 
 func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slog.Logger) {
@@ -405,7 +453,16 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 		p.end(r.ID, status, reason, log)
 		return
 	}
-	log = log.With("flow", pr.slug)
+	log = log.With(logattr.Slug(pr.slug))
+	if p.cfg.Observe != nil {
+		kinds := make(map[string]engine.Kind, len(pr.flow.Cells))
+		for _, c := range pr.flow.Cells {
+			kinds[c.Name] = c.Kind
+		}
+		ar.mu.Lock()
+		ar.kinds = kinds
+		ar.mu.Unlock()
+	}
 	work := filepath.Join(p.cfg.RunDir, r.ID)
 	dir, tmp := filepath.Join(work, "work"), filepath.Join(work, "tmp")
 	defer os.RemoveAll(work)
@@ -437,7 +494,7 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 		ar.holdEnd = true
 		ar.mu.Unlock()
 	}
-	sqlx := &exec.SQL{Scratch: scratchPath, Connections: pr.secrets.Connections}
+	sqlx := &executor.SQL{Scratch: scratchPath, Connections: pr.secrets.Connections}
 	closed := false
 	closeScratch := func() {
 		if closed {
@@ -510,6 +567,24 @@ func (p *Pool) execute(ctx context.Context, ar *activeRun, r store.Run, log *slo
 		ar.mu.Lock()
 		stored := ar.final != ""
 		ar.mu.Unlock()
+		if sum.Status == engine.RunWaiting {
+			waits, err := p.st.SuspendRun(context.WithoutCancel(ctx), r.ID, p.cfg.ID)
+			if err != nil {
+				log.Error("suspend the run for its approval", "err", err)
+				p.end(r.ID, engine.RunFailed, "the run could not wait for its approval: "+err.Error(), log)
+				return
+			}
+			ar.mu.Lock()
+			ar.waited = true
+			ar.mu.Unlock()
+			if waits {
+				log.Info("run waits for an approval")
+				if p.cfg.OnWait != nil {
+					p.cfg.OnWait(context.WithoutCancel(ctx), r.ID)
+				}
+			}
+			return
+		}
 		if !stored {
 			p.end(r.ID, sum.Status, "the run ended without its final event being stored", log)
 		}
@@ -537,10 +612,10 @@ func (p *Pool) flushFinal(ar *activeRun, log *slog.Logger) {
 	}
 }
 
-func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store.Run, dir, tmp string, sqlx *exec.SQL, log *slog.Logger) (run.Summary, error) {
-	var sp exec.Spawner = exec.Fork{}
+func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store.Run, dir, tmp string, sqlx *executor.SQL, log *slog.Logger) (run.Summary, error) {
+	var sp executor.Spawner = executor.Fork{}
 	if p.groups != nil { // not a typed nil in the interface
-		sp = exec.Fork{Track: p.groups}
+		sp = executor.Fork{Track: p.groups}
 	}
 	if p.cfg.Sandbox != nil && needsProcess(pr.flow) {
 		limits, loopback := p.SandboxLimits(ctx, r.WorkspaceID)
@@ -558,16 +633,34 @@ func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store
 		defer sb.Close()
 		sp = sb
 	}
-	executors := map[engine.Kind]exec.Executor{
-		engine.KindShell:  &exec.Shell{Spawner: sp},
-		engine.KindPython: &exec.Python{Spawner: sp},
-		engine.KindHTTP:   &exec.HTTP{},
-		engine.KindSQL:    sqlx,
-	}
+	executors := executor.Set(sp, sqlx)
 	for k, e := range p.cfg.Executors {
 		executors[k] = e
 	}
+	// A run that waited for an approval goes on after its stored events.
+	first, err := p.st.LastSeq(ctx, r.ID)
+	if err != nil {
+		return run.Summary{}, err
+	}
+	ar.mu.Lock()
+	ar.persisted = max(ar.persisted, first)
+	ar.mu.Unlock()
+	var asked map[string]bool
+	if first > 0 {
+		aps, err := p.st.RunApprovals(ctx, r.ID)
+		if err != nil {
+			return run.Summary{}, err
+		}
+		asked = make(map[string]bool, len(aps))
+		for _, ap := range aps {
+			asked[ap.Cell] = true
+		}
+	}
 	return pr.plan.Run(ctx, run.Options{
+		Resume: first > 0, FirstSeq: first, Asked: asked,
+		// The run's approval cells wait in the store, not here: the
+		// timeout is the store's deadline, applied by the sweeper.
+		Approver:       &storeApprover{st: p.st, runID: r.ID, now: p.cfg.Clock.Now},
 		DefaultTimeout: p.cfg.DefaultCellTimeout,
 		ID:             r.ID, Flow: pr.slug, Version: r.Version, Hash: r.Hash,
 		Inputs: pr.inputs, Secrets: pr.secrets.Values, MaskAlso: pr.secrets.MaskAlso, Dir: dir, TempDir: tmp,
@@ -576,6 +669,8 @@ func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store
 		Cells:     pr.req.Cells,
 		Prior:     pr.prior,
 		Logger:    log,
+		// The studio shows cells, not the files behind them.
+		PlaceByLine: true,
 	})
 }
 
@@ -634,10 +729,16 @@ func (p *Pool) emit(ar *activeRun, e *engine.Event) {
 				used += int64(len(l)) + 1
 				kept++
 			}
-			c.Lines = append(c.Lines[:kept:kept], fmt.Sprintf("… output cut after %s; later lines are not kept", humanBytes(max)))
+			c.Lines = append(c.Lines[:kept:kept], fmt.Sprintf("… output cut after %s; later lines are not kept", engine.FormatBytes(max)))
 		}
 	}
 	b := c.AppendJSON(make([]byte, 0, 48+len(c.Lines)*16))
+	if c.Type == engine.EventCellFinished && p.cfg.Observe != nil {
+		ar.mu.Lock()
+		kind := ar.kinds[c.Cell]
+		ar.mu.Unlock()
+		p.cfg.Observe.CellEnded(kind, c.Status, time.Duration(c.DurationMS)*time.Millisecond)
+	}
 	ar.mu.Lock()
 	if c.Type == engine.EventRunFinished && ar.holdEnd {
 		ar.held = &c
@@ -811,16 +912,6 @@ func (p *Pool) CancelAll(cause error) {
 	for _, ar := range p.active {
 		ar.cancel(cause)
 	}
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // DataDir and RunDir are the pool's folders (see Config).

@@ -11,14 +11,16 @@ import (
 	"time"
 
 	"github.com/opsbook/opsbook/engine"
-	"github.com/opsbook/opsbook/engine/exec"
+	"github.com/opsbook/opsbook/engine/executor"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/store"
 )
 
 type panicky struct{}
 
-func (panicky) Execute(context.Context, *exec.Request) (any, error) { panic("boom in the executor") }
+func (panicky) Execute(context.Context, *executor.Request) (any, error) {
+	panic("boom in the executor")
+}
 
 type syncBuf struct {
 	mu sync.Mutex
@@ -113,7 +115,7 @@ func (f *fixture) run(t *testing.T, id string) store.Run {
 // run, with the stack in the log; the pool runs the next run.
 func TestPanicFailsTheRunNotTheProcess(t *testing.T) {
 	f := newFixture(t)
-	p := f.pool(t, Config{Executors: map[engine.Kind]exec.Executor{engine.KindHTTP: panicky{}}})
+	p := f.pool(t, Config{Executors: map[engine.Kind]executor.Executor{engine.KindHTTP: panicky{}}})
 	id := f.enqueue(t, "boom", engine.Cell{Name: "call", Kind: engine.KindHTTP, File: "call.http", Source: "GET http://127.0.0.1:1/\n"})
 	if err := p.Execute(context.Background(), id); err != nil {
 		t.Fatal(err)

@@ -40,7 +40,8 @@ export function timeAgo(date, now = Date.now()) {
 
 /**
  * A WebSocket that reconnects with exponential backoff and reports its state
- * ('connecting' | 'open' | 'closed' | 'done') to onState.
+ * ('connecting' | 'open' | 'closed' | 'done') to onState; a close by the
+ * server with a reason (code 1008) is 'done' with that reason.
  */
 export function connect(path, { onMessage, onOpen, onState, shouldReconnect = () => true }) {
   let ws = null;
@@ -75,7 +76,7 @@ export function connect(path, { onMessage, onOpen, onState, shouldReconnect = ()
         // Ended by the server for a reason the person must see (signed out,
         // token revoked, role changed, link revoked): say it, do not retry.
         stopped = true;
-        onState && onState('done');
+        onState && onState('done', e.reason || 'The connection was closed.');
         showEnded(e.reason);
         return;
       }

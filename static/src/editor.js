@@ -2,13 +2,14 @@
 // CSS variables (so it follows light and dark), read-only for viewers.
 import { basicSetup } from 'codemirror';
 import { ChangeSet, Compartment, EditorState, Prec, StateEffect, StateField, Transaction } from '@codemirror/state';
-import { Decoration, EditorView, WidgetType, keymap } from '@codemirror/view';
+import { Decoration, EditorView, WidgetType, keymap, placeholder } from '@codemirror/view';
 import { collab, getClientID, getSyncedVersion, receiveUpdates, sendableUpdates } from '@codemirror/collab';
 import { HighlightStyle, StreamLanguage, syntaxHighlighting } from '@codemirror/language';
 import { tags as t } from '@lezer/highlight';
 import { shell } from '@codemirror/legacy-modes/mode/shell';
 import { python } from '@codemirror/lang-python';
 import { sql, SQLite } from '@codemirror/lang-sql';
+import { HINTS } from './cellhelp.js';
 
 // The .http request format: a request line, headers, a blank line, a body.
 const httpMode = {
@@ -160,6 +161,44 @@ const markedLine = StateField.define({
   provide: (f) => EditorView.decorations.from(f),
 });
 
+// ---- problems the server found (the linter: docs/PROTOCOL.md, check) ----
+
+const setProblems = StateEffect.define();
+
+// problemDecorations marks each problem's line and its spot: the word
+// there, or one character. line and col count from 1, col in characters.
+function problemDecorations(doc, problems) {
+  const ranges = [];
+  for (const p of problems) {
+    if (!(p.line >= 1 && p.line <= doc.lines)) continue;
+    const line = doc.line(p.line);
+    let from = line.from;
+    let n = 1;
+    for (const ch of line.text) {
+      if (n >= p.col) break;
+      from += ch.length;
+      n++;
+    }
+    const rest = doc.sliceString(from, line.to);
+    const close = rest.startsWith('{{') ? rest.indexOf('}}') : -1;
+    const word = /^[\w.$]+/.exec(rest);
+    const to = from + (close > 0 ? close + 2 : word ? word[0].length : Math.min(1, rest.length));
+    ranges.push(Decoration.line({ class: 'cm-problem-line', attributes: { title: p.message } }).range(line.from));
+    if (to > from) ranges.push(Decoration.mark({ class: 'cm-problem', attributes: { title: p.message, 'data-problem-at': `${p.line}:${p.col}` } }).range(from, to));
+  }
+  return Decoration.set(ranges, true);
+}
+
+const problemsField = StateField.define({
+  create: () => Decoration.none,
+  update(deco, tr) {
+    deco = deco.map(tr.changes);
+    for (const e of tr.effects) if (e.is(setProblems)) deco = problemDecorations(tr.state.doc, e.value);
+    return deco;
+  },
+  provide: (f) => EditorView.decorations.from(f),
+});
+
 /** MAX_SOURCE is the largest cell text, in bytes of UTF-8 (as the server counts). */
 export const MAX_SOURCE = 1 << 20;
 
@@ -190,6 +229,7 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
   const lang = new Compartment();
   const ro = new Compartment();
   const dark = new Compartment();
+  const hint = new Compartment(); // what an empty cell of its kind shows
   const id = clientID || Math.floor(Math.random() * 0xffffffff).toString(36) + Date.now().toString(36);
   const edge = (dir) => (view) => {
     const sel = view.state.selection.main;
@@ -219,6 +259,7 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
       peersField,
       peerTheme,
       markedLine,
+      problemsField,
       Prec.high(keymap.of([
         { key: 'ArrowUp', run: edge(-1) },
         { key: 'ArrowDown', run: edge(1) },
@@ -228,6 +269,7 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
       theme,
       dark.of(darkFlag()),
       lang.of(languageFor(kindNow)),
+      hint.of(placeholder(HINTS[kindNow] || '')),
       ro.of(EditorState.readOnly.of(roNow)),
       EditorView.lineWrapping,
       EditorView.contentAttributes.of({ 'aria-label': `${kind} source` }),
@@ -274,6 +316,10 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
       if (n < 1 || n > view.state.doc.lines) return;
       view.dispatch({ effects: [markLineEffect.of({ line: n, title }), EditorView.scrollIntoView(view.state.doc.line(n).from, { y: 'center' })] });
     },
+    /** Marks the problems of the cell's text: [{line, col, message}] (line and col from 1). */
+    setProblems(problems) {
+      view.dispatch({ effects: setProblems.of(problems) });
+    },
     /** Other people's cursors: [{anchor, head, color, name}]. */
     setPeers(peers) {
       view.dispatch({ effects: setPeers.of(peers) });
@@ -284,7 +330,7 @@ export function createEditor(parent, { doc, version = 0, clientID, kind, readOnl
     },
     setKind(k) {
       kindNow = k;
-      view.dispatch({ effects: lang.reconfigure(languageFor(k)) });
+      view.dispatch({ effects: [lang.reconfigure(languageFor(k)), hint.reconfigure(placeholder(HINTS[k] || ''))] });
     },
     setReadOnly(on) {
       roNow = on;

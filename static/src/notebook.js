@@ -5,12 +5,16 @@
 import { createEditor } from './editor.js';
 import { CellOutput, STATUS_WORDS } from './output.js';
 import { connect, el, timeAgo, toast } from './dom.js';
-import { renderMarkdown } from './markdown.js';
+import { Preview } from './prose.js';
+import { addInserter, showShortcuts, toggleInserter, typing } from './cellhelp.js';
+import { renderSchedule } from './schedule.js';
 
-const KINDS = ['shell', 'python', 'http', 'sql', 'expr', 'markdown'];
+const KINDS = ['shell', 'python', 'http', 'sql', 'expr', 'markdown', 'approval'];
 const INPUT_TYPES = ['string', 'number', 'boolean', 'date', 'select'];
 const PRESENCE_MS = 80;
-const ACTIVE = new Set(['queued', 'running']);
+const PREVIEW_MS = 250; // a markdown preview is asked for once edits pause this long
+const CHECK_MS = 400; // the draft's problems are asked for once edits pause this long
+const ACTIVE = new Set(['queued', 'running', 'waiting']);
 
 export function mountNotebook(main) {
   const nb = new Notebook(main);
@@ -23,6 +27,9 @@ class Notebook {
   constructor(main) {
     this.main = main;
     this.role = main.dataset.role || 'viewer';
+    // What this role may do, as the server says (it ranks roles; the page
+    // does not).
+    this.can = { edit: main.dataset.canEdit === 'true', run: main.dataset.canRun === 'true' };
     this.user = null;
     this.cells = new Map(); // id → cell state
     this.runs = new Map(); // id → RUNINFO
@@ -33,6 +40,7 @@ class Notebook {
     this.nextId = 1;
     this.peers = new Map(); // client → presence
     this.draft = readDraft(main);
+    this.markdownUrl = main.dataset.markdownUrl || (main.dataset.socket || '').replace(/\/ws$/, '/markdown');
     // The run banners the server rendered (the last run of this flow).
     main.querySelectorAll('[data-runs] [data-run-id]').forEach((b) => {
       this.runs.set(b.dataset.runId, { id: b.dataset.runId, status: b.dataset.status, started_by: b.dataset.startedBy, started_at: b.dataset.startedAt });
@@ -40,11 +48,11 @@ class Notebook {
   }
 
   get canEdit() {
-    return this.role === 'owner' || this.role === 'editor';
+    return this.can.edit;
   }
 
   get canRun() {
-    return this.canEdit || this.role === 'runner';
+    return this.can.run;
   }
 
   start() {
@@ -59,6 +67,7 @@ class Notebook {
       if ([...this.cells.values()].some((c) => c.editor.sendable().length)) e.preventDefault();
     });
     this.renderFlowSettings();
+    renderSchedule(this);
     this.updateToolbar();
     // Editors measured before the page's fonts arrived wrap and number
     // their lines wrongly; measure again once they are there.
@@ -68,7 +77,17 @@ class Notebook {
     if (!this.main.dataset.socket) return;
     const conn = this.main.querySelector('[data-conn]');
     const words = { connecting: 'connecting…', open: 'live', closed: 'offline — reconnecting', done: 'offline' };
-    this.socket = connect(this.main.dataset.socket, {
+    // The socket replays the run the cells show from what they show
+    // (run, since): that run may have ended, and left the server's list
+    // of active runs, between this page's render and the socket (or
+    // while the socket was down), and its end would be lost otherwise.
+    const socketUrl = () => {
+      const base = this.main.dataset.socket;
+      if (!this.currentRun) return base;
+      const q = new URLSearchParams({ run: this.currentRun, since: String(this.since) });
+      return `${base}${base.includes('?') ? '&' : '?'}${q}`;
+    };
+    this.socket = connect(socketUrl, {
       onMessage: (m) => this.onMessage(m),
       onState: (s) => {
         if (s !== 'open') {
@@ -97,7 +116,8 @@ class Notebook {
 
   // ---- cells ----
 
-  mountCell(section, data) {
+  // rendered: the section's markdown box already shows data.source rendered.
+  mountCell(section, data, rendered = true) {
     const host = section.querySelector('[data-editor]');
     const textarea = host.querySelector('textarea');
     const kind = section.dataset.kind;
@@ -119,7 +139,11 @@ class Notebook {
       kind,
       readOnly: !this.canEdit,
       hooks: {
-        onChange: () => this.push(c),
+        onChange: () => {
+          this.push(c);
+          this.markdownFollow(c);
+          this.scheduleCheck();
+        },
         onSelect: () => this.sendPresence(c),
         onEdge: (dir) => this.focusNeighbour(c, dir),
         onTooLarge: () => toast(`Cell ${section.dataset.cell} would be over 1 MiB, so that change was not made. Read large data from a file or a connection instead.`, 'error'),
@@ -136,6 +160,8 @@ class Notebook {
       },
     });
     c.output = new CellOutput(section, { logUrl: (name) => this.logUrl(name) });
+    c.preview = new Preview(this.markdownUrl, () => section.querySelector('[data-markdown]'), rendered ? doc : null);
+    if (this.canEdit) addInserter(section, KINDS);
     if (kind === 'markdown') this.showMarkdown(c, true);
     this.cells.set(c.id, c);
     return c;
@@ -190,6 +216,7 @@ class Notebook {
       case 'collab.doc':
         c.inflight = c.pulling = false;
         c.editor.reset(m.source, m.version);
+        this.markdownFollow(c);
         break;
       case 'collab.error':
         // The server refused our change: start again from its text.
@@ -226,13 +253,16 @@ class Notebook {
   }
 
   removeCell(c) {
+    c.preview.stop();
     c.editor.destroy();
     c.section.remove();
     this.cells.delete(c.id);
   }
 
+  // Text that changed while its rendering shows (others' edits): the
+  // preview follows once the edits pause.
   markdownFollow(c) {
-    if (c.section.dataset.kind === 'markdown' && !c.focused) this.showMarkdown(c, true);
+    if (c.section.dataset.kind === 'markdown' && !c.focused) this.showMarkdown(c, true, PREVIEW_MS);
   }
 
   // ---- presence ----
@@ -285,14 +315,13 @@ class Notebook {
     return this.currentRun ? `/runs/${encodeURIComponent(this.currentRun)}/log?cell=${encodeURIComponent(name)}` : null;
   }
 
-  // Markdown cells show their rendering until clicked.
-  showMarkdown(c, rendered) {
+  // Markdown cells show their rendering until clicked. The server renders
+  // it (prose.js): now, or after wait ms when more edits may follow.
+  showMarkdown(c, rendered, wait = 0) {
     const md = c.section.querySelector('[data-markdown]');
     const host = c.section.querySelector('[data-editor]');
     if (!md) return;
-    if (rendered && c.editor.text !== c.data.source) {
-      md.replaceChildren(renderMarkdown(c.editor.text)); // local text, built without innerHTML
-    }
+    if (rendered) c.preview.update(c.editor.text, wait);
     md.hidden = !rendered;
     host.hidden = rendered;
     if (!rendered) c.editor.focus(true);
@@ -349,7 +378,7 @@ class Notebook {
         else this.push(c);
       }
       if (!c) {
-        c = this.mountCell(buildSection(data, this), data);
+        c = this.mountCell(buildSection(data, this), data, typeof data.html === 'string');
         if (this.draft.cells.length === 1 || by === this.user?.name) this.pendingFocus = c;
       } else {
         this.updateCell(c, data);
@@ -364,6 +393,7 @@ class Notebook {
     }
     this.renderFlowHeader();
     this.renderFlowSettings();
+    renderSchedule(this);
     this.updateToolbar();
     if (this.pendingFocus && by === this.user?.name) {
       const c = this.pendingFocus;
@@ -388,10 +418,16 @@ class Notebook {
       if (select) select.value = data.kind;
       c.editor.setKind(data.kind);
       ensureMarkdownBox(s, data.kind);
+      c.preview.stop();
+      c.preview.shown = null; // a new, empty box
     }
     if (typeof data.html === 'string') {
       const md = s.querySelector('[data-markdown]');
-      if (md) md.innerHTML = data.html; // sanitized by the server (PROTOCOL.md)
+      if (md) {
+        c.preview.stop();
+        md.innerHTML = data.html; // sanitized by the server (PROTOCOL.md)
+        c.preview.shown = data.source;
+      }
     }
     // The text follows collab.updates, not the draft: a draft is older
     // than the updates that came after it.
@@ -417,9 +453,11 @@ class Notebook {
         this.helloed = true;
         if (m.role && m.role !== this.role) {
           this.role = m.role;
+          this.can = { edit: !!(m.can && m.can.edit), run: !!(m.can && m.can.run) };
           this.main.dataset.role = m.role;
           for (const c of this.cells.values()) c.editor.setReadOnly(!this.canEdit);
         }
+        if (Array.isArray(m.paused)) this.paused = m.paused;
         if (m.draft) this.applyDraft(m.draft);
         for (const r of m.runs || []) this.runs.set(r.id, r);
         {
@@ -429,6 +467,7 @@ class Notebook {
         this.renderRuns();
         this.peers = new Map((m.peers || []).map((p) => [p.client, p]));
         this.renderPresence();
+        this.scheduleCheck();
         // Back online: catch up (pull), then push what was typed offline.
         for (const c of this.cells.values()) {
           const d = this.draft.cells.find((x) => x.id === c.id);
@@ -436,8 +475,17 @@ class Notebook {
           else this.push(c);
         }
         break;
+      case 'git':
+        this.setGitChip(m.git);
+        break;
+      case 'triggers.paused':
+        // Someone paused or resumed a trigger: the panel shows it without a reload.
+        this.paused = Array.isArray(m.paused) ? m.paused : [];
+        renderSchedule(this);
+        break;
       case 'draft':
         this.applyDraft(m.draft, m.by);
+        this.scheduleCheck();
         if (m.by && m.by !== this.user?.name) toast(`${m.by} changed the notebook`);
         break;
       case 'collab.updates':
@@ -447,6 +495,10 @@ class Notebook {
       case 'collab.error':
       case 'collab.gone':
         this.onCollab(m);
+        if (m.t === 'collab.updates' || m.t === 'collab.ack' || m.t === 'collab.doc') this.scheduleCheck();
+        break;
+      case 'problems':
+        this.showProblems(m.problems || []);
         break;
       case 'presence':
       case 'presence.leave':
@@ -485,9 +537,88 @@ class Notebook {
         const field = m.field && p && p.form && p.form.querySelector(`[data-error-for="${CSS.escape(m.field)}"]`);
         if (field) field.textContent = m.message;
         else toast(m.message || 'Something went wrong', 'error');
+        if (m.cell && m.line) {
+          // A problem in a cell's code (a run it stopped): show where.
+          this.cellByName(m.cell)?.editor.markLine(m.line, m.message);
+          this.scheduleCheck(0);
+        }
         break;
       }
     }
+  }
+
+  // ---- problems: the draft checked as a linter (docs/PROTOCOL.md, check) ----
+
+  // scheduleCheck asks for the draft's problems once edits pause.
+  scheduleCheck(wait = CHECK_MS) {
+    clearTimeout(this.checkTimer);
+    this.checkTimer = setTimeout(() => this.check(), wait);
+  }
+
+  // check asks the server for the draft's problems, once the text typed
+  // here is stored (the server checks what it has).
+  check() {
+    if (!this.socket || !this.socket.open || !this.helloed) return;
+    const busy = [...this.cells.values()].some((c) => !c.deleted && (c.inflight || c.editor.sendable().length));
+    if (busy) return this.scheduleCheck(); // the ack of the push asks again
+    this.socket.send({ t: 'check', id: String(this.nextId++) });
+  }
+
+  // showProblems puts each problem on its cell: the spot marked in the
+  // editor, the message under it.
+  showProblems(problems) {
+    for (const c of this.cells.values()) {
+      const mine = problems.filter((p) => p.cell === c.id);
+      c.lintProblems = mine.filter((p) => p.line > 0);
+      c.optionProblems = mine.filter((p) => p.option);
+      this.markProblems(c);
+      this.showOptionProblems(c);
+      let box = c.section.querySelector('[data-problems]');
+      if (!mine.length) {
+        box?.remove();
+        continue;
+      }
+      if (!box) {
+        box = el('ul', { class: 'cell-problems', 'data-problems': '', role: 'status' });
+        c.section.querySelector('[data-editor]').after(box);
+      }
+      box.replaceChildren(...mine.map((p) => el('li', { 'data-line': p.line || null }, p.message)));
+    }
+  }
+
+  // showOptionProblems puts the problems of a cell's options (if, env,
+  // needs), which have no spot in its editor, at their field of the options
+  // panel, and counts them on the Options button while the panel is shut.
+  showOptionProblems(c) {
+    const probs = c.optionProblems || [];
+    const btn = c.section.querySelector('[data-action="options"]');
+    if (btn) {
+      if (probs.length) btn.dataset.optionProblems = String(probs.length);
+      else delete btn.dataset.optionProblems;
+    }
+    const panel = c.section.querySelector('[data-options]');
+    if (!panel) return;
+    for (const box of panel.querySelectorAll('[data-problem-for]')) {
+      const mine = probs.filter((p) => p.option === box.dataset.problemFor);
+      box.replaceChildren(...mine.map((p) => el('span', { class: 'field-problem' }, p.message)));
+      const control = panel.elements.namedItem(box.dataset.problemFor);
+      if (control) control.setAttribute('aria-invalid', String(mine.length > 0));
+    }
+  }
+
+  // runProblem marks where a cell of the run shown failed when the error
+  // has a place in its source ("line 2, column 6: …", as the studio's
+  // runs say), until the cell runs again.
+  runProblem(ev) {
+    const c = this.cellByName(ev.cell);
+    if (!c || (ev.type !== 'cell.started' && ev.type !== 'cell.finished')) return;
+    const at = ev.type === 'cell.finished' && ev.status === 'failed' && /^(?:if: )?line (\d+), column (\d+): /.exec(ev.error || '');
+    c.runProblem = at ? { line: Number(at[1]), col: Number(at[2]), message: ev.error } : null;
+    this.markProblems(c);
+  }
+
+  markProblems(c) {
+    c.editor.setProblems([...(c.lintProblems || []), ...(c.runProblem ? [c.runProblem] : [])]);
   }
 
   // A new run of this flow: its cells show its output from now on.
@@ -521,6 +652,7 @@ class Notebook {
     // (RUNINFO may not list the cells, so startRun could not.)
     if (ev.type === 'run.started') for (const name of ev.cells || []) this.cellByName(name)?.output.reset();
     if (ev.cell) this.cellByName(ev.cell)?.output.handle(ev);
+    if (ev.cell) this.runProblem(ev);
   }
 
   renderRuns() {
@@ -572,9 +704,6 @@ class Notebook {
         if (id) this.send({ t: 'cancel', run: id });
         return;
       }
-      case 'save':
-        this.save();
-        return;
       case 'save-version':
         return this.saveVersionDialog();
       case 'add-cell': {
@@ -585,6 +714,14 @@ class Notebook {
         this.send({ t: 'cell.add', after: after ? after.id : '', kind });
         return;
       }
+      case 'insert-menu':
+        toggleInserter(btn);
+        return;
+      case 'insert-cell':
+        // A "+" under a cell: the new cell goes right after it.
+        btn.closest('[data-insert-kinds]').hidden = true;
+        if (c) this.send({ t: 'cell.add', after: c.id, kind: btn.dataset.kind });
+        return;
       case 'restore-cell':
         if (c) this.send({ t: 'cell.restore', cell: c.id });
         return;
@@ -647,6 +784,7 @@ class Notebook {
     if (open) {
       if (!panel.childElementCount) buildOptions(panel, this.canEdit);
       fillOptions(panel, c.data);
+      this.showOptionProblems(c);
       panel.onsubmit = (e) => {
         e.preventDefault();
         this.sendCellUpdate(c, { options: readOptions(panel) }, panel);
@@ -672,7 +810,7 @@ class Notebook {
       field('Description', el('textarea', { name: 'description', rows: 2, value: d.description || '', readonly: ro }), 'description'),
       el('h3', {}, 'Inputs'),
       el('div', { class: 'table-wrap' }, el('table', { class: 'inputs-table' },
-        el('thead', {}, el('tr', {}, ...['Name', 'Type', 'Default', 'Required', 'Options (for select)', 'Description', ''].map((h) => el('th', {}, h)))),
+        el('thead', {}, el('tr', {}, ...['Name', 'Type', 'Default', 'Required', 'Options (for select)', 'Label', 'Description', 'Placeholder', ''].map((h) => el('th', {}, h)))),
         el('tbody', { 'data-inputs-rows': '' }, ...d.inputs.map(inputRow)))),
       el('p', { class: 'field-error', 'data-error-for': 'inputs' }),
       ro ? null : el('div', { class: 'actions' },
@@ -750,6 +888,12 @@ class Notebook {
       }
       if (!res.ok) {
         const err = (body && body.error) || {};
+        if (err.code === 'unchanged') {
+          // Not a failure: the latest version already holds the draft.
+          dlg.close();
+          toast(`Nothing changed since v${err.number}: no new version was made.`);
+          return;
+        }
         form.querySelector('[data-error-for="message"]').textContent = err.message || 'Saving failed';
         // A secret's value in a cell: mark the line where it is.
         const c = err.cell && err.line && this.cellByName(err.cell);
@@ -757,11 +901,39 @@ class Notebook {
         return;
       }
       dlg.close();
-      toast(`Saved v${body.number}. See History for changes and exports.`);
+      this.savedToast(body);
     });
     document.body.append(dlg);
     dlg.showModal();
     input.focus();
+  }
+
+  // savedToast says what a save did, git's part included (the answer's
+  // "git": committed, conflict, error, skipped or pending), and shows the
+  // flow's new git status on the chip at once.
+  savedToast(body) {
+    const v = `v${body.number}`;
+    const g = body.git;
+    if (g && g.status) this.setGitChip(g);
+    if (!g) toast(`Saved ${v}. See History for changes and exports.`);
+    else if (g.outcome === 'committed') toast(`Saved ${v} and pushed it to git.`);
+    else if (g.outcome === 'conflict') toast(`Saved ${v} here, but not in git: the flow changed in git since the last sync (conflict). Open the git chip to compare and choose.`, 'error');
+    else if (g.outcome === 'error') toast(`Saved ${v} here, but pushing it to git failed: ${g.message}`, 'error');
+    else if (g.outcome === 'pending') toast(`Saved ${v}; still pushing it to git. The git chip shows how it ends.`);
+    else toast(`Saved ${v}. ${g.message || ''}`);
+  }
+
+  // setGitChip shows a flow's git status ({status, label, error}) on the
+  // notebook's chip: a link to the page that compares both sides for
+  // editors when it is not in sync, as the server renders it.
+  setGitChip(g) {
+    const old = this.main.querySelector('.flow-head [data-git-status]');
+    if (!old || !g.status) return;
+    const cls = { in_sync: 'chip-succeeded', changed_here: 'chip-queued', changed_in_git: 'chip-running', conflict: 'chip-failed' }[g.status] || 'chip-canceled';
+    const link = this.canEdit && g.status !== 'in_sync';
+    const attrs = { class: 'chip ' + cls, 'data-git-status': g.status, title: 'git: ' + g.label + (g.error ? ' — ' + g.error : '') };
+    if (link) attrs.href = this.main.dataset.socket.replace(/\/ws$/, '/git');
+    old.replaceWith(el(link ? 'a' : 'span', attrs, g.label));
   }
 
   async requestRun(mode, cell) {
@@ -796,8 +968,8 @@ class Notebook {
       let control;
       if (i.type === 'boolean') control = el('input', { type: 'checkbox', name: i.name, checked: v === true || v === 'true' });
       else if (i.type === 'select') control = el('select', { name: i.name }, ...(i.options || []).map((o) => el('option', { value: o, selected: o === v }, o)));
-      else control = el('input', { type: i.type === 'number' ? 'number' : i.type === 'date' ? 'date' : 'text', name: i.name, value: v ?? '', required: !!i.required, step: i.type === 'number' ? 'any' : null });
-      form.append(field(i.name + (i.required ? ' *' : ''), control, i.name, i.description));
+      else control = el('input', { type: i.type === 'number' ? 'number' : i.type === 'date' ? 'date' : 'text', name: i.name, value: v ?? '', required: !!i.required, step: i.type === 'number' ? 'any' : null, placeholder: i.placeholder || null });
+      form.append(field((i.label || i.name) + (i.required ? ' *' : ''), control, i.name, i.description));
     }
     form.append(el('div', { class: 'actions' },
       el('button', { type: 'button', class: 'btn', value: 'cancel', onclick: () => dlg.close() }, 'Cancel'),
@@ -825,7 +997,10 @@ class Notebook {
   onKey(e) {
     const mod = e.ctrlKey || e.metaKey;
     if (e.target.closest && e.target.closest('dialog')) return;
-    if (mod && e.key === 'Enter') {
+    if (e.key === '?' && !mod && !e.altKey && !typing(e.target)) {
+      e.preventDefault();
+      showShortcuts();
+    } else if (mod && e.key === 'Enter') {
       e.preventDefault();
       e.stopPropagation();
       this.requestRun('all');
@@ -834,7 +1009,7 @@ class Notebook {
       e.preventDefault();
       e.stopPropagation();
       if (this.canEdit) this.saveVersionDialog();
-      else this.save();
+      else toast(`Saving a version needs the editor role; yours is ${this.role}.`);
     } else if (e.shiftKey && e.key === 'Enter' && !mod && !e.altKey) {
       const c = this.cellOf(e.target);
       if (!c || e.target.closest('[data-options], dialog')) return;
@@ -886,8 +1061,11 @@ function normalizeDraft(d) {
       default: pick(i, 'default') ?? null,
       required: !!pick(i, 'required'),
       options: pick(i, 'options') || [],
+      label: pick(i, 'label') || '',
       description: pick(i, 'description') || '',
+      placeholder: pick(i, 'placeholder') || '',
     })),
+    triggers: pick(d, 'triggers') || [],
     cells: (pick(d, 'cells') || []).map((c) => ({ ...c, id: pick(c, 'id'), name: pick(c, 'name'), kind: pick(c, 'kind'), source: pick(c, 'source') ?? '', options: pick(c, 'options') || {} })),
   };
 }
@@ -963,7 +1141,7 @@ function buildSection(data, nb) {
   if (data.kind === 'markdown') {
     const md = section.querySelector('[data-markdown]');
     if (typeof data.html === 'string') md.innerHTML = data.html; // sanitized by the server
-    else md.replaceChildren(renderMarkdown(data.source || ''));
+    // else mountCell has the server render it (prose.js)
   }
   return section;
 }
@@ -978,14 +1156,25 @@ function buildOptions(panel, canEdit) {
       field('Retries', el('input', { name: 'retries', type: 'number', min: 0, step: 1, readonly: ro }), 'retries'),
       field('Retry delay', text('retry_delay', 'e.g. 1s'), 'retry_delay')),
     field('Run only if', text('if', 'an expression, e.g. cells.summary.value.total > 0'), 'if'),
-    el('div', { class: 'grid-2' },
+    el('div', { class: 'grid-3' },
       field('Needs (graph order)', text('needs', 'cell names, comma separated'), 'needs'),
-      field('Connection (SQL)', text('connection', 'scratch'), 'connection')),
+      field('Connection (SQL)', text('connection', 'scratch'), 'connection'),
+      field('Expected status (HTTP)', text('expect_status', '2xx; e.g. 200, 404, 4xx'), 'expect_status')),
+    el('div', { class: 'grid-3' },
+      field('Approvers (approval)', text('approvers', 'editor, user:ana, link'), 'approvers'),
+      field('Approvals needed', el('input', { name: 'approvals', type: 'number', min: 1, max: 10, step: 1, readonly: ro }), 'approvals'),
+      field('On timeout', el('select', { name: 'on_timeout', disabled: ro },
+        el('option', { value: '' }, 'reject (default)'), el('option', { value: 'approve' }, 'approve')), 'on_timeout')),
     field('Environment', el('textarea', { name: 'env', rows: 3, placeholder: 'KEY=value, one a line', readonly: ro, spellcheck: 'false' }), 'env'),
     el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'continue_on_error', disabled: ro }), ' Continue the run when this cell fails'),
     el('p', { class: 'field-error', 'data-error-for': 'options' }),
     ro ? null : el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply options')),
   );
+  // The draft's problems in an option are shown at its field
+  // (Notebook.showOptionProblems); the server names them (problems.go).
+  for (const name of ['if', 'env', 'needs']) {
+    panel.elements.namedItem(name)?.closest('.field')?.append(el('span', { class: 'field-error', 'data-problem-for': name, role: 'status' }));
+  }
 }
 
 function durationText(v) {
@@ -1009,6 +1198,10 @@ function fillOptions(panel, data) {
   set('if', o.if || '');
   set('needs', (o.needs || []).join(', '));
   set('connection', o.connection || '');
+  set('expect_status', (o.expect_status || []).join(', '));
+  set('approvers', (o.approvers || []).join(', '));
+  set('approvals', o.approvals || '');
+  set('on_timeout', o.on_timeout === 'approve' ? 'approve' : '');
   const env = o.env || {};
   set('env', Array.isArray(env) ? env.map((e) => `${e.name ?? e.Name}=${e.value ?? e.Value}`).join('\n') : Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n'));
   panel.elements.namedItem('continue_on_error').checked = !!o.continue_on_error;
@@ -1024,6 +1217,12 @@ function readOptions(panel) {
   const needs = v('needs').split(/[\s,]+/).filter(Boolean);
   if (needs.length) o.needs = needs;
   if (v('connection')) o.connection = v('connection');
+  const expect = v('expect_status').toLowerCase().split(/[\s,]+/).filter(Boolean);
+  if (expect.length) o.expect_status = expect;
+  const approvers = v('approvers').split(/[\s,]+/).filter(Boolean);
+  if (approvers.length) o.approvers = approvers;
+  if (v('approvals')) o.approvals = Number(v('approvals'));
+  if (v('on_timeout')) o.on_timeout = v('on_timeout');
   const env = {};
   for (const line of panel.elements.namedItem('env').value.split('\n')) {
     const i = line.indexOf('=');
@@ -1042,7 +1241,9 @@ function inputRow(i) {
     el('td', {}, el('input', { 'data-in': 'default', value: def, 'aria-label': 'Default' })),
     el('td', {}, el('input', { 'data-in': 'required', type: 'checkbox', checked: !!i.required, 'aria-label': 'Required' })),
     el('td', {}, el('input', { 'data-in': 'options', value: (i.options || []).join(', '), 'aria-label': 'Options' })),
+    el('td', {}, el('input', { 'data-in': 'label', value: i.label || '', placeholder: i.name || '', 'aria-label': 'Label' })),
     el('td', {}, el('input', { 'data-in': 'description', value: i.description || '', 'aria-label': 'Description' })),
+    el('td', {}, el('input', { 'data-in': 'placeholder', value: i.placeholder || '', 'aria-label': 'Placeholder' })),
     el('td', {}, el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'remove-input', title: 'Remove this input' }, '✕')));
 }
 
@@ -1054,6 +1255,10 @@ function readInputRow(tr) {
   if (def !== null && type === 'number' && !isNaN(Number(raw))) def = Number(raw);
   if (def !== null && type === 'boolean') def = raw === 'true';
   const input = { name: get('name').value.trim(), type, required: get('required').checked, description: get('description').value };
+  const label = get('label').value.trim();
+  if (label) input.label = label;
+  const placeholder = get('placeholder').value;
+  if (placeholder) input.placeholder = placeholder;
   if (def !== null) input.default = def;
   const options = get('options').value.split(',').map((s) => s.trim()).filter(Boolean);
   if (options.length) input.options = options;

@@ -2,10 +2,15 @@
 // Everything that comes from a run (lines, results, names) is put in the page
 // as textContent, never as HTML.
 import { renderAnsi } from './ansi.js';
+import { drawChart } from './chart.js';
 import { el, fmtDuration } from './dom.js';
 
-const MAX_BYTES = 10 * 1024 * 1024; // lines kept per cell before cutting
-const MAX_LINE_CHARS = 4000; // longer lines are drawn cut (the log has them whole)
+// A long output keeps its first HEAD_LINES lines, a row counting the lines
+// not shown, and its last TAIL_LINES lines, as the server renders it after a
+// reload (views.HeadLines, views.DefaultMaxLines: the server writes its
+// numbers on the lines' element as data-head and data-tail).
+const HEAD_LINES = 1000;
+const TAIL_LINES = 1000;
 const MAX_SCROLL_PX = 8_000_000; // browsers cap element heights; map beyond this
 const TABLE_ROWS = 200;
 const TREE_CHILDREN = 200;
@@ -26,22 +31,24 @@ export function schedule(target) {
 }
 
 /**
- * A windowed list of output lines: all lines live in an array, only the rows
- * in view are in the DOM. Rows have one fixed height (lines do not wrap).
+ * A windowed list of output lines: the head and the tail of a cell's lines
+ * live in arrays, with a gap row between them counting the lines not kept;
+ * only the rows in view are in the DOM. Rows have one fixed height (lines
+ * do not wrap).
  */
 export class LineList {
-  constructor(box) {
+  constructor(box, { logUrl } = {}) {
     this.box = box; // the scrolling element
+    this.logUrl = logUrl; // () => URL of the whole log, or null
+    this.maxHead = Number(box.dataset.head) || HEAD_LINES;
+    this.maxTail = Number(box.dataset.tail) || TAIL_LINES;
     this.box.classList.add('vlist');
     this.box.replaceChildren();
     this.spacer = el('div', { class: 'vlist-spacer' });
     this.rows = el('div', { class: 'vlist-rows' });
     this.spacer.append(this.rows);
     this.box.append(this.spacer);
-    this.lines = []; // strings, or detached server-rendered row elements
-    this.err = new Uint8Array(256); // 1 where the line is stderr
-    this.bytes = 0;
-    this.cut = false;
+    this.clearLines();
     this.rowH = 0;
     this.follow = true;
     this.box.addEventListener('scroll', () => {
@@ -51,38 +58,84 @@ export class LineList {
     }, { passive: true });
   }
 
-  get length() {
-    return this.lines.length;
+  clearLines() {
+    // Lines are strings, or detached server-rendered row elements; err
+    // holds 1 where the line is stderr.
+    this.head = [];
+    this.headErr = [];
+    this.tail = [];
+    this.tailErr = [];
+    this.omitted = 0; // lines between head and tail that are not kept
+    this.gap = false; // the head is closed: later lines go to the tail
   }
 
-  /** Adds lines; returns false once the cell's memory budget is used up. */
+  /** How many rows the list shows (the gap row included). */
+  get length() {
+    return this.head.length + (this.omitted > 0 ? 1 : 0) + this.tail.length;
+  }
+
+  /** How many lines the cell wrote, shown or not. */
+  get total() {
+    return this.head.length + this.omitted + this.tail.length;
+  }
+
+  /** Adds lines: to the head until it is full, then to the rolling tail. */
   push(lines, stderr) {
     for (const line of lines) {
-      if (this.cut) return false;
-      const size = typeof line === 'string' ? line.length + 16 : 64;
-      if (this.bytes + size > MAX_BYTES) {
-        this.cut = true;
-        return false;
+      if (!this.gap && this.head.length < this.maxHead) {
+        this.head.push(line);
+        this.headErr.push(stderr ? 1 : 0);
+        continue;
       }
-      this.bytes += size;
-      const i = this.lines.length;
-      if (i >= this.err.length) {
-        const grown = new Uint8Array(this.err.length * 2);
-        grown.set(this.err);
-        this.err = grown;
-      }
-      this.err[i] = stderr ? 1 : 0;
-      this.lines.push(line);
+      this.gap = true;
+      this.tail.push(line);
+      this.tailErr.push(stderr ? 1 : 0);
     }
+    this.trim();
     schedule(this);
-    return true;
+  }
+
+  /** Counts n lines that never reached the page; the tail starts again after them. */
+  skip(n) {
+    if (n <= 0) return;
+    this.gap = true;
+    this.omitted += this.tail.length + n;
+    this.tail = [];
+    this.tailErr = [];
+    schedule(this);
+  }
+
+  trim() {
+    const cut = this.tail.length - this.maxTail;
+    if (cut <= 0) return;
+    this.tail.splice(0, cut);
+    this.tailErr.splice(0, cut);
+    this.omitted += cut;
+  }
+
+  /** Takes over server-rendered rows: head rows, a gap row, tail rows. */
+  adopt(rows) {
+    for (const r of rows) {
+      if (r.classList.contains('ln-gap')) {
+        this.gap = true;
+        this.omitted += Number(r.dataset.gap) || 0;
+        continue;
+      }
+      const err = r.classList.contains('ln-err');
+      if (this.gap) {
+        this.tail.push(r);
+        this.tailErr.push(err ? 1 : 0);
+      } else {
+        this.head.push(r);
+        this.headErr.push(err ? 1 : 0);
+      }
+    }
+    this.trim();
+    schedule(this);
   }
 
   clear() {
-    this.lines = [];
-    this.err = new Uint8Array(256);
-    this.bytes = 0;
-    this.cut = false;
+    this.clearLines();
     this.follow = true;
     schedule(this);
   }
@@ -95,7 +148,10 @@ export class LineList {
   }
 
   flush() {
-    const n = this.lines.length;
+    const n = this.length;
+    // What the list holds, for tests and the curious: lines kept, lines not shown.
+    this.box.dataset.rows = String(this.head.length + this.tail.length);
+    this.box.dataset.omitted = String(this.omitted);
     this.box.hidden = n === 0;
     if (n === 0) {
       this.rows.replaceChildren();
@@ -122,16 +178,31 @@ export class LineList {
   }
 
   row(i) {
-    const line = this.lines[i];
-    if (typeof line !== 'string') return line.cloneNode(true);
-    const div = el('div', { class: this.err[i] ? 'ln ln-err' : 'ln' });
-    if (line.length > MAX_LINE_CHARS) {
-      renderAnsi(div, line.slice(0, MAX_LINE_CHARS));
-      div.append(el('span', { class: 'ln-more' }, ` … ${line.length - MAX_LINE_CHARS} more characters`));
+    let line;
+    let err;
+    if (i < this.head.length) {
+      line = this.head[i];
+      err = this.headErr[i];
+    } else if (this.omitted > 0 && i === this.head.length) {
+      return this.gapRow();
     } else {
-      renderAnsi(div, line);
+      const j = i - this.head.length - (this.omitted > 0 ? 1 : 0);
+      line = this.tail[j];
+      err = this.tailErr[j];
     }
+    if (typeof line !== 'string') return line.cloneNode(true);
+    const div = el('div', { class: err ? 'ln ln-err' : 'ln' });
+    renderAnsi(div, line); // cuts a long line (ansi.js)
     return div;
+  }
+
+  /** The row standing for the lines not kept (views' gapLine). */
+  gapRow() {
+    const n = this.omitted;
+    const row = el('div', { class: 'ln ln-gap', 'data-gap': String(n) }, n === 1 ? '1 line not shown' : `${n} lines not shown`);
+    const url = this.logUrl && this.logUrl();
+    if (url) row.append(' — ', el('a', { href: url, download: '' }, 'download the whole log'));
+    return row;
   }
 }
 
@@ -140,6 +211,7 @@ export const STATUS_WORDS = {
   queued: 'Waiting to start',
   pending: 'Waiting',
   running: 'Running',
+  waiting: 'Waiting for a decision',
   succeeded: 'Succeeded',
   failed: 'Failed',
   skipped: 'Skipped',
@@ -171,11 +243,19 @@ export class CellOutput {
     this.out = section.querySelector('[data-output]');
     this.pendingResult = null;
     this.ensureParts();
-    // Server-rendered rows become the list's first lines, kept as elements.
+    // Server-rendered rows become the list's lines, kept as elements.
     const rows = [...this.linesEl.querySelectorAll('.ln')];
-    this.list = new LineList(this.linesEl);
-    this.list.push(rows, false);
-    rows.forEach((r, i) => { this.list.err[i] = r.classList.contains('ln-err') ? 1 : 0; });
+    this.list = new LineList(this.linesEl, { logUrl: () => this.logUrl && this.logUrl(this.name) });
+    this.list.adopt(rows);
+    this.showLogLink();
+    // The chart of a result the server rendered (views' chartSource).
+    if (this.chartEl.dataset.chart) {
+      try {
+        drawChart(this.chartEl, JSON.parse(this.chartEl.dataset.chart), this.kind);
+      } catch {
+        this.chartEl.hidden = true;
+      }
+    }
     if (this.noteEl.textContent.trim() === '') this.noteEl.hidden = true;
     if (this.errorEl.textContent.trim() === '') this.errorEl.hidden = true;
   }
@@ -202,13 +282,22 @@ export class CellOutput {
     this.noteEl = part('[data-note]', 'p', 'out-note');
     this.resultEl = part('[data-result]', 'div', 'out-result');
     this.errorEl = part('[data-error]', 'p', 'out-error');
+    // A result that is a series is also drawn as a chart (chart.js), on
+    // every page that shows a cell's output.
+    this.chartEl = this.out.querySelector('[data-chart]');
+    if (!this.chartEl) {
+      this.chartEl = el('div', { class: 'chart', 'data-chart': '', hidden: '' });
+      this.resultEl.after(this.chartEl);
+    }
   }
 
   reset() {
     this.list.clear();
+    this.showLogLink();
     this.noteEl.replaceChildren();
     this.noteEl.hidden = true;
     this.resultEl.replaceChildren();
+    drawChart(this.chartEl, null);
     this.errorEl.replaceChildren();
     this.errorEl.hidden = true;
     this.setStatus('pending');
@@ -224,35 +313,46 @@ export class CellOutput {
       case 'cell.started':
         if (ev.attempt > 1) this.list.push([`── attempt ${ev.attempt} ──`], true);
         this.setStatus('running', { attempt: ev.attempt });
+        this.showLogLink();
+        break;
+      case 'approval.requested':
+        this.setStatus('waiting');
         break;
       case 'cell.log':
-        if (!this.list.push(ev.lines || [], ev.stream === 'stderr')) this.showCut();
+        this.list.push(ev.lines || [], ev.stream === 'stderr');
+        this.showLogLink();
         break;
       case 'cell.finished':
         this.setStatus(ev.status, { attempts: ev.attempts, durationMs: ev.duration_ms });
         this.errorEl.hidden = !ev.error;
         this.errorEl.textContent = ev.error || '';
         this.resultEl.replaceChildren();
-        if (ev.result !== undefined && ev.result !== null) this.resultEl.append(renderResult(ev.result, this.kind));
+        if (ev.result !== undefined && ev.result !== null) this.resultEl.append(renderResult(ev.result, this.kind, ev.status));
+        drawChart(this.chartEl, ev.result, this.kind);
         break;
     }
   }
 
+  /** n lines were dropped for this slow page: the gap row counts them. */
   missed(n) {
-    this.showNote(`${n} lines were skipped because the connection was slow — `);
+    this.list.skip(n);
   }
 
-  showCut() {
-    if (this.noteEl.dataset.cut) return;
-    this.noteEl.dataset.cut = '1';
-    this.showNote('output cut at 10 MB — ');
-  }
-
-  showNote(text) {
-    this.noteEl.hidden = false;
-    this.noteEl.replaceChildren(text);
-    const url = this.logUrl && this.logUrl(this.name);
-    if (url) this.noteEl.append(el('a', { href: url, download: '' }, 'download the full log'));
+  /**
+   * Once a cell has output, a link to its whole log is offered (the page
+   * keeps only its head and tail); the server may have rendered it.
+   */
+  showLogLink() {
+    const has = this.list.total > 0;
+    let link = this.section.querySelector('[data-log-link]');
+    const url = has && this.logUrl && this.logUrl(this.name);
+    if (!link) {
+      if (!url) return;
+      link = el('a', { class: 'small out-log', 'data-log-link': '', download: '' }, 'full log');
+      ((this.section.classList.contains('run-cell') && this.section.querySelector('.cell-head')) || this.out).append(link);
+    }
+    link.hidden = !url;
+    if (url) link.href = url;
   }
 }
 
@@ -263,7 +363,10 @@ function isPlainObject(v) {
 }
 
 /** Renders what a cell gives later cells, according to its kind. */
-export function renderResult(result, kind) {
+// status is the cell's end: an http answer's chip is green when the cell
+// took it (a cell fails on an answer it does not accept, so a 404 its
+// expect_status lists is green), and by its code when the end is not known.
+export function renderResult(result, kind, status) {
   const box = el('div', { class: 'result' });
   if (!isPlainObject(result)) {
     box.append(renderValue(result));
@@ -272,14 +375,16 @@ export function renderResult(result, kind) {
   switch (kind) {
     case 'sql':
       if (Array.isArray(result.columns) && Array.isArray(result.rows)) {
-        if (result.columns.length) box.append(renderTable(result.columns, result.rows));
+        // The cell's log says how many rows: the table says only that it was cut.
+        if (result.columns.length) box.append(renderTable(result.columns, result.rows, false));
         if (result.affected) box.append(el('p', { class: 'muted' }, `${result.affected} rows affected`));
         return box;
       }
       break;
     case 'http':
       if ('status' in result) {
-        const cls = result.status >= 400 ? 'chip chip-failed' : 'chip chip-succeeded';
+        const accepted = status === 'succeeded' || (status !== 'failed' && result.status < 400);
+        const cls = accepted ? 'chip chip-succeeded' : 'chip chip-failed';
         box.append(el('p', { class: 'http-status' }, el('span', { class: cls }, `HTTP ${result.status}`)));
         if (isPlainObject(result.headers) && Object.keys(result.headers).length) {
           box.append(el('details', { class: 'headers' }, el('summary', {}, 'Headers'), renderTree(result.headers, 0)));
@@ -297,7 +402,7 @@ export function renderResult(result, kind) {
     case 'shell':
     case 'python':
       if ('exit_code' in result) {
-        if (result.exit_code !== 0) box.append(el('p', { class: 'muted' }, `exit code ${result.exit_code}`));
+        // A non-zero exit is said once, by the cell's error ("exit status 3").
         if (isPlainObject(result.outputs) && Object.keys(result.outputs).length) {
           box.append(el('p', { class: 'label' }, 'outputs'), renderValue(result.outputs));
         }
@@ -341,7 +446,7 @@ function cellText(v) {
   return String(v);
 }
 
-export function renderTable(columns, rows) {
+export function renderTable(columns, rows, counted = true) {
   const wrap = el('div', { class: 'table-wrap' });
   const table = el('table', { class: 'data' });
   table.append(el('thead', {}, el('tr', {}, ...columns.map((c) => el('th', {}, String(c))))));
@@ -355,8 +460,8 @@ export function renderTable(columns, rows) {
   }
   table.append(body);
   wrap.append(table);
-  const note = rows.length > TABLE_ROWS ? `showing ${TABLE_ROWS} of ${rows.length} rows` : `${rows.length} row${rows.length === 1 ? '' : 's'}`;
-  wrap.append(el('p', { class: 'muted' }, note));
+  const note = rows.length > TABLE_ROWS ? `showing ${TABLE_ROWS} of ${rows.length} rows` : counted ? `${rows.length} row${rows.length === 1 ? '' : 's'}` : '';
+  if (note) wrap.append(el('p', { class: 'muted' }, note));
   return wrap;
 }
 

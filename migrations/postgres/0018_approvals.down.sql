@@ -1,0 +1,2 @@
+DROP TABLE approval_decisions;
+DROP TABLE approvals;

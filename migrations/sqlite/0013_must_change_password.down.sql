@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE users DROP COLUMN must_change_password;
+COMMIT;

@@ -1,0 +1,3 @@
+BEGIN;
+ALTER TABLE flows DROP COLUMN archived_at;
+COMMIT;

@@ -1,0 +1,4 @@
+BEGIN;
+DROP TABLE approval_decisions;
+DROP TABLE approvals;
+COMMIT;
