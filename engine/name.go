@@ -2,14 +2,14 @@ package engine
 
 import "strings"
 
-// maxSlug is the longest slug.
-const maxSlug = 63
+// MaxSlug is the longest slug.
+const MaxSlug = 63
 
 // IsSlug reports whether s is a slug, the name of a workspace or a flow in
 // URLs and of a flow's folder in a git repository: lower-case letters,
 // digits and dashes, starting with a letter or digit, at most 63 bytes.
 func IsSlug(s string) bool {
-	if s == "" || len(s) > maxSlug || s[0] == '-' {
+	if s == "" || len(s) > MaxSlug || s[0] == '-' {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
@@ -37,8 +37,8 @@ func Slugify(name string) string {
 		}
 	}
 	s := strings.TrimRight(b.String(), "-")
-	if len(s) > maxSlug {
-		s = strings.TrimRight(s[:maxSlug], "-")
+	if len(s) > MaxSlug {
+		s = strings.TrimRight(s[:MaxSlug], "-")
 	}
 	return s
 }

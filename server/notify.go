@@ -191,8 +191,8 @@ func (s *Server) notifyDestinationAdd(w http.ResponseWriter, r *http.Request) er
 		SecretName: strings.TrimSpace(r.PostFormValue("secret")), Format: r.PostFormValue("format")}
 	sec.New = views.NotifyDestination{Name: d.Name, Kind: d.Kind, Secret: d.SecretName, Format: d.Format,
 		Recipients: r.PostFormValue("recipients"), Events: r.PostForm["events"]}
-	if !engine.IsSlug(d.Name) || len(d.Name) > 64 {
-		sec.Errors["name"] = "name the destination in lower-case letters, digits and -, like ops or team-mail (at most 64)"
+	if !engine.IsSlug(d.Name) {
+		sec.Errors["name"] = "name the destination in lower-case letters, digits and -, like ops or team-mail (at most " + strconv.Itoa(engine.MaxSlug) + ")"
 	}
 	for _, e := range r.PostForm["events"] {
 		if !engine.NotifyEvent(e).Valid() {
