@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -16,11 +17,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/wneessen/go-mail"
@@ -549,11 +552,7 @@ func (n *Notifier) sendWebhook(ctx context.Context, dest store.Destination, m Me
 	req.Header.Set("User-Agent", "Opsbook-Notify")
 	resp, err := n.cfg.HTTP.Do(req)
 	if err != nil {
-		var ue interface{ Unwrap() error }
-		if errors.As(err, &ue) && ue.Unwrap() != nil {
-			err = ue.Unwrap() // drop the URL the client quotes
-		}
-		return fmt.Errorf("webhook: %v", err)
+		return fmt.Errorf("webhook (the URL in secret %s): %s", dest.SecretName, transportError(err))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -608,4 +607,33 @@ func (n *Notifier) sendEmail(ctx context.Context, dest store.Destination, m Mess
 		return fmt.Errorf("e-mail: %v", err)
 	}
 	return nil
+}
+
+// transportError says why a request got no answer without quoting where it
+// went: the URL is a secret, and the client's errors name its host, port
+// and address ("dial tcp 10.0.0.5:8443: connect: connection refused").
+func transportError(err error) string {
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	var rec tls.RecordHeaderError
+	var ne net.Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.As(err, &dns):
+		return "the host name does not resolve"
+	case errors.As(err, &cert):
+		return "the server's TLS certificate is not trusted"
+	case errors.As(err, &rec), strings.Contains(err.Error(), "gave HTTP response to HTTPS client"):
+		return "the server does not speak TLS"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the connection was closed before an answer"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "the host is unreachable"
+	}
+	return "the request failed before an answer"
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -397,5 +398,50 @@ func TestOneSender(t *testing.T) {
 	}
 	if res := f.pass(t); res.Sent != 1 {
 		t.Fatalf("the holder's pass %+v", res)
+	}
+}
+
+// TestWebhookTransportErrors: a webhook that gets no answer says why in the
+// delivery log without quoting where it went (the URL is a secret; the
+// client's errors name its host and port).
+func TestWebhookTransportErrors(t *testing.T) {
+	t.Parallel()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedURL := "http://" + closed.Addr().String() + "/hook-path-7f3a"
+	closed.Close()
+	plain := newHookServer(t)
+	selfSigned := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(selfSigned.Close)
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"refused", closedURL, "connection refused"},
+		{"not-tls", strings.Replace(plain.URL, "http://", "https://", 1) + "/hook-path-7f3a", "does not speak TLS"},
+		{"untrusted", selfSigned.URL + "/hook-path-7f3a", "certificate is not trusted"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.secret(t, "OPS_HOOK", tc.url)
+			f.dest(t, store.Destination{Name: "ops", Kind: store.DestWebhook, SecretName: "OPS_HOOK", Format: store.FormatGeneric, Events: []engine.NotifyEvent{engine.NotifyFailed}})
+			r := f.run(t, "name: Deploy\n", engine.RunFailed, "boom")
+			f.pass(t)
+			log := f.log(t, r.ID)
+			if len(log) != 1 {
+				t.Fatalf("deliveries %+v", log)
+			}
+			msg := log[0].LastError
+			if !strings.Contains(msg, tc.want) || !strings.Contains(msg, "OPS_HOOK") {
+				t.Errorf("error %q: want it to say %q and name the secret", msg, tc.want)
+			}
+			u, _ := url.Parse(tc.url)
+			for _, leak := range []string{u.Host, u.Port(), "127.0.0.1", "hook-path"} {
+				if strings.Contains(msg, leak) {
+					t.Errorf("error %q quotes %q from the secret URL", msg, leak)
+				}
+			}
+		})
 	}
 }
