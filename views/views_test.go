@@ -13,6 +13,7 @@ import (
 
 	"github.com/a-h/templ"
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/static"
 )
 
@@ -338,5 +339,19 @@ func TestFailedScriptSaysItsExitOnce(t *testing.T) {
 		if r.empty() {
 			t.Errorf("%s: the outputs are lost", kind)
 		}
+	}
+}
+
+// TestDiffNoNewlineMark: a missing last line end is shown as an unnumbered
+// row under the line, not inside the numbered line's text.
+func TestDiffNoNewlineMark(t *testing.T) {
+	old := &engine.Flow{Name: "n", Cells: []engine.Cell{{Name: "a", Kind: engine.KindShell, File: "a.sh", Source: "echo a\n"}}}
+	new := &engine.Flow{Name: "n", Cells: []engine.Cell{{Name: "a", Kind: engine.KindShell, File: "a.sh", Source: "echo a"}}}
+	html := render(t, DiffBody(flow.Compare(old, new)))
+	if !strings.Contains(html, `<tr class="noeol"><td class="ln"></td><td class="ln"></td><td class="code">\ no newline at end</td></tr>`) {
+		t.Errorf("no unnumbered mark row in\n%s", html)
+	}
+	if strings.Contains(html, `echo a \ no newline`) {
+		t.Errorf("the mark is inside the line's text:\n%s", html)
 	}
 }

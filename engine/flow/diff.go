@@ -114,6 +114,9 @@ type Line struct {
 	Old  int    `json:"old,omitempty"`
 	New  int    `json:"new,omitempty"`
 	Text string `json:"text"`
+	// NoEOL: the source ends on this line with no line end. It is a mark
+	// beside the line, shown unnumbered under it, never part of its text.
+	NoEOL bool `json:"no_eol,omitempty"`
 }
 
 // Context is the number of unchanged lines kept around each change.
@@ -468,25 +471,35 @@ func splitLines(s string) []string {
 // lines around each change, and counts added and removed lines.
 func sourceHunks(a, b string) (hunks []Hunk, added, removed int) {
 	al, bl := splitLines(a), splitLines(b)
-	// A missing final newline is a change of the last line.
-	if a != "" && b != "" && strings.HasSuffix(a, "\n") != strings.HasSuffix(b, "\n") {
-		if strings.HasSuffix(a, "\n") {
-			bl[len(bl)-1] += " \\ no newline at end"
-		} else {
-			al[len(al)-1] += " \\ no newline at end"
-		}
+	// A missing final newline is a change of the last line: it is compared
+	// with a mark no source line holds, and shown as NoEOL.
+	aNoEOL := a != "" && !strings.HasSuffix(a, "\n")
+	bNoEOL := b != "" && !strings.HasSuffix(b, "\n")
+	const mark = "\x00no-eol"
+	if aNoEOL {
+		al[len(al)-1] += mark
+	}
+	if bNoEOL {
+		bl[len(bl)-1] += mark
+	}
+	text := func(ls []string, i int) (string, bool) {
+		t, cut := strings.CutSuffix(ls[i], mark)
+		return t, cut && i == len(ls)-1
 	}
 	ops := diffStrings(al, bl)
 	lines := make([]Line, len(ops))
 	for i, op := range ops {
 		switch op.op {
 		case LineSame:
-			lines[i] = Line{Op: LineSame, Old: op.a + 1, New: op.b + 1, Text: al[op.a]}
+			t, no := text(al, op.a)
+			lines[i] = Line{Op: LineSame, Old: op.a + 1, New: op.b + 1, Text: t, NoEOL: no}
 		case LineRemoved:
-			lines[i] = Line{Op: LineRemoved, Old: op.a + 1, Text: al[op.a]}
+			t, no := text(al, op.a)
+			lines[i] = Line{Op: LineRemoved, Old: op.a + 1, Text: t, NoEOL: no}
 			removed++
 		case LineAdded:
-			lines[i] = Line{Op: LineAdded, New: op.b + 1, Text: bl[op.b]}
+			t, no := text(bl, op.b)
+			lines[i] = Line{Op: LineAdded, New: op.b + 1, Text: t, NoEOL: no}
 			added++
 		}
 	}
@@ -703,6 +716,9 @@ func (d *Diff) String() string {
 			fmt.Fprintf(&b, "  @@ -%d +%d @@\n", h.OldStart, h.NewStart)
 			for _, l := range h.Lines {
 				fmt.Fprintf(&b, "  %s%s\n", l.Op, l.Text)
+				if l.NoEOL {
+					b.WriteString("  \\ no newline at end\n")
+				}
 			}
 		}
 	}

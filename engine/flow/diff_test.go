@@ -73,7 +73,7 @@ func TestCompare(t *testing.T) {
 		{"input order", func(f *engine.Flow) { f.Inputs[0], f.Inputs[1] = f.Inputs[1], f.Inputs[0] },
 			"input order: day, n → n, day\n", [3]int{}},
 		{"no newline at end", func(f *engine.Flow) { f.Cells[0].Source = "echo a" },
-			"cell a changed\n  @@ -1 +1 @@\n  -echo a\n  +echo a \\ no newline at end\n", [3]int{0, 0, 1}},
+			"cell a changed\n  @@ -1 +1 @@\n  -echo a\n  +echo a\n  \\ no newline at end\n", [3]int{0, 0, 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,5 +279,35 @@ func TestCompare200Fast(t *testing.T) {
 	}
 	if el := time.Since(start); el > 2*time.Second { // the benchmark holds the real goal (50 ms)
 		t.Fatalf("diff of two 200-cell flows took %v", el)
+	}
+}
+
+// TestNoNewlineMark: a source's missing last line end is a mark beside its
+// last line, never part of a numbered line's text, on either side.
+func TestNoNewlineMark(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ old, new, want string }{
+		{"x\nq", "x\nq\n", "  @@ -1 +1 @@\n   x\n  -q\n  \\ no newline at end\n  +q\n"},
+		{"x\nq", "z\nq", "  @@ -1 +1 @@\n  -x\n  +z\n   q\n  \\ no newline at end\n"},
+		{"x\nq\n", "x\nq\n\n", "  @@ -1 +1 @@\n   x\n   q\n  +\n"},
+	}
+	for _, tt := range tests {
+		old := &engine.Flow{Name: "n", Cells: []engine.Cell{sh("a", tt.old)}}
+		new := &engine.Flow{Name: "n", Cells: []engine.Cell{sh("a", tt.new)}}
+		d := Compare(old, new)
+		got := d.String()
+		want := "cell a changed\n" + tt.want
+		if got != want {
+			t.Errorf("%q → %q:\n%s\nwant\n%s", tt.old, tt.new, got, want)
+		}
+		for _, c := range d.Cells {
+			for _, h := range c.Hunks {
+				for _, l := range h.Lines {
+					if strings.Contains(l.Text, "\x00") || strings.Contains(l.Text, "newline") {
+						t.Errorf("line text %q carries the mark", l.Text)
+					}
+				}
+			}
+		}
 	}
 }
