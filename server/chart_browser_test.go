@@ -16,6 +16,11 @@ func chartBars(cell string) string {
 	return `document.querySelectorAll(` + jsString(cellSel(cell, "[data-chart]:not([hidden]) .chart-svg rect")) + `).length`
 }
 
+// eqMarks is a JavaScript expression: how many "= " marks the cell's result shows.
+func eqMarks(cell string) string {
+	return `[...document.querySelectorAll(` + jsString(cellSel(cell, ".result .muted")) + `)].filter(e => e.textContent === '= ').length`
+}
+
 // TestBrowserNotebookChart: a cell whose result is a series shows the same
 // chart in the notebook as on the run page: live, while a later cell still
 // runs, and after a reload.
@@ -61,9 +66,22 @@ func TestBrowserNotebookChart(t *testing.T) {
 		}
 	}
 
+	// "=" stands before one value, never above a table: live as the server
+	// renders it after a reload.
+	marks := func(when string) {
+		t.Helper()
+		for cell, want := range map[string]int{"sales": 0, "plain": 1} {
+			if n := eval[int](b, eqMarks(cell)); n != want {
+				t.Errorf("%s: cell %s shows %d \"=\" marks, want %d", when, cell, n, want)
+			}
+		}
+	}
+	marks("live")
+
 	// After a reload: drawn from the result the server rendered.
 	b.do("reload", chromedp.Reload(), chromedp.WaitReady(chromedp.CSS(cellSel("sales", ".cm-content"))))
 	b.wait("the chart after a reload", chartBars("sales")+` === 3`)
+	marks("after a reload")
 	notebook := eval[string](b, jsCell("sales", "[data-chart] svg")+`.outerHTML`)
 
 	// The run page draws the very same chart.

@@ -395,7 +395,11 @@ export function renderResult(result, kind, status) {
       break;
     case 'expr':
       if ('value' in result) {
-        box.append(el('span', { class: 'muted' }, '= '), renderValue(result.value));
+        // "=" reads before one value, not above a table or a tree (as the
+        // server renders it, views/result.go).
+        const v = result.value;
+        if (v !== null && typeof v === 'object') box.append(renderValue(v));
+        else box.append(el('p', {}, el('span', { class: 'muted' }, '= '), renderValue(v)));
         return box;
       }
       break;
