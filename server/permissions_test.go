@@ -123,6 +123,7 @@ func testPermissions(t *testing.T, dialect string) {
 		{"POST", "/api/v1/runs/" + run + "/rerun", "", expect{cnf, cnf, cnf, fbd, nf, una}},
 		{"GET", "/api/v1/nope", "", expect{nf, nf, nf, nf, nf, nf}},
 		{"GET", "/healthz", "", expect{ok, ok, ok, ok, ok, ok}},
+		{"GET", "/favicon.ico", "", expect{ok, ok, ok, ok, ok, ok}},
 		{"GET", "/readyz", "", expect{ok, ok, ok, ok, ok, ok}},
 		// /metrics is not gated by role but by token or address (TestMetricsGate): the test's client is loopback.
 		{"GET", "/metrics", "", expect{ok, ok, ok, ok, ok, ok}},

@@ -15,6 +15,8 @@ func (s *Server) routes() http.Handler {
 
 	// Static files: content-hashed URLs, cached forever.
 	mux.Handle("GET /static/{hash}/", http.StripPrefix("/static/", staticHandler()))
+	// Browsers ask for /favicon.ico whatever a page links; both get the icon.
+	mux.HandleFunc("GET /favicon.ico", favicon)
 	// Health and metrics (server/health.go, docs/OPERATING.md).
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -165,4 +167,17 @@ func staticHandler() http.Handler {
 		r2.URL.Path = "/" + rest
 		files.ServeHTTP(w, r2)
 	})
+}
+
+// favicon answers /favicon.ico with the studio's icon (an SVG, which every
+// current browser takes from there), cached for a day.
+func favicon(w http.ResponseWriter, r *http.Request) {
+	b, err := static.FS.ReadFile("img/icon.svg")
+	if err != nil {
+		http.Error(w, "no icon", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	w.Write(b)
 }

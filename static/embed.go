@@ -10,9 +10,10 @@ import (
 	"sync"
 )
 
-// FS holds css/ and dist/ (the bundle built by cmd/bundle, committed).
+// FS holds css/, dist/ (the bundle built by cmd/bundle, committed) and img/
+// (the icon).
 //
-//go:embed css dist
+//go:embed css dist img
 var FS embed.FS
 
 // Hash is a short hash of every embedded file's name and content: it changes
