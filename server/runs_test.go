@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -36,11 +37,58 @@ func TestCellLogBounded(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	log := string(b)
-	if !strings.Contains(log, "line number 1 of many") || strings.Contains(log, "line number 300 of many") {
-		t.Fatalf("log should keep the first lines and drop the rest:\n%s", log)
+	// The head, a line saying what was dropped, and always the end.
+	if !strings.Contains(log, "line number 1 of many") || !strings.HasSuffix(log, "line number 300 of many\n") || strings.Contains(log, "line number 150 of many") {
+		t.Fatalf("log should keep the first and the last lines and drop the middle:\n%s", log)
 	}
-	if !strings.Contains(log, "output cut") || len(log) > 1200 {
-		t.Fatalf("log of %d bytes should end with the cut notice:\n%s", len(log), log)
+	if !strings.Contains(log, "lines (") || !strings.Contains(log, "not kept") || len(log) > 1000+250+200 {
+		t.Fatalf("log of %d bytes should say what it dropped, within the bound and the tail's quarter:\n%s", len(log), log)
+	}
+}
+
+// TestCellLogBoundedKeepsTheError: a cell that prints past the bound, then
+// an error on stderr, then fails: live and stored alike end with the error.
+func TestCellLogBoundedKeepsTheError(t *testing.T) {
+	f := setupWith(t, testDB, Config{MaxCellLog: 4000})
+	fl := &engine.Flow{Name: "Loud", Cells: []engine.Cell{
+		{Name: "loud", Kind: engine.KindShell, File: "loud.sh", Source: "seq 1 5000\necho 'fatal: disk full' >&2\nexit 3\n"},
+	}}
+	r, err := f.srv.runs.Start(context.Background(), StartRequest{Workspace: f.ws, FlowID: f.flow.ID, FlowSlug: "hello", Flow: fl, StartedBy: f.users["owner"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.waitRun(r.ID); got.Status != engine.RunFailed {
+		t.Fatalf("run %s: %s", got.Status, got.Error)
+	}
+	evs, err := f.st.Events(context.Background(), r.ID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last []string
+	var stderr string
+	for _, se := range evs {
+		var e engine.Event
+		if err := json.Unmarshal(se.Data, &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Type == engine.EventCellLog {
+			last = e.Lines
+			if e.Stream == engine.StreamStderr {
+				stderr += strings.Join(e.Lines, "\n")
+			}
+		}
+	}
+	if len(last) == 0 || last[len(last)-1] != "fatal: disk full" {
+		t.Fatalf("the last log event is %q; want it to end with the error", last)
+	}
+	if !strings.Contains(stderr, "not kept") {
+		t.Errorf("no line says what was dropped: stderr %q", stderr)
+	}
+	resp := f.do("viewer", "GET", "/runs/"+r.ID+"/log?cell=loud", "")
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if log := string(b); !strings.Contains(log, "\n5000\n") || !strings.HasSuffix(log, "fatal: disk full\n") || !strings.HasPrefix(log, "1\n2\n") {
+		t.Fatalf("the whole log should keep the head, the last numbers and the error:\n%.300s…%s", log, log[max(0, len(log)-300):])
 	}
 }
 

@@ -74,10 +74,20 @@ type Options struct {
 	// Asked are the approval cells that asked already, in an earlier part
 	// of this run: their message is in the log, and is not shown again.
 	Asked map[string]bool
+	// MaxCellLog bounds the log kept of one cell (0: no bound). Past it
+	// the lines in between are dropped, counted, and said; the head and
+	// the last TailLines lines (at most a quarter of the bound, up to
+	// 1 MiB) are always kept, so the end of a loud cell — its error — is
+	// never lost.
+	MaxCellLog int64
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
 }
+
+// TailLines is how many of a cell's last log lines are kept past
+// Options.MaxCellLog.
+const TailLines = 1000
 
 // CellSummary is a cell's final state.
 type CellSummary struct {
@@ -432,13 +442,88 @@ func (r *runner) finish(i int, st engine.CellStatus, attempts int, d time.Durati
 type cellOutput struct {
 	r    *runner
 	cell string
+
+	mu        sync.Mutex
+	used      int64      // bytes of log emitted, against Options.MaxCellLog
+	tail      []tailLine // past the bound: the last lines, emitted at the end
+	tailBytes int64
+	dropped   int // lines past the bound no longer in tail
+	dropBytes int64
+}
+
+// tailLine is a line held past the bound.
+type tailLine struct {
+	stream, text string
 }
 
 func (o *cellOutput) Lines(stream string, lines []string) {
 	if len(lines) == 0 {
 		return
 	}
-	o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(lines)})
+	lines = o.r.masker.Lines(lines)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if max := o.r.o.MaxCellLog; max > 0 {
+		kept := 0
+		for kept < len(lines) && o.tail == nil && o.used+int64(len(lines[kept]))+1 <= max {
+			o.used += int64(len(lines[kept])) + 1
+			kept++
+		}
+		for _, l := range lines[kept:] {
+			o.hold(stream, l)
+		}
+		lines = lines[:kept]
+		if len(lines) == 0 {
+			return
+		}
+	}
+	o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: lines})
+}
+
+// hold keeps l among the last lines past the bound, dropping the oldest
+// beyond TailLines or the tail's byte budget.
+func (o *cellOutput) hold(stream, l string) {
+	budget := min(o.r.o.MaxCellLog/4, 1<<20)
+	if int64(len(l)) > budget {
+		l = l[:budget] // one huge line keeps its start
+	}
+	if o.tail == nil {
+		o.tail = make([]tailLine, 0, 64)
+	}
+	o.tail = append(o.tail, tailLine{stream, l})
+	o.tailBytes += int64(len(l)) + 1
+	for len(o.tail) > TailLines || o.tailBytes > budget {
+		o.tailBytes -= int64(len(o.tail[0].text)) + 1
+		o.dropped++
+		o.dropBytes += int64(len(o.tail[0].text)) + 1
+		o.tail = o.tail[1:]
+	}
+}
+
+// flush emits what was held past the bound, when the cell ends: a line
+// that says how much was dropped, then the last lines, each on its stream.
+func (o *cellOutput) flush() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.tail == nil {
+		return
+	}
+	if o.dropped > 0 {
+		o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: engine.StreamStderr, Lines: []string{fmt.Sprintf(
+			"… %d lines (%s) not kept: a cell keeps %s of log, then its last lines",
+			o.dropped, engine.FormatBytes(o.dropBytes), engine.FormatBytes(o.r.o.MaxCellLog))}})
+	}
+	for i := 0; i < len(o.tail); {
+		j := i
+		var ls []string
+		for j < len(o.tail) && o.tail[j].stream == o.tail[i].stream {
+			ls = append(ls, o.tail[j].text)
+			j++
+		}
+		o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: o.tail[i].stream, Lines: ls})
+		i = j
+	}
+	o.tail, o.tailBytes, o.dropped, o.dropBytes = nil, 0, 0, 0
 }
 
 func (o *cellOutput) line(stream, s string) { o.Lines(stream, []string{s}) }
@@ -504,6 +589,7 @@ func (r *runner) runCell(ctx context.Context, s *step) engine.CellStatus {
 		}
 	}
 	n = min(n, attempts)
+	out.flush()
 	d := r.o.Now().Sub(start)
 	switch {
 	case err == nil:

@@ -83,7 +83,8 @@ type Config struct {
 	// (default 2h), so no one (a form's visitor included) starts endless work.
 	DefaultCellTimeout time.Duration
 	// MaxCellLog bounds the log stored for one cell of one run (default
-	// 100 MiB); lines past it are dropped after one line that says so.
+	// 100 MiB): past it the middle is dropped and counted, and the cell's
+	// last lines are kept (run.Options.MaxCellLog).
 	MaxCellLog int64
 	// FlushEvery is how often a run's events are stored (default 25ms).
 	FlushEvery time.Duration
@@ -229,9 +230,8 @@ type activeRun struct {
 	claimedAt  time.Time
 
 	mu        sync.Mutex
-	logBytes  map[string]int64 // per cell, to bound what is stored
-	pending   []pendingEvent   // emitted, not yet stored
-	persisted int64            // highest seq stored
+	pending   []pendingEvent // emitted, not yet stored
+	persisted int64          // highest seq stored
 	finished  bool
 	// holdEnd: the run's run.finished is kept back (in held) until what
 	// the run holds (its scratch database) is stored, so that a failure
@@ -664,11 +664,12 @@ func (p *Pool) runPlan(ctx context.Context, ar *activeRun, pr *prepared, r store
 		DefaultTimeout: p.cfg.DefaultCellTimeout,
 		ID:             r.ID, Flow: pr.slug, Version: r.Version, Hash: r.Hash,
 		Inputs: pr.inputs, Secrets: pr.secrets.Values, MaskAlso: pr.secrets.MaskAlso, Dir: dir, TempDir: tmp,
-		Executors: executors,
-		Sink:      run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
-		Cells:     pr.req.Cells,
-		Prior:     pr.prior,
-		Logger:    log,
+		Executors:  executors,
+		Sink:       run.SinkFunc(func(e *engine.Event) { p.emit(ar, e) }),
+		Cells:      pr.req.Cells,
+		Prior:      pr.prior,
+		Logger:     log,
+		MaxCellLog: p.cfg.MaxCellLog,
 		// The studio shows cells, not the files behind them.
 		PlaceByLine: true,
 	})
@@ -703,35 +704,6 @@ func needsProcess(f *engine.Flow) bool {
 func (p *Pool) emit(ar *activeRun, e *engine.Event) {
 	c := *e
 	c.Lines = e.Lines // the scheduler gives each event its own slice
-	if c.Type == engine.EventCellLog {
-		max := p.cfg.MaxCellLog
-		n := int64(0)
-		for _, l := range c.Lines {
-			n += int64(len(l)) + 1
-		}
-		ar.mu.Lock()
-		if ar.logBytes == nil {
-			ar.logBytes = map[string]int64{}
-		}
-		before := ar.logBytes[c.Cell]
-		ar.logBytes[c.Cell] = before + n
-		ar.mu.Unlock()
-		switch {
-		case before >= max:
-			c.Lines = []string{}
-		case before+n > max:
-			// Keep the lines that fit, then say why the rest is missing.
-			kept, used := 0, before
-			for _, l := range c.Lines {
-				if used+int64(len(l))+1 > max {
-					break
-				}
-				used += int64(len(l)) + 1
-				kept++
-			}
-			c.Lines = append(c.Lines[:kept:kept], fmt.Sprintf("… output cut after %s; later lines are not kept", engine.FormatBytes(max)))
-		}
-	}
 	b := c.AppendJSON(make([]byte, 0, 48+len(c.Lines)*16))
 	if c.Type == engine.EventCellFinished && p.cfg.Observe != nil {
 		ar.mu.Lock()
