@@ -103,7 +103,7 @@ func TestBrowserDecisionLink(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-approve]`)),
 	))
 	must(t, chromedp.Do(b, chromedp.WaitVisible(chromedp.CSS(`main.page-narrow`))))
-	waitJS(t, b, `document.body.innerText.includes('approved by link holder at ')`, 10*time.Second)
+	waitJS(t, b, `document.body.innerText.includes('approved by link holder at ')`, 30*time.Second)
 	r := f.waitRun(id)
 	if r.Status != engine.RunSucceeded {
 		t.Fatalf("run %s: %s", r.Status, r.Error)

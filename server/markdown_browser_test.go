@@ -138,7 +138,7 @@ func TestBrowserRunProse(t *testing.T) {
 		ctx         context.Context
 	}{{"run page", "/runs/" + run + "/markdown", b}, {"link page", "/s/" + tok + "/markdown", p}}
 	for _, pg := range pages {
-		waitJS(t, pg.ctx, `document.querySelector('[data-conn]').textContent === 'live'`, 10*time.Second)
+		waitJS(t, pg.ctx, `document.querySelector('[data-conn]').textContent === 'live'`, 30*time.Second)
 		if got := evalStr(t, pg.ctx, prose+`.textContent`); !strings.Contains(got, "{{ cells.gate.exit_code }}") {
 			t.Fatalf("%s: before the cell ran, the prose is %q; want its source", pg.name, got)
 		}
@@ -146,7 +146,7 @@ func TestBrowserRunProse(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(f.srv.runs.pool.RunDir(), run, "work", "go"), nil, 0o600))
 	for _, pg := range pages {
 		waitJS(t, pg.ctx, `document.querySelector('main#run').dataset.status === 'succeeded'`, 20*time.Second)
-		waitJS(t, pg.ctx, prose+`.textContent.includes('exit 0') && `+prose+`.querySelector('h1')?.textContent === 'Report' && `+prose+`.querySelector('td del')?.textContent === '1'`, 10*time.Second)
+		waitJS(t, pg.ctx, prose+`.textContent.includes('exit 0') && `+prose+`.querySelector('h1')?.textContent === 'Report' && `+prose+`.querySelector('td del')?.textContent === '1'`, 30*time.Second)
 		if n := evalStr(t, pg.ctx, `String(`+markdownRequests(pg.route)+`)`); n != "1" {
 			t.Errorf("%s: asked %s for %s renderings; want 1", pg.name, pg.route, n)
 		}

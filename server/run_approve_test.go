@@ -145,7 +145,7 @@ func TestBrowserApproveOnRunPage(t *testing.T) {
 	// The form posts and the run page comes back with the trail.
 	must(t, chromedp.Do(b, chromedp.WaitVisible(chromedp.CSS(`[data-approval-trail]`))))
 	waitJS(t, b, `document.querySelector('main#run') && document.querySelector('main#run').dataset.status === 'succeeded'`, 30*time.Second)
-	waitJS(t, b, `(document.querySelector('[data-approval-trail]')||{}).textContent?.includes('looks right')`, 10*time.Second)
+	waitJS(t, b, `(document.querySelector('[data-approval-trail]')||{}).textContent?.includes('looks right')`, 30*time.Second)
 	if r := f.waitRun(run); r.Status != engine.RunSucceeded {
 		t.Fatalf("run %s: %s", r.Status, r.Error)
 	}
@@ -258,7 +258,11 @@ func TestBrowserApprovalVoteLive(t *testing.T) {
 	waitJS(t, b, `!!document.querySelector('[data-approve]') && document.querySelector('main#run').dataset.status === 'waiting'`, 30*time.Second)
 	evalStr(t, b, `window.__sameTab = 'yes'`)
 	body(t, f.do("owner", "POST", "/runs/"+run+"/approvals/approve", "decision=approve&input.ticket=OPS-1&comment=first+of+two"), http.StatusSeeOther)
-	waitJS(t, b, `(document.querySelector('[data-approval-trail]')||{}).textContent?.includes('first of two')`, 10*time.Second)
+	waitJS(t, b, `(document.querySelector('[data-approval-trail]')||{}).textContent?.includes('first of two')`, 30*time.Second)
+	// The trail shows what the decider filled in, beside the comment.
+	if trail := evalStr(t, b, `document.querySelector('[data-approval-trail]').textContent`); !strings.Contains(trail, "(ticket: OPS-1)") || !strings.Contains(trail, "“first of two”") {
+		t.Errorf("the trail does not show the form's values: %q", trail)
+	}
 	if evalStr(t, b, `String(window.__sameTab === 'yes' && document.querySelector('[data-approval]').dataset.approval === 'waiting' && !!document.querySelector('[data-approve]'))`) != "true" {
 		t.Fatal("the page reloaded, or the approval does not wait for the second decision any more")
 	}

@@ -182,7 +182,7 @@ func TestBrowserRunPageBuildsCellsFromEvents(t *testing.T) {
 	if n := evalStr(t, b, `String(document.querySelectorAll('section[data-cell]').length)`); n != "0" {
 		t.Fatalf("the page rendered %s cells; the test needs none", n)
 	}
-	waitJS(t, b, `document.querySelector('[data-conn]').dataset.conn === 'open'`, 10*time.Second)
+	waitJS(t, b, `document.querySelector('[data-conn]').dataset.conn === 'open'`, 30*time.Second)
 	at := time.Now()
 	for i, e := range []engine.Event{
 		{Type: engine.EventRunStarted, Cells: []string{"greet", "answer"}},
@@ -222,10 +222,10 @@ func TestBrowserShareRevokedWhileWatched(t *testing.T) {
 	b := browser(t)
 	p := private(t, b)
 	must(t, chromedp.Do(p, chromedp.Navigate(f.ts.URL+path), chromedp.WaitVisible(chromedp.CSS(`main#run`))))
-	waitJS(t, p, `document.querySelector('[data-conn]').dataset.conn === 'open'`, 10*time.Second)
+	waitJS(t, p, `document.querySelector('[data-conn]').dataset.conn === 'open'`, 30*time.Second)
 	waitJS(t, p, `(document.querySelector('section[data-cell="wait"] [data-lines]')?.textContent ?? '').includes('waiting')`, 20*time.Second)
 	f.apiJSON("editor", "DELETE", "/api/v1/shares/"+id, "", http.StatusNoContent)
-	waitJS(t, p, `document.body.innerText.toLowerCase().includes('link was revoked')`, 10*time.Second)
+	waitJS(t, p, `document.body.innerText.toLowerCase().includes('link was revoked')`, 30*time.Second)
 	tl := `document.querySelector('[data-tl="wait"] .tl-dur').textContent`
 	before := evalStr(t, p, tl)
 	time.Sleep(2500 * time.Millisecond)
@@ -240,7 +240,7 @@ func TestBrowserShareRevokedWhileWatched(t *testing.T) {
 	// attempt to reconnect is refused.
 	q := private(t, b)
 	must(t, chromedp.Do(q, chromedp.Navigate(f.ts.URL+path2), chromedp.WaitVisible(chromedp.CSS(`main#run`))))
-	waitJS(t, q, `document.querySelector('[data-conn]').dataset.conn === 'open'`, 10*time.Second)
+	waitJS(t, q, `document.querySelector('[data-conn]').dataset.conn === 'open'`, 30*time.Second)
 	must(t, f.st.RevokeShare(context.Background(), id2)) // no socket is told
 	f.srv.CloseSockets()
 	waitJS(t, q, `document.body.innerText.includes('revoked')`, 15*time.Second)

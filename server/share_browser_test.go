@@ -130,8 +130,8 @@ func TestBrowserShareAndForm(t *testing.T) {
 	if st := evalStr(t, p, `document.querySelector('main#run').dataset.status`); st != "running" && st != "queued" {
 		t.Fatalf("the run is %s before the gate opens", st)
 	}
-	waitJS(t, p, `document.querySelector('[data-conn]').textContent === 'live'`, 10*time.Second)
-	waitJS(t, p, `document.querySelector('section[data-cell="wait"] [data-lines]').textContent.includes('waiting')`, 10*time.Second)
+	waitJS(t, p, `document.querySelector('[data-conn]').textContent === 'live'`, 30*time.Second)
+	waitJS(t, p, `document.querySelector('section[data-cell="wait"] [data-lines]').textContent.includes('waiting')`, 30*time.Second)
 	must(t, os.WriteFile(filepath.Join(f.srv.runs.pool.RunDir(), run, "work", "go"), nil, 0o600))
 	waitJS(t, p, `document.querySelector('main#run').dataset.status === 'succeeded'`, 20*time.Second)
 	sentence := evalStr(t, p, `document.querySelector('[data-run-sentence]').textContent`)

@@ -236,6 +236,15 @@ export function mountRunPage(root) {
   };
   const live = connect(url, {
     shouldReconnect: () => !finished && !ended,
+    // A decision made between the page's render and its socket opening
+    // (or while it was offline) makes no event to replay: take the panels
+    // of the approvals that still wait afresh once the socket is open.
+    onOpen: () => {
+      for (const p of root.querySelectorAll('[data-approval="waiting"]')) {
+        const cell = p.closest('section[data-cell]')?.dataset.cell;
+        if (cell) refreshApproval(cell);
+      }
+    },
     onState: (s, reason) => {
       if (ended) return;
       if (reason && !finished) {
