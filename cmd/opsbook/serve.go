@@ -14,7 +14,9 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -65,9 +67,21 @@ func (d *dbFlags) openWith(ctx context.Context, cfg store.Config) (*store.Store,
 	return st, nil
 }
 
+// keywordPassword finds the value of any key naming a password in a
+// keyword/value DSN, quoted ('…', with \' inside) or not. Compiled at
+// first use: nothing is paid at start-up (BENCHMARKS.md, "Start-up").
+var keywordPassword = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i)(\b\w*password\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)`)
+})
+
 // redact hides the passwords in a database URL, for logs and errors: the
-// user's (which may hold an @) and any password=… of the query.
+// user's (which may hold an @) and any password=… of the query, or of a
+// keyword/value DSN (host=db password=…).
 func redact(dsn string) string {
+	if !strings.Contains(dsn, "://") {
+		// libpq's keyword/value form: host=db password='a b' user=ada.
+		return keywordPassword().ReplaceAllString(dsn, "${1}xxxxx")
+	}
 	u, err := url.Parse(dsn)
 	if err != nil {
 		// What does not parse may still hold a password: keep the scheme only.

@@ -30,6 +30,12 @@ func TestRedact(t *testing.T) {
 		// A / in an unencoded password: not a URL any more; show no part of it.
 		{"postgres://ada:zq/ss@db/ops", "postgres://(a URL that does not parse)", "zq"},
 		{"postgres://ada:hunter2\x7f@db/ops", "postgres://(a URL that does not parse)", "hunter2"},
+		// libpq's keyword/value form.
+		{"host=db password=hunter2 user=ada", "host=db password=xxxxx user=ada", "hunter2"},
+		{"host=db PASSWORD = 'hun ter2' user=ada", "host=db PASSWORD = xxxxx user=ada", "ter2"},
+		{`host=db password='it\'s secret' sslpassword=zq9 dbname=ops`, "host=db password=xxxxx sslpassword=xxxxx dbname=ops", "secret"},
+		{"host=db password='unterminated secret", "host=db password=xxxxx", "secret"},
+		{"host=db user=ada", "host=db user=ada", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dsn, func(t *testing.T) {
