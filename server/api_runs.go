@@ -393,11 +393,25 @@ func sinceParam(r *http.Request) (int64, error) {
 	return n, nil
 }
 
-// eventOf extracts the event from a hub message {"t":"event","event":…}.
+// eventFramePrefix opens the studio's socket frame of one run event,
+// {"t":"event","event":EVENT} (docs/PROTOCOL.md). The event is its stored
+// JSON, which passes through as it is: framing it is two appends, where
+// decoding and encoding it again would cost an allocation-heavy round trip
+// per event per process.
+const eventFramePrefix = `{"t":"event","event":`
+
+// eventFrame wraps an event's JSON in its socket frame.
+func eventFrame(event []byte) []byte {
+	b := make([]byte, 0, len(eventFramePrefix)+len(event)+1)
+	b = append(b, eventFramePrefix...)
+	b = append(b, event...)
+	return append(b, '}')
+}
+
+// eventOf extracts the event from a frame eventFrame made.
 func eventOf(msg []byte) []byte {
-	const pre = `{"t":"event","event":`
-	if len(msg) > len(pre) && string(msg[:len(pre)]) == pre {
-		return msg[len(pre) : len(msg)-1]
+	if len(msg) > len(eventFramePrefix) && string(msg[:len(eventFramePrefix)]) == eventFramePrefix {
+		return msg[len(eventFramePrefix) : len(msg)-1]
 	}
 	return nil
 }

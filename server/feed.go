@@ -218,10 +218,7 @@ func (f *feed) notified(ctx context.Context, id, flowID string) {
 			if e.Type == engine.EventCellLog || e.Type == engine.EventRunStarted || e.Type == engine.EventRunFinished {
 				json.Unmarshal(e.Data, &ev)
 			}
-			msg := make([]byte, 0, len(e.Data)+24)
-			msg = append(msg, `{"t":"event","event":`...)
-			msg = append(msg, e.Data...)
-			msg = append(msg, '}')
+			msg := eventFrame(e.Data)
 			f.m.publishEvent(id, fr.flowID, e.Type, e.Seq, e.Cell, len(ev.Lines), ev.Cells, msg)
 			fr.last = e.Seq
 			if e.Type == engine.EventRunFinished {

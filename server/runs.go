@@ -312,11 +312,7 @@ func (m *Runs) endedAs(id, flowID string, status engine.RunStatus) {
 // Event is the worker.Live of this process: its workers' events go to
 // the run's and the flow's viewers at once.
 func (m *Runs) Event(runID, flowID string, e *engine.Event, js []byte) {
-	msg := make([]byte, 0, len(js)+24)
-	msg = append(msg, `{"t":"event","event":`...)
-	msg = append(msg, js...)
-	msg = append(msg, '}')
-	m.publishEvent(runID, flowID, e.Type, e.Seq, e.Cell, len(e.Lines), e.Cells, msg)
+	m.publishEvent(runID, flowID, e.Type, e.Seq, e.Cell, len(e.Lines), e.Cells, eventFrame(js))
 }
 
 // Ended is the worker.Live's end of a run.
@@ -428,11 +424,7 @@ func (m *Runs) Attach(ctx context.Context, id string, since int64, buf int) (his
 			if upto >= 0 && e.Seq > upto {
 				break
 			}
-			b := make([]byte, 0, len(e.Data)+24)
-			b = append(b, `{"t":"event","event":`...)
-			b = append(b, e.Data...)
-			b = append(b, '}')
-			history = append(history, b)
+			history = append(history, eventFrame(e.Data))
 			after = e.Seq
 		}
 		if len(evs) < page || (upto >= 0 && after >= upto) {
@@ -440,11 +432,7 @@ func (m *Runs) Attach(ctx context.Context, id string, since int64, buf int) (his
 		}
 	}
 	for _, b := range mem {
-		w := make([]byte, 0, len(b)+24)
-		w = append(w, `{"t":"event","event":`...)
-		w = append(w, b...)
-		w = append(w, '}')
-		history = append(history, w)
+		history = append(history, eventFrame(b))
 	}
 	return history, sub, nil
 }
