@@ -107,79 +107,44 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	return log
 }
 
+// serveOptions are serve's flags, checked.
+type serveOptions struct {
+	db                    dbFlags
+	addr, runDir, sandbox string
+	tlsCert, tlsKey       string
+	uid, workers          int
+	pruneEvery, grace     time.Duration
+	http                  server.HTTPConfig
+	log                   cli.LogFlags
+}
+
+// serve runs the studio: flags, then what it needs (logger, TLS, sandbox,
+// database, key), then the server until a signal, then the shutdown.
 func serve(args []string) int {
-	fs := cli.NewFlagSet("serve", os.Stderr, "")
-	var d dbFlags
-	d.register(fs)
-	addr := fs.String("addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on")
-	var lf cli.LogFlags
-	lf.Register(fs, "info")
-	baseURL := fs.String("base-url", "", "the `URL` people open the studio at, e.g. https://ops.example.com (share links are built on it; https makes cookies Secure)")
-	tlsCert := fs.String("tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM, the chain after the certificate; with --tls-key); read again when it changes")
-	tlsKey := fs.String("tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
-	proxies := fs.String("trusted-proxies", "", "`ADDRS`: comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
-	maxConns := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "open connections allowed per client address (`N`; 0 for no cap)")
-	sandboxMode := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none (as this server's user, able to read its data)")
-	runDir := fs.String("run-dir", "", "the `DIR` of the runs' working directories, outside --data (default: opsbook-runs in the system's temporary directory)")
-	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the server is root")
-	workers := fs.Int("workers", 16, "runs executing at once in this process (`N`); 0: a web-only replica, whose runs `opsbook worker` processes execute (PostgreSQL)")
-	grace := fs.Duration("grace", 15*time.Second, "on SIGTERM, how long running runs may go on before they are canceled")
-	pruneEvery := fs.Duration("prune-every", retention.DefaultEvery, "how often what workspaces no longer keep (old logs, old runs) is pruned; 0 turns pruning off in this process")
-	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
+	o, code, ok := parseServe(args)
+	if !ok {
 		return code
 	}
-	if *pruneEvery <= 0 {
-		*pruneEvery = -1 // off: server.Config's zero is the default
-	}
-	if *workers < 0 {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --workers is a number of runs at once (0 for a web-only replica)")
-		return cli.ExitInvalid
-	}
-	if *workers == 0 && d.db == "" {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --workers 0 (a web-only replica) needs PostgreSQL (--db): on the embedded SQLite database no other process can run the runs")
-		return cli.ExitInvalid
-	}
-	hc := server.HTTPConfig{MaxConnsPerAddr: *maxConns}
-	if *maxConns == 0 {
-		hc.MaxConnsPerAddr = -1
-	} else if *maxConns < 0 {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --max-conns-per-addr is a number of connections (0 for no cap)")
-		return cli.ExitInvalid
-	}
-	var err error
-	if hc.BaseURL, err = server.ParseBaseURL(*baseURL); err != nil {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --base-url (OPSBOOK_BASE_URL):", err)
-		return cli.ExitInvalid
-	}
-	if hc.TrustedProxies, err = server.ParseTrustedProxies(*proxies); err != nil {
-		fmt.Fprintln(os.Stderr, "opsbook serve: --trusted-proxies (OPSBOOK_TRUSTED_PROXIES):", err)
-		return cli.ExitInvalid
-	}
-	log, err := lf.Logger(os.Stderr)
+	log, err := o.log.Logger(os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitInvalid
 	}
 	// Before anything starts: a certificate that does not load is said now.
-	tlsCfg, err := tlsConfig(*tlsCert, *tlsKey, log)
+	tlsCfg, err := tlsConfig(o.tlsCert, o.tlsKey, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitInvalid
 	}
-	sbCfg, code := makeSandbox("serve", *sandboxMode, *uid, log)
+	sbCfg, code := makeSandbox("serve", o.sandbox, o.uid, log)
 	if code != cli.ExitOK {
 		return code
 	}
-	// Cells a killed server started without a sandbox may still run.
-	if n, err := sandbox.KillOrphans(worker.OrphansFile(d.data)); err != nil {
-		log.Warn("kill the cells of an earlier server", "err", err)
-	} else if n > 0 {
-		log.Warn("killed cells left running by an earlier server", "groups", n)
-	}
+	killOrphans(o.db.data, log)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	st, err := d.open(ctx, log)
+	st, err := o.db.open(ctx, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
@@ -190,14 +155,14 @@ func serve(args []string) int {
 	// in --data at first start (mode 0600).
 	// OPSBOOK_SECRET_KEY_PREVIOUS holds the key being replaced during a
 	// rotation; the key file is read again after `opsbook key rotate`.
-	box, err := secret.NewBoxFrom(secret.EnvSource(d.data))
+	box, err := secret.NewBoxFrom(secret.EnvSource(o.db.data))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
 	srv := server.New(server.Config{
-		Store: st, Logger: log, DataDir: d.data, SecretBox: box, HTTP: hc, Sandbox: sbCfg, RunDir: *runDir,
-		Workers: *workers, WebOnly: *workers == 0, PruneEvery: *pruneEvery,
+		Store: st, Logger: log, DataDir: o.db.data, SecretBox: box, HTTP: o.http, Sandbox: sbCfg, RunDir: o.runDir,
+		Workers: o.workers, WebOnly: o.workers == 0, PruneEvery: o.pruneEvery,
 		// A variable, not a flag: flags show in ps.
 		MetricsToken: os.Getenv("OPSBOOK_METRICS_TOKEN"),
 	})
@@ -205,9 +170,9 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, "opsbook serve:", err)
 		return cli.ExitFailed
 	}
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "opsbook serve: listen on %s: %v (is another server running? choose another with --addr)\n", *addr, err)
+		fmt.Fprintf(os.Stderr, "opsbook serve: listen on %s: %v (is another server running? choose another with --addr)\n", o.addr, err)
 		return cli.ExitFailed
 	}
 	hs := srv.HTTPServer()
@@ -215,22 +180,9 @@ func serve(args []string) int {
 	if tlsCfg != nil {
 		scheme, sln = "https://", tls.NewListener(sln, tlsCfg)
 	}
-	url := scheme + ln.Addr().String()
-	srv.SetPublicOrigin(url) // notification links, when no --base-url
-	if hc.BaseURL != nil {
-		url = hc.BaseURL.String() + " (listening on " + ln.Addr().String() + ")"
-	}
-	n, _ := st.CountUsers(ctx)
-	if n == 0 {
-		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s — open it to create the owner's account.\n", url)
-	} else {
-		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s\n", url)
-	}
-	role := fmt.Sprintf("studio with %d workers", *workers)
-	if *workers == 0 {
-		role = "web-only replica (runs execute in opsbook worker processes)"
-	}
-	log.Info("serving", "as", role, "addr", ln.Addr().String(), "https", tlsCfg != nil, "db", st.Dialect(), "worker", srv.WorkerID())
+	srv.SetPublicOrigin(scheme + ln.Addr().String()) // notification links, when no --base-url
+	announce(ctx, st, o, scheme, ln.Addr().String())
+	log.Info("serving", "as", roleOf(o.workers), "addr", ln.Addr().String(), "https", tlsCfg != nil, "db", st.Dialect(), "worker", srv.WorkerID())
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(sln) }()
 	select {
@@ -240,11 +192,97 @@ func serve(args []string) int {
 	case <-ctx.Done():
 	}
 	stop() // a second signal ends the process at once
-	log.Info("shutting down: no new runs; running runs may finish", "grace", *grace)
-	// Runs first (stop claiming, let them finish within the grace, then
-	// cancel and store them), while their viewers still watch; then the
-	// sockets and HTTP (Shutdown closes the sockets), then the rest.
-	gctx, cancel := context.WithTimeout(context.Background(), *grace)
+	shutdown(srv, hs, o.grace, log)
+	return cli.ExitOK
+}
+
+// parseServe reads and checks serve's flags; when !ok, code is the exit.
+func parseServe(args []string) (o serveOptions, code int, ok bool) {
+	fs := cli.NewFlagSet("serve", os.Stderr, "")
+	o.db.register(fs)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "the `HOST:PORT` to listen on")
+	o.log.Register(fs, "info")
+	baseURL := fs.String("base-url", "", "the `URL` people open the studio at, e.g. https://ops.example.com (share links are built on it; https makes cookies Secure)")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `FILE` (PEM, the chain after the certificate; with --tls-key); read again when it changes")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "the private key `FILE` (PEM) of --tls-cert")
+	proxies := fs.String("trusted-proxies", "", "`ADDRS`: comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed")
+	maxConns := fs.Int("max-conns-per-addr", server.DefaultMaxConnsPerAddr, "open connections allowed per client address (`N`; 0 for no cap)")
+	fs.StringVar(&o.sandbox, "sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none (as this server's user, able to read its data)")
+	fs.StringVar(&o.runDir, "run-dir", "", "the `DIR` of the runs' working directories, outside --data (default: opsbook-runs in the system's temporary directory)")
+	fs.IntVar(&o.uid, "sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the server is root")
+	fs.IntVar(&o.workers, "workers", 16, "runs executing at once in this process (`N`); 0: a web-only replica, whose runs `opsbook worker` processes execute (PostgreSQL)")
+	fs.DurationVar(&o.grace, "grace", 15*time.Second, "on SIGTERM, how long running runs may go on before they are canceled")
+	fs.DurationVar(&o.pruneEvery, "prune-every", retention.DefaultEvery, "how often what workspaces no longer keep (old logs, old runs) is pruned; 0 turns pruning off in this process")
+	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
+		return o, code, false
+	}
+	invalid := func(msg ...any) (serveOptions, int, bool) {
+		fmt.Fprintln(os.Stderr, append([]any{"opsbook serve:"}, msg...)...)
+		return o, cli.ExitInvalid, false
+	}
+	if o.pruneEvery <= 0 {
+		o.pruneEvery = -1 // off: server.Config's zero is the default
+	}
+	if o.workers < 0 {
+		return invalid("--workers is a number of runs at once (0 for a web-only replica)")
+	}
+	if o.workers == 0 && o.db.db == "" {
+		return invalid("--workers 0 (a web-only replica) needs PostgreSQL (--db): on the embedded SQLite database no other process can run the runs")
+	}
+	o.http = server.HTTPConfig{MaxConnsPerAddr: *maxConns}
+	if *maxConns == 0 {
+		o.http.MaxConnsPerAddr = -1
+	} else if *maxConns < 0 {
+		return invalid("--max-conns-per-addr is a number of connections (0 for no cap)")
+	}
+	var err error
+	if o.http.BaseURL, err = server.ParseBaseURL(*baseURL); err != nil {
+		return invalid("--base-url (OPSBOOK_BASE_URL):", err)
+	}
+	if o.http.TrustedProxies, err = server.ParseTrustedProxies(*proxies); err != nil {
+		return invalid("--trusted-proxies (OPSBOOK_TRUSTED_PROXIES):", err)
+	}
+	return o, cli.ExitOK, true
+}
+
+// killOrphans ends the cells a killed server or worker started without a
+// sandbox, which may still run.
+func killOrphans(data string, log *slog.Logger) {
+	if n, err := sandbox.KillOrphans(worker.OrphansFile(data)); err != nil {
+		log.Warn("kill the cells of an earlier process", "err", err)
+	} else if n > 0 {
+		log.Warn("killed cells left running by an earlier process", "groups", n)
+	}
+}
+
+// announce says where the studio is, and what to do first on a new one.
+func announce(ctx context.Context, st *store.Store, o serveOptions, scheme, addr string) {
+	url := scheme + addr
+	if o.http.BaseURL != nil {
+		url = o.http.BaseURL.String() + " (listening on " + addr + ")"
+	}
+	if n, _ := st.CountUsers(ctx); n == 0 {
+		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s — open it to create the owner's account.\n", url)
+	} else {
+		fmt.Fprintf(os.Stderr, "Opsbook is ready at %s\n", url)
+	}
+}
+
+// roleOf names what a serve process with this many workers is.
+func roleOf(workers int) string {
+	if workers == 0 {
+		return "web-only replica (runs execute in opsbook worker processes)"
+	}
+	return fmt.Sprintf("studio with %d workers", workers)
+}
+
+// shutdown stops the studio in order: runs first (stop claiming, let them
+// finish within the grace, then cancel and store them) while their viewers
+// still watch; then the sockets and HTTP (Shutdown closes the sockets);
+// then the rest.
+func shutdown(srv *server.Server, hs *http.Server, grace time.Duration, log *slog.Logger) {
+	log.Info("shutting down: no new runs; running runs may finish", "grace", grace)
+	gctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.StopRuns(gctx); err != nil {
 		log.Warn("stop runs", "err", err)
@@ -258,7 +296,6 @@ func serve(args []string) int {
 		log.Warn("stop", "err", err)
 	}
 	log.Info("stopped")
-	return cli.ExitOK
 }
 
 // tlsConfig is the TLS of --tls-cert and --tls-key, nil for neither.

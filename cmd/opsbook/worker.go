@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,66 +26,48 @@ import (
 	"github.com/opsbook/opsbook/engine/worker"
 )
 
+// workerOptions are the worker's flags, checked.
+type workerOptions struct {
+	db               dbFlags
+	concurrency, uid int
+	sandbox, runDir  string
+	grace            time.Duration
+	metricsAddr      string
+	log              cli.LogFlags
+}
+
 // workerCmd runs workers only: it claims runs from the queue on PostgreSQL
 // and executes them, until SIGTERM drains it (no new runs; the held ones
 // finish within --grace, then are canceled).
 func workerCmd(args []string) int {
-	fs := cli.NewFlagSet("worker", os.Stderr, "")
-	var d dbFlags
-	d.register(fs)
-	concurrency := fs.Int("concurrency", 16, "runs executing at once (`N`)")
-	var lf cli.LogFlags
-	lf.Register(fs, "info")
-	sandboxMode := fs.String("sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none")
-	runDir := fs.String("run-dir", "", "the `DIR` of the runs' working directories (default: opsbook-runs in the system's temporary directory)")
-	uid := fs.Int("sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the worker is root")
-	grace := fs.Duration("grace", 30*time.Second, "on SIGTERM, how long held runs may go on before they are canceled")
-	metricsAddr := fs.String("metrics-addr", "", "serve /metrics (Prometheus) on `HOST:PORT`, e.g. 127.0.0.1:9464; loopback clients only unless OPSBOOK_METRICS_TOKEN is set")
-	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
+	o, code, ok := parseWorker(args)
+	if !ok {
 		return code
 	}
-	if d.db == "" {
-		fmt.Fprintln(os.Stderr, "opsbook worker: a worker needs the PostgreSQL database the studio uses (--db postgres://… or OPSBOOK_DB); with the embedded SQLite database, `opsbook serve` runs the runs itself (--workers N)")
-		return cli.ExitInvalid
-	}
-	if *concurrency < 1 {
-		fmt.Fprintln(os.Stderr, "opsbook worker: --concurrency is a number of runs at once, at least 1")
-		return cli.ExitInvalid
-	}
-	log, err := lf.Logger(os.Stderr)
+	log, err := o.log.Logger(os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
 		return cli.ExitInvalid
 	}
-	sbCfg, code := makeSandbox("worker", *sandboxMode, *uid, log)
+	sbCfg, code := makeSandbox("worker", o.sandbox, o.uid, log)
 	if code != cli.ExitOK {
 		return code
 	}
 	if sbCfg == nil {
-		if n, err := sandbox.KillOrphans(worker.OrphansFile(d.data)); err != nil {
-			log.Warn("kill the cells of an earlier worker", "err", err)
-		} else if n > 0 {
-			log.Warn("killed cells left running by an earlier worker", "groups", n)
-		}
+		killOrphans(o.db.data, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := d.open(ctx, log)
+	st, err := o.db.open(ctx, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
 		return cli.ExitFailed
 	}
 	defer st.Close()
-	// The key that opens workspace secrets: OPSBOOK_SECRET_KEY, the same as
-	// the studio's (a key file in --data otherwise).
-	var box *secret.Box
-	if os.Getenv("OPSBOOK_SECRET_KEY") != "" || fileExists(filepath.Join(d.data, secret.KeyFile)) {
-		if box, err = secret.NewBoxFrom(secret.EnvSource(d.data)); err != nil {
-			fmt.Fprintln(os.Stderr, "opsbook worker:", err)
-			return cli.ExitFailed
-		}
-	} else {
-		log.Warn("no secret key (OPSBOOK_SECRET_KEY): runs of flows that use workspace secrets or connections fail")
+	box, err := workerBox(o.db.data, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
+		return cli.ExitFailed
 	}
 	if err := queue.Migrate(ctx, st.Pool()); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
@@ -99,40 +82,87 @@ func workerCmd(args []string) int {
 			log.ErrorContext(ctx, "queue the waiting notifications", logattr.Run(runID), "err", err)
 		}
 	}
-	pool := worker.New(worker.Config{Store: st, Box: box, DataDir: d.data, RunDir: *runDir, Sandbox: sbCfg, Log: log, Observe: met, OnWait: onWait})
+	pool := worker.New(worker.Config{Store: st, Box: box, DataDir: o.db.data, RunDir: o.runDir, Sandbox: sbCfg, Log: log, Observe: met, OnWait: onWait})
 	met.Gauge("opsbook_workers_busy", "Runs executing in this process now.", func() float64 { return float64(pool.Busy()) })
-	met.Gauge("opsbook_workers", "How many runs this process executes at once at most (--concurrency).", func() float64 { return float64(*concurrency) })
-	if *metricsAddr != "" {
-		stopMetrics, err := serveMetrics(*metricsAddr, met, os.Getenv("OPSBOOK_METRICS_TOKEN"), log)
+	met.Gauge("opsbook_workers", "How many runs this process executes at once at most (--concurrency).", func() float64 { return float64(o.concurrency) })
+	if o.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(o.metricsAddr, met, os.Getenv("OPSBOOK_METRICS_TOKEN"), log)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "opsbook worker:", err)
 			return cli.ExitFailed
 		}
 		defer stopMetrics()
 	}
-	q, err := queue.NewRiver(st.Pool(), st.SQLDB(), pool, queue.RiverConfig{Workers: *concurrency, Log: log})
+	q, err := queue.NewRiver(st.Pool(), st.SQLDB(), pool, queue.RiverConfig{Workers: o.concurrency, Log: log})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
 		return cli.ExitFailed
 	}
 	st.SetDispatcher(q) // runs its ends move up are dispatched too
 	pool.Start(ctx)
+	// The sweepers: runs whose worker died, approvals past their deadline.
 	reapCtx, stopReap := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopReap()
-	reaped := make(chan struct{})
-	swept := make(chan struct{})
-	go func() { defer close(reaped); worker.Reap(reapCtx, st, 5*time.Second, log, nil) }()
-	go func() { defer close(swept); worker.SweepApprovals(reapCtx, st, 5*time.Second, nil, log) }()
+	var sweepers sync.WaitGroup
+	sweepers.Go(func() { worker.Reap(reapCtx, st, 5*time.Second, log, nil) })
+	sweepers.Go(func() { worker.SweepApprovals(reapCtx, st, 5*time.Second, nil, log) })
+	defer func() { stopReap(); sweepers.Wait() }()
 	if err := q.Start(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "opsbook worker: start the queue:", err)
 		return cli.ExitFailed
 	}
-	log.Info("worker ready", "id", pool.ID(), "concurrency", *concurrency, "db", redact(d.db), "sandbox", sbCfg != nil)
+	log.Info("worker ready", "id", pool.ID(), "concurrency", o.concurrency, "db", redact(o.db.db), "sandbox", sbCfg != nil)
 	<-ctx.Done()
 	stop() // a second signal ends the process at once
-	log.Info("draining: no new runs; held runs may finish", "grace", *grace, "held", pool.Busy())
+	drain(q, pool, o.grace, log)
+	stopReap()
+	sweepers.Wait()
+	log.Info("worker stopped")
+	return cli.ExitOK
+}
+
+// parseWorker reads and checks the worker's flags; when !ok, code is the
+// exit.
+func parseWorker(args []string) (o workerOptions, code int, ok bool) {
+	fs := cli.NewFlagSet("worker", os.Stderr, "")
+	o.db.register(fs)
+	fs.IntVar(&o.concurrency, "concurrency", 16, "runs executing at once (`N`)")
+	o.log.Register(fs, "info")
+	fs.StringVar(&o.sandbox, "sandbox", "bwrap", "how cells run: bwrap (each run in a sandbox) or none")
+	fs.StringVar(&o.runDir, "run-dir", "", "the `DIR` of the runs' working directories (default: opsbook-runs in the system's temporary directory)")
+	fs.IntVar(&o.uid, "sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the worker is root")
+	fs.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long held runs may go on before they are canceled")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on `HOST:PORT`, e.g. 127.0.0.1:9464; loopback clients only unless OPSBOOK_METRICS_TOKEN is set")
+	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
+		return o, code, false
+	}
+	if o.db.db == "" {
+		fmt.Fprintln(os.Stderr, "opsbook worker: a worker needs the PostgreSQL database the studio uses (--db postgres://… or OPSBOOK_DB); with the embedded SQLite database, `opsbook serve` runs the runs itself (--workers N)")
+		return o, cli.ExitInvalid, false
+	}
+	if o.concurrency < 1 {
+		fmt.Fprintln(os.Stderr, "opsbook worker: --concurrency is a number of runs at once, at least 1")
+		return o, cli.ExitInvalid, false
+	}
+	return o, cli.ExitOK, true
+}
+
+// workerBox is the key that opens workspace secrets: OPSBOOK_SECRET_KEY,
+// the same as the studio's (a key file in --data otherwise); nil, with a
+// warning, when there is neither.
+func workerBox(data string, log *slog.Logger) (*secret.Box, error) {
+	if os.Getenv("OPSBOOK_SECRET_KEY") == "" && !fileExists(filepath.Join(data, secret.KeyFile)) {
+		log.Warn("no secret key (OPSBOOK_SECRET_KEY): runs of flows that use workspace secrets or connections fail")
+		return nil, nil
+	}
+	return secret.NewBoxFrom(secret.EnvSource(data))
+}
+
+// drain stops a worker on SIGTERM: no new claims, the held runs finish
+// within grace (then are canceled and stored), then the queue stops.
+func drain(q *queue.River, pool *worker.Pool, grace time.Duration, log *slog.Logger) {
+	log.Info("draining: no new runs; held runs may finish", "grace", grace, "held", pool.Busy())
 	q.StopClaiming()
-	gctx, cancel := context.WithTimeout(context.Background(), *grace)
+	gctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := pool.Stop(gctx); err != nil {
 		log.Warn("stop runs", "err", err)
@@ -142,11 +172,6 @@ func workerCmd(args []string) int {
 	if err := q.Wait(wctx); err != nil {
 		log.Warn("stop the queue", "err", err)
 	}
-	stopReap()
-	<-reaped
-	<-swept
-	log.Info("worker stopped")
-	return cli.ExitOK
 }
 
 // serveMetrics serves met's /metrics on addr until the returned function is
