@@ -23,6 +23,8 @@ const (
 	// decisionsPerHour bounds the decisions sent through one link (a
 	// holder who mistypes the form sends again; nobody needs more).
 	decisionsPerHour = 30
+	// decisionViewsPerHour bounds how often one link's page is opened.
+	decisionViewsPerHour = 120
 )
 
 // linkApproval finds the approval of a decision link's token, closed ones
@@ -66,6 +68,11 @@ func (s *Server) decisionPage(w http.ResponseWriter, r *http.Request) error {
 	if !approvalOpen(ap, s.clock.Now()) {
 		return s.approvalClosed(w, r, ap)
 	}
+	// A decision link is for a few people: opened more often than that,
+	// it is being scraped or shared too widely.
+	if ok, wait := s.limits.take(r.Context(), "approval-view:"+ap.ID, decisionViewsPerHour, s.clock.Now()); !ok {
+		return errorf(http.StatusTooManyRequests, "rate_limited", "", "this decision link was opened too often; try again in "+wait.Round(time.Second).String())
+	}
 	return s.renderDecision(w, r, ap, http.StatusOK, "")
 }
 
@@ -78,7 +85,7 @@ func (s *Server) renderDecision(w http.ResponseWriter, r *http.Request, ap store
 	if err != nil {
 		return err
 	}
-	s.auditEntry(ctx, r, store.AuditEntry{WorkspaceID: rn.WorkspaceID, ActorName: linkHolder, Action: actShareOpened, Target: "run " + rn.ID, Detail: "decision link of " + ap.Cell})
+	s.auditOpened(ctx, r, "approval:"+ap.ID, store.AuditEntry{WorkspaceID: rn.WorkspaceID, ActorName: linkHolder, Action: actShareOpened, Target: "run " + rn.ID, Detail: "decision link of " + ap.Cell})
 	props, err := s.runProps(r, rn, "")
 	if err != nil {
 		return err

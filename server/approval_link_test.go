@@ -220,3 +220,45 @@ func TestDecisionLinkExpired(t *testing.T) {
 		t.Fatalf("run %s", r.Status)
 	}
 }
+
+// TestLinksOpenedInALoop: a share link or a decision link opened over and
+// over writes one "opened" audit entry per client an hour (the audit log
+// is never pruned), and a decision page opened past its hourly budget is
+// refused with when to come back, then opens again an hour later.
+func TestLinksOpenedInALoop(t *testing.T) {
+	clk := clock.NewFake(time.Now())
+	f := setupWith(t, testDB, Config{Clock: clk})
+	f.addFlow("deploy", linkFlow())
+	id := f.startRun("deploy", "{}", "")
+	f.waitStatus(id, engine.RunWaiting)
+	_, share := f.shareRun(id, false)
+	out := f.apiJSON("editor", "POST", "/api/v1/runs/"+id+"/approvals/approve/link", "", http.StatusOK)
+	u, _ := url.Parse(out["url"].(string))
+	opened := func() int {
+		t.Helper()
+		out := f.apiJSON("owner", "GET", "/api/v1/audit?action=share.opened&limit=1000", "", http.StatusOK)
+		return len(out["entries"].([]any))
+	}
+	for range 5 {
+		body(t, f.do("", "GET", share, ""), http.StatusOK)
+	}
+	if n := opened(); n != 1 {
+		t.Fatalf("5 views of a share link from one address: %d audit entries, want 1", n)
+	}
+	for range decisionViewsPerHour {
+		body(t, f.do("", "GET", u.Path, ""), http.StatusOK)
+	}
+	if n := opened(); n != 2 {
+		t.Fatalf("after %d views of the decision page: %d audit entries, want 2", decisionViewsPerHour, n)
+	}
+	page := body(t, f.do("", "GET", u.Path, ""), http.StatusTooManyRequests)
+	if !strings.Contains(page, "opened too often; try again in ") {
+		t.Errorf("past the budget: %.300s", page)
+	}
+	clk.Advance(time.Hour + time.Minute)
+	body(t, f.do("", "GET", u.Path, ""), http.StatusOK)
+	body(t, f.do("", "GET", share, ""), http.StatusOK)
+	if n := opened(); n != 4 {
+		t.Errorf("an hour later, one more entry per link: %d, want 4", n)
+	}
+}

@@ -88,6 +88,15 @@ func (s *Server) auditEntry(ctx context.Context, r *http.Request, e store.AuditE
 	}
 }
 
+// auditOpened records that a link was opened, once per link and client
+// address an hour: the audit log is never pruned, so a link opened in a
+// loop must not fill it. Who opened what, from where, stays in it.
+func (s *Server) auditOpened(ctx context.Context, r *http.Request, link string, e store.AuditEntry) {
+	if ok, _ := s.limits.take(ctx, "opened:"+link+":"+clientIP(r), 1, s.clock.Now()); ok {
+		s.auditEntry(ctx, r, e)
+	}
+}
+
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s

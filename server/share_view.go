@@ -34,7 +34,7 @@ func (s *Server) shareView(w http.ResponseWriter, r *http.Request) error {
 	if err := s.stores.shareView.CountShareView(ctx, sh.ID); err != nil {
 		s.log.ErrorContext(r.Context(), "count share view", "share", sh.ID, "err", err)
 	}
-	s.auditEntry(ctx, r, store.AuditEntry{WorkspaceID: sh.WorkspaceID, ActorName: "link holder", Action: actShareOpened, Target: "share " + sh.ID})
+	s.auditOpened(ctx, r, "share:"+sh.ID, store.AuditEntry{WorkspaceID: sh.WorkspaceID, ActorName: "link holder", Action: actShareOpened, Target: "share " + sh.ID})
 	w.Header().Set("Cache-Control", "no-store")
 	if sh.Kind == store.ShareForm {
 		props, err := s.formProps(r, sh, token)
