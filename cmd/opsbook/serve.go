@@ -23,6 +23,7 @@ import (
 	"github.com/opsbook/opsbook/account"
 	"github.com/opsbook/opsbook/cli"
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/notify"
 	"github.com/opsbook/opsbook/engine/retention"
 	"github.com/opsbook/opsbook/engine/sandbox"
 	"github.com/opsbook/opsbook/engine/secret"
@@ -114,6 +115,7 @@ type serveOptions struct {
 	tlsCert, tlsKey       string
 	uid, workers          int
 	pruneEvery, grace     time.Duration
+	notifyEvery           time.Duration
 	http                  server.HTTPConfig
 	log                   cli.LogFlags
 }
@@ -162,7 +164,7 @@ func serve(args []string) int {
 	}
 	srv := server.New(server.Config{
 		Store: st, Logger: log, DataDir: o.db.data, SecretBox: box, HTTP: o.http, Sandbox: sbCfg, RunDir: o.runDir,
-		Workers: o.workers, WebOnly: o.workers == 0, PruneEvery: o.pruneEvery,
+		Workers: o.workers, WebOnly: o.workers == 0, PruneEvery: o.pruneEvery, NotifyEvery: o.notifyEvery,
 		// A variable, not a flag: flags show in ps.
 		MetricsToken: os.Getenv("OPSBOOK_METRICS_TOKEN"),
 	})
@@ -213,6 +215,7 @@ func parseServe(args []string) (o serveOptions, code int, ok bool) {
 	fs.IntVar(&o.workers, "workers", 16, "runs executing at once in this process (`N`); 0: a web-only replica, whose runs `opsbook worker` processes execute (PostgreSQL)")
 	fs.DurationVar(&o.grace, "grace", 15*time.Second, "on SIGTERM, how long running runs may go on before they are canceled")
 	fs.DurationVar(&o.pruneEvery, "prune-every", retention.DefaultEvery, "how often what workspaces no longer keep (old logs, old runs) is pruned; 0 turns pruning off in this process")
+	fs.DurationVar(&o.notifyEvery, "notify-every", notify.DefaultEvery, "how often this process sends the notifications queued (one process at a time sends, under a lease); 0 turns sending off in this process")
 	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
 		return o, code, false
 	}
@@ -222,6 +225,9 @@ func parseServe(args []string) (o serveOptions, code int, ok bool) {
 	}
 	if o.pruneEvery <= 0 {
 		o.pruneEvery = -1 // off: server.Config's zero is the default
+	}
+	if o.notifyEvery <= 0 {
+		o.notifyEvery = -1
 	}
 	if o.workers < 0 {
 		return invalid("--workers is a number of runs at once (0 for a web-only replica)")

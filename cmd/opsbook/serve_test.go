@@ -8,8 +8,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opsbook/opsbook/cli"
+	"github.com/opsbook/opsbook/engine/retention"
 )
 
 func TestRedact(t *testing.T) {
@@ -124,6 +126,7 @@ func TestFlags(t *testing.T) {
 		{"serve cert without key", serve, []string{"--tls-cert", "cert.pem"}, nil, cli.ExitInvalid, "give both --tls-cert and --tls-key"},
 		{"serve key from the environment without cert", serve, nil, map[string]string{"OPSBOOK_TLS_KEY": "key.pem"}, cli.ExitInvalid, "give both --tls-cert and --tls-key"},
 		{"serve missing cert files", serve, []string{"--tls-cert", data + "/none.pem", "--tls-key", data + "/none.key"}, nil, cli.ExitInvalid, "load the TLS certificate " + data + "/none.pem"},
+		{"serve notify every", serve, []string{"--notify-every", "often"}, nil, cli.ExitInvalid, `invalid value "often" for flag -notify-every`},
 		{"serve log format", serve, []string{"--log-format", "xml"}, nil, cli.ExitInvalid, `--log-format is text or json, not "xml"`},
 		{"worker log format", workerCmd, []string{"--db", "postgres://db/ops", "--log-format", "logfmt"}, nil, cli.ExitInvalid, `opsbook worker: --log-format is text or json`},
 		{"worker without postgres", workerCmd, nil, nil, cli.ExitInvalid, "a worker needs the PostgreSQL database"},
@@ -149,6 +152,24 @@ func TestFlags(t *testing.T) {
 				t.Fatalf("exit %d, stderr:\n%s\nwant exit %d and %q", code, stderr, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+// TestParseServe: what serve's flags turn into; 0 turns the background
+// passes off (server.Config's negative), not to their default.
+func TestParseServe(t *testing.T) {
+	noEnv(t)
+	o, _, ok := parseServe([]string{"--notify-every", "0", "--prune-every", "0"})
+	if !ok || o.notifyEvery >= 0 || o.pruneEvery >= 0 {
+		t.Errorf("0 gives notify %v, prune %v; want both off (negative)", o.notifyEvery, o.pruneEvery)
+	}
+	o, _, ok = parseServe([]string{"--notify-every", "30s"})
+	if !ok || o.notifyEvery != 30*time.Second || o.pruneEvery != retention.DefaultEvery {
+		t.Errorf("got notify %v, prune %v", o.notifyEvery, o.pruneEvery)
+	}
+	t.Setenv("OPSBOOK_NOTIFY_EVERY", "1m")
+	if o, _, _ = parseServe(nil); o.notifyEvery != time.Minute {
+		t.Errorf("from the environment: %v", o.notifyEvery)
 	}
 }
 
