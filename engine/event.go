@@ -10,7 +10,7 @@ import (
 // EventType names a run event.
 type EventType string
 
-// Run event types (DESIGN.md, "Run events").
+// Run event types (docs/API.md, "Run events").
 const (
 	EventRunStarted   EventType = "run.started"
 	EventCellStarted  EventType = "cell.started"
