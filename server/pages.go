@@ -21,29 +21,40 @@ import (
 // flow_list.go, form_run.go, share_list.go …), all filled with the one
 // *store.Store by New. Handlers not yet given one use Server.store.
 type handlerStores struct {
-	common     pageCommon
-	home       homeStore
-	users      userCounter
-	setup      setupStore
-	signin     userFinder
-	flows      flowLister
-	flowCreate flowCreator
-	notebook   notebookStore
-	runs       runLister
-	run        runPageStore
-	rerun      rerunStore
-	form       formStore
-	shares     shareLister
-	shareView  shareViewStore
-	secrets    secretStore
-	members    memberRemover
-	activity   auditReader
-	password   passwordSetter
+	common       pageCommon
+	home         homeStore
+	users        userCounter
+	setup        setupStore
+	signin       userFinder
+	credentials  credentialFinder
+	sessions     sessionKeeper
+	access       memberChecker
+	flows        flowLister
+	flowCreate   flowCreator
+	notebook     notebookStore
+	runs         runLister
+	run          runPageStore
+	runAccess    runFinder
+	runFlow      versionReader
+	rerun        rerunStore
+	form         formStore
+	shares       shareLister
+	shareView    shareViewStore
+	secrets      secretStore
+	members      memberRemover
+	activity     auditReader
+	password     passwordSetter
+	apiWorkspace workspaceFinder
+	apiFlows     apiFlowStore
+	apiRuns      apiRunStore
+	versions     versionStore
 }
 
 func newHandlerStores(st *store.Store) handlerStores {
-	return handlerStores{common: st, home: st, users: st, setup: st, signin: st, flows: st, flowCreate: st, notebook: st, runs: st, run: st, rerun: st, form: st,
-		shares: st, shareView: st, secrets: st, members: st, activity: st, password: st}
+	return handlerStores{common: st, home: st, users: st, setup: st, signin: st, credentials: st, sessions: st, access: st,
+		flows: st, flowCreate: st, notebook: st, runs: st, run: st, runAccess: st, runFlow: st, rerun: st, form: st,
+		shares: st, shareView: st, secrets: st, members: st, activity: st, password: st,
+		apiWorkspace: st, apiFlows: st, apiRuns: st, versions: st}
 }
 
 // pageCommon is what every page reads: the layout's workspaces, people's
