@@ -48,13 +48,27 @@ type handlerStores struct {
 	apiFlows     apiFlowStore
 	apiRuns      apiRunStore
 	versions     versionStore
+	settings     settingsStore
+	memberRole   memberRoleSetter
+	hooks        hookStore
+	hookRun      hookRunStore
+	shareLinks   shareStore
+	approvals    approvalStore
+	audit        auditWriter
+	sandbox      sandboxSettingsSetter
+	ready        readyStore
+	triggers     triggerPauser
+	problems     draftReader
+	recheck      grantChecker
 }
 
 func newHandlerStores(st *store.Store) handlerStores {
 	return handlerStores{common: st, home: st, users: st, setup: st, signin: st, credentials: st, sessions: st, access: st,
 		flows: st, flowCreate: st, notebook: st, runs: st, run: st, runAccess: st, runFlow: st, rerun: st, form: st,
 		shares: st, shareView: st, secrets: st, members: st, activity: st, password: st,
-		apiWorkspace: st, apiFlows: st, apiRuns: st, versions: st}
+		apiWorkspace: st, apiFlows: st, apiRuns: st, versions: st, settings: st, memberRole: st,
+		hooks: st, hookRun: st, shareLinks: st, approvals: st, audit: st, sandbox: st, ready: st,
+		triggers: st, problems: st, recheck: st}
 }
 
 // pageCommon is what every page reads: the layout's workspaces, people's
