@@ -19,7 +19,10 @@ import (
 // handlerStores are the handlers' views of the store: each the small
 // interface declared beside the handlers that use it (home.go,
 // flow_list.go, form_run.go, share_list.go …), all filled with the one
-// *store.Store by New. Handlers not yet given one use Server.store.
+// *store.Store by New. A test may put a fake in one field. Server.store
+// is left to what is not a handler: start-up and Stop, the scheduler, the
+// git sync service, the run plane, and the notebook socket and
+// collaboration (notebook_ws.go, collab.go, notify.go).
 type handlerStores struct {
 	common       pageCommon
 	home         homeStore
@@ -60,6 +63,9 @@ type handlerStores struct {
 	triggers     triggerPauser
 	problems     draftReader
 	recheck      grantChecker
+	git          gitStore
+	flowRemove   flowRemover
+	retention    retentionStore
 }
 
 func newHandlerStores(st *store.Store) handlerStores {
@@ -68,7 +74,8 @@ func newHandlerStores(st *store.Store) handlerStores {
 		shares: st, shareView: st, secrets: st, members: st, activity: st, password: st,
 		apiWorkspace: st, apiFlows: st, apiRuns: st, versions: st, settings: st, memberRole: st,
 		hooks: st, hookRun: st, shareLinks: st, approvals: st, audit: st, sandbox: st, ready: st,
-		triggers: st, problems: st, recheck: st}
+		triggers: st, problems: st, recheck: st, git: st,
+		flowRemove: st, retention: st}
 }
 
 // pageCommon is what every page reads: the layout's workspaces, people's
