@@ -14,8 +14,7 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
-// workspaceFinder finds an API request's workspace: its token's, or the
-// only one its person belongs to.
+// workspaceFinder finds an API request's workspace: its token's, or its person's only one.
 type workspaceFinder interface {
 	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)
 	WorkspacesOf(ctx context.Context, userID string) ([]store.Membership, error)
@@ -23,8 +22,7 @@ type workspaceFinder interface {
 
 var _ workspaceFinder = (*store.Store)(nil)
 
-// apiFlowStore is what the flow routes of the API read and write (also
-// importFlow, which the studio's import page shares).
+// apiFlowStore is what the API's flow routes (and importFlow) read and write.
 type apiFlowStore interface {
 	Flows(ctx context.Context, wsID string) ([]store.FlowSummary, error)
 	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)

@@ -35,8 +35,7 @@ type runFinder interface {
 
 var _ runFinder = (*store.Store)(nil)
 
-// apiRunStore is what the run routes of the API read: the flow to start,
-// and a run with its cells, re-runs and log.
+// apiRunStore is what the API's run routes read: the flow to start, a run, its cells and log.
 type apiRunStore interface {
 	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
 	FlowByID(ctx context.Context, id string) (store.FlowSummary, error)

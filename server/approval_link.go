@@ -25,8 +25,7 @@ const (
 	decisionsPerHour = 30
 )
 
-// approvalStore is what deciding an approval reads and writes, in the
-// studio (run_approve.go) and through a decision link (approval_link.go).
+// approvalStore is what deciding an approval reads and writes, in the studio or by link.
 type approvalStore interface {
 	Run(ctx context.Context, id string) (store.Run, error)
 	RunApproval(ctx context.Context, runID, cell string) (store.Approval, error)

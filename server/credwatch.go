@@ -242,8 +242,7 @@ func (g *grant) setRole(member engine.Role) {
 	}
 }
 
-// grantChecker is what re-checking an open socket's credential reads: the
-// token or session, and the membership.
+// grantChecker is what re-checking an open socket's credential reads.
 type grantChecker interface {
 	TokenByID(ctx context.Context, id string) (store.Token, error)
 	SessionUser(ctx context.Context, tokenHash string) (store.User, store.Session, error)

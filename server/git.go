@@ -57,6 +57,10 @@ var errGitOff = errorf(http.StatusConflict, "git_off", "", "this workspace keeps
 // its data folder is a cache, made to agree with the record when the lock
 // is taken (syncer), and fetched before statuses are shown when another
 // replica recorded a head it has not seen (current).
+//
+// It reads and writes through g.s.store, not a small interface: it is
+// background work (a queue, a lease, the record of several tables), not a
+// handler, and its interface would be a second list of most git methods.
 type gitSync struct {
 	s       *Server
 	dataDir string
@@ -596,9 +600,7 @@ func firstLine(msg string) string {
 	return strings.TrimSpace(line)
 }
 
-// gitStore is what the git routes (the flows page's panel and chips,
-// git_settings.go, git_resolve.go) read and write. The sync service
-// (gitSync) keeps *store.Store: it is background work, not a handler.
+// gitStore is what the git routes (panel, chips, settings, resolve) read and write.
 type gitStore interface {
 	GitSettings(ctx context.Context, wsID string) (store.GitSettings, error)
 	SetGitSettings(ctx context.Context, g store.GitSettings) error

@@ -15,8 +15,7 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
-// hookStore is what the webhook routes (hook.go, hook_create.go,
-// hook_list.go, hook_revoke.go) read and write.
+// hookStore is what the routes that make, list and revoke webhooks read and write.
 type hookStore interface {
 	Hook(ctx context.Context, id string) (store.Hook, error)
 	HookByHash(ctx context.Context, hash string) (store.Hook, error)

@@ -23,8 +23,7 @@ const (
 	maxHookWait = 10 * time.Minute
 )
 
-// hookRunStore is what a webhook's run reads: the flow, its workspace,
-// its paused triggers, and the hook's creator, whose role it runs with.
+// hookRunStore is what a webhook's run reads: the flow, its pauses, the hook's creator.
 type hookRunStore interface {
 	FlowByID(ctx context.Context, id string) (store.FlowSummary, error)
 	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)

@@ -21,8 +21,7 @@ type rateLimits struct {
 	nextPrune time.Time // when this process next deletes expired rows
 }
 
-// limitStore keeps the rate limits' rows: the buckets, and the sign-in
-// failures counted per name and address (signin_limit.go).
+// limitStore keeps the rate limits' rows: buckets, and sign-in failures (signin_limit.go).
 type limitStore interface {
 	TakeToken(ctx context.Context, key string, capacity float64, refill time.Duration, now time.Time) (ok bool, wait time.Duration, err error)
 	PruneLimits(ctx context.Context, now time.Time) (int64, error)

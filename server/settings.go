@@ -15,8 +15,7 @@ import (
 	"github.com/opsbook/opsbook/views"
 )
 
-// settingsStore is what the settings page's members and tokens read and
-// write, inviting and making tokens included.
+// settingsStore is what the settings page's members and tokens read and write.
 type settingsStore interface {
 	Members(ctx context.Context, wsID string) ([]store.Member, error)
 	Member(ctx context.Context, wsID, userID string) (engine.Role, error)

@@ -22,8 +22,7 @@ const (
 	shareTokenPrefix = ""
 )
 
-// shareStore is what share links' routes (share.go, share_create.go,
-// share_revoke.go) read and write.
+// shareStore is what the routes that make, open and revoke share links read and write.
 type shareStore interface {
 	Share(ctx context.Context, id string) (store.Share, error)
 	ShareByHash(ctx context.Context, hash string) (store.Share, error)

@@ -17,8 +17,7 @@ const (
 	actTriggerResumed = "trigger.resumed"
 )
 
-// triggerPauser is what pausing and resuming a flow's trigger reads and
-// writes, and how other processes are told of it.
+// triggerPauser is what pausing and resuming a flow's trigger reads, writes and tells.
 type triggerPauser interface {
 	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
 	Draft(ctx context.Context, flowID string) (store.Draft, error)

@@ -17,8 +17,7 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
-// versionStore is what the version routes (versions.go, versions_pages.go,
-// api_versions.go) read and write: a flow's draft and its versions.
+// versionStore is what the version routes, in the studio and the API, read and write.
 type versionStore interface {
 	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
 	Draft(ctx context.Context, flowID string) (store.Draft, error)
