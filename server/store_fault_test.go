@@ -1,14 +1,12 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/opsbook/opsbook/engine/store"
@@ -35,24 +33,6 @@ type pausesDown struct{ hookRunStore }
 
 func (pausesDown) TriggerPauses(context.Context, string) (map[string]store.TriggerPause, error) {
 	return nil, errDown
-}
-
-// logBuffer collects a server's log lines for a test to read.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // TestStoreErrors: when the store fails under a handler, the handler
@@ -112,7 +92,7 @@ func TestStoreErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var logs logBuffer
+			var logs logBuf
 			f := setupWith(t, testDB, Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 			// The handler runs on this goroutine, which also swapped the
 			// store in: no request of the fixture's HTTP server sees it.
