@@ -14,6 +14,24 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
+// workspaceFinder finds an API request's workspace: its token's, or its person's only one.
+type workspaceFinder interface {
+	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)
+	WorkspacesOf(ctx context.Context, userID string) ([]store.Membership, error)
+}
+
+var _ workspaceFinder = (*store.Store)(nil)
+
+// apiFlowStore is what the API's flow routes (and importFlow) read and write.
+type apiFlowStore interface {
+	Flows(ctx context.Context, wsID string) ([]store.FlowSummary, error)
+	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
+	Draft(ctx context.Context, flowID string) (store.Draft, error)
+	CreateFlow(ctx context.Context, wsID, slug string, f *engine.Flow, userID string, files []store.File, hash string) (store.FlowSummary, error)
+}
+
+var _ apiFlowStore = (*store.Store)(nil)
+
 // apiWorkspace resolves the workspace of an API request: the token's, or
 // ?workspace= for a session.
 func (s *Server) apiWorkspace(r *http.Request, min engine.Role) (access, error) {
@@ -22,7 +40,7 @@ func (s *Server) apiWorkspace(r *http.Request, min engine.Role) (access, error) 
 		return access{}, errUnauthorized
 	}
 	if p.Token != nil {
-		ws, err := s.store.WorkspaceByID(r.Context(), p.Token.WorkspaceID)
+		ws, err := s.stores.apiWorkspace.WorkspaceByID(r.Context(), p.Token.WorkspaceID)
 		if err != nil {
 			return access{}, err
 		}
@@ -30,7 +48,7 @@ func (s *Server) apiWorkspace(r *http.Request, min engine.Role) (access, error) 
 	}
 	slug := r.URL.Query().Get("workspace")
 	if slug == "" {
-		ms, err := s.store.WorkspacesOf(r.Context(), p.User.ID)
+		ms, err := s.stores.apiWorkspace.WorkspacesOf(r.Context(), p.User.ID)
 		if err != nil {
 			return access{}, err
 		}
@@ -79,7 +97,7 @@ func (s *Server) apiListFlows(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	flows, err := s.store.Flows(r.Context(), a.Workspace.ID)
+	flows, err := s.stores.apiFlows.Flows(r.Context(), a.Workspace.ID)
 	if err != nil {
 		return err
 	}
@@ -148,7 +166,7 @@ func (s *Server) importFlow(ctx context.Context, a access, data []byte, contentT
 		return nil, "", err
 	}
 	p := principalFrom(ctx)
-	if _, err := s.store.CreateFlow(ctx, a.Workspace.ID, slug, f, p.User.ID, storeFiles(files), flow.Hash(f)); err != nil {
+	if _, err := s.stores.apiFlows.CreateFlow(ctx, a.Workspace.ID, slug, f, p.User.ID, storeFiles(files), flow.Hash(f)); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
 			return nil, "", errorf(http.StatusConflict, "exists", "slug", "a flow named "+slug+" already exists in this workspace; rename the folder (or, with the API, choose another slug with ?slug=), or import it as a new version from that flow's History")
 		}
@@ -171,11 +189,11 @@ func (s *Server) apiGetFlow(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.apiFlows.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
-	d, err := s.store.Draft(r.Context(), fs.ID)
+	d, err := s.stores.apiFlows.Draft(r.Context(), fs.ID)
 	if err != nil {
 		return err
 	}

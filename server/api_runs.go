@@ -19,6 +19,35 @@ import (
 	"github.com/opsbook/opsbook/engine/worker"
 )
 
+// versionReader reads what flowForRun may run: the draft or a version.
+type versionReader interface {
+	Draft(ctx context.Context, flowID string) (store.Draft, error)
+	Version(ctx context.Context, flowID string, n int) (store.Version, error)
+}
+
+var _ versionReader = (*store.Store)(nil)
+
+// runFinder finds a run and its workspace, for runAccess.
+type runFinder interface {
+	Run(ctx context.Context, id string) (store.Run, error)
+	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)
+}
+
+var _ runFinder = (*store.Store)(nil)
+
+// apiRunStore is what the API's run routes read: the flow to start, a run, its cells and log.
+type apiRunStore interface {
+	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
+	FlowByID(ctx context.Context, id string) (store.FlowSummary, error)
+	Run(ctx context.Context, id string) (store.Run, error)
+	CellRuns(ctx context.Context, runID string) ([]store.CellRun, error)
+	RerunsOf(ctx context.Context, id string) ([]string, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	Events(ctx context.Context, runID string, since int64, limit int) ([]store.StoredEvent, error)
+}
+
+var _ apiRunStore = (*store.Store)(nil)
+
 // POST /api/v1/flows/{slug}/runs
 func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
 	a, err := s.apiWorkspace(r, engine.RoleRunner)
@@ -33,7 +62,7 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
 			return errorf(http.StatusBadRequest, "bad_json", "", "the body must be a JSON object like {\"inputs\": {…}}: "+err.Error())
 		}
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.apiRuns.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
@@ -80,7 +109,7 @@ func (s *Server) apiStartRun(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.RawMessage) (*engine.Flow, int, error) {
 	sel := strings.Trim(string(v), `"`)
 	if sel == "draft" {
-		d, err := s.store.Draft(ctx, fs.ID)
+		d, err := s.stores.runFlow.Draft(ctx, fs.ID)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -106,7 +135,7 @@ func (s *Server) flowForRun(ctx context.Context, fs store.FlowSummary, v json.Ra
 			return nil, 0, errorf(http.StatusBadRequest, "version", "version", "version is a number, \"draft\" or \"published\"")
 		}
 	}
-	ver, err := s.store.Version(ctx, fs.ID, n)
+	ver, err := s.stores.runFlow.Version(ctx, fs.ID, n)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, 0, errorf(http.StatusNotFound, "not_found", "version", "this flow has no version "+strconv.Itoa(n))
@@ -170,21 +199,21 @@ func fmtTime(t time.Time) string {
 }
 
 func (s *Server) runJSON(ctx context.Context, id string) (apiRun, error) {
-	r, err := s.store.Run(ctx, id)
+	r, err := s.stores.apiRuns.Run(ctx, id)
 	if err != nil {
 		return apiRun{}, err
 	}
-	cells, err := s.store.CellRuns(ctx, id)
+	cells, err := s.stores.apiRuns.CellRuns(ctx, id)
 	if err != nil {
 		return apiRun{}, err
 	}
-	fl, err := s.store.FlowByID(ctx, r.FlowID)
+	fl, err := s.stores.apiRuns.FlowByID(ctx, r.FlowID)
 	if err != nil {
 		return apiRun{}, err
 	}
 	by := ""
 	if r.StartedBy != "" {
-		if u, err := s.store.UserByID(ctx, r.StartedBy); err == nil {
+		if u, err := s.stores.apiRuns.UserByID(ctx, r.StartedBy); err == nil {
 			by = u.Name
 		}
 	}
@@ -210,7 +239,7 @@ func (s *Server) runJSON(ctx context.Context, id string) (apiRun, error) {
 	var rq store.RunRequest
 	json.Unmarshal(r.Request, &rq)
 	out.RerunOf, out.RerunFrom = rq.RerunOf, rq.From
-	if out.Reruns, err = s.store.RerunsOf(ctx, r.ID); err != nil {
+	if out.Reruns, err = s.stores.apiRuns.RerunsOf(ctx, r.ID); err != nil {
 		return apiRun{}, err
 	}
 	for _, c := range cells {
@@ -245,11 +274,11 @@ func (s *Server) runAccess(ctx context.Context, id string, min engine.Role) (sto
 	if principalFrom(ctx) == nil {
 		return store.Run{}, access{}, errUnauthorized
 	}
-	r, err := s.store.Run(ctx, id)
+	r, err := s.stores.runAccess.Run(ctx, id)
 	if err != nil {
 		return store.Run{}, access{}, err
 	}
-	ws, err := s.store.WorkspaceByID(ctx, r.WorkspaceID)
+	ws, err := s.stores.runAccess.WorkspaceByID(ctx, r.WorkspaceID)
 	if err != nil {
 		return store.Run{}, access{}, err
 	}
@@ -311,7 +340,7 @@ func (s *Server) runLog(w http.ResponseWriter, r *http.Request) error {
 	if from := reusedFrom(run, cell); from != "" {
 		// A re-run did not execute this cell: its log is the run's it
 		// was taken from (same workspace, same masking).
-		if src, err := s.store.Run(r.Context(), from); err == nil && src.WorkspaceID == run.WorkspaceID {
+		if src, err := s.stores.apiRuns.Run(r.Context(), from); err == nil && src.WorkspaceID == run.WorkspaceID {
 			run = src
 		}
 	}
@@ -329,7 +358,7 @@ func (s *Server) writeLog(w http.ResponseWriter, r *http.Request, run store.Run,
 	defer bw.Flush()
 	var after int64
 	for {
-		evs, err := s.store.Events(r.Context(), run.ID, after, 1000)
+		evs, err := s.stores.apiRuns.Events(r.Context(), run.ID, after, 1000)
 		if err != nil {
 			return err
 		}

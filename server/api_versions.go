@@ -23,10 +23,17 @@ type apiVersion struct {
 	Published bool     `json:"published"`
 }
 
+// userReader finds a person by id, to show their name.
+type userReader interface {
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+var _ userReader = (*store.Store)(nil)
+
 // userLogins caches login names by user id.
 type userLogins map[string]string
 
-func (u userLogins) get(ctx context.Context, st *store.Store, id string) string {
+func (u userLogins) get(ctx context.Context, st userReader, id string) string {
 	if id == "" {
 		return ""
 	}
@@ -42,10 +49,10 @@ func (u userLogins) get(ctx context.Context, st *store.Store, id string) string 
 }
 
 func (s *Server) versionJSON(ctx context.Context, names userLogins, v store.Version) apiVersion {
-	out := apiVersion{Number: v.Number, Message: v.Message, Author: names.get(ctx, s.store, v.Author), Coauthors: []string{},
+	out := apiVersion{Number: v.Number, Message: v.Message, Author: names.get(ctx, s.stores.versions, v.Author), Coauthors: []string{},
 		Hash: v.Hash, CreatedAt: v.CreatedAt.UTC().Format(time.RFC3339), Published: v.Published}
 	for _, id := range v.Coauthors {
-		out.Coauthors = append(out.Coauthors, names.get(ctx, s.store, id))
+		out.Coauthors = append(out.Coauthors, names.get(ctx, s.stores.versions, id))
 	}
 	return out
 }
@@ -56,7 +63,7 @@ func (s *Server) apiFlowAccess(r *http.Request, min engine.Role) (access, store.
 	if err != nil {
 		return access{}, store.FlowSummary{}, err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.versions.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	return a, fs, err
 }
 
@@ -66,7 +73,7 @@ func (s *Server) apiListVersions(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	vs, err := s.store.Versions(r.Context(), fs.ID)
+	vs, err := s.stores.versions.Versions(r.Context(), fs.ID)
 	if err != nil {
 		return err
 	}

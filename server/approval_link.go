@@ -27,13 +27,25 @@ const (
 	decisionViewsPerHour = 120
 )
 
+// approvalStore is what deciding an approval reads and writes, in the studio or by link.
+type approvalStore interface {
+	Run(ctx context.Context, id string) (store.Run, error)
+	RunApproval(ctx context.Context, runID, cell string) (store.Approval, error)
+	ApprovalByLinkHash(ctx context.Context, hash string) (store.Approval, error)
+	SetApprovalLink(ctx context.Context, id, hash string, replace bool) (bool, error)
+	DecideApproval(ctx context.Context, id string, d store.ApprovalDecision) (store.Approval, error)
+	Notify(ctx context.Context, channel, payload string) error
+}
+
+var _ approvalStore = (*store.Store)(nil)
+
 // linkApproval finds the approval of a decision link's token, closed ones
 // too; errShareGone when no approval has it (never was, or replaced).
 func (s *Server) linkApproval(ctx context.Context, token string) (store.Approval, error) {
 	if token == "" || len(token) > 100 {
 		return store.Approval{}, errShareGone
 	}
-	ap, err := s.store.ApprovalByLinkHash(ctx, notify.DecisionTokenHash(token))
+	ap, err := s.stores.approvals.ApprovalByLinkHash(ctx, notify.DecisionTokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Approval{}, errShareGone
 	}
@@ -81,7 +93,7 @@ func (s *Server) decisionPage(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) renderDecision(w http.ResponseWriter, r *http.Request, ap store.Approval, status int, msg string) error {
 	ctx := r.Context()
 	token := r.PathValue("token")
-	rn, err := s.store.Run(ctx, ap.RunID)
+	rn, err := s.stores.approvals.Run(ctx, ap.RunID)
 	if err != nil {
 		return err
 	}
@@ -155,7 +167,7 @@ func (s *Server) decisionSave(w http.ResponseWriter, r *http.Request) error {
 			d.Inputs[name] = v[0]
 		}
 	}
-	rn, err := s.store.Run(ctx, ap.RunID)
+	rn, err := s.stores.approvals.Run(ctx, ap.RunID)
 	if err != nil {
 		return err
 	}
@@ -172,7 +184,7 @@ func (s *Server) decisionSave(w http.ResponseWriter, r *http.Request) error {
 		return s.renderDecision(w, r, ap, http.StatusRequestEntityTooLarge, "the comment is too long: at most 4000 characters")
 	}
 	ip := clientIP(r)
-	got, err := s.store.DecideApproval(ctx, ap.ID, store.ApprovalDecision{Who: linkHolder, IP: ip, Approved: d.Approve, Comment: d.Comment, Inputs: d.Inputs})
+	got, err := s.stores.approvals.DecideApproval(ctx, ap.ID, store.ApprovalDecision{Who: linkHolder, IP: ip, Approved: d.Approve, Comment: d.Comment, Inputs: d.Inputs})
 	switch {
 	case errors.Is(err, store.ErrApprovalClosed):
 		return s.approvalClosed(w, r, got)
@@ -207,7 +219,7 @@ func (s *Server) decisionLog(w http.ResponseWriter, r *http.Request) error {
 	if cell == "" {
 		return errorf(http.StatusBadRequest, "cell", "cell", "name the cell with ?cell=NAME")
 	}
-	rn, err := s.store.Run(r.Context(), ap.RunID)
+	rn, err := s.stores.approvals.Run(r.Context(), ap.RunID)
 	if err != nil {
 		return err
 	}
@@ -224,7 +236,7 @@ func (s *Server) newDecisionLink(ctx context.Context, r *http.Request, runID, ce
 	if err != nil {
 		return "", err
 	}
-	ap, err := s.store.RunApproval(ctx, rn.ID, cell)
+	ap, err := s.stores.approvals.RunApproval(ctx, rn.ID, cell)
 	if err != nil {
 		return "", err
 	}
@@ -235,7 +247,7 @@ func (s *Server) newDecisionLink(ctx context.Context, r *http.Request, runID, ce
 		return "", closedError(ap)
 	}
 	token, hash := notify.NewDecisionToken()
-	if _, err := s.store.SetApprovalLink(ctx, ap.ID, hash, true); errors.Is(err, store.ErrApprovalClosed) {
+	if _, err := s.stores.approvals.SetApprovalLink(ctx, ap.ID, hash, true); errors.Is(err, store.ErrApprovalClosed) {
 		return "", errorf(http.StatusConflict, "closed", "", "the approval was decided meanwhile")
 	} else if err != nil {
 		return "", err

@@ -48,6 +48,14 @@ var auditActions = []string{
 	actFlowArchived, actFlowUnarchived, actFlowDeleted, actApprovalDecided,
 }
 
+// auditWriter appends to the audit log, finding the {ws} of the path.
+type auditWriter interface {
+	WorkspaceBySlug(ctx context.Context, slug string) (store.Workspace, error)
+	AppendAudit(ctx context.Context, e store.AuditEntry) (store.AuditEntry, error)
+}
+
+var _ auditWriter = (*store.Store)(nil)
+
 // audit records an action of the request's principal in the request's
 // workspace: the {ws} of the path, else the API token's workspace. target
 // names what the action was done to ("run r_…", "flow nightly v3"); detail
@@ -55,7 +63,7 @@ var auditActions = []string{
 func (s *Server) audit(ctx context.Context, r *http.Request, action, target, detail string) {
 	wsID := ""
 	if slug := r.PathValue("ws"); slug != "" {
-		if ws, err := s.store.WorkspaceBySlug(ctx, slug); err == nil {
+		if ws, err := s.stores.audit.WorkspaceBySlug(ctx, slug); err == nil {
 			wsID = ws.ID
 		}
 	} else if p := principalFrom(r.Context()); p != nil && p.Token != nil {
@@ -83,7 +91,7 @@ func (s *Server) auditEntry(ctx context.Context, r *http.Request, e store.AuditE
 		e.UserAgent = truncate(r.UserAgent(), maxUserAgentBytes)
 	}
 	// The entry is written even when the request was canceled meanwhile.
-	if _, err := s.store.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
+	if _, err := s.stores.audit.AppendAudit(context.WithoutCancel(ctx), e); err != nil {
 		s.log.ErrorContext(ctx, "audit", "action", e.Action, "target", e.Target, "err", err)
 	}
 }

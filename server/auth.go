@@ -46,6 +46,31 @@ func principalFrom(ctx context.Context) *principal {
 	return p
 }
 
+// credentialFinder finds whose API token or session cookie a request carries.
+type credentialFinder interface {
+	TokenByHash(ctx context.Context, hash string) (store.Token, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+	SessionUser(ctx context.Context, tokenHash string) (store.User, store.Session, error)
+}
+
+var _ credentialFinder = (*store.Store)(nil)
+
+// sessionKeeper starts and ends browser sessions.
+type sessionKeeper interface {
+	CreateSession(ctx context.Context, userID, tokenHash string, expires time.Time) (store.Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+}
+
+var _ sessionKeeper = (*store.Store)(nil)
+
+// memberChecker finds a workspace and a person's role in it.
+type memberChecker interface {
+	WorkspaceBySlug(ctx context.Context, slug string) (store.Workspace, error)
+	Member(ctx context.Context, wsID, userID string) (engine.Role, error)
+}
+
+var _ memberChecker = (*store.Store)(nil)
+
 // authenticate finds the principal of a request from its bearer token or
 // session cookie. It never fails the request: handlers decide.
 func (s *Server) authenticate(next http.Handler) http.Handler {
@@ -55,9 +80,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		if h := r.Header.Get("Authorization"); h != "" {
 			tok, ok := strings.CutPrefix(h, "Bearer ")
 			if ok {
-				t, err := s.store.TokenByHash(ctx, account.TokenHash(strings.TrimSpace(tok)))
+				t, err := s.stores.credentials.TokenByHash(ctx, account.TokenHash(strings.TrimSpace(tok)))
 				if err == nil {
-					if u, err := s.store.UserByID(ctx, t.UserID); err == nil {
+					if u, err := s.stores.credentials.UserByID(ctx, t.UserID); err == nil {
 						next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Token: &t, gen: gen})))
 						return
 					}
@@ -68,7 +93,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" {
-			u, sess, err := s.store.SessionUser(ctx, account.TokenHash(c.Value))
+			u, sess, err := s.stores.credentials.SessionUser(ctx, account.TokenHash(c.Value))
 			if err == nil {
 				next.ServeHTTP(w, r.WithContext(withPrincipal(ctx, &principal{User: u, Session: &sess, gen: gen})))
 				return
@@ -85,7 +110,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User) error {
 	token, hash := account.NewToken("")
 	exp := time.Now().Add(sessionTTL)
-	if _, err := s.store.CreateSession(r.Context(), u.ID, hash, exp); err != nil {
+	if _, err := s.stores.sessions.CreateSession(r.Context(), u.ID, hash, exp); err != nil {
 		return err
 	}
 	http.SetCookie(w, &http.Cookie{
@@ -97,7 +122,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.Us
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		s.store.DeleteSession(r.Context(), account.TokenHash(c.Value))
+		s.stores.sessions.DeleteSession(r.Context(), account.TokenHash(c.Value))
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookies(r)})
 }
@@ -124,7 +149,7 @@ func (s *Server) workspaceAccess(ctx context.Context, wsSlug string, min engine.
 	if p == nil {
 		return access{}, errUnauthorized
 	}
-	ws, err := s.store.WorkspaceBySlug(ctx, wsSlug)
+	ws, err := s.stores.access.WorkspaceBySlug(ctx, wsSlug)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return access{}, errNotFound
@@ -139,7 +164,7 @@ func (s *Server) accessTo(ctx context.Context, ws store.Workspace, min engine.Ro
 	if p == nil {
 		return access{}, errUnauthorized
 	}
-	role, err := s.store.Member(ctx, ws.ID, p.User.ID)
+	role, err := s.stores.access.Member(ctx, ws.ID, p.User.ID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return access{}, errNotFound

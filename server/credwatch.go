@@ -242,6 +242,15 @@ func (g *grant) setRole(member engine.Role) {
 	}
 }
 
+// grantChecker is what re-checking an open socket's credential reads.
+type grantChecker interface {
+	TokenByID(ctx context.Context, id string) (store.Token, error)
+	SessionUser(ctx context.Context, tokenHash string) (store.User, store.Session, error)
+	Member(ctx context.Context, wsID, userID string) (engine.Role, error)
+}
+
+var _ grantChecker = (*store.Store)(nil)
+
 // recheck checks the grant against the store: the token or session still
 // there, the membership and its role. A store that does not answer ends
 // nothing (the next check tries again).
@@ -251,7 +260,7 @@ func (g *grant) recheck(ctx context.Context) {
 		return
 	}
 	if g.token != "" {
-		t, err := s.store.TokenByID(ctx, g.token)
+		t, err := s.stores.recheck.TokenByID(ctx, g.token)
 		switch {
 		case errors.Is(err, store.ErrNotFound), err == nil && !t.RevokedAt.IsZero():
 			g.end(reasonTokenRevoked)
@@ -265,7 +274,7 @@ func (g *grant) recheck(ctx context.Context) {
 		}
 	}
 	if g.session != "" {
-		_, _, err := s.store.SessionUser(ctx, g.session)
+		_, _, err := s.stores.recheck.SessionUser(ctx, g.session)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			g.end(reasonSignedOut)
@@ -275,7 +284,7 @@ func (g *grant) recheck(ctx context.Context) {
 			return
 		}
 	}
-	role, err := s.store.Member(ctx, g.ws, g.user)
+	role, err := s.stores.recheck.Member(ctx, g.ws, g.user)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		g.setRole("")

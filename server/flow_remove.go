@@ -29,16 +29,13 @@ type flowRemover interface {
 
 var _ flowRemover = (*store.Store)(nil)
 
-// remover is the store as flow_remove.go uses it.
-func (s *Server) remover() flowRemover { return s.store }
-
 // ownedFlow checks the principal owns the workspace and loads the flow.
 func (s *Server) ownedFlow(r *http.Request) (access, store.FlowSummary, error) {
 	a, err := s.workspaceAccess(r.Context(), r.PathValue("ws"), engine.RoleOwner)
 	if err != nil {
 		return a, store.FlowSummary{}, err
 	}
-	fs, err := s.remover().FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.flowRemove.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	return a, fs, err
 }
 
@@ -53,7 +50,7 @@ func (s *Server) flowRemovePage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderFlowRemove(w http.ResponseWriter, r *http.Request, a access, fs store.FlowSummary, status int, typed string, errs map[string]string) error {
-	st := s.remover()
+	st := s.stores.flowRemove
 	c, err := st.CountFlowContents(r.Context(), fs.ID)
 	if err != nil {
 		return err
@@ -82,7 +79,7 @@ func (s *Server) flowArchive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.remover().ArchiveFlow(r.Context(), fs.ID); err != nil {
+	if err := s.stores.flowRemove.ArchiveFlow(r.Context(), fs.ID); err != nil {
 		return err
 	}
 	s.audit(r.Context(), r, actFlowArchived, "flow "+fs.Slug, "")
@@ -96,7 +93,7 @@ func (s *Server) flowUnarchive(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := s.remover().UnarchiveFlow(r.Context(), fs.ID); err != nil {
+	if err := s.stores.flowRemove.UnarchiveFlow(r.Context(), fs.ID); err != nil {
 		return err
 	}
 	s.audit(r.Context(), r, actFlowUnarchived, "flow "+fs.Slug, "")
@@ -119,7 +116,7 @@ func (s *Server) flowDelete(w http.ResponseWriter, r *http.Request) error {
 		return s.renderFlowRemove(w, r, a, fs, http.StatusUnprocessableEntity, typed,
 			map[string]string{"confirm": "type the flow's slug, " + fs.Slug + ", exactly, to delete it"})
 	}
-	c, err := s.remover().DeleteFlow(r.Context(), fs.ID)
+	c, err := s.stores.flowRemove.DeleteFlow(r.Context(), fs.ID)
 	if errors.Is(err, store.ErrActive) {
 		return s.renderFlowRemove(w, r, a, fs, http.StatusConflict, typed,
 			map[string]string{"confirm": "a run of this flow has not ended: cancel it first"})

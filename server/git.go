@@ -57,6 +57,10 @@ var errGitOff = errorf(http.StatusConflict, "git_off", "", "this workspace keeps
 // its data folder is a cache, made to agree with the record when the lock
 // is taken (syncer), and fetched before statuses are shown when another
 // replica recorded a head it has not seen (current).
+//
+// It reads and writes through g.s.store, not a small interface: it is
+// background work (a queue, a lease, the record of several tables), not a
+// handler, and its interface would be a second list of most git methods.
 type gitSync struct {
 	s       *Server
 	dataDir string
@@ -596,11 +600,25 @@ func firstLine(msg string) string {
 	return strings.TrimSpace(line)
 }
 
+// gitStore is what the git routes (panel, chips, settings, resolve) read and write.
+type gitStore interface {
+	GitSettings(ctx context.Context, wsID string) (store.GitSettings, error)
+	SetGitSettings(ctx context.Context, g store.GitSettings) error
+	DeleteGitSettings(ctx context.Context, wsID string) error
+	FlowGits(ctx context.Context, wsID string) ([]store.FlowGit, error)
+	FlowGitOf(ctx context.Context, flowID string) (store.FlowGit, error)
+	SetFlowGit(ctx context.Context, flowID, commit, hash, errText string) error
+	Version(ctx context.Context, flowID string, n int) (store.Version, error)
+	ImportVersion(ctx context.Context, flowID string, f *engine.Flow, v store.Version) (store.Version, error)
+}
+
+var _ gitStore = (*store.Store)(nil)
+
 // gitFlows adds the git panel and each flow's status chip to the flows
 // page, when the workspace keeps its flows in git.
 func (s *Server) gitFlows(r *http.Request, a access, props *views.FlowsProps) error {
 	ctx := r.Context()
-	st, err := s.store.GitSettings(ctx, a.Workspace.ID)
+	st, err := s.stores.git.GitSettings(ctx, a.Workspace.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
@@ -608,7 +626,7 @@ func (s *Server) gitFlows(r *http.Request, a access, props *views.FlowsProps) er
 		return err
 	}
 	props.Git = &views.GitPanel{Remote: st.Remote, Branch: st.Branch, Folder: st.Folder, CanPull: a.Role.AtLeast(engine.RoleEditor)}
-	fgs, err := s.store.FlowGits(ctx, a.Workspace.ID)
+	fgs, err := s.stores.git.FlowGits(ctx, a.Workspace.ID)
 	if err != nil {
 		return err
 	}
@@ -626,10 +644,10 @@ func (s *Server) gitFlows(r *http.Request, a access, props *views.FlowsProps) er
 // gitChip is a flow's status chip for its notebook; nil without git.
 func (s *Server) gitChip(r *http.Request, a access, fs store.FlowSummary) *views.GitChip {
 	ctx := r.Context()
-	if _, err := s.store.GitSettings(ctx, a.Workspace.ID); err != nil {
+	if _, err := s.stores.git.GitSettings(ctx, a.Workspace.ID); err != nil {
 		return nil
 	}
-	fg, err := s.store.FlowGitOf(ctx, fs.ID)
+	fg, err := s.stores.git.FlowGitOf(ctx, fs.ID)
 	if err != nil {
 		return nil
 	}

@@ -17,13 +17,13 @@ import (
 // gitSides reads both sides of a flow: its latest version here, and its
 // folder in git at the remote head as last fetched.
 func (s *Server) gitSides(ctx context.Context, sy *gitsync.Syncer, fs store.FlowSummary) (store.FlowGit, store.Version, gitsync.Change, error) {
-	fg, err := s.store.FlowGitOf(ctx, fs.ID)
+	fg, err := s.stores.git.FlowGitOf(ctx, fs.ID)
 	if err != nil {
 		return fg, store.Version{}, gitsync.Change{}, err
 	}
 	var v store.Version
 	if fg.Latest > 0 {
-		if v, err = s.store.Version(ctx, fs.ID, fg.Latest); err != nil {
+		if v, err = s.stores.git.Version(ctx, fs.ID, fg.Latest); err != nil {
 			return fg, v, gitsync.Change{}, err
 		}
 	}
@@ -199,7 +199,7 @@ func (s *Server) resolveGit(ctx context.Context, a access, fs store.FlowSummary,
 			s.git.recordError(ctx, fs.ID, err.Error())
 			return 0, err
 		}
-		return 0, s.store.SetFlowGit(ctx, fs.ID, hash, v.Hash, "")
+		return 0, s.stores.git.SetFlowGit(ctx, fs.ID, hash, v.Hash, "")
 	}
 	if c.Commit == "" {
 		return 0, errorf(http.StatusUnprocessableEntity, "invalid", "", "git holds nothing yet; keep this side to add the flow")
@@ -209,7 +209,7 @@ func (s *Server) resolveGit(ctx context.Context, a access, fs store.FlowSummary,
 		if err := sy.MarkSynced(ctx, fs.Slug, c.Commit); err != nil {
 			return 0, err
 		}
-		return 0, s.store.SetFlowGit(ctx, fs.ID, c.Commit, "", "")
+		return 0, s.stores.git.SetFlowGit(ctx, fs.ID, c.Commit, "", "")
 	}
 	if c.Err != nil {
 		return 0, errorf(http.StatusUnprocessableEntity, "invalid", "", c.Err.Error()+"; fix it in git, or keep this side")
@@ -217,7 +217,7 @@ func (s *Server) resolveGit(ctx context.Context, a access, fs store.FlowSummary,
 	if _, err := run.Compile(c.Flow); err != nil {
 		return 0, errorf(http.StatusUnprocessableEntity, "invalid", "", "git's side does not compile: "+err.Error()+"; fix it in git, or keep this side")
 	}
-	nv, err := s.store.ImportVersion(ctx, fs.ID, c.Flow, store.Version{
+	nv, err := s.stores.git.ImportVersion(ctx, fs.ID, c.Flow, store.Version{
 		Message: "Kept git's side " + shortCommit(c.Commit) + ": " + firstLine(c.Message), Author: user.ID, Hash: c.Hash, Files: storeFiles(c.FlowFiles()),
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // and which credential secrets are set (names only).
 func (s *Server) gitSection(r *http.Request, a access, props *views.SettingsProps) error {
 	sec := views.GitSection{CanManage: a.Role == engine.RoleOwner, Branch: "main", Errors: map[string]string{}}
-	st, err := s.store.GitSettings(r.Context(), a.Workspace.ID)
+	st, err := s.stores.git.GitSettings(r.Context(), a.Workspace.ID)
 	switch {
 	case err == nil:
 		sec.Configured, sec.Remote, sec.Branch, sec.Folder = true, st.Remote, st.Branch, st.Folder
@@ -73,7 +73,7 @@ func (s *Server) gitSettingsSave(w http.ResponseWriter, r *http.Request) error {
 	}
 	defer unlock()
 	if remote == "" {
-		err := s.store.DeleteGitSettings(ctx, a.Workspace.ID)
+		err := s.stores.git.DeleteGitSettings(ctx, a.Workspace.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -102,7 +102,7 @@ func (s *Server) gitSettingsSave(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return render(http.StatusUnprocessableEntity, gitErrorField(err), err.Error())
 	}
-	if err := s.store.SetGitSettings(ctx, store.GitSettings{WorkspaceID: a.Workspace.ID, Remote: remote, Branch: branch, Folder: folder, UpdatedBy: principalFrom(ctx).User.ID}); err != nil {
+	if err := s.stores.git.SetGitSettings(ctx, store.GitSettings{WorkspaceID: a.Workspace.ID, Remote: remote, Branch: branch, Folder: folder, UpdatedBy: principalFrom(ctx).User.ID}); err != nil {
 		return err
 	}
 	s.git.install(ctx, a.Workspace.ID, sy, configKey(cfg))

@@ -6,7 +6,18 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/opsbook/opsbook/engine/store"
 )
+
+// readyStore is what /readyz asks of the database.
+type readyStore interface {
+	PingDB(ctx context.Context) error
+	SchemaVersion(ctx context.Context) (version uint, dirty bool, err error)
+	LatestMigration() (uint, error)
+}
+
+var _ readyStore = (*store.Store)(nil)
 
 // readyTimeout bounds each of /readyz's checks: a probe must answer even
 // when the database hangs.
@@ -30,7 +41,7 @@ type readyCheck struct {
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	checks := []readyCheck{
 		{"database", func(ctx context.Context) string {
-			if err := s.store.PingDB(ctx); err != nil {
+			if err := s.stores.ready.PingDB(ctx); err != nil {
 				s.log.Warn("readyz: database", "err", err)
 				return "the database does not answer"
 			}
@@ -44,12 +55,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 			return ""
 		}},
 		{"migrations", func(ctx context.Context) string {
-			have, dirty, err := s.store.SchemaVersion(ctx)
+			have, dirty, err := s.stores.ready.SchemaVersion(ctx)
 			if err != nil {
 				s.log.Warn("readyz: migrations", "err", err)
 				return "the schema version cannot be read"
 			}
-			want, err := s.store.LatestMigration()
+			want, err := s.stores.ready.LatestMigration()
 			if err != nil {
 				return err.Error()
 			}

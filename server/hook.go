@@ -15,6 +15,21 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
+// hookStore is what the routes that make, list and revoke webhooks read and write.
+type hookStore interface {
+	Hook(ctx context.Context, id string) (store.Hook, error)
+	HookByHash(ctx context.Context, hash string) (store.Hook, error)
+	HooksOfFlow(ctx context.Context, flowID string) ([]store.Hook, error)
+	CreateHook(ctx context.Context, h store.Hook) (store.Hook, error)
+	RevokeHook(ctx context.Context, id string) error
+	FlowByID(ctx context.Context, id string) (store.FlowSummary, error)
+	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
+	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+var _ hookStore = (*store.Store)(nil)
+
 // hookTokenPrefix marks webhook tokens (256 random bits follow), so that
 // secret scanners and people can tell them from API tokens (obk_).
 const hookTokenPrefix = "obh_"
@@ -28,7 +43,7 @@ func (s *Server) liveHook(ctx context.Context, token string) (store.Hook, error)
 	if token == "" || len(token) > 100 {
 		return store.Hook{}, errHookGone
 	}
-	h, err := s.store.HookByHash(ctx, account.TokenHash(token))
+	h, err := s.stores.hooks.HookByHash(ctx, account.TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Hook{}, errHookGone
 	}
@@ -92,7 +107,7 @@ func (s *Server) newHook(ctx context.Context, r *http.Request, fs store.FlowSumm
 	if p := principalFrom(ctx); p != nil {
 		h.CreatedBy = p.User.ID
 	}
-	h, err := s.store.CreateHook(ctx, h)
+	h, err := s.stores.hooks.CreateHook(ctx, h)
 	if err != nil {
 		return store.Hook{}, "", err
 	}
@@ -114,11 +129,11 @@ func (s *Server) revokeHook(ctx context.Context, r *http.Request, h store.Hook) 
 	if !h.RevokedAt.IsZero() {
 		return nil
 	}
-	if err := s.store.RevokeHook(ctx, h.ID); err != nil {
+	if err := s.stores.hooks.RevokeHook(ctx, h.ID); err != nil {
 		return err
 	}
 	detail := ""
-	if fs, err := s.store.FlowByID(ctx, h.FlowID); err == nil {
+	if fs, err := s.stores.hooks.FlowByID(ctx, h.FlowID); err == nil {
 		detail = hookDetail(fs, h)
 	}
 	s.auditIn(ctx, r, h.WorkspaceID, actHookRevoked, "hook "+h.ID, detail)
@@ -130,11 +145,11 @@ func (s *Server) hookAccess(ctx context.Context, id string, min engine.Role) (st
 	if principalFrom(ctx) == nil {
 		return store.Hook{}, access{}, errUnauthorized
 	}
-	h, err := s.store.Hook(ctx, id)
+	h, err := s.stores.hooks.Hook(ctx, id)
 	if err != nil {
 		return store.Hook{}, access{}, err
 	}
-	ws, err := s.store.WorkspaceByID(ctx, h.WorkspaceID)
+	ws, err := s.stores.hooks.WorkspaceByID(ctx, h.WorkspaceID)
 	if err != nil {
 		return store.Hook{}, access{}, err
 	}

@@ -30,7 +30,7 @@ func (s *Server) apiCreateHook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.hooks.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
@@ -59,7 +59,7 @@ func (s *Server) hookCreatePage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.hooks.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}

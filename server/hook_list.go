@@ -14,7 +14,7 @@ import (
 func (s *Server) hookJSON(r *http.Request, h store.Hook) apiHook {
 	by := ""
 	if h.CreatedBy != "" {
-		if u, err := s.store.UserByID(r.Context(), h.CreatedBy); err == nil {
+		if u, err := s.stores.hooks.UserByID(r.Context(), h.CreatedBy); err == nil {
 			by = u.Name
 		}
 	}
@@ -28,11 +28,11 @@ func (s *Server) apiListHooks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.hooks.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
-	hooks, err := s.store.HooksOfFlow(r.Context(), fs.ID)
+	hooks, err := s.stores.hooks.HooksOfFlow(r.Context(), fs.ID)
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func (s *Server) webhooksPanel(r *http.Request, a access, fs store.FlowSummary) 
 	} else if !errors.As(err, &ae) || ae.Status >= 500 {
 		return views.WebhooksPanel{}, err
 	}
-	hooks, err := s.store.HooksOfFlow(r.Context(), fs.ID)
+	hooks, err := s.stores.hooks.HooksOfFlow(r.Context(), fs.ID)
 	if err != nil {
 		return views.WebhooksPanel{}, err
 	}

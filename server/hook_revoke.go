@@ -21,7 +21,7 @@ func (s *Server) hookRevokePage(w http.ResponseWriter, r *http.Request) error {
 	if err := s.revokeHook(r.Context(), r, h); err != nil {
 		return err
 	}
-	fs, err := s.store.FlowByID(r.Context(), h.FlowID)
+	fs, err := s.stores.hooks.FlowByID(r.Context(), h.FlowID)
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,17 @@ const (
 	maxHookWait = 10 * time.Minute
 )
 
+// hookRunStore is what a webhook's run reads: the flow, its pauses, the hook's creator.
+type hookRunStore interface {
+	FlowByID(ctx context.Context, id string) (store.FlowSummary, error)
+	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)
+	TriggerPauses(ctx context.Context, flowID string) (map[string]store.TriggerPause, error)
+	Member(ctx context.Context, wsID, userID string) (engine.Role, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+var _ hookRunStore = (*store.Store)(nil)
+
 // POST /hooks/{token}: starts a run of the token's flow (the published
 // version, else the latest) as the token's maker. The body is a JSON object
 // of the flow's inputs. Answers 202 {"run": {"id", "url"}}; with
@@ -41,11 +52,11 @@ func (s *Server) hookRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowByID(ctx, h.FlowID)
+	fs, err := s.stores.hookRun.FlowByID(ctx, h.FlowID)
 	if err != nil {
 		return err
 	}
-	ws, err := s.store.WorkspaceByID(ctx, h.WorkspaceID)
+	ws, err := s.stores.hookRun.WorkspaceByID(ctx, h.WorkspaceID)
 	if err != nil {
 		return err
 	}
@@ -57,7 +68,7 @@ func (s *Server) hookRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if paused, err := s.store.TriggerPauses(ctx, fs.ID); err != nil {
+	if paused, err := s.stores.hookRun.TriggerPauses(ctx, fs.ID); err != nil {
 		return err
 	} else if _, ok := paused[trigger.Key()]; ok {
 		return errorf(http.StatusConflict, "paused", "", "this flow's webhook is paused in the studio; an editor of the flow can resume it in the notebook's Schedule panel")
@@ -119,14 +130,14 @@ func (s *Server) hookRunner(ctx context.Context, h store.Hook) (store.User, erro
 	if h.CreatedBy == "" {
 		return store.User{}, refused
 	}
-	role, err := s.store.Member(ctx, h.WorkspaceID, h.CreatedBy)
+	role, err := s.stores.hookRun.Member(ctx, h.WorkspaceID, h.CreatedBy)
 	if errors.Is(err, store.ErrNotFound) || err == nil && !role.AtLeast(engine.RoleRunner) {
 		return store.User{}, refused
 	}
 	if err != nil {
 		return store.User{}, err
 	}
-	return s.store.UserByID(ctx, h.CreatedBy)
+	return s.stores.hookRun.UserByID(ctx, h.CreatedBy)
 }
 
 // decodeHookBody reads a webhook's body: one JSON object, whose keys are

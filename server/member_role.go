@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -8,6 +9,15 @@ import (
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/store"
 )
+
+// memberRoleSetter is what changing a member's role reads and writes.
+type memberRoleSetter interface {
+	UserByName(ctx context.Context, name string) (store.User, error)
+	Members(ctx context.Context, wsID string) ([]store.Member, error)
+	AddMember(ctx context.Context, wsID, userID string, role engine.Role) error
+}
+
+var _ memberRoleSetter = (*store.Store)(nil)
 
 // POST /w/{ws}/members/{name}/role (owner), form role=…: change a
 // member's role. Their open sockets here take the new role at once (a
@@ -24,14 +34,14 @@ func (s *Server) memberRole(w http.ResponseWriter, r *http.Request) error {
 	}
 	role := engine.Role(r.PostFormValue("role"))
 	ctx := r.Context()
-	u, err := s.stores.members.UserByName(ctx, strings.ToLower(r.PathValue("name")))
+	u, err := s.stores.memberRole.UserByName(ctx, strings.ToLower(r.PathValue("name")))
 	if errors.Is(err, store.ErrNotFound) {
 		return errNotFound
 	}
 	if err != nil {
 		return err
 	}
-	members, err := s.stores.members.Members(ctx, a.Workspace.ID)
+	members, err := s.stores.memberRole.Members(ctx, a.Workspace.ID)
 	if err != nil {
 		return err
 	}
@@ -46,7 +56,7 @@ func (s *Server) memberRole(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if role != before {
-		if err := s.store.AddMember(ctx, a.Workspace.ID, u.ID, role); err != nil {
+		if err := s.stores.memberRole.AddMember(ctx, a.Workspace.ID, u.ID, role); err != nil {
 			return err
 		}
 		s.audit(ctx, r, actMemberRole, "user "+u.Name, string(before)+" → "+string(role))

@@ -9,6 +9,7 @@ import (
 	"github.com/opsbook/opsbook/engine"
 	"github.com/opsbook/opsbook/engine/flow"
 	"github.com/opsbook/opsbook/engine/run"
+	"github.com/opsbook/opsbook/engine/store"
 )
 
 // A draft's problems as the studio shows them: on the cell that has them,
@@ -41,9 +42,16 @@ type checkReq struct {
 
 func (*checkReq) check() error { return nil }
 
+// draftReader reads a flow's draft, for the notebook's linter.
+type draftReader interface {
+	Draft(ctx context.Context, flowID string) (store.Draft, error)
+}
+
+var _ draftReader = (*store.Store)(nil)
+
 // checkDraft answers check.
 func (c *notebookConn) checkDraft(ctx context.Context, m *checkReq) error {
-	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	d, err := c.s.stores.problems.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}

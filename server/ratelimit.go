@@ -14,12 +14,24 @@ import (
 // link allowing n runs an hour holds up to n tokens and gains n every
 // hour, whichever replica its visitors reach.
 type rateLimits struct {
-	store *store.Store
+	store limitStore
 	log   *slog.Logger
 
 	mu        sync.Mutex
 	nextPrune time.Time // when this process next deletes expired rows
 }
+
+// limitStore keeps the rate limits' rows: buckets, and sign-in failures (signin_limit.go).
+type limitStore interface {
+	TakeToken(ctx context.Context, key string, capacity float64, refill time.Duration, now time.Time) (ok bool, wait time.Duration, err error)
+	PruneLimits(ctx context.Context, now time.Time) (int64, error)
+	Limits(ctx context.Context, keys []string) (map[string]store.LimitRow, error)
+	CountLimits(ctx context.Context, keys []string, now time.Time, keep time.Duration) error
+	DeleteLimit(ctx context.Context, key string) error
+	MarkLimit(ctx context.Context, key string, value float64, now time.Time, keep time.Duration) error
+}
+
+var _ limitStore = (*store.Store)(nil)
 
 // pruneEvery is how often a process deletes the limits' expired rows
 // (buckets that would be full again, failures forgotten).
@@ -29,7 +41,7 @@ const pruneEvery = 10 * time.Minute
 // limit that cannot be checked refuses rather than lets everything by.
 const refusedOnError = 5 * time.Second
 
-func newRateLimits(st *store.Store, log *slog.Logger) *rateLimits {
+func newRateLimits(st limitStore, log *slog.Logger) *rateLimits {
 	return &rateLimits{store: st, log: log, nextPrune: time.Now().Add(pruneEvery)}
 }
 

@@ -38,7 +38,7 @@ func (s *Server) retentionSection(r *http.Request, a access, props *views.Settin
 	if a.Role != engine.RoleOwner {
 		return nil
 	}
-	var st retentionStore = s.store
+	st := s.stores.retention
 	g, err := st.RetentionOf(r.Context(), a.Workspace.ID)
 	if err != nil {
 		return err
@@ -125,7 +125,7 @@ func (s *Server) retentionSave(w http.ResponseWriter, r *http.Request) error {
 	if len(sec.Errors) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
-	var st retentionStore = s.store
+	st := s.stores.retention
 	if err := st.SetRetention(r.Context(), g); errors.Is(err, store.ErrInvalid) {
 		return errorf(http.StatusUnprocessableEntity, "invalid", "", err.Error())
 	} else if err != nil {

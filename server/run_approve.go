@@ -53,7 +53,7 @@ func (s *Server) decideApproval(ctx context.Context, r *http.Request, runID, cel
 	if err != nil {
 		return store.Approval{}, err
 	}
-	ap, err := s.store.RunApproval(ctx, rn.ID, cell)
+	ap, err := s.stores.approvals.RunApproval(ctx, rn.ID, cell)
 	if err != nil {
 		return store.Approval{}, err
 	}
@@ -79,7 +79,7 @@ func (s *Server) decideApproval(ctx context.Context, r *http.Request, runID, cel
 			return store.Approval{}, errorf(http.StatusUnprocessableEntity, "invalid", "inputs."+strings.TrimPrefix(errs[0].Pos.File, "input "), errs[0].Msg)
 		}
 	}
-	got, err := s.store.DecideApproval(ctx, ap.ID, store.ApprovalDecision{UserID: p.User.ID, Who: p.User.Name, Approved: d.Approve, Comment: d.Comment, Inputs: d.Inputs})
+	got, err := s.stores.approvals.DecideApproval(ctx, ap.ID, store.ApprovalDecision{UserID: p.User.ID, Who: p.User.Name, Approved: d.Approve, Comment: d.Comment, Inputs: d.Inputs})
 	switch {
 	case errors.Is(err, store.ErrApprovalClosed):
 		return got, closedError(got)
@@ -115,7 +115,7 @@ func (s *Server) publishVote(ctx context.Context, runID, cell string, got store.
 		return
 	}
 	payload := runID + " " + cell + " " + strconv.Itoa(len(got.Decisions)) + " " + s.process
-	if err := s.store.Notify(context.WithoutCancel(ctx), store.ChannelApproval, payload); err != nil {
+	if err := s.stores.approvals.Notify(context.WithoutCancel(ctx), store.ChannelApproval, payload); err != nil {
 		s.log.Warn("tell other processes of a decision", logattr.Run(runID), logattr.Cell(cell), "err", err)
 	}
 }

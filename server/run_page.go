@@ -26,6 +26,7 @@ type runPageStore interface {
 	CellRuns(ctx context.Context, runID string) ([]store.CellRun, error)
 	RerunsOf(ctx context.Context, id string) ([]string, error)
 	RunDeliveries(ctx context.Context, runID string) ([]store.Delivery, error)
+	RunApprovals(ctx context.Context, runID string) ([]store.Approval, error)
 }
 
 var _ runPageStore = (*store.Store)(nil)
@@ -251,7 +252,7 @@ func (s *Server) addReused(ctx context.Context, run store.Run, props *views.RunP
 // addApprovals puts each approval the run asked for on its cell: the
 // message it was asked with, its rules and its decision trail.
 func (s *Server) addApprovals(ctx context.Context, runID string, props *views.RunProps) error {
-	aps, err := s.store.RunApprovals(ctx, runID)
+	aps, err := s.stores.run.RunApprovals(ctx, runID)
 	if err != nil || len(aps) == 0 {
 		return err
 	}
@@ -260,7 +261,7 @@ func (s *Server) addApprovals(ctx context.Context, runID string, props *views.Ru
 		byCell[ap.Cell] = ap
 	}
 	var form map[string][]engine.Input
-	if r, err := s.store.Run(ctx, runID); err == nil {
+	if r, err := s.stores.run.Run(ctx, runID); err == nil {
 		if fl, err := flowFromFiles(r.Files); err == nil {
 			form = map[string][]engine.Input{}
 			for _, c := range fl.Cells {

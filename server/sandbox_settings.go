@@ -14,6 +14,13 @@ import (
 	"github.com/opsbook/opsbook/views"
 )
 
+// sandboxSettingsSetter stores a workspace's sandbox settings.
+type sandboxSettingsSetter interface {
+	SetSandboxSettings(ctx context.Context, g store.SandboxSettings) error
+}
+
+var _ sandboxSettingsSetter = (*store.Store)(nil)
+
 // actSandboxConfigured is the audit action of a change of the sandbox
 // settings.
 const actSandboxConfigured = "sandbox.configured"
@@ -95,7 +102,7 @@ func (s *Server) sandboxSettingsSave(w http.ResponseWriter, r *http.Request) err
 	if len(sec.Errors) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
-	if err := s.store.SetSandboxSettings(r.Context(), g); err != nil {
+	if err := s.stores.sandbox.SetSandboxSettings(r.Context(), g); err != nil {
 		return err
 	}
 	detail := fmt.Sprintf("processes %d, files %d, file size %d MiB, memory %d MiB, host loopback %v", g.MaxProcs, g.MaxFiles, g.MaxFileSize>>20, g.MaxMemory>>20, g.HostLoopback)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -14,6 +15,19 @@ import (
 	"github.com/opsbook/opsbook/views"
 )
 
+// settingsStore is what the settings page's members and tokens read and write.
+type settingsStore interface {
+	Members(ctx context.Context, wsID string) ([]store.Member, error)
+	Member(ctx context.Context, wsID, userID string) (engine.Role, error)
+	CreateInvitedUser(ctx context.Context, name, displayName, passwordHash string) (store.User, error)
+	AddMember(ctx context.Context, wsID, userID string, role engine.Role) error
+	Tokens(ctx context.Context, userID string) ([]store.Token, error)
+	RevokeToken(ctx context.Context, id string) error
+	account.TokenMaker
+}
+
+var _ settingsStore = (*store.Store)(nil)
+
 func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, error) {
 	ctx := r.Context()
 	props := views.SettingsProps{
@@ -21,7 +35,7 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 		InviteRole: engine.RoleEditor, TokenRole: a.Role,
 		InviteErrors: map[string]string{}, TokenErrors: map[string]string{},
 	}
-	members, err := s.store.Members(ctx, a.Workspace.ID)
+	members, err := s.stores.settings.Members(ctx, a.Workspace.ID)
 	if err != nil {
 		return props, err
 	}
@@ -29,7 +43,7 @@ func (s *Server) settingsProps(r *http.Request, a access) (views.SettingsProps, 
 		props.Members = append(props.Members, views.Member{Name: m.User.Name, Display: m.User.DisplayName, Role: m.Role})
 	}
 	p := principalFrom(ctx)
-	toks, err := s.store.Tokens(ctx, p.User.ID)
+	toks, err := s.stores.settings.Tokens(ctx, p.User.ID)
 	if err != nil {
 		return props, err
 	}
@@ -94,12 +108,12 @@ func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	var before engine.Role
-	u, err := s.store.UserByName(ctx, props.InviteName)
+	u, err := s.stores.settings.UserByName(ctx, props.InviteName)
 	switch {
 	case err == nil:
 		// An existing account: add them, or change their role.
-		before, _ = s.store.Member(ctx, a.Workspace.ID, u.ID)
-		members, err := s.store.Members(ctx, a.Workspace.ID)
+		before, _ = s.stores.settings.Member(ctx, a.Workspace.ID, u.ID)
+		members, err := s.stores.settings.Members(ctx, a.Workspace.ID)
 		if err != nil {
 			return err
 		}
@@ -114,14 +128,14 @@ func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if u, err = s.store.CreateInvitedUser(ctx, props.InviteName, props.InviteName, hash); err != nil {
+		if u, err = s.stores.settings.CreateInvitedUser(ctx, props.InviteName, props.InviteName, hash); err != nil {
 			return err
 		}
 		props.NewUser = &views.NewUser{Name: u.Name, Password: pw}
 	default:
 		return err
 	}
-	if err := s.store.AddMember(ctx, a.Workspace.ID, u.ID, props.InviteRole); err != nil {
+	if err := s.stores.settings.AddMember(ctx, a.Workspace.ID, u.ID, props.InviteRole); err != nil {
 		return err
 	}
 	switch before {
@@ -179,7 +193,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) error {
 	if len(props.TokenErrors) > 0 {
 		return s.render(w, r, http.StatusUnprocessableEntity, views.SettingsPage(props))
 	}
-	tok, err := account.CreateTokenExpiring(r.Context(), s.store, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole, expires)
+	tok, err := account.CreateTokenExpiring(r.Context(), s.stores.settings, principalFrom(r.Context()).User.Name, a.Workspace.Slug, props.TokenName, props.TokenRole, expires)
 	if err != nil {
 		return err
 	}
@@ -204,13 +218,13 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	p := principalFrom(r.Context())
-	toks, err := s.store.Tokens(r.Context(), p.User.ID)
+	toks, err := s.stores.settings.Tokens(r.Context(), p.User.ID)
 	if err != nil {
 		return err
 	}
 	for _, t := range toks {
 		if t.ID == r.PathValue("id") && t.WorkspaceID == a.Workspace.ID {
-			if err := s.store.RevokeToken(r.Context(), t.ID); err != nil {
+			if err := s.stores.settings.RevokeToken(r.Context(), t.ID); err != nil {
 				return err
 			}
 			s.audit(r.Context(), r, actTokenRevoked, "token "+t.Name, t.ID)

@@ -22,6 +22,18 @@ const (
 	shareTokenPrefix = ""
 )
 
+// shareStore is what the routes that make, open and revoke share links read and write.
+type shareStore interface {
+	Share(ctx context.Context, id string) (store.Share, error)
+	ShareByHash(ctx context.Context, hash string) (store.Share, error)
+	CreateShare(ctx context.Context, sh store.Share) (store.Share, error)
+	RevokeShare(ctx context.Context, id string) error
+	WorkspaceByID(ctx context.Context, id string) (store.Workspace, error)
+	FlowByID(ctx context.Context, id string) (store.FlowSummary, error)
+}
+
+var _ shareStore = (*store.Store)(nil)
+
 // shareTopic is the hub topic of a link's open sockets: closing it ends
 // them at once when the link is revoked.
 func shareTopic(id string) string { return "share:" + id }
@@ -63,7 +75,7 @@ func (s *Server) liveShare(ctx context.Context, token string) (store.Share, erro
 	if token == "" || len(token) > 100 {
 		return store.Share{}, errShareGone
 	}
-	sh, err := s.store.ShareByHash(ctx, account.TokenHash(token))
+	sh, err := s.stores.shareLinks.ShareByHash(ctx, account.TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Share{}, errShareGone
 	}
@@ -115,7 +127,7 @@ func (s *Server) newShare(ctx context.Context, r *http.Request, sh store.Share) 
 	if p := principalFrom(r.Context()); p != nil && sh.CreatedBy == "" {
 		sh.CreatedBy = p.User.ID
 	}
-	created, err := s.store.CreateShare(ctx, sh)
+	created, err := s.stores.shareLinks.CreateShare(ctx, sh)
 	if err != nil {
 		return store.Share{}, "", err
 	}
@@ -134,7 +146,7 @@ func (s *Server) newShare(ctx context.Context, r *http.Request, sh store.Share) 
 
 // revokeShare revokes a link and ends its open sockets at once.
 func (s *Server) revokeShare(ctx context.Context, r *http.Request, sh store.Share) error {
-	if err := s.store.RevokeShare(ctx, sh.ID); err != nil {
+	if err := s.stores.shareLinks.RevokeShare(ctx, sh.ID); err != nil {
 		return err
 	}
 	s.hub.CloseTopic(shareTopic(sh.ID))
@@ -147,11 +159,11 @@ func (s *Server) shareAccess(ctx context.Context, id string, min engine.Role) (s
 	if principalFrom(ctx) == nil {
 		return store.Share{}, access{}, errUnauthorized
 	}
-	sh, err := s.store.Share(ctx, id)
+	sh, err := s.stores.shareLinks.Share(ctx, id)
 	if err != nil {
 		return store.Share{}, access{}, err
 	}
-	ws, err := s.store.WorkspaceByID(ctx, sh.WorkspaceID)
+	ws, err := s.stores.shareLinks.WorkspaceByID(ctx, sh.WorkspaceID)
 	if err != nil {
 		return store.Share{}, access{}, err
 	}

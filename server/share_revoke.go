@@ -21,7 +21,7 @@ func (s *Server) shareRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := s.revokeShare(r.Context(), r, sh); err != nil {
 		return err
 	}
-	fs, err := s.store.FlowByID(r.Context(), sh.FlowID)
+	fs, err := s.stores.shareLinks.FlowByID(r.Context(), sh.FlowID)
 	if err != nil {
 		return err
 	}

@@ -17,8 +17,7 @@ const (
 	actTriggerResumed = "trigger.resumed"
 )
 
-// triggerPauser is what pausing and resuming a flow's trigger reads and
-// writes.
+// triggerPauser is what pausing and resuming a flow's trigger reads, writes and tells.
 type triggerPauser interface {
 	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
 	Draft(ctx context.Context, flowID string) (store.Draft, error)
@@ -26,6 +25,7 @@ type triggerPauser interface {
 	PauseTrigger(ctx context.Context, flowID, key, userID string) error
 	ResumeTrigger(ctx context.Context, flowID, key string) (bool, error)
 	TriggerPauses(ctx context.Context, flowID string) (map[string]store.TriggerPause, error)
+	Notify(ctx context.Context, channel, payload string) error
 }
 
 var _ triggerPauser = (*store.Store)(nil)
@@ -51,7 +51,7 @@ func (s *Server) triggerSetPaused(w http.ResponseWriter, r *http.Request, pause 
 	if err != nil {
 		return err
 	}
-	var st triggerPauser = s.store
+	st := s.stores.triggers
 	fs, err := st.FlowBySlug(ctx, a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Server) apiTriggerSetPaused(w http.ResponseWriter, r *http.Request, pau
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10)).Decode(&in); err != nil {
 		return errorf(http.StatusBadRequest, "invalid", "", "send a JSON body like {\"key\":\"cron 0 6 * * * UTC\"}: "+err.Error())
 	}
-	if err := s.setPaused(r, s.store, fs, in.Key, pause); err != nil {
+	if err := s.setPaused(r, s.stores.triggers, fs, in.Key, pause); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"slug": fs.Slug, "key": in.Key, "paused": pause})
@@ -161,7 +161,7 @@ func (s *Server) knownTrigger(ctx context.Context, st triggerPauser, fs store.Fl
 func (s *Server) publishPaused(ctx context.Context, flowID, by string) {
 	s.tellPaused(ctx, flowID, by)
 	if s.pg {
-		if err := s.store.Notify(ctx, store.ChannelFlow, flowID+" "+s.process+" "+flowNoticePaused); err != nil {
+		if err := s.stores.triggers.Notify(ctx, store.ChannelFlow, flowID+" "+s.process+" "+flowNoticePaused); err != nil {
 			s.log.Warn("notify other processes", logattr.Flow(flowID), "err", err)
 		}
 	}
@@ -176,7 +176,7 @@ func (s *Server) tellPaused(ctx context.Context, flowID, by string) {
 	if s.hub.Subscribers(flowTopic(flowID)) == 0 {
 		return
 	}
-	paused, err := s.store.TriggerPauses(ctx, flowID)
+	paused, err := s.stores.triggers.TriggerPauses(ctx, flowID)
 	if err != nil {
 		s.log.Warn("read the paused triggers", logattr.Flow(flowID), "err", err)
 		return

@@ -17,6 +17,21 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
+// versionStore is what the version routes, in the studio and the API, read and write.
+type versionStore interface {
+	FlowBySlug(ctx context.Context, wsID, slug string) (store.FlowSummary, error)
+	Draft(ctx context.Context, flowID string) (store.Draft, error)
+	ReplaceDraft(ctx context.Context, flowID string, f *engine.Flow, userID string) error
+	Versions(ctx context.Context, flowID string) ([]store.Version, error)
+	Version(ctx context.Context, flowID string, n int) (store.Version, error)
+	SaveVersion(ctx context.Context, flowID, author, message string, export store.ExportFunc) (store.Version, error)
+	ImportChangedVersion(ctx context.Context, flowID string, f *engine.Flow, v store.Version) (store.Version, error)
+	Publish(ctx context.Context, flowID string, n int) error
+	userReader
+}
+
+var _ versionStore = (*store.Store)(nil)
+
 // Version sources, as VersionEvent.Source tells them.
 const (
 	VersionFromStudio = "studio" // "Save version" in the studio
@@ -100,7 +115,7 @@ func (s *Server) saveVersion(ctx context.Context, a access, fs store.FlowSummary
 		}
 		return files, hash, err
 	}
-	v, err := s.store.SaveVersion(ctx, fs.ID, user.ID, message, export)
+	v, err := s.stores.versions.SaveVersion(ctx, fs.ID, user.ID, message, export)
 	if err != nil {
 		return store.Version{}, unchangedError(err, "nothing changed since v%d; no new version was made")
 	}
@@ -141,7 +156,7 @@ func (s *Server) importVersion(ctx context.Context, a access, fs store.FlowSumma
 	}
 	// An archive of the latest version's content makes no version and
 	// leaves the draft alone (409 unchanged), as a save of it would.
-	v, err := s.store.ImportChangedVersion(ctx, fs.ID, f, store.Version{Message: message, Author: user.ID, Hash: flow.Hash(f), Files: storeFiles(files)})
+	v, err := s.stores.versions.ImportChangedVersion(ctx, fs.ID, f, store.Version{Message: message, Author: user.ID, Hash: flow.Hash(f), Files: storeFiles(files)})
 	if err != nil {
 		return store.Version{}, unchangedError(err, "this archive holds the same flow as v%d; no new version was made")
 	}
@@ -174,11 +189,11 @@ func isUnchanged(err error) bool {
 // version does not (its content differs), and that version's number. A
 // flow with no version has nothing to lose to a restore: false.
 func (s *Server) draftUnsaved(ctx context.Context, fs store.FlowSummary) (bool, int, error) {
-	vs, err := s.store.Versions(ctx, fs.ID)
+	vs, err := s.stores.versions.Versions(ctx, fs.ID)
 	if err != nil || len(vs) == 0 {
 		return false, 0, err
 	}
-	d, err := s.store.Draft(ctx, fs.ID)
+	d, err := s.stores.versions.Draft(ctx, fs.ID)
 	if err != nil {
 		return false, 0, err
 	}
@@ -195,7 +210,7 @@ func (s *Server) restoreVersion(ctx context.Context, fs store.FlowSummary, user 
 	if err != nil {
 		return err
 	}
-	if err := s.store.ReplaceDraft(ctx, fs.ID, f, user.ID); err != nil {
+	if err := s.stores.versions.ReplaceDraft(ctx, fs.ID, f, user.ID); err != nil {
 		return err
 	}
 	s.publishDraft(ctx, fs.ID, user.Name)
@@ -204,7 +219,7 @@ func (s *Server) restoreVersion(ctx context.Context, fs store.FlowSummary, user 
 
 // versionOf reads version n of a flow, with a 404 that says so.
 func (s *Server) versionOf(ctx context.Context, fs store.FlowSummary, n int) (store.Version, error) {
-	v, err := s.store.Version(ctx, fs.ID, n)
+	v, err := s.stores.versions.Version(ctx, fs.ID, n)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Version{}, errorf(http.StatusNotFound, "not_found", "version", "this flow has no version "+strconv.Itoa(n))
 	}
@@ -224,7 +239,7 @@ func versionParam(r *http.Request) (int, error) {
 // "draft" message), as a structure change does.
 func (s *Server) publishDraft(ctx context.Context, flowID, by string) {
 	s.announceFlow(ctx, flowID) // other processes' viewers
-	d, err := s.store.Draft(ctx, flowID)
+	d, err := s.stores.versions.Draft(ctx, flowID)
 	if err != nil {
 		s.log.ErrorContext(ctx, "read draft to broadcast", logattr.Flow(flowID), "err", err)
 		return
@@ -243,7 +258,7 @@ func (s *Server) publishDraft(ctx context.Context, flowID, by string) {
 // flowAt is a flow as of "draft" or a version number, with its label.
 func (s *Server) flowAt(ctx context.Context, fs store.FlowSummary, which string) (*engine.Flow, string, error) {
 	if which == "draft" {
-		d, err := s.store.Draft(ctx, fs.ID)
+		d, err := s.stores.versions.Draft(ctx, fs.ID)
 		if err != nil {
 			return nil, "", err
 		}

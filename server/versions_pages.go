@@ -18,12 +18,12 @@ func (s *Server) flowAccess(r *http.Request, min engine.Role) (access, store.Flo
 	if err != nil {
 		return a, store.FlowSummary{}, err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.versions.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	return a, fs, err
 }
 
 func (s *Server) versionsProps(r *http.Request, a access, fs store.FlowSummary) (views.VersionsProps, error) {
-	vs, err := s.store.Versions(r.Context(), fs.ID)
+	vs, err := s.stores.versions.Versions(r.Context(), fs.ID)
 	if err != nil {
 		return views.VersionsProps{}, err
 	}
@@ -287,7 +287,7 @@ func (s *Server) publishVersion(r *http.Request, fs store.FlowSummary, n int) er
 	if _, err := s.versionOf(r.Context(), fs, n); err != nil {
 		return err
 	}
-	if err := s.store.Publish(r.Context(), fs.ID, n); err != nil {
+	if err := s.stores.versions.Publish(r.Context(), fs.ID, n); err != nil {
 		return err
 	}
 	s.audit(r.Context(), r, "version.published", "flow "+fs.Slug+" v"+strconv.Itoa(n), "")
