@@ -234,7 +234,14 @@ func peakHeap(fn func()) (growth uint64) {
 // the executor, the masker, the events and AppendJSON into a file;
 // compare with BenchmarkSeqMillionRaw. It also reports the heap's growth
 // during the run, which stays flat (it does not grow with the output).
-func BenchmarkSeqMillionPipeline(b *testing.B) {
+func BenchmarkSeqMillionPipeline(b *testing.B) { seqMillion(b, 0) }
+
+// BenchmarkSeqMillionPipelineBounded is the same with the studio's bound
+// on a cell's log set to 1 MiB: most of the 6.9 MB goes past it, through
+// the tail ring (the last TailLines kept, the rest counted).
+func BenchmarkSeqMillionPipelineBounded(b *testing.B) { seqMillion(b, 1<<20) }
+
+func seqMillion(b *testing.B, maxLog int64) {
 	p, err := Compile(&engine.Flow{Name: "bench", Cells: []engine.Cell{cell("seq", engine.KindShell, "seq 1000000")}})
 	if err != nil {
 		b.Fatal(err)
@@ -250,7 +257,7 @@ func BenchmarkSeqMillionPipeline(b *testing.B) {
 		}
 		sink := &fileSink{w: bufio.NewWriterSize(f, 64<<10)}
 		o := Options{
-			ID: "r_bench", Flow: "bench", Dir: dir, TempDir: tmp, Sink: sink,
+			ID: "r_bench", Flow: "bench", Dir: dir, TempDir: tmp, Sink: sink, MaxCellLog: maxLog,
 			Executors: map[engine.Kind]executor.Executor{engine.KindShell: executor.Shell{}},
 		}
 		var sum Summary

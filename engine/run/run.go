@@ -445,9 +445,11 @@ type cellOutput struct {
 
 	mu        sync.Mutex
 	used      int64      // bytes of log emitted, against Options.MaxCellLog
-	tail      []tailLine // past the bound: the last lines, emitted at the end
+	past      bool       // the bound was reached: lines go to the tail
+	tail      []tailLine // past the bound: a ring of the last lines
+	head, n   int        // the ring's oldest entry, and how many it holds
 	tailBytes int64
-	dropped   int // lines past the bound no longer in tail
+	dropped   int // lines past the bound no longer in the tail
 	dropBytes int64
 }
 
@@ -460,15 +462,20 @@ func (o *cellOutput) Lines(stream string, lines []string) {
 	if len(lines) == 0 {
 		return
 	}
-	lines = o.r.masker.Lines(lines)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if max := o.r.o.MaxCellLog; max > 0 {
 		kept := 0
-		for kept < len(lines) && o.tail == nil && o.used+int64(len(lines[kept]))+1 <= max {
-			o.used += int64(len(lines[kept])) + 1
-			kept++
+		for kept < len(lines) && !o.past {
+			if n := int64(len(lines[kept])) + 1; o.used+n <= max {
+				o.used += n
+				kept++
+			} else {
+				o.past = true
+			}
 		}
+		// Past the bound, lines are held as they came: masked only if
+		// they are emitted, at the end.
 		for _, l := range lines[kept:] {
 			o.hold(stream, l)
 		}
@@ -477,27 +484,42 @@ func (o *cellOutput) Lines(stream string, lines []string) {
 			return
 		}
 	}
-	o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: lines})
+	o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(lines)})
 }
 
 // hold keeps l among the last lines past the bound, dropping the oldest
 // beyond TailLines or the tail's byte budget.
 func (o *cellOutput) hold(stream, l string) {
 	budget := min(o.r.o.MaxCellLog/4, 1<<20)
-	if int64(len(l)) > budget {
-		l = l[:budget] // one huge line keeps its start
+	if int64(len(l))+1 > budget {
+		// One huge line keeps its start, masked before the cut (a secret
+		// cut in two would not be recognised).
+		m := o.r.masker.String(l)
+		l = strings.Clone(m[:max(min(int64(len(m)), budget-1), 0)])
 	}
 	if o.tail == nil {
-		o.tail = make([]tailLine, 0, 64)
+		o.tail = make([]tailLine, TailLines)
 	}
-	o.tail = append(o.tail, tailLine{stream, l})
+	if o.n == TailLines {
+		o.evict()
+	}
+	o.tail[(o.head+o.n)%TailLines] = tailLine{stream, l}
+	o.n++
 	o.tailBytes += int64(len(l)) + 1
-	for len(o.tail) > TailLines || o.tailBytes > budget {
-		o.tailBytes -= int64(len(o.tail[0].text)) + 1
-		o.dropped++
-		o.dropBytes += int64(len(o.tail[0].text)) + 1
-		o.tail = o.tail[1:]
+	for o.tailBytes > budget {
+		o.evict()
 	}
+}
+
+// evict drops the oldest line of the tail.
+func (o *cellOutput) evict() {
+	t := &o.tail[o.head]
+	o.tailBytes -= int64(len(t.text)) + 1
+	o.dropped++
+	o.dropBytes += int64(len(t.text)) + 1
+	*t = tailLine{}
+	o.head = (o.head + 1) % TailLines
+	o.n--
 }
 
 // flush emits what was held past the bound, when the cell ends: a line
@@ -505,7 +527,7 @@ func (o *cellOutput) hold(stream, l string) {
 func (o *cellOutput) flush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.tail == nil {
+	if o.n == 0 && o.dropped == 0 {
 		return
 	}
 	if o.dropped > 0 {
@@ -513,17 +535,15 @@ func (o *cellOutput) flush() {
 			"… %d lines (%s) not kept: a cell keeps %s of log, then its last lines",
 			o.dropped, engine.FormatBytes(o.dropBytes), engine.FormatBytes(o.r.o.MaxCellLog))}})
 	}
-	for i := 0; i < len(o.tail); {
-		j := i
+	for i := 0; i < o.n; {
+		stream := o.tail[(o.head+i)%TailLines].stream
 		var ls []string
-		for j < len(o.tail) && o.tail[j].stream == o.tail[i].stream {
-			ls = append(ls, o.tail[j].text)
-			j++
+		for ; i < o.n && o.tail[(o.head+i)%TailLines].stream == stream; i++ {
+			ls = append(ls, o.tail[(o.head+i)%TailLines].text)
 		}
-		o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: o.tail[i].stream, Lines: ls})
-		i = j
+		o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(ls)})
 	}
-	o.tail, o.tailBytes, o.dropped, o.dropBytes = nil, 0, 0, 0
+	o.tail, o.head, o.n, o.tailBytes, o.dropped, o.dropBytes = nil, 0, 0, 0, 0, 0
 }
 
 func (o *cellOutput) line(stream, s string) { o.Lines(stream, []string{s}) }
