@@ -636,7 +636,8 @@ func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 		}
 		return errorf(http.StatusUnprocessableEntity, "invalid", field, errs[0].Msg)
 	}
-	if err := s.store.UpdateFlowSettings(ctx, c.flow.ID, f.Name, f.Description, f.Order, f.Inputs, f.Triggers); err != nil {
+	settings := store.FlowSettings{Name: f.Name, Description: f.Description, Order: f.Order, Inputs: f.Inputs, Triggers: f.Triggers, Notify: f.Notify}
+	if err := s.store.UpdateFlowSettings(ctx, c.flow.ID, settings); err != nil {
 		return err
 	}
 	return s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
