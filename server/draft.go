@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,11 +23,14 @@ type cellOptions struct {
 	EnvOrder        []string          `json:"env_order,omitempty"`
 	ContinueOnError bool              `json:"continue_on_error,omitempty"`
 	ExpectStatus    []string          `json:"expect_status,omitempty"`
-	// An approval cell's (its timeout is Timeout; its form is edited in
-	// flow.yaml).
+	// An approval cell's (its timeout is Timeout).
 	Approvers []string `json:"approvers,omitempty"`
 	Approvals int      `json:"approvals,omitempty"`
 	OnTimeout string   `json:"on_timeout,omitempty"`
+	// Inputs is an approval cell's form. A cell.update without it keeps
+	// the form (a page that does not edit it loses nothing); null or []
+	// clears it.
+	Inputs given[[]inputJSON] `json:"inputs,omitzero"`
 }
 
 type draftCellJSON struct {
@@ -83,6 +87,13 @@ func triggersJSON(ts []engine.Trigger, now time.Time) []triggerJSON {
 	return out
 }
 
+// notifyJSON is one entry of the flow's notify: a destination by name and
+// the events it is told of (absent: the destination's defaults).
+type notifyJSON struct {
+	To string   `json:"to"`
+	On []string `json:"on,omitempty"`
+}
+
 // draftJSON is the DRAFT of docs/PROTOCOL.md.
 type draftJSON struct {
 	Name        string          `json:"name"`
@@ -90,6 +101,7 @@ type draftJSON struct {
 	Order       string          `json:"order"`
 	Inputs      []inputJSON     `json:"inputs"`
 	Triggers    []triggerJSON   `json:"triggers"`
+	Notify      []notifyJSON    `json:"notify"`
 	Cells       []draftCellJSON `json:"cells"`
 }
 
@@ -101,6 +113,9 @@ func optionsOf(c *engine.Cell) cellOptions {
 	}
 	if c.RetryDelay > 0 {
 		o.RetryDelay = compactDuration(c.RetryDelay)
+	}
+	if len(c.Inputs) > 0 {
+		o.Inputs = given[[]inputJSON]{Set: true, V: inputsJSON(c.Inputs)}
 	}
 	if len(c.Env) > 0 {
 		o.Env = map[string]string{}
@@ -130,9 +145,54 @@ func inputsJSON(in []engine.Input) []inputJSON {
 	return out
 }
 
+// engineInputs is the inputs a page sends (the flow's, an approval
+// cell's form) as the engine has them. JSON has one kind of number, so a
+// whole default comes back whole, as `default: 3` in flow.yaml reads.
+func engineInputs(in []inputJSON) []engine.Input {
+	var out []engine.Input
+	for _, i := range in {
+		def := i.Default
+		if f, ok := def.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			def = int64(f)
+		}
+		out = append(out, engine.Input{Name: i.Name, Type: engine.InputType(i.Type), Default: def, Required: i.Required, Options: i.Options, Label: i.Label, Description: i.Description, Placeholder: i.Placeholder})
+	}
+	return out
+}
+
+func notifiesJSON(ns []engine.Notify) []notifyJSON {
+	out := make([]notifyJSON, 0, len(ns))
+	for _, n := range ns {
+		j := notifyJSON{To: n.To}
+		for _, e := range n.On {
+			j.On = append(j.On, string(e))
+		}
+		out = append(out, j)
+	}
+	return out
+}
+
+// engineNotify is the notify a page sends as the engine has it: an entry
+// without on (null) keeps the destination's defaults, where on: [] is a
+// problem the flow's check names.
+func engineNotify(in []notifyJSON) []engine.Notify {
+	var out []engine.Notify
+	for _, j := range in {
+		n := engine.Notify{To: strings.TrimSpace(j.To)}
+		if j.On != nil {
+			n.On = make([]engine.NotifyEvent, len(j.On))
+			for i, e := range j.On {
+				n.On[i] = engine.NotifyEvent(e)
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
 func toDraftJSON(d store.Draft) draftJSON {
 	f := d.Flow
-	out := draftJSON{Name: f.Name, Description: f.Description, Order: string(f.EffectiveOrder()), Inputs: inputsJSON(f.Inputs), Triggers: triggersJSON(f.Triggers, time.Now()), Cells: []draftCellJSON{}}
+	out := draftJSON{Name: f.Name, Description: f.Description, Order: string(f.EffectiveOrder()), Inputs: inputsJSON(f.Inputs), Triggers: triggersJSON(f.Triggers, time.Now()), Notify: notifiesJSON(f.Notify), Cells: []draftCellJSON{}}
 	for i := range f.Cells {
 		c := &f.Cells[i]
 		out.Cells = append(out.Cells, draftCellJSON{ID: d.Cells[i].ID, Name: c.Name, Kind: c.Kind, Source: c.Source, Options: optionsOf(c), Version: d.Cells[i].Version})

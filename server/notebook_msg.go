@@ -295,6 +295,8 @@ type flowUpdateReq struct {
 	Inputs      given[[]inputJSON] `json:"inputs,omitzero"`
 	// Triggers replaces the flow's triggers (flow.yaml's keys).
 	Triggers given[[]triggerEditJSON] `json:"triggers,omitzero"`
+	// Notify replaces the flow's notify: (null or [] clears it).
+	Notify given[[]notifyJSON] `json:"notify,omitzero"`
 }
 
 // triggerEditJSON is a trigger as flow.update sends it.
@@ -305,12 +307,25 @@ type triggerEditJSON struct {
 	Rate     int    `json:"rate,omitempty"`
 }
 
-// maxTriggers bounds the triggers flow.update may set.
-const maxTriggers = 50
+// Bounds of what flow.update may set: its triggers, its notify entries
+// and the events of one.
+const (
+	maxTriggers     = 50
+	maxNotify       = 50
+	maxNotifyEvents = 10
+)
 
 func (m *flowUpdateReq) check() error {
 	if len(m.Triggers.V) > maxTriggers {
 		return fmt.Errorf("at most %d triggers", maxTriggers)
+	}
+	if len(m.Notify.V) > maxNotify {
+		return fmt.Errorf("at most %d notify entries", maxNotify)
+	}
+	for _, n := range m.Notify.V {
+		if len(n.On) > maxNotifyEvents {
+			return fmt.Errorf("at most %d events in a notify entry", maxNotifyEvents)
+		}
 	}
 	return nil
 }

@@ -27,10 +27,13 @@ var validClientMsgs = map[string][]string{
 	"cell.duplicate": {`{"t":"cell.duplicate","cell":"c_x"}`},
 	"cell.move":      {`{"t":"cell.move","cell":"c_x","to":0}`},
 	"cell.update": {`{"t":"cell.update","cell":"c_x","name":"fetch","kind":"shell","options":{"timeout":"30s","retries":2,"retry_delay":"1s","if":"true","needs":["a"],"connection":"scratch","env":{"K":"V"},"env_order":["K"],"continue_on_error":true}}`,
-		`{"t":"cell.update","cell":"c_x","kind":"no-such-kind"}`}, // refused by the handler, with a reply
+		`{"t":"cell.update","cell":"c_x","kind":"no-such-kind"}`, // refused by the handler, with a reply
+		`{"t":"cell.update","cell":"c_x","kind":"approval","options":{"approvers":["editor"],"inputs":[{"name":"ticket","label":"Ticket","required":true}]}}`,
+		`{"t":"cell.update","cell":"c_x","options":{"inputs":null}}`},
 	"cell.restore": {`{"t":"cell.restore","cell":"c_x"}`},
 	"flow.update": {`{"t":"flow.update","name":"Nightly","description":"","order":"graph","inputs":[{"name":"who","type":"string","default":"world","required":true}]}`,
-		`{"t":"flow.update","inputs":null}`, `{"t":"flow.update","triggers":[{"cron":"0 6 * * *","timezone":"Europe/Paris"},{"webhook":true,"rate":5}]}`, `{"t":"flow.update","triggers":null}`},
+		`{"t":"flow.update","inputs":null}`, `{"t":"flow.update","triggers":[{"cron":"0 6 * * *","timezone":"Europe/Paris"},{"webhook":true,"rate":5}]}`, `{"t":"flow.update","triggers":null}`,
+		`{"t":"flow.update","notify":[{"to":"ops","on":["failed","waiting"]},{"to":"team-mail"}]}`, `{"t":"flow.update","notify":null}`},
 	"run":    {`{"t":"run","id":"4","mode":"all","inputs":{"who":"team"}}`, `{"t":"run","mode":"cell","cell":"fetch","inputs":{}}`, `{"t":"run","mode":"from","cell":"c_x"}`, `{"t":"run"}`},
 	"cancel": {`{"t":"cancel","run":"r_x"}`},
 	"check":  {`{"t":"check","id":"5"}`, `{"t":"check"}`},
@@ -86,6 +89,10 @@ func TestDecodeClientMsg(t *testing.T) {
 		{`{"t":"flow.update","inputs":{}}`, "inputs cannot be object"},
 		{`{"t":"flow.update","triggers":[` + strings.Repeat(`{"webhook":true},`, maxTriggers) + `{"webhook":true}]}`, "at most 50 triggers"},
 		{`{"t":"flow.update","triggers":[{"cron":3}]}`, "cron cannot be number"},
+		{`{"t":"flow.update","notify":{}}`, "notify cannot be object"},
+		{`{"t":"flow.update","notify":[` + strings.Repeat(`{"to":"ops"},`, maxNotify) + `{"to":"ops"}]}`, "at most 50 notify entries"},
+		{`{"t":"flow.update","notify":[{"to":"ops","on":[` + strings.Repeat(`"failed",`, maxNotifyEvents) + `"failed"]}]}`, "at most 10 events in a notify entry"},
+		{`{"t":"cell.update","cell":"c_x","options":{"inputs":{}}}`, "inputs cannot be object"},
 		{`{"t":"presence","sel":"` + strings.Repeat("s", maxSel) + `"}`, "presence: selection too large"},
 		{`{"t":"presence","cell":"` + long + `"}`, "at most 64 bytes"},
 		{`{"t":"run","mode":"cell"}`, "run: run cell needs a cell"},
@@ -106,7 +113,8 @@ func TestDecodeClientMsg(t *testing.T) {
 	}
 }
 
-// An absent list of inputs keeps a flow's inputs, null clears them.
+// An absent list of inputs keeps a flow's inputs (its notify, an
+// approval cell's form), null clears them.
 func TestDecodeFlowUpdateInputs(t *testing.T) {
 	t.Parallel()
 	for raw, want := range map[string]bool{
@@ -119,6 +127,32 @@ func TestDecodeFlowUpdateInputs(t *testing.T) {
 			t.Fatalf("%s: %v", raw, err)
 		}
 		if got := m.body.(*flowUpdateReq).Inputs.Set; got != want {
+			t.Errorf("%s: inputs given = %v, want %v", raw, got, want)
+		}
+	}
+	for raw, want := range map[string]bool{
+		`{"t":"flow.update","name":"x"}`:              false,
+		`{"t":"flow.update","notify":null}`:           true,
+		`{"t":"flow.update","notify":[{"to":"ops"}]}`: true,
+	} {
+		m, err := decodeClientMsg([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := m.body.(*flowUpdateReq).Notify.Set; got != want {
+			t.Errorf("%s: notify given = %v, want %v", raw, got, want)
+		}
+	}
+	for raw, want := range map[string]bool{
+		`{"t":"cell.update","cell":"c_x","options":{"approvers":["editor"]}}`: false,
+		`{"t":"cell.update","cell":"c_x","options":{"inputs":null}}`:          true,
+		`{"t":"cell.update","cell":"c_x","options":{"inputs":[]}}`:            true,
+	} {
+		m, err := decodeClientMsg([]byte(raw))
+		if err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if got := m.body.(*cellUpdateReq).Options.Inputs.Set; got != want {
 			t.Errorf("%s: inputs given = %v, want %v", raw, got, want)
 		}
 	}
@@ -254,8 +288,12 @@ func TestServerMsgWire(t *testing.T) {
 	sel := pe
 	sel.Cell, sel.Sel = "c_x", json.RawMessage(`[{"anchor":1,"head":3}]`)
 	info := RunInfo{ID: "r_1", Status: "running", StartedBy: "ada", StartedAt: "2026-12-07T01:00:00Z", URL: "/runs/r_1"}
-	draft := draftJSON{Name: "Nightly", Order: "notebook", Inputs: []inputJSON{}, Triggers: []triggerJSON{}, Cells: []draftCellJSON{{ID: "c_x", Name: "fetch", Kind: "shell", Source: "echo", Version: 2}}}
-	const draftWire = `{"name":"Nightly","description":"","order":"notebook","inputs":[],"triggers":[],"cells":[{"id":"c_x","name":"fetch","kind":"shell","source":"echo","options":{},"version":2}]}`
+	draft := draftJSON{Name: "Nightly", Order: "notebook", Inputs: []inputJSON{}, Triggers: []triggerJSON{}, Notify: []notifyJSON{{To: "ops", On: []string{"failed"}}, {To: "team-mail"}}, Cells: []draftCellJSON{
+		{ID: "c_x", Name: "fetch", Kind: "shell", Source: "echo", Version: 2},
+		{ID: "c_y", Name: "gate", Kind: "approval", Source: "ok?", Options: cellOptions{Approvers: []string{"editor"}, Inputs: given[[]inputJSON]{Set: true, V: []inputJSON{{Name: "ticket", Required: true}}}}},
+	}}
+	const draftWire = `{"name":"Nightly","description":"","order":"notebook","inputs":[],"triggers":[],"notify":[{"to":"ops","on":["failed"]},{"to":"team-mail"}],"cells":[{"id":"c_x","name":"fetch","kind":"shell","source":"echo","options":{},"version":2},` +
+		`{"id":"c_y","name":"gate","kind":"approval","source":"ok?","options":{"approvers":["editor"],"inputs":[{"name":"ticket","required":true}]},"version":0}]}`
 	for _, tc := range []struct {
 		msg  any
 		want string

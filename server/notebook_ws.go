@@ -588,8 +588,8 @@ func (c *notebookConn) cellRestore(ctx context.Context, m *cellRestoreReq) error
 	return nil
 }
 
-// flowUpdate changes the flow's name, description, order and inputs, if
-// the flow is still valid with them.
+// flowUpdate changes the flow's name, description, order, inputs,
+// triggers and notify, if the flow is still valid with them.
 func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 	s := c.s
 	d, err := s.store.Draft(ctx, c.flow.ID)
@@ -617,10 +617,7 @@ func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 		}
 	}
 	if m.Inputs.Set {
-		f.Inputs = nil
-		for _, in := range m.Inputs.V {
-			f.Inputs = append(f.Inputs, engine.Input{Name: in.Name, Type: engine.InputType(in.Type), Default: in.Default, Required: in.Required, Options: in.Options, Label: in.Label, Description: in.Description, Placeholder: in.Placeholder})
-		}
+		f.Inputs = engineInputs(m.Inputs.V)
 	}
 	if m.Triggers.Set {
 		ts, err := editedTriggers(m.Triggers.V)
@@ -629,6 +626,13 @@ func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 		}
 		f.Triggers = ts
 	}
+	if m.Notify.Set {
+		ns, err := c.editedNotify(ctx, d.Flow.Notify, m.Notify.V)
+		if err != nil {
+			return err
+		}
+		f.Notify = ns
+	}
 	if errs := flow.Validate(&f); len(errs) > 0 {
 		field := "inputs"
 		if m.Triggers.Set && !m.Inputs.Set {
@@ -636,10 +640,54 @@ func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 		}
 		return errorf(http.StatusUnprocessableEntity, "invalid", field, errs[0].Msg)
 	}
-	if err := s.store.UpdateFlowSettings(ctx, c.flow.ID, f.Name, f.Description, f.Order, f.Inputs, f.Triggers); err != nil {
+	settings := store.FlowSettings{Name: f.Name, Description: f.Description, Order: f.Order, Inputs: f.Inputs, Triggers: f.Triggers, Notify: f.Notify}
+	if err := s.store.UpdateFlowSettings(ctx, c.flow.ID, settings); err != nil {
 		return err
 	}
 	return s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
+}
+
+// editedNotify checks the notify a flow.update sends, as flow.yaml's is
+// checked, and that each destination it adds to was (the draft's notify)
+// is one the workspace has. One already named stays even if it is gone
+// meanwhile: saving a version names it then.
+func (c *notebookConn) editedNotify(ctx context.Context, was []engine.Notify, in []notifyJSON) ([]engine.Notify, error) {
+	ns := engineNotify(in)
+	if errs := flow.Validate(&engine.Flow{Name: "notify", Notify: ns}); len(errs) > 0 {
+		return nil, errorf(http.StatusUnprocessableEntity, "invalid", "notify", errs[0].Msg)
+	}
+	added := slices.DeleteFunc(slices.Clone(ns), func(n engine.Notify) bool {
+		return slices.ContainsFunc(was, func(w engine.Notify) bool { return w.To == n.To })
+	})
+	i, err := c.s.missingDestination(ctx, c.ws.ID, added)
+	if err != nil {
+		return nil, err
+	}
+	if i >= 0 {
+		return nil, errorf(http.StatusUnprocessableEntity, "invalid", "notify",
+			fmt.Sprintf("this workspace has no notification destination %q; an owner adds it in Settings → Notifications, or name one it has", added[i].To))
+	}
+	return ns, nil
+}
+
+// maxFormBytes bounds an approval cell's form as the page sends it (its
+// JSON): a form is a few fields, each with a line of help.
+const maxFormBytes = 32 << 10
+
+// editedForm checks an approval cell's form as cell.update sends it, as
+// the flow's inputs are checked, naming the input and what is wrong.
+func editedForm(in []inputJSON) ([]engine.Input, error) {
+	if len(in) > engine.MaxApprovalInput {
+		return nil, errorf(http.StatusUnprocessableEntity, "invalid", "inputs", fmt.Sprintf("the form has %d inputs; at most %d", len(in), engine.MaxApprovalInput))
+	}
+	if b, _ := json.Marshal(in); len(b) > maxFormBytes {
+		return nil, errorf(http.StatusUnprocessableEntity, "invalid", "inputs", fmt.Sprintf("the form takes %s; at most %s: shorten its descriptions and options", engine.FormatBytes(int64(len(b))), engine.FormatBytes(maxFormBytes)))
+	}
+	form := engineInputs(in)
+	if errs := flow.Validate(&engine.Flow{Name: "form", Inputs: form}); len(errs) > 0 {
+		return nil, errorf(http.StatusUnprocessableEntity, "invalid", "inputs", "the approval form's "+errs[0].Msg)
+	}
+	return form, nil
 }
 
 func checkCellName(name string) string {
@@ -693,6 +741,13 @@ func applyOptions(c *engine.Cell, o cellOptions) error {
 	// The rest (who may be an approver, approvals against them) is the
 	// flow's check, shown as the draft's problems.
 	c.Approvers, c.Approvals, c.OnTimeout = o.Approvers, o.Approvals, engine.OnTimeout(o.OnTimeout)
+	if o.Inputs.Set {
+		form, err := editedForm(o.Inputs.V)
+		if err != nil {
+			return err
+		}
+		c.Inputs = form
+	}
 	c.Env = nil
 	order := o.EnvOrder
 	if len(order) != len(o.Env) {

@@ -67,21 +67,31 @@ func (s *Server) SetPublicOrigin(origin string) {
 // destination the workspace does not have: a problem at save time, not a
 // parse error (the file format cannot know the workspace's settings).
 func (s *Server) checkNotifyDestinations(ctx context.Context, wsID string, f *engine.Flow) error {
-	if len(f.Notify) == 0 {
-		return nil
+	i, err := s.missingDestination(ctx, wsID, f.Notify)
+	if err != nil || i < 0 {
+		return err
+	}
+	return errorf(http.StatusUnprocessableEntity, "invalid", "notify",
+		fmt.Sprintf("flow.yaml: notify entry %d names destination %q, which this workspace does not have; an owner adds it in Settings → Notifications, or remove it from notify:", i+1, f.Notify[i].To))
+}
+
+// missingDestination is the index of the first entry of ns that names a
+// destination the workspace does not have, or -1.
+func (s *Server) missingDestination(ctx context.Context, wsID string, ns []engine.Notify) (int, error) {
+	if len(ns) == 0 {
+		return -1, nil
 	}
 	var st notifyStore = s.store
 	ds, err := st.Destinations(ctx, wsID)
 	if err != nil {
-		return err
+		return -1, err
 	}
-	for i, n := range f.Notify {
+	for i, n := range ns {
 		if !slices.ContainsFunc(ds, func(d store.Destination) bool { return d.Name == n.To }) {
-			return errorf(http.StatusUnprocessableEntity, "invalid", "notify",
-				fmt.Sprintf("flow.yaml: notify entry %d names destination %q, which this workspace does not have; an owner adds it in Settings → Notifications, or remove it from notify:", i+1, n.To))
+			return i, nil
 		}
 	}
-	return nil
+	return -1, nil
 }
 
 // deliveryLog is a run's notification log for its studio page.

@@ -396,22 +396,54 @@ func (s *Store) MoveCell(ctx context.Context, flowID, cellID string, position in
 	return wrap(err, "move cell %s", cellID)
 }
 
+// FlowSettings are the keys of a flow that UpdateFlowSettings changes: what
+// the notebook's flow settings edit. The others (network, concurrency)
+// stay as they are.
+type FlowSettings struct {
+	Name        string
+	Description string
+	Order       engine.Order
+	Inputs      []engine.Input
+	Triggers    []engine.Trigger
+	Notify      []engine.Notify
+}
+
 // UpdateFlowSettings changes a flow's settings; its cells are left alone.
-func (s *Store) UpdateFlowSettings(ctx context.Context, flowID, name, description string, order engine.Order, inputs []engine.Input, triggers []engine.Trigger) error {
-	in, err := encodeInputs(inputs)
+func (s *Store) UpdateFlowSettings(ctx context.Context, flowID string, fs FlowSettings) error {
+	in, err := encodeInputs(fs.Inputs)
 	if err != nil {
 		return fmt.Errorf("update flow %s: %w", flowID, err)
 	}
-	res, err := s.db.NewUpdate().Model((*flowModel)(nil)).
-		Set("? = ?", bun.Ident("name"), name).
-		Set("? = ?", bun.Ident("description"), description).
-		Set("? = ?", bun.Ident("order"), string(order)).
-		Set("? = ?", bun.Ident("inputs"), in).
-		Set("? = ?", bun.Ident("triggers"), encodeTriggers(triggers)).
-		Set("? = ?", bun.Ident("updated_at"), s.timeNow()).
-		Where("? = ?", bun.Ident("id"), flowID).
-		Exec(ctx)
-	return wrap(affected(res, err), "update flow %s", flowID)
+	err = s.write(ctx, func(ctx context.Context, tx bun.Tx) error {
+		// notify shares flows.settings with keys this does not change:
+		// read them in the same transaction, so none is lost to a
+		// concurrent change.
+		var raw string
+		q := tx.NewSelect().Model((*flowModel)(nil)).Column("settings").Where("? = ?", bun.Ident("id"), flowID)
+		if s.postgres() {
+			q = q.For("UPDATE")
+		}
+		if err := q.Scan(ctx, &raw); err != nil {
+			return err
+		}
+		var kept engine.Flow
+		if err := decodeSettings(raw, &kept); err != nil {
+			return err
+		}
+		kept.Notify = fs.Notify
+		res, err := tx.NewUpdate().Model((*flowModel)(nil)).
+			Set("? = ?", bun.Ident("name"), fs.Name).
+			Set("? = ?", bun.Ident("description"), fs.Description).
+			Set("? = ?", bun.Ident("order"), string(fs.Order)).
+			Set("? = ?", bun.Ident("inputs"), in).
+			Set("? = ?", bun.Ident("triggers"), encodeTriggers(fs.Triggers)).
+			Set("? = ?", bun.Ident("settings"), encodeSettings(&kept)).
+			Set("? = ?", bun.Ident("updated_at"), s.timeNow()).
+			Where("? = ?", bun.Ident("id"), flowID).
+			Exec(ctx)
+		return affected(res, err)
+	})
+	return wrap(err, "update flow %s", flowID)
 }
 
 // touchFlow records a change of the flow's structure; ErrNotFound when the

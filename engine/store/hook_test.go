@@ -112,7 +112,7 @@ func testDraftSettings(t *testing.T, s *Store) {
 		}
 	}
 	check("created", true, f.Concurrency, 20)
-	ok(t, s.UpdateFlowSettings(ctx, fs.ID, "Limited", "", "", nil, f.Triggers))
+	ok(t, s.UpdateFlowSettings(ctx, fs.ID, FlowSettings{Name: "Limited", Triggers: f.Triggers}))
 	check("settings changed", true, f.Concurrency, 20)
 	var exported *engine.Flow
 	_, err = s.SaveVersion(ctx, fs.ID, fx.user.ID, "v2", func(d *engine.Flow) ([]File, string, error) {

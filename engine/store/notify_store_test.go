@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -15,6 +16,57 @@ var notifyTests = []struct {
 }{
 	{"NotifyDestinations", testNotifyDestinations},
 	{"NotifyOutbox", testNotifyOutbox},
+	{"FlowSettingsNotify", testFlowSettingsNotify},
+}
+
+// testFlowSettingsNotify: UpdateFlowSettings sets and clears a draft's
+// notify: (a destination without on: keeps its defaults, nil), leaves the
+// other keys of flows.settings alone, and the version saved from the
+// draft has it.
+func testFlowSettingsNotify(t *testing.T, s *Store) {
+	ctx := context.Background()
+	fx := setup(t, s)
+	f := sampleFlow()
+	f.NoNetwork = true
+	f.Concurrency = engine.Concurrency{Limit: 1, Overlap: engine.OverlapSkip}
+	f.Notify = []engine.Notify{{To: "ops", On: []engine.NotifyEvent{engine.NotifyFailed}}}
+	fs, err := s.CreateFlow(ctx, fx.ws.ID, "told", f, fx.user.ID, nil, "")
+	ok(t, err)
+	draft := func() *engine.Flow {
+		t.Helper()
+		d, err := s.Draft(ctx, fs.ID)
+		ok(t, err)
+		if !d.Flow.NoNetwork || d.Flow.Concurrency != f.Concurrency {
+			t.Fatalf("the draft lost network: false or its concurrency: %v, %+v", d.Flow.NoNetwork, d.Flow.Concurrency)
+		}
+		return d.Flow
+	}
+	if got := draft().Notify; !reflect.DeepEqual(got, f.Notify) {
+		t.Fatalf("created with notify %+v; want %+v", got, f.Notify)
+	}
+
+	want := []engine.Notify{{To: "ops", On: []engine.NotifyEvent{engine.NotifyFailed, engine.NotifyWaiting}}, {To: "team-mail"}}
+	settings := FlowSettings{Name: f.Name, Description: f.Description, Order: f.Order, Inputs: f.Inputs, Triggers: f.Triggers, Notify: want}
+	ok(t, s.UpdateFlowSettings(ctx, fs.ID, settings))
+	if got := draft().Notify; !reflect.DeepEqual(got, want) {
+		t.Fatalf("notify after the update = %+v; want %+v", got, want)
+	}
+	var saved *engine.Flow
+	_, err = s.SaveVersion(ctx, fs.ID, fx.user.ID, "told", func(d *engine.Flow) ([]File, string, error) {
+		saved = d
+		return nil, "h-told", nil
+	})
+	ok(t, err)
+	if saved == nil || !reflect.DeepEqual(saved.Notify, want) {
+		t.Fatalf("the version was saved from %+v", saved)
+	}
+
+	settings.Notify = nil
+	ok(t, s.UpdateFlowSettings(ctx, fs.ID, settings))
+	if got := draft().Notify; got != nil {
+		t.Fatalf("notify after clearing it = %+v", got)
+	}
+	isErr(t, s.UpdateFlowSettings(ctx, "f_nope", settings), ErrNotFound)
 }
 
 func testNotifyDestinations(t *testing.T, s *Store) {

@@ -426,8 +426,8 @@ func testFlows(t *testing.T, s *Store) {
 
 	// Settings.
 	in := []engine.Input{{Name: "x", Type: engine.InputDate, Default: "2025-02-01", Label: "Start day", Placeholder: "YYYY-MM-DD"}}
-	ok(t, s.UpdateFlowSettings(ctx, f.ID, "Renamed", "New", engine.OrderNotebook, in, nil))
-	isErr(t, s.UpdateFlowSettings(ctx, "f_nope", "", "", "", nil, nil), ErrNotFound)
+	ok(t, s.UpdateFlowSettings(ctx, f.ID, FlowSettings{Name: "Renamed", Description: "New", Order: engine.OrderNotebook, Inputs: in}))
+	isErr(t, s.UpdateFlowSettings(ctx, "f_nope", FlowSettings{}), ErrNotFound)
 	d, err = s.Draft(ctx, f.ID)
 	ok(t, err)
 	if d.Flow.Name != "Renamed" || d.Flow.Description != "New" || d.Flow.Order != engine.OrderNotebook ||

@@ -11,6 +11,7 @@ import { renderSchedule } from './schedule.js';
 
 const KINDS = ['shell', 'python', 'http', 'sql', 'expr', 'markdown', 'approval'];
 const INPUT_TYPES = ['string', 'number', 'boolean', 'date', 'select'];
+const NOTIFY_EVENTS = ['failed', 'succeeded', 'canceled', 'waiting'];
 const PRESENCE_MS = 80;
 const PREVIEW_MS = 250; // a markdown preview is asked for once edits pause this long
 const CHECK_MS = 400; // the draft's problems are asked for once edits pause this long
@@ -745,10 +746,16 @@ class Notebook {
         if (c) this.toggleOptions(c, btn);
         return;
       case 'add-input':
-        this.main.querySelector('[data-inputs-rows]')?.append(inputRow({}));
+        // The flow's inputs, or an approval cell's form: the table of
+        // the form the button is in.
+        btn.closest('form')?.querySelector('[data-inputs-rows]')?.append(inputRow({}));
         return;
       case 'remove-input':
+      case 'remove-notify':
         btn.closest('tr')?.remove();
+        return;
+      case 'add-notify':
+        btn.closest('form')?.querySelector('[data-notify-rows]')?.append(notifyRow({}));
         return;
     }
   }
@@ -809,19 +816,23 @@ class Notebook {
           el('option', { value: 'graph', selected: d.order === 'graph' }, 'graph — cells wait only for what they reference')), 'order')),
       field('Description', el('textarea', { name: 'description', rows: 2, value: d.description || '', readonly: ro }), 'description'),
       el('h3', {}, 'Inputs'),
-      el('div', { class: 'table-wrap' }, el('table', { class: 'inputs-table' },
-        el('thead', {}, el('tr', {}, ...['Name', 'Type', 'Default', 'Required', 'Options (for select)', 'Label', 'Description', 'Placeholder', ''].map((h) => el('th', {}, h)))),
-        el('tbody', { 'data-inputs-rows': '' }, ...d.inputs.map(inputRow)))),
-      el('p', { class: 'field-error', 'data-error-for': 'inputs' }),
+      inputsEditor(d.inputs, ro),
+      el('h3', {}, 'Notifications'),
+      el('p', { class: 'muted small' }, 'The workspace\'s destinations (Settings → Notifications) this flow\'s runs tell, and of what. A destination with no event ticked gets its own defaults; with no destination here, every one gets its defaults.'),
+      el('div', { class: 'table-wrap' }, el('table', { class: 'inputs-table notify-table' },
+        el('thead', {}, el('tr', {}, el('th', {}, 'Destination'), ...NOTIFY_EVENTS.map((ev) => el('th', {}, ev)), el('th', {}, ''))),
+        el('tbody', { 'data-notify-rows': '' }, ...d.notify.map((n) => notifyRow(n, ro))))),
+      el('p', { class: 'field-error', 'data-error-for': 'notify' }),
       ro ? null : el('div', { class: 'actions' },
-        el('button', { type: 'button', class: 'btn', 'data-action': 'add-input' }, 'Add input'),
+        el('button', { type: 'button', class: 'btn', 'data-action': 'add-notify' }, 'Add destination')),
+      ro ? null : el('div', { class: 'actions' },
         el('button', { type: 'submit', class: 'btn btn-primary' }, 'Apply')),
     );
     form.onsubmit = (e) => {
       e.preventDefault();
       const fd = new FormData(form);
-      const inputs = [...form.querySelectorAll('[data-inputs-rows] tr')].map(readInputRow).filter((i) => i.name);
-      this.send({ t: 'flow.update', name: fd.get('name'), description: fd.get('description'), order: fd.get('order'), inputs }, form);
+      const notify = [...form.querySelectorAll('[data-notify-rows] tr')].map(readNotifyRow).filter((n) => n.to);
+      this.send({ t: 'flow.update', name: fd.get('name'), description: fd.get('description'), order: fd.get('order'), inputs: readInputs(form), notify }, form);
     };
   }
 
@@ -1057,7 +1068,7 @@ function normalizeDraft(d) {
     order: pick(d, 'order') || 'notebook',
     inputs: (pick(d, 'inputs') || []).map((i) => ({
       name: pick(i, 'name') || '',
-      type: pick(i, 'type') || 'string',
+      type: pick(i, 'type') || '', // '' (none written) is string
       default: pick(i, 'default') ?? null,
       required: !!pick(i, 'required'),
       options: pick(i, 'options') || [],
@@ -1066,6 +1077,7 @@ function normalizeDraft(d) {
       placeholder: pick(i, 'placeholder') || '',
     })),
     triggers: pick(d, 'triggers') || [],
+    notify: (pick(d, 'notify') || []).map((n) => ({ to: pick(n, 'to') || '', on: pick(n, 'on') || [] })),
     cells: (pick(d, 'cells') || []).map((c) => ({ ...c, id: pick(c, 'id'), name: pick(c, 'name'), kind: pick(c, 'kind'), source: pick(c, 'source') ?? '', options: pick(c, 'options') || {} })),
   };
 }
@@ -1149,6 +1161,7 @@ function buildSection(data, nb) {
 // The options panel: a form of its own, sent as cell.update.
 function buildOptions(panel, canEdit) {
   const ro = !canEdit;
+  if (ro) panel.dataset.readonly = '';
   const text = (name, placeholder) => el('input', { name, placeholder, readonly: ro, spellcheck: 'false' });
   panel.append(
     el('div', { class: 'grid-3' },
@@ -1165,6 +1178,11 @@ function buildOptions(panel, canEdit) {
       field('Approvals needed', el('input', { name: 'approvals', type: 'number', min: 1, max: 10, step: 1, readonly: ro }), 'approvals'),
       field('On timeout', el('select', { name: 'on_timeout', disabled: ro },
         el('option', { value: '' }, 'reject (default)'), el('option', { value: 'approve' }, 'approve')), 'on_timeout')),
+    // An approval cell's form: what the deciders fill in (shown for
+    // approval cells only; fillOptions fills it).
+    el('fieldset', { class: 'approval-form', 'data-approval-form': '', hidden: true },
+      el('legend', {}, 'Approval form — what the approvers fill in (later cells read cells.NAME.inputs)'),
+      inputsEditor([], ro)),
     field('Environment', el('textarea', { name: 'env', rows: 3, placeholder: 'KEY=value, one a line', readonly: ro, spellcheck: 'false' }), 'env'),
     el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'continue_on_error', disabled: ro }), ' Continue the run when this cell fails'),
     el('p', { class: 'field-error', 'data-error-for': 'options' }),
@@ -1205,6 +1223,14 @@ function fillOptions(panel, data) {
   const env = o.env || {};
   set('env', Array.isArray(env) ? env.map((e) => `${e.name ?? e.Name}=${e.value ?? e.Value}`).join('\n') : Object.entries(env).map(([k, v]) => `${k}=${v}`).join('\n'));
   panel.elements.namedItem('continue_on_error').checked = !!o.continue_on_error;
+  const form = panel.querySelector('[data-approval-form]');
+  if (form) {
+    // Another kind keeps whatever form flow.yaml gave it (readOptions
+    // leaves it out); the draft's problems say it is not for that kind.
+    form.hidden = data.kind !== 'approval';
+    const ro = panel.dataset.readonly !== undefined;
+    form.querySelector('[data-inputs-rows]').replaceChildren(...(o.inputs || []).map((i) => inputRow(i, ro)));
+  }
 }
 
 function readOptions(panel) {
@@ -1230,21 +1256,56 @@ function readOptions(panel) {
   }
   if (Object.keys(env).length) o.env = env;
   if (panel.elements.namedItem('continue_on_error').checked) o.continue_on_error = true;
+  const form = panel.querySelector('[data-approval-form]');
+  if (form && !form.hidden) o.inputs = readInputs(form);
   return o;
 }
 
-function inputRow(i) {
+// inputsEditor edits a list of inputs: the flow's, and an approval cell's
+// form, which has the same keys. readInputs reads it back.
+function inputsEditor(inputs, ro) {
+  return el('div', { class: 'inputs-editor' },
+    el('div', { class: 'table-wrap' }, el('table', { class: 'inputs-table' },
+      el('thead', {}, el('tr', {}, ...['Name', 'Type', 'Default', 'Required', 'Options (for select)', 'Label', 'Description', 'Placeholder', ''].map((h) => el('th', {}, h)))),
+      el('tbody', { 'data-inputs-rows': '' }, ...inputs.map((i) => inputRow(i, ro))))),
+    el('p', { class: 'field-error', 'data-error-for': 'inputs' }),
+    ro ? null : el('div', { class: 'actions' }, el('button', { type: 'button', class: 'btn', 'data-action': 'add-input' }, 'Add input')));
+}
+
+function readInputs(scope) {
+  return [...scope.querySelectorAll('[data-inputs-rows] tr')].map(readInputRow).filter((i) => i.name);
+}
+
+// notifyRow is one entry of the flow's notify: a destination and the
+// events it is told of (none ticked: its defaults).
+function notifyRow(n, ro = false) {
+  const on = new Set(n.on || []);
+  return el('tr', { 'data-notify-row': '' },
+    el('td', {}, el('input', { 'data-notify': 'to', value: n.to || '', placeholder: 'ops', 'aria-label': 'Destination', readonly: ro, spellcheck: 'false' })),
+    ...NOTIFY_EVENTS.map((ev) => el('td', {}, el('input', { type: 'checkbox', 'data-notify-on': ev, checked: on.has(ev), disabled: ro, 'aria-label': `Tell of ${ev} runs` }))),
+    el('td', {}, ro ? null : el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'remove-notify', title: 'Remove this destination' }, '✕')));
+}
+
+function readNotifyRow(tr) {
+  const n = { to: tr.querySelector('[data-notify="to"]').value.trim() };
+  const on = NOTIFY_EVENTS.filter((ev) => tr.querySelector(`[data-notify-on="${ev}"]`).checked);
+  if (on.length) n.on = on;
+  return n;
+}
+
+function inputRow(i, ro = false) {
   const def = i.default == null ? '' : String(i.default);
-  return el('tr', {},
-    el('td', {}, el('input', { 'data-in': 'name', value: i.name || '', placeholder: 'day', 'aria-label': 'Input name', spellcheck: 'false' })),
-    el('td', {}, el('select', { 'data-in': 'type', 'aria-label': 'Type' }, ...INPUT_TYPES.map((t) => el('option', { value: t, selected: t === (i.type || 'string') }, t)))),
-    el('td', {}, el('input', { 'data-in': 'default', value: def, 'aria-label': 'Default' })),
-    el('td', {}, el('input', { 'data-in': 'required', type: 'checkbox', checked: !!i.required, 'aria-label': 'Required' })),
-    el('td', {}, el('input', { 'data-in': 'options', value: (i.options || []).join(', '), 'aria-label': 'Options' })),
-    el('td', {}, el('input', { 'data-in': 'label', value: i.label || '', placeholder: i.name || '', 'aria-label': 'Label' })),
-    el('td', {}, el('input', { 'data-in': 'description', value: i.description || '', 'aria-label': 'Description' })),
-    el('td', {}, el('input', { 'data-in': 'placeholder', value: i.placeholder || '', 'aria-label': 'Placeholder' })),
-    el('td', {}, el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'remove-input', title: 'Remove this input' }, '✕')));
+  // An input written without a type stays so while its type is string.
+  return el('tr', { 'data-typed': i.type ? 'true' : null },
+    el('td', {}, el('input', { 'data-in': 'name', value: i.name || '', placeholder: 'day', 'aria-label': 'Input name', spellcheck: 'false', readonly: ro })),
+    el('td', {}, el('select', { 'data-in': 'type', 'aria-label': 'Type', disabled: ro }, ...INPUT_TYPES.map((t) => el('option', { value: t, selected: t === (i.type || 'string') }, t)))),
+    el('td', {}, el('input', { 'data-in': 'default', value: def, 'aria-label': 'Default', readonly: ro })),
+    el('td', {}, el('input', { 'data-in': 'required', type: 'checkbox', checked: !!i.required, 'aria-label': 'Required', disabled: ro })),
+    el('td', {}, el('input', { 'data-in': 'options', value: (i.options || []).join(', '), 'aria-label': 'Options', readonly: ro })),
+    el('td', {}, el('input', { 'data-in': 'label', value: i.label || '', placeholder: i.name || '', 'aria-label': 'Label', readonly: ro })),
+    el('td', {}, el('input', { 'data-in': 'description', value: i.description || '', 'aria-label': 'Description', readonly: ro })),
+    el('td', {}, el('input', { 'data-in': 'placeholder', value: i.placeholder || '', 'aria-label': 'Placeholder', readonly: ro })),
+    el('td', {}, ro ? null : el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'remove-input', title: 'Remove this input' }, '✕')));
 }
 
 function readInputRow(tr) {
@@ -1254,7 +1315,8 @@ function readInputRow(tr) {
   let def = raw === '' ? null : raw;
   if (def !== null && type === 'number' && !isNaN(Number(raw))) def = Number(raw);
   if (def !== null && type === 'boolean') def = raw === 'true';
-  const input = { name: get('name').value.trim(), type, required: get('required').checked, description: get('description').value };
+  const input = { name: get('name').value.trim(), required: get('required').checked, description: get('description').value };
+  if (type !== 'string' || tr.dataset.typed) input.type = type;
   const label = get('label').value.trim();
   if (label) input.label = label;
   const placeholder = get('placeholder').value;
