@@ -56,7 +56,11 @@ func (s *Server) linkApproval(ctx context.Context, token string) (store.Approval
 // saying who decided and when, or that its time ran out.
 func (s *Server) approvalClosed(w http.ResponseWriter, r *http.Request, ap store.Approval) error {
 	msg := "This approval is closed."
-	if n := len(ap.Decisions); n > 0 {
+	if ap.Status == store.ApprovalWaiting && !ap.Deadline.IsZero() {
+		// Past its deadline, not yet closed by the sweeper: whatever
+		// decisions it has, its time ran out.
+		msg = "This approval's time ran out at " + ap.Deadline.UTC().Format(time.RFC3339) + "."
+	} else if n := len(ap.Decisions); n > 0 {
 		last := ap.Decisions[n-1]
 		msg = fmt.Sprintf("This approval was %s by %s at %s.", ap.Status, last.Who, last.At.UTC().Format(time.RFC3339))
 	} else if !ap.Deadline.IsZero() {

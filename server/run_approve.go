@@ -139,7 +139,9 @@ type approvalNote struct {
 // closedError says who closed an approval, and when.
 func closedError(ap store.Approval) error {
 	msg := "the approval is closed"
-	if n := len(ap.Decisions); n > 0 {
+	if ap.Status == store.ApprovalWaiting && !ap.Deadline.IsZero() {
+		msg = "the approval's time ran out at " + ap.Deadline.UTC().Format(time.RFC3339)
+	} else if n := len(ap.Decisions); n > 0 {
 		last := ap.Decisions[n-1]
 		msg = fmt.Sprintf("the approval was %s by %s at %s", ap.Status, last.Who, last.At.UTC().Format(time.RFC3339))
 	} else if !ap.Deadline.IsZero() {

@@ -180,37 +180,59 @@ func (s *Store) AskApproval(ctx context.Context, a Approval) (Approval, error) {
 // RunApproval is the approval a run's cell asked for; ErrNotFound when
 // it asked none.
 func (s *Store) RunApproval(ctx context.Context, runID, cell string) (Approval, error) {
-	var m approvalModel
-	err := s.db.NewSelect().Model(&m).Where("? = ?", bun.Ident("run_id"), runID).Where("? = ?", bun.Ident("cell"), cell).Scan(ctx)
+	return s.approvalWhere(ctx, fmt.Sprintf("approval of cell %s of run %s", cell, runID), func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("? = ?", bun.Ident("run_id"), runID).Where("? = ?", bun.Ident("cell"), cell)
+	})
+}
+
+// approvalWhere reads the approval q selects and its decisions in one
+// snapshot: read apart, a decision committed between the two reads (the
+// sweeper's timeout) would sit beside the status from before it.
+func (s *Store) approvalWhere(ctx context.Context, what string, where func(*bun.SelectQuery) *bun.SelectQuery) (Approval, error) {
+	var a Approval
+	err := s.snapshot(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var m approvalModel
+		if err := where(tx.NewSelect().Model(&m)).Scan(ctx); err != nil {
+			return err
+		}
+		var err error
+		a, err = s.withDecisions(ctx, tx, &m)
+		return err
+	})
 	if err != nil {
-		return Approval{}, wrap(err, "approval of cell %s of run %s", cell, runID)
+		return Approval{}, wrap(err, "%s", what)
 	}
-	return s.withDecisions(ctx, s.db, &m)
+	return a, nil
 }
 
 // Approval reads an approval by id.
 func (s *Store) Approval(ctx context.Context, id string) (Approval, error) {
-	var m approvalModel
-	if err := s.db.NewSelect().Model(&m).Where("? = ?", bun.Ident("id"), id).Scan(ctx); err != nil {
-		return Approval{}, wrap(err, "approval %s", id)
-	}
-	return s.withDecisions(ctx, s.db, &m)
+	return s.approvalWhere(ctx, "approval "+id, func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("? = ?", bun.Ident("id"), id)
+	})
 }
 
 // RunApprovals lists a run's approvals in the order they were asked, with
 // their decisions.
 func (s *Store) RunApprovals(ctx context.Context, runID string) ([]Approval, error) {
-	var ms []approvalModel
-	if err := s.db.NewSelect().Model(&ms).Where("? = ?", bun.Ident("run_id"), runID).Order("created_at", "id").Scan(ctx); err != nil {
-		return nil, wrap(err, "approvals of run %s", runID)
-	}
-	out := make([]Approval, 0, len(ms))
-	for i := range ms {
-		a, err := s.withDecisions(ctx, s.db, &ms[i])
-		if err != nil {
-			return nil, err
+	var out []Approval
+	err := s.snapshot(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var ms []approvalModel
+		if err := tx.NewSelect().Model(&ms).Where("? = ?", bun.Ident("run_id"), runID).Order("created_at", "id").Scan(ctx); err != nil {
+			return err
 		}
-		out = append(out, a)
+		out = make([]Approval, 0, len(ms))
+		for i := range ms {
+			a, err := s.withDecisions(ctx, tx, &ms[i])
+			if err != nil {
+				return err
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, wrap(err, "approvals of run %s", runID)
 	}
 	return out, nil
 }
@@ -494,9 +516,7 @@ func (s *Store) SetApprovalLink(ctx context.Context, id, hash string, replace bo
 // to hash, closed ones too (their page says who decided); ErrNotFound when
 // none has it.
 func (s *Store) ApprovalByLinkHash(ctx context.Context, hash string) (Approval, error) {
-	var m approvalModel
-	if err := s.db.NewSelect().Model(&m).Where("? = ?", bun.Ident("link_hash"), hash).Scan(ctx); err != nil {
-		return Approval{}, wrap(err, "approval by decision link")
-	}
-	return s.withDecisions(ctx, s.db, &m)
+	return s.approvalWhere(ctx, "approval by decision link", func(q *bun.SelectQuery) *bun.SelectQuery {
+		return q.Where("? = ?", bun.Ident("link_hash"), hash)
+	})
 }

@@ -258,6 +258,18 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx bun.T
 	return s.db.RunInTx(ctx, nil, fn)
 }
 
+// snapshot runs fn in a read-only transaction that sees one state of the
+// database across its queries (REPEATABLE READ on PostgreSQL, a read
+// transaction of WAL on SQLite): a row and the rows that belong to it,
+// read in two queries, agree even while a writer commits between them.
+func (s *Store) snapshot(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	opts := &sql.TxOptions{ReadOnly: true}
+	if s.postgres() {
+		opts.Isolation = sql.LevelRepeatableRead
+	}
+	return s.rdb.RunInTx(ctx, opts, fn)
+}
+
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
 
 // NewID returns a new random id: prefix, an underscore, then 26 characters
