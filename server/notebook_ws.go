@@ -21,6 +21,25 @@ import (
 	"github.com/opsbook/opsbook/engine/store"
 )
 
+// notebookSocketStore is what the notebook socket reads and writes: what
+// the notebook page reads, the draft's cells and settings, the edits'
+// record, and the runs and results it replays.
+type notebookSocketStore interface {
+	notebookStore
+	InsertCell(ctx context.Context, flowID string, position int, c engine.Cell, userID string) (string, error)
+	UpdateCell(ctx context.Context, flowID, cellID string, c engine.Cell, userID string) error
+	DeleteCellBy(ctx context.Context, flowID, cellID, userID string) error
+	MoveCell(ctx context.Context, flowID, cellID string, position int) error
+	RestoreCell(ctx context.Context, flowID, cellID, userID string) (string, error)
+	UpdateFlowSettings(ctx context.Context, flowID string, fs store.FlowSettings) error
+	RecordEdit(ctx context.Context, flowID, userID string) error
+	LatestResults(ctx context.Context, flowID string) (map[string]json.RawMessage, error)
+	Run(ctx context.Context, id string) (store.Run, error)
+	UserByID(ctx context.Context, id string) (store.User, error)
+}
+
+var _ notebookSocketStore = (*store.Store)(nil)
+
 // notebookConn is one notebook page's socket.
 type notebookConn struct {
 	s      *Server
@@ -44,14 +63,14 @@ func (s *Server) notebookSocket(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, err := s.store.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
+	fs, err := s.stores.notebookSocket.FlowBySlug(r.Context(), a.Workspace.ID, r.PathValue("slug"))
 	if err != nil {
 		return err
 	}
 	var replayRun string
 	var since int64
 	if id := r.URL.Query().Get("run"); id != "" {
-		if run, err := s.store.Run(r.Context(), id); err == nil && run.FlowID == fs.ID {
+		if run, err := s.stores.notebookSocket.Run(r.Context(), id); err == nil && run.FlowID == fs.ID {
 			replayRun = id
 			since, _ = strconv.ParseInt(r.URL.Query().Get("since"), 10, 64)
 		}
@@ -258,17 +277,17 @@ func (c *notebookConn) write(b []byte) bool {
 }
 
 func (c *notebookConn) hello(ctx context.Context) ([]byte, error) {
-	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	d, err := c.s.stores.notebookSocket.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return nil, err
 	}
-	runs, err := c.s.store.RunsOfFlow(ctx, c.flow.ID, 10)
+	runs, err := c.s.stores.notebookSocket.RunsOfFlow(ctx, c.flow.ID, 10)
 	if err != nil {
 		return nil, err
 	}
 	infos := []RunInfo{}
 	for _, r := range runs {
-		u, _ := c.s.store.UserByID(ctx, r.StartedBy)
+		u, _ := c.s.stores.notebookSocket.UserByID(ctx, r.StartedBy)
 		infos = append(infos, runInfo(r, u))
 	}
 	dj := toDraftJSON(d)
@@ -282,7 +301,7 @@ func (c *notebookConn) hello(ctx context.Context) ([]byte, error) {
 		dj.Cells[i].Source, dj.Cells[i].Version = text, v
 	}
 	// What is paused now: a page that was offline missed triggers.paused.
-	paused, err := c.s.store.TriggerPauses(ctx, c.flow.ID)
+	paused, err := c.s.stores.notebookSocket.TriggerPauses(ctx, c.flow.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +419,7 @@ func (c *notebookConn) presence(ctx context.Context, m *presenceReq) error {
 // cancel cancels a run of this flow.
 func (c *notebookConn) cancel(ctx context.Context, m *cancelReq) error {
 	s := c.s
-	run, err := s.store.Run(ctx, m.Run)
+	run, err := s.stores.notebookSocket.Run(ctx, m.Run)
 	if err != nil || run.FlowID != c.flow.ID {
 		return errorf(http.StatusNotFound, "not_found", "run", "no such run of this flow")
 	}
@@ -416,7 +435,7 @@ func (c *notebookConn) cancel(ctx context.Context, m *cancelReq) error {
 }
 
 func (c *notebookConn) broadcastDraft(ctx context.Context) error {
-	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	d, err := c.s.stores.notebookSocket.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}
@@ -454,7 +473,7 @@ func uniqueName(d store.Draft, base string) string {
 // draftCell reads the draft and finds a cell of it by id: a cell deleted
 // meanwhile is an error that says so.
 func (c *notebookConn) draftCell(ctx context.Context, id string) (store.Draft, int, error) {
-	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	d, err := c.s.stores.notebookSocket.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return store.Draft{}, -1, err
 	}
@@ -469,7 +488,7 @@ func (c *notebookConn) draftCell(ctx context.Context, id string) (store.Draft, i
 // is "", last when it is absent or unknown; named as asked (made unique),
 // else after its kind.
 func (c *notebookConn) cellAdd(ctx context.Context, m *cellAddReq) error {
-	d, err := c.s.store.Draft(ctx, c.flow.ID)
+	d, err := c.s.stores.notebookSocket.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}
@@ -493,7 +512,7 @@ func (c *notebookConn) cellAdd(ctx context.Context, m *cellAddReq) error {
 		return errorf(http.StatusUnprocessableEntity, "invalid", "name", msg)
 	}
 	name = uniqueName(d, name)
-	_, err = c.s.store.InsertCell(ctx, c.flow.ID, pos, engine.Cell{Name: name, Kind: kind, File: name + kind.Ext()}, c.user.ID)
+	_, err = c.s.stores.notebookSocket.InsertCell(ctx, c.flow.ID, pos, engine.Cell{Name: name, Kind: kind, File: name + kind.Ext()}, c.user.ID)
 	return err
 }
 
@@ -506,11 +525,11 @@ func (c *notebookConn) cellDelete(ctx context.Context, m *cellDeleteReq) error {
 	if err := s.collab.Flush(ctx, c.flow.ID, m.Cell); err != nil {
 		return err
 	}
-	if err := s.store.DeleteCellBy(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
+	if err := s.stores.notebookSocket.DeleteCellBy(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
 		return err
 	}
 	s.collab.Forget(c.flow.ID, m.Cell)
-	return s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
+	return s.stores.notebookSocket.RecordEdit(ctx, c.flow.ID, c.user.ID)
 }
 
 // cellDuplicate inserts a copy of a cell after it, named name_copy.
@@ -522,7 +541,7 @@ func (c *notebookConn) cellDuplicate(ctx context.Context, m *cellDuplicateReq) e
 	cp := d.Flow.Cells[idx]
 	cp.Name = uniqueName(d, cp.Name+"_copy")
 	cp.File = cp.Name + cp.Kind.Ext()
-	_, err = c.s.store.InsertCell(ctx, c.flow.ID, idx+1, cp, c.user.ID)
+	_, err = c.s.stores.notebookSocket.InsertCell(ctx, c.flow.ID, idx+1, cp, c.user.ID)
 	return err
 }
 
@@ -532,10 +551,10 @@ func (c *notebookConn) cellMove(ctx context.Context, m *cellMoveReq) error {
 	if err != nil {
 		return err
 	}
-	if err := c.s.store.MoveCell(ctx, c.flow.ID, m.Cell, min(*m.To, len(d.Cells)-1)); err != nil {
+	if err := c.s.stores.notebookSocket.MoveCell(ctx, c.flow.ID, m.Cell, min(*m.To, len(d.Cells)-1)); err != nil {
 		return err
 	}
-	return c.s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
+	return c.s.stores.notebookSocket.RecordEdit(ctx, c.flow.ID, c.user.ID)
 }
 
 // cellUpdate changes a cell's name, kind and options, if the flow is still
@@ -573,12 +592,12 @@ func (c *notebookConn) cellUpdate(ctx context.Context, m *cellUpdateReq) error {
 	if errs := flow.Validate(&trial); len(errs) > 0 {
 		return errorf(http.StatusUnprocessableEntity, "invalid", "options", errs[0].Msg)
 	}
-	return c.s.store.UpdateCell(ctx, c.flow.ID, m.Cell, cell, c.user.ID)
+	return c.s.stores.notebookSocket.UpdateCell(ctx, c.flow.ID, m.Cell, cell, c.user.ID)
 }
 
 // cellRestore puts back a deleted cell with its text and history.
 func (c *notebookConn) cellRestore(ctx context.Context, m *cellRestoreReq) error {
-	if _, err := c.s.store.RestoreCell(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
+	if _, err := c.s.stores.notebookSocket.RestoreCell(ctx, c.flow.ID, m.Cell, c.user.ID); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errorf(http.StatusNotFound, "not_found", "cell", "there is no deleted cell to restore (it may be restored already)")
 		}
@@ -592,7 +611,7 @@ func (c *notebookConn) cellRestore(ctx context.Context, m *cellRestoreReq) error
 // triggers and notify, if the flow is still valid with them.
 func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 	s := c.s
-	d, err := s.store.Draft(ctx, c.flow.ID)
+	d, err := s.stores.notebookSocket.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}
@@ -641,10 +660,10 @@ func (c *notebookConn) flowUpdate(ctx context.Context, m *flowUpdateReq) error {
 		return errorf(http.StatusUnprocessableEntity, "invalid", field, errs[0].Msg)
 	}
 	settings := store.FlowSettings{Name: f.Name, Description: f.Description, Order: f.Order, Inputs: f.Inputs, Triggers: f.Triggers, Notify: f.Notify}
-	if err := s.store.UpdateFlowSettings(ctx, c.flow.ID, settings); err != nil {
+	if err := s.stores.notebookSocket.UpdateFlowSettings(ctx, c.flow.ID, settings); err != nil {
 		return err
 	}
-	return s.store.RecordEdit(ctx, c.flow.ID, c.user.ID)
+	return s.stores.notebookSocket.RecordEdit(ctx, c.flow.ID, c.user.ID)
 }
 
 // editedNotify checks the notify a flow.update sends, as flow.yaml's is
@@ -770,7 +789,7 @@ func applyOptions(c *engine.Cell, o cellOptions) error {
 // run starts a run of the draft from the notebook.
 func (c *notebookConn) run(ctx context.Context, m *runReq) error {
 	s := c.s
-	d, err := s.store.Draft(ctx, c.flow.ID)
+	d, err := s.stores.notebookSocket.Draft(ctx, c.flow.ID)
 	if err != nil {
 		return err
 	}
@@ -796,7 +815,7 @@ func (c *notebookConn) run(ctx context.Context, m *runReq) error {
 				req.Cells = append(req.Cells, cell.Name)
 			}
 		}
-		prior, err := s.store.LatestResults(ctx, c.flow.ID)
+		prior, err := s.stores.notebookSocket.LatestResults(ctx, c.flow.ID)
 		if err != nil {
 			return err
 		}

@@ -21,56 +21,57 @@ import (
 // flow_list.go, form_run.go, share_list.go …), all filled with the one
 // *store.Store by New. A test may put a fake in one field. Server.store
 // is left to what is not a handler: start-up and Stop, the scheduler, the
-// git sync service, the run plane, and the notebook socket and
-// collaboration (notebook_ws.go, collab.go, notify.go).
+// git sync service, the run plane, and collaboration's listener
+// (collab.go).
 type handlerStores struct {
-	common       pageCommon
-	home         homeStore
-	users        userCounter
-	setup        setupStore
-	signin       userFinder
-	credentials  credentialFinder
-	sessions     sessionKeeper
-	access       memberChecker
-	flows        flowLister
-	flowCreate   flowCreator
-	notebook     notebookStore
-	runs         runLister
-	run          runPageStore
-	runAccess    runFinder
-	runFlow      versionReader
-	rerun        rerunStore
-	form         formStore
-	shares       shareLister
-	shareView    shareViewStore
-	secrets      secretStore
-	members      memberRemover
-	activity     auditReader
-	password     passwordSetter
-	apiWorkspace workspaceFinder
-	apiFlows     apiFlowStore
-	apiRuns      apiRunStore
-	versions     versionStore
-	settings     settingsStore
-	memberRole   memberRoleSetter
-	hooks        hookStore
-	hookRun      hookRunStore
-	shareLinks   shareStore
-	approvals    approvalStore
-	audit        auditWriter
-	sandbox      sandboxSettingsSetter
-	ready        readyStore
-	triggers     triggerPauser
-	problems     draftReader
-	recheck      grantChecker
-	git          gitStore
-	flowRemove   flowRemover
-	retention    retentionStore
+	common         pageCommon
+	home           homeStore
+	users          userCounter
+	setup          setupStore
+	signin         userFinder
+	credentials    credentialFinder
+	sessions       sessionKeeper
+	access         memberChecker
+	flows          flowLister
+	flowCreate     flowCreator
+	notebook       notebookStore
+	notebookSocket notebookSocketStore
+	runs           runLister
+	run            runPageStore
+	runAccess      runFinder
+	runFlow        versionReader
+	rerun          rerunStore
+	form           formStore
+	shares         shareLister
+	shareView      shareViewStore
+	secrets        secretStore
+	members        memberRemover
+	activity       auditReader
+	password       passwordSetter
+	apiWorkspace   workspaceFinder
+	apiFlows       apiFlowStore
+	apiRuns        apiRunStore
+	versions       versionStore
+	settings       settingsStore
+	memberRole     memberRoleSetter
+	hooks          hookStore
+	hookRun        hookRunStore
+	shareLinks     shareStore
+	approvals      approvalStore
+	audit          auditWriter
+	sandbox        sandboxSettingsSetter
+	ready          readyStore
+	triggers       triggerPauser
+	problems       draftReader
+	recheck        grantChecker
+	git            gitStore
+	flowRemove     flowRemover
+	retention      retentionStore
 }
 
 func newHandlerStores(st *store.Store) handlerStores {
 	return handlerStores{common: st, home: st, users: st, setup: st, signin: st, credentials: st, sessions: st, access: st,
-		flows: st, flowCreate: st, notebook: st, runs: st, run: st, runAccess: st, runFlow: st, rerun: st, form: st,
+		flows: st, flowCreate: st, notebook: st, notebookSocket: st, runs: st, run: st, runAccess: st, runFlow: st, rerun: st, form: st,
 		shares: st, shareView: st, secrets: st, members: st, activity: st, password: st,
 		apiWorkspace: st, apiFlows: st, apiRuns: st, versions: st, settings: st, memberRole: st,
 		hooks: st, hookRun: st, shareLinks: st, approvals: st, audit: st, sandbox: st, ready: st,
