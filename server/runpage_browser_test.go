@@ -158,6 +158,16 @@ func TestBrowserHugeOutputHeadAndTail(t *testing.T) {
 	if live != want {
 		t.Errorf("live page:\n got %+v\nwant %+v", live, want)
 	}
+	// The exit is said once, as the error: "exit status 3", never also
+	// as a result's "exit code 3".
+	exitSaid := func(ctx context.Context, when string) {
+		t.Helper()
+		text := evalStr(t, ctx, `document.querySelector('section[data-cell="loud"] [data-output]').innerText`)
+		if strings.Count(text, "exit status 3") != 1 || strings.Contains(text, "exit code") {
+			t.Errorf("%s: the cell says %q about its exit", when, text[max(0, len(text)-300):])
+		}
+	}
+	exitSaid(b, "live")
 	if link := evalStr(t, b, `document.querySelector('section[data-cell="loud"] [data-log-link]')?.getAttribute('href') ?? ''`); !strings.Contains(link, "/runs/"+run+"/log?cell=loud") {
 		t.Errorf("the live page's whole-log link is %q", link)
 	}
@@ -165,6 +175,7 @@ func TestBrowserHugeOutputHeadAndTail(t *testing.T) {
 	if again := look(b); again != want {
 		t.Errorf("after a reload:\n got %+v\nwant %+v", again, want)
 	}
+	exitSaid(b, "after a reload")
 }
 
 // TestBrowserRunPageBuildsCellsFromEvents: a page that rendered no section
