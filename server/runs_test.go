@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestCellLogBounded(t *testing.T) {
 }
 
 // TestCellLogBoundedKeepsTheError: a cell that prints past the bound, then
-// an error on stderr, then fails: live and stored alike end with the error.
+// an error on stderr, then fails: live and stored alike keep the error.
 func TestCellLogBoundedKeepsTheError(t *testing.T) {
 	f := setupWith(t, testDB, Config{MaxCellLog: 4000})
 	fl := &engine.Flow{Name: "Loud", Cells: []engine.Cell{
@@ -64,30 +65,31 @@ func TestCellLogBoundedKeepsTheError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var last []string
-	var stderr string
+	// Past the bound: a line saying what was dropped, then the end of
+	// both streams (which of the two pipes is read last is the kernel's
+	// and the scheduler's business, so the order across them is not).
+	var lines []string
 	for _, se := range evs {
 		var e engine.Event
 		if err := json.Unmarshal(se.Data, &e); err != nil {
 			t.Fatal(err)
 		}
 		if e.Type == engine.EventCellLog {
-			last = e.Lines
-			if e.Stream == engine.StreamStderr {
-				stderr += strings.Join(e.Lines, "\n")
-			}
+			lines = append(lines, e.Lines...)
 		}
 	}
-	if len(last) == 0 || last[len(last)-1] != "fatal: disk full" {
-		t.Fatalf("the last log event is %q; want it to end with the error", last)
+	mark := slices.IndexFunc(lines, func(l string) bool { return strings.Contains(l, "not kept") })
+	if mark < 0 {
+		t.Fatalf("no line says what was dropped: %q", lines[max(0, len(lines)-5):])
 	}
-	if !strings.Contains(stderr, "not kept") {
-		t.Errorf("no line says what was dropped: stderr %q", stderr)
+	// The error may come before the bound (its pipe read first) or after.
+	if tail := lines[mark+1:]; !slices.Contains(tail, "5000") || !slices.Contains(lines, "fatal: disk full") {
+		t.Fatalf("after the drop, the log keeps %q…; want the last number, and the error kept", tail[:min(len(tail), 5)])
 	}
 	resp := f.do("viewer", "GET", "/runs/"+r.ID+"/log?cell=loud", "")
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if log := string(b); !strings.Contains(log, "\n5000\n") || !strings.HasSuffix(log, "fatal: disk full\n") || !strings.HasPrefix(log, "1\n2\n") {
+	if log := string(b); !strings.Contains(log, "\n5000\n") || !strings.Contains(log, "fatal: disk full\n") || !strings.Contains(log, "1\n2\n3\n") {
 		t.Fatalf("the whole log should keep the head, the last numbers and the error:\n%.300s…%s", log, log[max(0, len(log)-300):])
 	}
 }

@@ -76,17 +76,17 @@ type Options struct {
 	Asked map[string]bool
 	// MaxCellLog bounds the log kept of one cell (0: no bound). Past it
 	// the lines in between are dropped, counted, and said; the head and
-	// the last TailLines lines (at most a quarter of the bound, up to
-	// 1 MiB) are always kept, so the end of a loud cell — its error — is
-	// never lost.
+	// the last TailLines lines of each stream (together at most a quarter
+	// of the bound, up to 1 MiB) are always kept, so the end of a loud
+	// cell — its error — is never lost.
 	MaxCellLog int64
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
 }
 
-// TailLines is how many of a cell's last log lines are kept past
-// Options.MaxCellLog.
+// TailLines is how many of a cell's last log lines of each stream are kept
+// past Options.MaxCellLog.
 const TailLines = 1000
 
 // CellSummary is a cell's final state.
@@ -443,19 +443,62 @@ type cellOutput struct {
 	r    *runner
 	cell string
 
-	mu        sync.Mutex
-	used      int64      // bytes of log emitted, against Options.MaxCellLog
-	past      bool       // the bound was reached: lines go to the tail
-	tail      []tailLine // past the bound: a ring of the last lines
-	head, n   int        // the ring's oldest entry, and how many it holds
-	tailBytes int64
-	dropped   int // lines past the bound no longer in the tail
+	mu      sync.Mutex
+	used    int64 // bytes of log emitted, against Options.MaxCellLog
+	past    bool  // the bound was reached: lines go to the tails
+	arrived int64 // lines held so far, to merge the tails in order
+	// One tail per stream: a flood on stdout after an error must not push
+	// the error out.
+	tails     [2]tailRing
+	dropped   int // lines past the bound no longer in a tail
 	dropBytes int64
 }
 
 // tailLine is a line held past the bound.
 type tailLine struct {
-	stream, text string
+	n      int64 // its place among the held lines
+	stream string
+	text   string
+}
+
+// tailRing holds the last TailLines lines of one stream.
+type tailRing struct {
+	lines   []tailLine
+	head, n int // the oldest entry, and how many it holds
+	bytes   int64
+}
+
+func (t *tailRing) at(i int) *tailLine { return &t.lines[(t.head+i)%len(t.lines)] }
+
+// push adds l, and drops the oldest lines beyond TailLines or budget
+// bytes, returning how many and their size.
+func (t *tailRing) push(l tailLine, budget int64) (dropped int, bytes int64) {
+	if t.lines == nil {
+		t.lines = make([]tailLine, TailLines)
+	}
+	if t.n == len(t.lines) {
+		bytes += t.pop()
+		dropped++
+	}
+	*t.at(t.n) = l
+	t.n++
+	t.bytes += int64(len(l.text)) + 1
+	for t.bytes > budget {
+		bytes += t.pop()
+		dropped++
+	}
+	return dropped, bytes
+}
+
+// pop drops the oldest line and returns its size.
+func (t *tailRing) pop() int64 {
+	l := t.at(0)
+	size := int64(len(l.text)) + 1
+	t.bytes -= size
+	*l = tailLine{}
+	t.head = (t.head + 1) % len(t.lines)
+	t.n--
+	return size
 }
 
 func (o *cellOutput) Lines(stream string, lines []string) {
@@ -487,47 +530,34 @@ func (o *cellOutput) Lines(stream string, lines []string) {
 	o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(lines)})
 }
 
-// hold keeps l among the last lines past the bound, dropping the oldest
-// beyond TailLines or the tail's byte budget.
+// hold keeps l among the last lines of its stream past the bound, each
+// stream's tail bounded by TailLines and half of the tails' byte budget.
 func (o *cellOutput) hold(stream, l string) {
-	budget := min(o.r.o.MaxCellLog/4, 1<<20)
+	budget := max(min(o.r.o.MaxCellLog/4, 1<<20)/2, 1)
 	if int64(len(l))+1 > budget {
 		// One huge line keeps its start, masked before the cut (a secret
 		// cut in two would not be recognised).
 		m := o.r.masker.String(l)
 		l = strings.Clone(m[:max(min(int64(len(m)), budget-1), 0)])
 	}
-	if o.tail == nil {
-		o.tail = make([]tailLine, TailLines)
+	o.arrived++
+	t := &o.tails[0]
+	if stream == engine.StreamStderr {
+		t = &o.tails[1]
 	}
-	if o.n == TailLines {
-		o.evict()
-	}
-	o.tail[(o.head+o.n)%TailLines] = tailLine{stream, l}
-	o.n++
-	o.tailBytes += int64(len(l)) + 1
-	for o.tailBytes > budget {
-		o.evict()
-	}
-}
-
-// evict drops the oldest line of the tail.
-func (o *cellOutput) evict() {
-	t := &o.tail[o.head]
-	o.tailBytes -= int64(len(t.text)) + 1
-	o.dropped++
-	o.dropBytes += int64(len(t.text)) + 1
-	*t = tailLine{}
-	o.head = (o.head + 1) % TailLines
-	o.n--
+	n, size := t.push(tailLine{o.arrived, stream, l}, budget)
+	o.dropped += n
+	o.dropBytes += size
 }
 
 // flush emits what was held past the bound, when the cell ends: a line
-// that says how much was dropped, then the last lines, each on its stream.
+// that says how much was dropped, then the tails' lines in the order they
+// came, a cell.log event per run of one stream.
 func (o *cellOutput) flush() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.n == 0 && o.dropped == 0 {
+	out, errs := &o.tails[0], &o.tails[1]
+	if out.n == 0 && errs.n == 0 && o.dropped == 0 {
 		return
 	}
 	if o.dropped > 0 {
@@ -535,15 +565,32 @@ func (o *cellOutput) flush() {
 			"… %d lines (%s) not kept: a cell keeps %s of log, then its last lines",
 			o.dropped, engine.FormatBytes(o.dropBytes), engine.FormatBytes(o.r.o.MaxCellLog))}})
 	}
-	for i := 0; i < o.n; {
-		stream := o.tail[(o.head+i)%TailLines].stream
-		var ls []string
-		for ; i < o.n && o.tail[(o.head+i)%TailLines].stream == stream; i++ {
-			ls = append(ls, o.tail[(o.head+i)%TailLines].text)
+	i, j := 0, 0
+	next := func() *tailLine {
+		switch {
+		case i < out.n && (j >= errs.n || out.at(i).n < errs.at(j).n):
+			i++
+			return out.at(i - 1)
+		case j < errs.n:
+			j++
+			return errs.at(j - 1)
 		}
+		return nil
+	}
+	var ls []string
+	stream := ""
+	for l := next(); l != nil; l = next() {
+		if l.stream != stream && len(ls) > 0 {
+			o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(ls)})
+			ls = nil
+		}
+		stream = l.stream
+		ls = append(ls, l.text)
+	}
+	if len(ls) > 0 {
 		o.r.emit(&engine.Event{Type: engine.EventCellLog, Cell: o.cell, Stream: stream, Lines: o.r.masker.Lines(ls)})
 	}
-	o.tail, o.head, o.n, o.tailBytes, o.dropped, o.dropBytes = nil, 0, 0, 0, 0, 0
+	o.tails, o.dropped, o.dropBytes = [2]tailRing{}, 0, 0
 }
 
 func (o *cellOutput) line(stream, s string) { o.Lines(stream, []string{s}) }

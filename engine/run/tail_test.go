@@ -16,7 +16,7 @@ import (
 func TestCellLogTail(t *testing.T) {
 	const secret = "s3cr3t-value"
 	x399 := strings.Repeat("x", 399) // with its line end, 400 bytes
-	x39999 := strings.Repeat("x", 39999)
+	x79999 := strings.Repeat("x", 79999)
 	var ring []string
 	for i := 500; i < 1500; i++ {
 		ring = append(ring, fmt.Sprintf("stdout: n%d", i))
@@ -31,16 +31,23 @@ func TestCellLogTail(t *testing.T) {
 		{"under the bound, all live", 1000, func(o *cellOutput) {
 			o.Lines("stdout", []string{"a", "b"})
 		}, []string{"stdout: a", "stdout: b"}, false},
-		{"past the bound, the end is kept within a quarter of it", 20, func(o *cellOutput) {
-			o.Lines("stdout", []string{"aaaa", "bbbb", "cccc", "dddd"})
+		{"past the bound, each stream's end within its share of a quarter", 40, func(o *cellOutput) {
+			o.Lines("stdout", []string{"a000", "a001", "a002", "a003", "a004", "a005", "a006", "a007"})
 			o.Lines("stderr", []string{"e1", "e2", "e3"})
-		}, []string{"stdout: aaaa", "stdout: bbbb", "stdout: cccc", "stdout: dddd", "stderr: e3"}, true},
-		{"the last TailLines lines", 40000, func(o *cellOutput) {
-			o.Lines("stdout", []string{x39999})
+		}, []string{"stdout: a000", "stdout: a001", "stdout: a002", "stdout: a003", "stdout: a004", "stdout: a005", "stdout: a006", "stdout: a007", "stderr: e3"}, true},
+		{"a flood on stdout does not push out the error before it", 40, func(o *cellOutput) {
+			o.Lines("stdout", []string{"a000", "a001", "a002", "a003", "a004", "a005", "a006", "a007"})
+			o.Lines("stderr", []string{"oops"})
+			for i := range 50 {
+				o.Lines("stdout", []string{fmt.Sprint(i % 10)})
+			}
+		}, []string{"stdout: a000", "stdout: a001", "stdout: a002", "stdout: a003", "stdout: a004", "stdout: a005", "stdout: a006", "stdout: a007", "stderr: oops", "stdout: 8", "stdout: 9"}, true},
+		{"the last TailLines lines", 80000, func(o *cellOutput) {
+			o.Lines("stdout", []string{x79999})
 			for i := range 1500 {
 				o.Lines("stdout", []string{fmt.Sprintf("n%d", i)})
 			}
-		}, append([]string{"stdout: " + x39999}, ring...), true},
+		}, append([]string{"stdout: " + x79999}, ring...), true},
 		{"streams keep their order, masked at the end", 400, func(o *cellOutput) {
 			o.Lines("stdout", []string{x399, "ab", "cd"})
 			o.Lines("stderr", []string{"e " + secret})
@@ -49,7 +56,7 @@ func TestCellLogTail(t *testing.T) {
 		{"one huge line keeps its masked start", 400, func(o *cellOutput) {
 			o.Lines("stdout", []string{x399})
 			o.Lines("stdout", []string{secret + strings.Repeat("y", 500)})
-		}, []string{"stdout: " + x399, "stdout: ***" + strings.Repeat("y", 96)}, false},
+		}, []string{"stdout: " + x399, "stdout: ***" + strings.Repeat("y", 46)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
