@@ -274,7 +274,11 @@ export function mountRunPage(root) {
       const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
       const fresh = [...doc.querySelectorAll('section[data-cell]')].find((s) => s.dataset.cell === cell)?.querySelector('[data-approval]');
       const old = section(cell)?.querySelector('[data-approval]');
-      if (fresh && old && !old.contains(document.activeElement)) old.replaceWith(document.importNode(fresh, true));
+      // Only when something changed: a panel replaced for nothing would
+      // take the form from under someone about to fill it in.
+      const trail = (p) => p.querySelector('[data-approval-trail]')?.textContent ?? '';
+      if (!fresh || !old || (fresh.dataset.approval === old.dataset.approval && trail(fresh) === trail(old))) return;
+      if (!old.contains(document.activeElement)) old.replaceWith(document.importNode(fresh, true));
     }, () => {});
   };
   // A socket refused before it opens tells the page nothing (a browser
