@@ -264,7 +264,7 @@ ORDER BY dc.cell_id, dc.version`, d.FlowID).Scan(ctx, &rows)
 	for _, r := range rows {
 		i, ok := index[r.CellID]
 		if !ok || r.Version != d.Cells[i].Version+1 {
-			continue // a checkpoint moved past it while we read
+			continue // not the next change (cannot happen in one snapshot)
 		}
 		t, ok := texts[r.CellID]
 		if !ok {

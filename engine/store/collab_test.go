@@ -168,3 +168,75 @@ func testCollabNotify(t *testing.T, s *Store) {
 		t.Fatal(err)
 	}
 }
+
+// testDraftWhileCheckpointing: a draft read while the cell's checkpoint
+// moves must still show the latest text. The checkpoint (source and
+// doc_version) and the changes after it are two queries; read outside one
+// snapshot, a checkpoint committed between them left the old checkpoint's
+// text with none of the changes after it: the studio then ran, and showed,
+// a cell's source as it was before the edits (a browser test stored "").
+func testDraftWhileCheckpointing(t *testing.T, s *Store) {
+	ctx := context.Background()
+	fx := setup(t, s)
+	d, err := s.Draft(ctx, fx.flow.ID)
+	ok(t, err)
+	cell, text := d.Cells[0].ID, d.Flow.Cells[0].Source
+	const n = 150
+	texts := []string{text} // texts[v]: the text at version v
+	changes := make([]collab.Stored, n)
+	for v := 1; v <= n; v++ {
+		changes[v-1] = stored(t, v, insertAt(t, text, len(collab.TextOf(text)), "x"), fx.user.ID)
+		text += "x"
+		texts = append(texts, text)
+	}
+
+	// The writer: one change at a time, and a checkpoint every third, the
+	// way the authority's idle checkpoint follows typing.
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- func() error {
+			for v := 1; v <= n && wctx.Err() == nil; v++ {
+				if err := s.AppendDoc(wctx, fx.flow.ID, cell, changes[v-1:v], nil); err != nil {
+					return err
+				}
+				if v%3 == 0 {
+					if err := s.CheckpointDoc(wctx, fx.flow.ID, cell, collab.Checkpoint{Version: v, Source: texts[v]}); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		}()
+	}()
+	// The reader: versions never go back, and the text is the version's.
+	// A failure stops the writer before the store closes.
+	last, problem := 0, ""
+	for finished := false; !finished && problem == ""; {
+		select {
+		case err := <-done:
+			ok(t, err)
+			finished = true
+		default:
+		}
+		d, err := s.Draft(ctx, fx.flow.ID)
+		ok(t, err)
+		v, src := d.Cells[0].Version, d.Flow.Cells[0].Source
+		switch {
+		case v < last:
+			problem = fmt.Sprintf("the draft went back from version %d to %d (%q)", last, v, src)
+		case v > n || src != texts[v]:
+			problem = fmt.Sprintf("the draft at version %d shows %q, want %q", v, src, texts[min(v, n)])
+		}
+		last = v
+	}
+	if problem != "" {
+		stop()
+		<-done
+		t.Fatal(problem)
+	}
+	stop()
+	if last != n {
+		t.Fatalf("the last read saw version %d, want %d", last, n)
+	}
+}

@@ -206,11 +206,20 @@ func (s *Store) FlowByID(ctx context.Context, id string) (FlowSummary, error) {
 }
 
 // Draft is the live state of a flow: its settings and cells in order.
+// It is read in one snapshot: a cell's checkpoint and the changes after it
+// are two queries, and a checkpoint committed between them would leave the
+// old checkpoint's text with none of the changes after it.
 func (s *Store) Draft(ctx context.Context, flowID string) (Draft, error) {
-	return readDraft(ctx, s.rdb, flowID)
+	var d Draft
+	err := s.snapshot(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		d, err = readDraft(ctx, tx, flowID)
+		return err
+	})
+	return d, err
 }
 
-// readDraft reads a draft through db: the read pool, or a transaction.
+// readDraft reads a draft in a transaction (a snapshot, or a writer's).
 func readDraft(ctx context.Context, db bun.IDB, flowID string) (Draft, error) {
 	var fm flowModel
 	err := db.NewSelect().Model(&fm).Where("? = ?", bun.Ident("id"), flowID).Scan(ctx)

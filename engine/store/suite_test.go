@@ -43,6 +43,7 @@ func runSuite(t *testing.T, open func(testing.TB) *Store) {
 		{"LatestResults", testLatestResults},
 		{"Migrate", testMigrate},
 		{"CollabLog", testCollabLog},
+		{"DraftWhileCheckpointing", testDraftWhileCheckpointing},
 		{"CollabNotify", testCollabNotify},
 		{"SandboxSettings", testSandboxSettings},
 		{"Hooks", testHooks},
