@@ -18,6 +18,7 @@ type notebookStore interface {
 	Draft(ctx context.Context, flowID string) (store.Draft, error)
 	RunsOfFlow(ctx context.Context, flowID string, limit int) ([]store.Run, error)
 	TriggerPauses(ctx context.Context, flowID string) (map[string]store.TriggerPause, error)
+	Destinations(ctx context.Context, wsID string) ([]store.Destination, error)
 }
 
 var _ notebookStore = (*store.Store)(nil)
@@ -43,6 +44,16 @@ func (s *Server) notebook(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	props.Paused, props.Published = append([]string{}, slices.Sorted(maps.Keys(paused))...), fs.PublishedVersion
+	if a.Role.AtLeast(engine.RoleEditor) {
+		// The names an editor may put in the flow's notify: (a pick-list).
+		dests, err := s.stores.notebook.Destinations(r.Context(), a.Workspace.ID)
+		if err != nil {
+			return err
+		}
+		for _, d := range dests {
+			props.Destinations = append(props.Destinations, d.Name)
+		}
+	}
 	if runs, err := s.stores.notebook.RunsOfFlow(r.Context(), fs.ID, 1); err == nil && len(runs) > 0 {
 		names := userNames{s: s}
 		ri := runItem(runs[0], fs.Slug, fs.Name, names.get(r.Context(), runs[0].StartedBy))

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,8 +52,15 @@ func TestBrowserNotebookFormAndNotify(t *testing.T) {
 
 	// The flow's notifications.
 	b.do("open the flow settings", chromedp.Click(chromedp.CSS(`details.flow-settings:not(#schedule) > summary`)))
-	b.do("add ops on failed and waiting",
-		chromedp.Click(chromedp.CSS(`[data-flow-form] [data-action="add-notify"]`)),
+	// The destination field offers the workspace's destinations.
+	b.do("add a destination", chromedp.Click(chromedp.CSS(`[data-flow-form] [data-action="add-notify"]`)))
+	if got := eval[[]string](b, `[...(document.querySelector('[data-notify-rows] tr:nth-child(1) [data-notify="to"]')?.list?.options ?? [])].map((o) => o.value)`); !reflect.DeepEqual(got, []string{"ops"}) {
+		t.Errorf("the destination field offers %q, want [ops]%s", got, b.state())
+	}
+	if hint := eval[string](b, `document.querySelector('[data-flow-form] [data-notify-known]')?.textContent ?? ''`); !strings.Contains(hint, "destinations: ops.") {
+		t.Errorf("the flow settings name the destinations as %q, want ops", hint)
+	}
+	b.do("ops on failed and waiting",
 		chromedp.SetValue(chromedp.CSS(`[data-notify-rows] tr:nth-child(1) [data-notify="to"]`), "ops"),
 		chromedp.Click(chromedp.CSS(`[data-notify-rows] tr:nth-child(1) [data-notify-on="failed"]`)),
 		chromedp.Click(chromedp.CSS(`[data-notify-rows] tr:nth-child(1) [data-notify-on="waiting"]`)),
@@ -80,5 +88,8 @@ func TestBrowserNotebookFormAndNotify(t *testing.T) {
 	v.wait("the viewer's socket", `document.querySelector('[data-conn]')?.dataset.conn === 'open'`)
 	v.do("open the options", chromedp.Click(chromedp.CSS(cellSel("approve", `[data-action="options"]`))))
 	v.wait("the form, read-only", `document.querySelector(`+jsString(row(1, "label"))+`)?.value === 'Change ticket' && document.querySelector(`+jsString(row(1, "label"))+`).readOnly && !document.querySelector(`+jsString(cellSel("approve", `[data-approval-form] [data-action="add-input"]`))+`) && !document.querySelector(`+jsString(cellSel("approve", `[data-options] button[type="submit"]`))+`)`)
+	if n := eval[int](v, `document.querySelectorAll('#notify-destinations option').length`); n != 0 {
+		t.Errorf("a viewer's page lists %d destinations, want none (only editors pick them)", n)
+	}
 	v.wait("notify, read-only", `document.querySelector('[data-notify-rows] [data-notify="to"]')?.value === 'ops' && document.querySelector('[data-notify-rows] [data-notify="to"]').readOnly && document.querySelector('[data-notify-rows] [data-notify-on="waiting"]').checked && document.querySelector('[data-notify-rows] [data-notify-on="waiting"]').disabled && !document.querySelector('[data-flow-form] [data-action="add-notify"]')`)
 }

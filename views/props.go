@@ -118,6 +118,10 @@ type NotebookProps struct {
 	// none).
 	Paused    []string
 	Published int
+	// Destinations are the names of the workspace's notification
+	// destinations, offered when an editor fills in the flow's notify:
+	// (empty for viewers).
+	Destinations []string
 }
 
 // Draft is the live state of a flow; it marshals as PROTOCOL.md's DRAFT.

@@ -67,11 +67,12 @@ func notebookProps() NotebookProps {
 	outs, since := OutputsFromEvents(sampleEvents(), 0)
 	run := sampleRun()
 	return NotebookProps{
-		Page:      page("Nightly report"),
-		Slug:      "nightly",
-		Role:      "editor",
-		Paused:    []string{"webhook"},
-		Published: 3,
+		Page:         page("Nightly report"),
+		Slug:         "nightly",
+		Role:         "editor",
+		Paused:       []string{"webhook"},
+		Published:    3,
+		Destinations: []string{"ops", "on-call"},
 		Draft: Draft{
 			Name:        "Nightly report",
 			Description: "Sales numbers " + evil,

@@ -819,6 +819,7 @@ class Notebook {
       inputsEditor(d.inputs, ro),
       el('h3', {}, 'Notifications'),
       el('p', { class: 'muted small' }, 'The workspace\'s destinations (Settings → Notifications) this flow\'s runs tell, and of what. A destination with no event ticked gets its own defaults; with no destination here, every one gets its defaults.'),
+      ro ? null : destinationsHint(),
       el('div', { class: 'table-wrap' }, el('table', { class: 'inputs-table notify-table' },
         el('thead', {}, el('tr', {}, el('th', {}, 'Destination'), ...NOTIFY_EVENTS.map((ev) => el('th', {}, ev)), el('th', {}, ''))),
         el('tbody', { 'data-notify-rows': '' }, ...d.notify.map((n) => notifyRow(n, ro))))),
@@ -1276,12 +1277,21 @@ function readInputs(scope) {
   return [...scope.querySelectorAll('[data-inputs-rows] tr')].map(readInputRow).filter((i) => i.name);
 }
 
+// destinationsHint names the workspace's destinations (the page's
+// datalist, which the destination fields also offer as a pick-list).
+function destinationsHint() {
+  const names = [...document.querySelectorAll('#notify-destinations option')].map((o) => o.value);
+  return el('p', { class: 'muted small', 'data-notify-known': '' }, names.length
+    ? `This workspace's destinations: ${names.join(', ')}.`
+    : 'This workspace has no destinations yet: an owner adds them under Settings → Notifications.');
+}
+
 // notifyRow is one entry of the flow's notify: a destination and the
 // events it is told of (none ticked: its defaults).
 function notifyRow(n, ro = false) {
   const on = new Set(n.on || []);
   return el('tr', { 'data-notify-row': '' },
-    el('td', {}, el('input', { 'data-notify': 'to', value: n.to || '', placeholder: 'ops', 'aria-label': 'Destination', readonly: ro, spellcheck: 'false' })),
+    el('td', {}, el('input', { 'data-notify': 'to', value: n.to || '', placeholder: 'ops', 'aria-label': 'Destination', list: ro ? null : 'notify-destinations', readonly: ro, spellcheck: 'false' })),
     ...NOTIFY_EVENTS.map((ev) => el('td', {}, el('input', { type: 'checkbox', 'data-notify-on': ev, checked: on.has(ev), disabled: ro, 'aria-label': `Tell of ${ev} runs` }))),
     el('td', {}, ro ? null : el('button', { type: 'button', class: 'btn btn-small', 'data-action': 'remove-notify', title: 'Remove this destination' }, '✕')));
 }
