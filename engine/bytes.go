@@ -1,6 +1,11 @@
 package engine
 
-import "strconv"
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
 
 // FormatBytes writes a size for people: "512 bytes", "64 KiB", "16 MiB",
 // and one decimal where the size is not a whole number of its unit
@@ -24,4 +29,38 @@ func unit(n, size int64, name string) string {
 		return strconv.FormatInt(n/size, 10) + " " + name
 	}
 	return strconv.FormatFloat(float64(n)/float64(size), 'f', 1, 64) + " " + name
+}
+
+// byteUnits are the units ParseBytes reads, lower-cased: binary (KiB, and
+// K as dd and ulimit mean it) and decimal (kB, as disks are sold).
+var byteUnits = map[string]float64{
+	"": 1, "b": 1, "byte": 1, "bytes": 1,
+	"k": 1 << 10, "kib": 1 << 10, "kb": 1e3,
+	"m": 1 << 20, "mib": 1 << 20, "mb": 1e6,
+	"g": 1 << 30, "gib": 1 << 30, "gb": 1e9,
+	"t": 1 << 40, "tib": 1 << 40, "tb": 1e12,
+}
+
+// ParseBytes reads a size people write: "100MiB", "512 KiB", "1.5G",
+// "10MB" (decimal), "4096" (bytes). Units are case-insensitive.
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		i = len(t)
+	}
+	num, unit := t[:i], strings.ToLower(strings.TrimSpace(t[i:]))
+	mult, ok := byteUnits[unit]
+	if num == "" || !ok {
+		return 0, fmt.Errorf("size %q: write a number and a unit, e.g. 100MiB, 512KiB or 4096 (bytes)", s)
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("size %q: %q is not a number", s, num)
+	}
+	n := math.Round(f * mult)
+	if n >= math.MaxInt64 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(n), nil
 }

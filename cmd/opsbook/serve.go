@@ -42,6 +42,42 @@ func (d *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&d.db, "db", "", "a PostgreSQL `URL` (postgres://…); default: SQLite inside --data")
 }
 
+// cellFlags bound one cell of a run, in every process that executes runs
+// (serve and worker): how long an attempt with no timeout: of its own may
+// take, and how much of its log is kept.
+type cellFlags struct {
+	timeout time.Duration
+	maxLog  sizeFlag
+}
+
+func (c *cellFlags) register(fs *flag.FlagSet) {
+	fs.DurationVar(&c.timeout, "cell-timeout", 2*time.Hour, "the `DURATION` an attempt of a cell that sets no timeout: may take")
+	c.maxLog = 100 << 20
+	fs.Var(&c.maxLog, "max-cell-log", "the `SIZE` of log kept of one cell of one run (e.g. 100MiB); past it, its first and last lines are kept")
+}
+
+// check says what is wrong with the flags' values, naming the flag.
+func (c cellFlags) check() error {
+	if c.timeout < time.Second {
+		return fmt.Errorf("--cell-timeout %v is too short: a cell needs at least 1s", c.timeout)
+	}
+	if c.maxLog < 64<<10 {
+		return fmt.Errorf("--max-cell-log %s is too small: keep at least 64KiB of a cell's log", engine.FormatBytes(int64(c.maxLog)))
+	}
+	return nil
+}
+
+// sizeFlag is a flag of bytes written for people (engine.ParseBytes).
+type sizeFlag int64
+
+func (f *sizeFlag) String() string { return engine.FormatBytes(int64(*f)) }
+
+func (f *sizeFlag) Set(s string) error {
+	n, err := engine.ParseBytes(s)
+	*f = sizeFlag(n)
+	return err
+}
+
 func (d *dbFlags) open(ctx context.Context, log *slog.Logger) (*store.Store, error) {
 	return d.openWith(ctx, store.Config{Logger: log})
 }
@@ -118,6 +154,7 @@ type serveOptions struct {
 	notifyEvery           time.Duration
 	http                  server.HTTPConfig
 	log                   cli.LogFlags
+	cell                  cellFlags
 }
 
 // serve runs the studio: flags, then what it needs (logger, TLS, sandbox,
@@ -165,6 +202,7 @@ func serve(args []string) int {
 	srv := server.New(server.Config{
 		Store: st, Logger: log, DataDir: o.db.data, SecretBox: box, HTTP: o.http, Sandbox: sbCfg, RunDir: o.runDir,
 		Workers: o.workers, WebOnly: o.workers == 0, PruneEvery: o.pruneEvery, NotifyEvery: o.notifyEvery,
+		DefaultCellTimeout: o.cell.timeout, MaxCellLog: int64(o.cell.maxLog),
 		// A variable, not a flag: flags show in ps.
 		MetricsToken: os.Getenv("OPSBOOK_METRICS_TOKEN"),
 	})
@@ -215,6 +253,7 @@ func parseServe(args []string) (o serveOptions, code int, ok bool) {
 	fs.IntVar(&o.workers, "workers", 16, "runs executing at once in this process (`N`); 0: a web-only replica, whose runs `opsbook worker` processes execute (PostgreSQL)")
 	fs.DurationVar(&o.grace, "grace", 15*time.Second, "on SIGTERM, how long running runs may go on before they are canceled")
 	fs.DurationVar(&o.pruneEvery, "prune-every", retention.DefaultEvery, "how often what workspaces no longer keep (old logs, old runs) is pruned; 0 turns pruning off in this process")
+	o.cell.register(fs)
 	fs.DurationVar(&o.notifyEvery, "notify-every", notify.DefaultEvery, "how often this process sends the notifications queued (one process at a time sends, under a lease); 0 turns sending off in this process")
 	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
 		return o, code, false
@@ -228,6 +267,9 @@ func parseServe(args []string) (o serveOptions, code int, ok bool) {
 	}
 	if o.notifyEvery <= 0 {
 		o.notifyEvery = -1
+	}
+	if err := o.cell.check(); err != nil {
+		return invalid(err)
 	}
 	if o.workers < 0 {
 		return invalid("--workers is a number of runs at once (0 for a web-only replica)")

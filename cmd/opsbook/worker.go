@@ -34,6 +34,7 @@ type workerOptions struct {
 	grace            time.Duration
 	metricsAddr      string
 	log              cli.LogFlags
+	cell             cellFlags
 }
 
 // workerCmd runs workers only: it claims runs from the queue on PostgreSQL
@@ -82,7 +83,8 @@ func workerCmd(args []string) int {
 			log.ErrorContext(ctx, "queue the waiting notifications", logattr.Run(runID), "err", err)
 		}
 	}
-	pool := worker.New(worker.Config{Store: st, Box: box, DataDir: o.db.data, RunDir: o.runDir, Sandbox: sbCfg, Log: log, Observe: met, OnWait: onWait})
+	pool := worker.New(worker.Config{Store: st, Box: box, DataDir: o.db.data, RunDir: o.runDir, Sandbox: sbCfg, Log: log, Observe: met, OnWait: onWait,
+		DefaultCellTimeout: o.cell.timeout, MaxCellLog: int64(o.cell.maxLog)})
 	met.Gauge("opsbook_workers_busy", "Runs executing in this process now.", func() float64 { return float64(pool.Busy()) })
 	met.Gauge("opsbook_workers", "How many runs this process executes at once at most (--concurrency).", func() float64 { return float64(o.concurrency) })
 	if o.metricsAddr != "" {
@@ -131,12 +133,17 @@ func parseWorker(args []string) (o workerOptions, code int, ok bool) {
 	fs.StringVar(&o.runDir, "run-dir", "", "the `DIR` of the runs' working directories (default: opsbook-runs in the system's temporary directory)")
 	fs.IntVar(&o.uid, "sandbox-uid", sandbox.DefaultUID, "the host `UID` sandboxed cells run as when the worker is root")
 	fs.DurationVar(&o.grace, "grace", 30*time.Second, "on SIGTERM, how long held runs may go on before they are canceled")
+	o.cell.register(fs)
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve /metrics (Prometheus) on `HOST:PORT`, e.g. 127.0.0.1:9464; loopback clients only unless OPSBOOK_METRICS_TOKEN is set")
 	if _, code, ok := cli.ParseFlags(fs, args, os.Stderr); !ok {
 		return o, code, false
 	}
 	if o.db.db == "" {
 		fmt.Fprintln(os.Stderr, "opsbook worker: a worker needs the PostgreSQL database the studio uses (--db postgres://… or OPSBOOK_DB); with the embedded SQLite database, `opsbook serve` runs the runs itself (--workers N)")
+		return o, cli.ExitInvalid, false
+	}
+	if err := o.cell.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "opsbook worker:", err)
 		return o, cli.ExitInvalid, false
 	}
 	if o.concurrency < 1 {
