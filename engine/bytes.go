@@ -42,7 +42,8 @@ var byteUnits = map[string]float64{
 }
 
 // ParseBytes reads a size people write: "100MiB", "512 KiB", "1.5G",
-// "10MB" (decimal), "4096" (bytes). Units are case-insensitive.
+// "10MB" (decimal), "4096" (bytes). Units are case-insensitive; a size
+// must come to a whole number of bytes.
 func ParseBytes(s string) (int64, error) {
 	t := strings.TrimSpace(s)
 	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
@@ -54,13 +55,23 @@ func ParseBytes(s string) (int64, error) {
 	if num == "" || !ok {
 		return 0, fmt.Errorf("size %q: write a number and a unit, e.g. 100MiB, 512KiB or 4096 (bytes)", s)
 	}
+	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
+		// Whole numbers exactly (a float64 is exact only to 2^53).
+		if n > math.MaxInt64/int64(mult) {
+			return 0, fmt.Errorf("size %q is too large", s)
+		}
+		return n * int64(mult), nil
+	}
 	f, err := strconv.ParseFloat(num, 64)
 	if err != nil {
-		return 0, fmt.Errorf("size %q: %q is not a number", s, num)
+		return 0, fmt.Errorf("size %q: %q is not a number; write it like 100MiB or 1.5GiB", s, num)
 	}
-	n := math.Round(f * mult)
+	n := f * mult
 	if n >= math.MaxInt64 {
 		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	if n != math.Trunc(n) {
+		return 0, fmt.Errorf("size %q is not a whole number of bytes", s)
 	}
 	return int64(n), nil
 }

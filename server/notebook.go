@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/opsbook/opsbook/engine"
+	"github.com/opsbook/opsbook/engine/logattr"
 	"github.com/opsbook/opsbook/engine/store"
 	"github.com/opsbook/opsbook/views"
 )
@@ -46,9 +47,10 @@ func (s *Server) notebook(w http.ResponseWriter, r *http.Request) error {
 	props.Paused, props.Published = append([]string{}, slices.Sorted(maps.Keys(paused))...), fs.PublishedVersion
 	if a.Role.AtLeast(engine.RoleEditor) {
 		// The names an editor may put in the flow's notify: (a pick-list).
+		// Only a convenience: the page opens without it.
 		dests, err := s.stores.notebook.Destinations(r.Context(), a.Workspace.ID)
 		if err != nil {
-			return err
+			s.log.WarnContext(r.Context(), "list the notification destinations", logattr.Flow(fs.ID), "err", err)
 		}
 		for _, d := range dests {
 			props.Destinations = append(props.Destinations, d.Name)

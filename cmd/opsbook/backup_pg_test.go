@@ -27,13 +27,13 @@ func TestPostgresDumpRestore(t *testing.T) {
 			t.Fatalf("%s is needed (apt-get install postgresql-client; .ci/run installs PostgreSQL): %v", tool, err)
 		}
 	}
-	studio := func(env []string) string {
+	studio := func(t *testing.T, env []string) string {
+		t.Helper()
 		addr := freeAddr(t)
-		p.t.Helper()
 		startProc(t, p.bin, env, syscall.SIGTERM, "is ready at", "serve", "--addr", addr, "--data", t.TempDir(), "--sandbox", "none", "--run-dir", t.TempDir(), "--grace", "1s")
 		return "http://" + addr
 	}
-	base := studio(p.env)
+	base := studio(t, p.env)
 	if code, body := p.api("PUT", base+"/api/v1/secrets/API_TOKEN", `{"value": "teal-42"}`); code != http.StatusCreated {
 		t.Fatalf("put secret: %d %v", code, body)
 	}
@@ -61,7 +61,8 @@ func TestPostgresDumpRestore(t *testing.T) {
 	}
 	// restore makes a new database from the dump and returns the
 	// environment of a studio on it, with the secret key given.
-	restore := func(key string) []string {
+	restore := func(t *testing.T, key string) []string {
+		t.Helper()
 		dsn, _ := freshDatabase(t, "opsbook_restored", false)
 		if out, err := exec.Command("pg_restore", "--no-owner", "--dbname="+dsn, dump).CombinedOutput(); err != nil {
 			t.Fatalf("pg_restore: %v\n%s", err, out)
@@ -79,7 +80,8 @@ func TestPostgresDumpRestore(t *testing.T) {
 	}
 
 	t.Run("with the key", func(t *testing.T) {
-		base := studio(restore(key))
+		p := p.on(t)
+		base := studio(t, restore(t, key))
 		for _, slug := range []string{`"keep"`, `"check"`} {
 			if flows := p.get(base + "/api/v1/flows"); !strings.Contains(flows, slug) {
 				t.Errorf("restored flows lack %s: %s", slug, flows)
@@ -103,7 +105,8 @@ func TestPostgresDumpRestore(t *testing.T) {
 	t.Run("without the key", func(t *testing.T) {
 		other := make([]byte, 32)
 		rand.Read(other)
-		base := studio(restore(base64.StdEncoding.EncodeToString(other)))
+		p := p.on(t)
+		base := studio(t, restore(t, base64.StdEncoding.EncodeToString(other)))
 		if st, _ := p.runStatus(base, keep); st != "succeeded" {
 			t.Errorf("the run made before the dump is %s in the restored studio", st)
 		}

@@ -19,6 +19,9 @@ func TestCellFlags(t *testing.T) {
 	if !ok || o.cell.timeout != 30*time.Minute || o.cell.maxLog != 10<<20 {
 		t.Errorf("serve: timeout %v, log %d", o.cell.timeout, o.cell.maxLog)
 	}
+	if o, _, ok = parseServe([]string{"--max-cell-log", "64KiB", "--cell-timeout", "1s"}); !ok || o.cell.maxLog != 65536 {
+		t.Errorf("serve at the least bounds (64KiB, 1s): ok %v, log %d", ok, o.cell.maxLog)
+	}
 	o, _, _ = parseServe(nil)
 	if o.cell.timeout != 2*time.Hour || o.cell.maxLog != 100<<20 {
 		t.Errorf("serve's defaults: timeout %v, log %d; want 2h and 100 MiB", o.cell.timeout, o.cell.maxLog)
@@ -34,6 +37,7 @@ func TestCellFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"--max-cell-log", "ten"},
 		{"--max-cell-log", "1KiB"},
+		{"--max-cell-log", "65535"},
 		{"--cell-timeout", "0"},
 		{"--cell-timeout", "10ms"},
 	} {
@@ -77,7 +81,7 @@ func TestCellFlagsReachTheRuns(t *testing.T) {
 	if st, e := p.waitEnd(base, slow, time.Minute); st != "failed" || !strings.Contains(e, "2s") {
 		t.Errorf("the cell past --cell-timeout 2s: run %s (%q), want failed naming the 2s", st, e)
 	} else if took := time.Since(start); took > 45*time.Second {
-		t.Errorf("the cell past --cell-timeout 2s ended after %v, as if the 2h default held", took)
+		t.Errorf("the cell past --cell-timeout 2s ended after %v: it was not stopped at its timeout", took)
 	}
 	if st, e := p.waitEnd(base, loud, time.Minute); st != "succeeded" {
 		t.Fatalf("run loud: %s %s", st, e)

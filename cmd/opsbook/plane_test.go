@@ -45,6 +45,13 @@ func newPlane(t *testing.T) *plane {
 	return p
 }
 
+// on is p for a subtest: its helpers fail t, not the parent test.
+func (p *plane) on(t *testing.T) *plane {
+	q := *p
+	q.t = t
+	return &q
+}
+
 func (p *plane) run(stdin string, args ...string) string {
 	p.t.Helper()
 	return runOpsbook(p.t, p.bin, p.env, stdin, args...)

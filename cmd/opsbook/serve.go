@@ -51,8 +51,8 @@ type cellFlags struct {
 }
 
 func (c *cellFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&c.timeout, "cell-timeout", 2*time.Hour, "the `DURATION` an attempt of a cell that sets no timeout: may take")
-	c.maxLog = 100 << 20
+	fs.DurationVar(&c.timeout, "cell-timeout", worker.DefaultCellTimeout, "the `DURATION` an attempt of a cell that sets no timeout: may take")
+	c.maxLog = worker.DefaultMaxCellLog
 	fs.Var(&c.maxLog, "max-cell-log", "the `SIZE` of log kept of one cell of one run (e.g. 100MiB); past it, its first and last lines are kept")
 }
 
@@ -62,7 +62,7 @@ func (c cellFlags) check() error {
 		return fmt.Errorf("--cell-timeout %v is too short: a cell needs at least 1s", c.timeout)
 	}
 	if c.maxLog < 64<<10 {
-		return fmt.Errorf("--max-cell-log %s is too small: keep at least 64KiB of a cell's log", engine.FormatBytes(int64(c.maxLog)))
+		return fmt.Errorf("--max-cell-log is %d bytes, too small: keep at least 64KiB (65536 bytes) of a cell's log", int64(c.maxLog))
 	}
 	return nil
 }

@@ -52,6 +52,13 @@ type Observer interface {
 	CellEnded(kind engine.Kind, status string, d time.Duration)
 }
 
+// The bounds of one cell when Config sets none (serve's and worker's
+// --cell-timeout and --max-cell-log).
+const (
+	DefaultCellTimeout = 2 * time.Hour
+	DefaultMaxCellLog  = 100 << 20
+)
+
 // Config is what a Pool needs.
 type Config struct {
 	Store *store.Store
@@ -131,10 +138,10 @@ func New(cfg Config) *Pool {
 		cfg.Clock = clock.Real{}
 	}
 	if cfg.DefaultCellTimeout <= 0 {
-		cfg.DefaultCellTimeout = 2 * time.Hour
+		cfg.DefaultCellTimeout = DefaultCellTimeout
 	}
 	if cfg.MaxCellLog <= 0 {
-		cfg.MaxCellLog = 100 << 20
+		cfg.MaxCellLog = DefaultMaxCellLog
 	}
 	if cfg.FlushEvery <= 0 {
 		cfg.FlushEvery = 25 * time.Millisecond
