@@ -154,3 +154,41 @@ func benchAppendDoc(b *testing.B, s *Store) {
 		}
 	}
 }
+
+// BenchmarkDraft reads the draft of a flow of 5 cells, each with a few
+// changes after its checkpoint: what a notebook run and page open start
+// with (in one snapshot: a read transaction).
+func BenchmarkDraft(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchDraft(b, openSQLite(b)) })
+	b.Run("postgres", func(b *testing.B) { benchDraft(b, openPostgres(b)) })
+}
+
+func benchDraft(b *testing.B, s *Store) {
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "ada", "", "")
+	ws, _ := s.CreateWorkspace(ctx, "ops", "Ops")
+	def := &engine.Flow{}
+	for i := range 5 {
+		def.Cells = append(def.Cells, engine.Cell{Name: fmt.Sprintf("c%d", i), Kind: engine.KindShell, File: fmt.Sprintf("c%d.sh", i)})
+	}
+	f, err := s.CreateFlow(ctx, ws.ID, "draft", def, u.ID, nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := s.Draft(ctx, f.ID)
+	for _, cell := range d.Cells {
+		text := ""
+		for v := 1; v <= 10; v++ {
+			if err := s.AppendDoc(ctx, f.ID, cell.ID, []collab.Stored{stored(b, v, insertAt(b, text, len(collab.TextOf(text)), "echo hi\n"), u.ID)}, nil); err != nil {
+				b.Fatal(err)
+			}
+			text += "echo hi\n"
+		}
+	}
+	for b.Loop() {
+		d, err := s.Draft(ctx, f.ID)
+		if err != nil || len(d.Cells) != 5 || d.Cells[4].Version != 10 {
+			b.Fatalf("draft: %v %+v", err, d.Cells)
+		}
+	}
+}
