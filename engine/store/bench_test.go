@@ -57,17 +57,7 @@ func BenchmarkOpenLongHistory(b *testing.B) {
 
 func benchOpenLongHistory(b *testing.B, s *Store) {
 	ctx := context.Background()
-	u, _ := s.CreateUser(ctx, "ada", "", "")
-	ws, _ := s.CreateWorkspace(ctx, "ops", "Ops")
-	def := &engine.Flow{}
-	for i := range 5 {
-		def.Cells = append(def.Cells, engine.Cell{Name: fmt.Sprintf("c%d", i), Kind: engine.KindShell, File: fmt.Sprintf("c%d.sh", i)})
-	}
-	f, err := s.CreateFlow(ctx, ws.ID, "long", def, u.ID, nil, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, _ := s.Draft(ctx, f.ID)
+	u, f, d := benchFlow(b, s, "long")
 	const perCell, batch, every = 20_000, 100, 100
 	for _, cell := range d.Cells {
 		text := collab.Text{}
@@ -155,6 +145,27 @@ func benchAppendDoc(b *testing.B, s *Store) {
 	}
 }
 
+// benchFlow makes a user, a workspace and a flow of 5 empty shell cells,
+// and returns the flow's draft.
+func benchFlow(b *testing.B, s *Store, slug string) (User, FlowSummary, Draft) {
+	ctx := context.Background()
+	u, _ := s.CreateUser(ctx, "ada", "", "")
+	ws, _ := s.CreateWorkspace(ctx, "ops", "Ops")
+	def := &engine.Flow{}
+	for i := range 5 {
+		def.Cells = append(def.Cells, engine.Cell{Name: fmt.Sprintf("c%d", i), Kind: engine.KindShell, File: fmt.Sprintf("c%d.sh", i)})
+	}
+	f, err := s.CreateFlow(ctx, ws.ID, slug, def, u.ID, nil, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, err := s.Draft(ctx, f.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return u, f, d
+}
+
 // BenchmarkDraft reads the draft of a flow of 5 cells, each with a few
 // changes after its checkpoint: what a notebook run and page open start
 // with (in one snapshot: a read transaction).
@@ -165,17 +176,7 @@ func BenchmarkDraft(b *testing.B) {
 
 func benchDraft(b *testing.B, s *Store) {
 	ctx := context.Background()
-	u, _ := s.CreateUser(ctx, "ada", "", "")
-	ws, _ := s.CreateWorkspace(ctx, "ops", "Ops")
-	def := &engine.Flow{}
-	for i := range 5 {
-		def.Cells = append(def.Cells, engine.Cell{Name: fmt.Sprintf("c%d", i), Kind: engine.KindShell, File: fmt.Sprintf("c%d.sh", i)})
-	}
-	f, err := s.CreateFlow(ctx, ws.ID, "draft", def, u.ID, nil, "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	d, _ := s.Draft(ctx, f.ID)
+	u, f, d := benchFlow(b, s, "draft")
 	for _, cell := range d.Cells {
 		text := ""
 		for v := 1; v <= 10; v++ {
