@@ -2,10 +2,7 @@ package main
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -34,21 +31,7 @@ func TestPostgresDumpRestore(t *testing.T) {
 		return "http://" + addr
 	}
 	base := studio(t, p.env)
-	if code, body := p.api("PUT", base+"/api/v1/secrets/API_TOKEN", `{"value": "teal-42"}`); code != http.StatusCreated {
-		t.Fatalf("put secret: %d %v", code, body)
-	}
-	sum := sha256.Sum256([]byte("teal-42\n"))
-	wantHash := hex.EncodeToString(sum[:])
-	p.flow(base, "keep", map[string]string{
-		"flow.yaml": "name: Keep\ncells:\n  - name: put\n    kind: sql\n    file: put.sql\n",
-		"put.sql":   "CREATE TABLE IF NOT EXISTS kept (x TEXT);\nINSERT INTO kept VALUES ('turquoise');\n",
-	})
-	p.flow(base, "check", map[string]string{
-		"flow.yaml": "name: Check\ncells:\n  - name: q\n    kind: sql\n    file: q.sql\n  - name: show\n    kind: shell\n    file: show.sh\n  - name: hash\n    kind: shell\n    file: hash.sh\n",
-		"show.sh":   "echo got {{ cells.q.rows[0].x }}\n",
-		"hash.sh":   "echo {{ secrets.API_TOKEN }} | sha256sum\n",
-		"q.sql":     "SELECT x FROM kept;\n",
-	})
+	wantHash := p.backupFlows(base)
 	keep := p.startRun(base, "keep")
 	if st, e := p.waitEnd(base, keep, time.Minute); st != "succeeded" {
 		t.Fatalf("run keep: %s %s", st, e)

@@ -99,25 +99,10 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("git settings: %d %s", resp.StatusCode, body)
 	}
 
-	if code, body := p.api("PUT", base+"/api/v1/secrets/API_TOKEN", `{"value": "teal-42"}`); code != http.StatusCreated {
-		t.Fatalf("put secret: %d %v", code, body)
-	}
-	sum := sha256.Sum256([]byte("teal-42\n"))
-	wantHash := hex.EncodeToString(sum[:])
-
-	p.flow(base, "keep", map[string]string{
-		"flow.yaml": "name: Keep\ncells:\n  - name: put\n    kind: sql\n    file: put.sql\n",
-		"put.sql":   "CREATE TABLE IF NOT EXISTS kept (x TEXT);\nINSERT INTO kept VALUES ('turquoise');\n",
-	})
+	wantHash := p.backupFlows(base)
 	p.flow(base, "keep", map[string]string{
 		"flow.yaml": "name: Keep (second version)\ncells:\n  - name: put\n    kind: sql\n    file: put.sql\n",
 		"put.sql":   "CREATE TABLE IF NOT EXISTS kept (x TEXT);\nINSERT INTO kept VALUES ('turquoise');\n",
-	})
-	p.flow(base, "check", map[string]string{
-		"flow.yaml": "name: Check\ncells:\n  - name: hash\n    kind: shell\n    file: hash.sh\n  - name: q\n    kind: sql\n    file: q.sql\n  - name: show\n    kind: shell\n    file: show.sh\n",
-		"show.sh":   "echo got {{ cells.q.rows[0].x }}\n",
-		"hash.sh":   "echo {{ secrets.API_TOKEN }} | sha256sum\n",
-		"q.sql":     "SELECT x FROM kept;\n",
 	})
 	p.flow(base, "long", map[string]string{
 		"flow.yaml": "name: Long\ncells:\n  - name: nap\n    kind: shell\n    file: nap.sh\n",
@@ -253,6 +238,29 @@ func TestBackupPostgresRefused(t *testing.T) {
 	if _, err := os.Stat(file); !os.IsNotExist(err) {
 		t.Errorf("backup --db wrote %s: %v", file, err)
 	}
+}
+
+// backupFlows gives the studio at base what a backup must carry: the
+// secret API_TOKEN, a flow keep that writes a row to the scratch database,
+// and a flow check whose cells read it back (show: "got turquoise") and
+// hash the secret (hash); it returns that hash.
+func (p *plane) backupFlows(base string) (wantHash string) {
+	p.t.Helper()
+	if code, body := p.api("PUT", base+"/api/v1/secrets/API_TOKEN", `{"value": "teal-42"}`); code != http.StatusCreated {
+		p.t.Fatalf("put secret: %d %v", code, body)
+	}
+	p.flow(base, "keep", map[string]string{
+		"flow.yaml": "name: Keep\ncells:\n  - name: put\n    kind: sql\n    file: put.sql\n",
+		"put.sql":   "CREATE TABLE IF NOT EXISTS kept (x TEXT);\nINSERT INTO kept VALUES ('turquoise');\n",
+	})
+	p.flow(base, "check", map[string]string{
+		"flow.yaml": "name: Check\ncells:\n  - name: hash\n    kind: shell\n    file: hash.sh\n  - name: q\n    kind: sql\n    file: q.sql\n  - name: show\n    kind: shell\n    file: show.sh\n",
+		"show.sh":   "echo got {{ cells.q.rows[0].x }}\n",
+		"hash.sh":   "echo {{ secrets.API_TOKEN }} | sha256sum\n",
+		"q.sql":     "SELECT x FROM kept;\n",
+	})
+	sum := sha256.Sum256([]byte("teal-42\n"))
+	return hex.EncodeToString(sum[:])
 }
 
 func flip(b []byte, at int) []byte {
